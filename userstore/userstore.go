@@ -1,0 +1,223 @@
+// Package userstore defines the user record that SAML just-in-time (JIT)
+// provisioning creates and updates, and the narrow contract a store must
+// honour for the sign-in path.
+//
+// # What JIT can and cannot do
+//
+// A SAML identity provider tells the application about a person only when
+// that person signs in. Nothing arrives when the person is disabled or deleted
+// at the identity provider. JIT provisioning can therefore create and update
+// users, but it cannot deprovision them.
+//
+// The types here are shaped around that limit:
+//
+//   - [Store], the only store type the sign-in path accepts, has exactly two
+//     methods, [Store.Lookup] and [Store.Provision]. Nothing reachable through
+//     it can delete, suspend or reactivate a user.
+//   - [Profile], the data a sign-in may write, has no status field: no claim
+//     in an assertion can suspend or re-enable anyone.
+//   - Suspending a user ([Admin.Suspend]) is the supported way to deprovision.
+//     It is an administrative operation performed by the application, an HR
+//     feed, a SCIM endpoint or a stale-account job ([Admin.NotSignedInSince]),
+//     never by a sign-in. Deleting a JIT user is not deprovisioning: the next
+//     sign-in creates the user again.
+//
+// This package imports only the standard library. Implementations live in
+// sub-packages (memstore, sqlitestore) and are checked by the conformance
+// suite in storetest.
+package userstore
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+)
+
+// Key identifies a user across sign-ins. It is the pair of the identity
+// provider connection's issuer and an immutable, issuer-scoped subject
+// identifier (a persistent NameID, or an attribute such as Entra ID's
+// objectidentifier combined with its tenantid).
+//
+// A Key is never built from an email address or a user principal name: those
+// change on rename and can be reassigned, which would merge or split accounts.
+// Keys are compared exactly, byte for byte, with no case folding.
+type Key struct {
+	// Issuer is the entity ID of the identity provider that asserted the
+	// subject, as configured for the connection.
+	Issuer string
+	// Subject is the immutable identifier of the person at that issuer.
+	Subject string
+}
+
+// String returns a form of k suitable for logs.
+func (k Key) String() string { return fmt.Sprintf("%q/%q", k.Issuer, k.Subject) }
+
+// IsZero reports whether either part of k is empty. A store refuses such a
+// key with [ErrInvalidKey].
+func (k Key) IsZero() bool { return k.Issuer == "" || k.Subject == "" }
+
+// Profile is the part of a user that the identity provider asserts and that a
+// sign-in may write. It deliberately has no status: suspension is never
+// controlled by claims.
+//
+// A nil slice or map and an empty one are different values and a store
+// returns each as it was given.
+type Profile struct {
+	// Email is display and contact data only. It is not proof of ownership
+	// and is never used to identify or link a user unless the connection is
+	// configured as authoritative for the address's domain.
+	Email string
+	// DisplayName is the person's full name as the identity provider shows it.
+	DisplayName string
+	// GivenName is the person's first name.
+	GivenName string
+	// FamilyName is the person's last name.
+	FamilyName string
+	// Groups lists the group identifiers or names asserted at sign-in, in the
+	// order received. For Entra ID these are group object IDs by default.
+	Groups []string
+	// Attributes keeps further asserted attributes the mapping was asked to
+	// keep, keyed by attribute Name.
+	Attributes map[string][]string
+}
+
+// Status is the administrative state of a user. Only administrative
+// operations ([Admin]) change it; a sign-in never does.
+type Status int
+
+const (
+	// Active users may sign in and use the application.
+	Active Status = iota
+	// Suspended users are refused at sign-in, before anything is written,
+	// and on every request of a session they already hold.
+	Suspended
+)
+
+// String returns "active" or "suspended".
+func (s Status) String() string {
+	switch s {
+	case Active:
+		return "active"
+	case Suspended:
+		return "suspended"
+	default:
+		return fmt.Sprintf("Status(%d)", int(s))
+	}
+}
+
+// User is a provisioned user record.
+type User struct {
+	// ID is the store's own identifier for the user, stable for the life of
+	// the record. Applications use it as a foreign key.
+	ID string
+	// Key is the identity the record is bound to.
+	Key Key
+	// Profile is the latest asserted profile.
+	Profile Profile
+	// Status is the administrative state.
+	Status Status
+	// CreatedAt is when the first sign-in created the record.
+	CreatedAt time.Time
+	// UpdatedAt is when a sign-in last wrote the profile.
+	UpdatedAt time.Time
+	// LastSignInAt is when the user last signed in. The stale-account report
+	// ([Admin.NotSignedInSince]) is built on it.
+	LastSignInAt time.Time
+}
+
+// Provisioned is the outcome of [Store.Provision].
+type Provisioned struct {
+	// User is the record as stored after the call.
+	User User
+	// Before is the record as it was before the call, or nil when the call
+	// created the user.
+	Before *User
+}
+
+// Created reports whether the call created the user.
+func (p Provisioned) Created() bool { return p.Before == nil }
+
+// Errors returned by stores. Callers test them with errors.Is.
+var (
+	// ErrNotFound means no user has the key.
+	ErrNotFound = errors.New("userstore: user not found")
+	// ErrInvalidKey means the key has an empty issuer or subject.
+	ErrInvalidKey = errors.New("userstore: key has an empty issuer or subject")
+	// ErrReplayed means an assertion ID was already recorded and its record
+	// has not expired.
+	ErrReplayed = errors.New("userstore: assertion already used")
+)
+
+// Store is the contract between the sign-in path and the place users are
+// kept. It is deliberately limited to reading a user and writing the asserted
+// profile: nothing reachable through a Store can delete, suspend or reactivate
+// a user, so no SAML assertion can do so either.
+//
+// Implementations must be safe for concurrent use.
+type Store interface {
+	// Lookup returns the user with the given key, or an error wrapping
+	// [ErrNotFound] when there is none.
+	Lookup(ctx context.Context, key Key) (User, error)
+
+	// Provision creates the user with the given key if there is none, or
+	// replaces the stored profile with p if there is. Either way it sets
+	// UpdatedAt and LastSignInAt to now; on creation CreatedAt too, and the
+	// status is Active.
+	//
+	// Provision is atomic per key: concurrent calls for one key create
+	// exactly one user and every caller sees a consistent before and after.
+	// It never changes Status, so a suspended user stays suspended, and it
+	// never removes a user. Either the whole write happens or none of it.
+	Provision(ctx context.Context, key Key, p Profile, now time.Time) (Provisioned, error)
+}
+
+// ReplayCache records the IDs of assertions that have been consumed, so that
+// a captured response cannot be used twice (SAML 2.0 Profiles §4.1.4.5). A
+// store that keeps it in the same database as its users makes the guard hold
+// across restarts and across instances sharing that database.
+//
+// Implementations must be safe for concurrent use.
+type ReplayCache interface {
+	// ConsumeAssertion records that the assertion id from issuer was used,
+	// keeping the record until expires. It returns an error wrapping
+	// [ErrReplayed] when an unexpired record of the same issuer and id
+	// exists at now. Exactly one of any number of concurrent calls with the
+	// same issuer and id succeeds.
+	ConsumeAssertion(ctx context.Context, issuer, id string, expires, now time.Time) error
+
+	// ReleaseAssertion forgets a record made by ConsumeAssertion. The
+	// sign-in path calls it when a sign-in fails for a reason of the store
+	// rather than of the assertion, so that retrying the same response is
+	// not refused as a replay. Releasing an unknown id is not an error.
+	ReleaseAssertion(ctx context.Context, issuer, id string) error
+}
+
+// Admin is the administrative side of a store: the operations that change a
+// user's status or remove a record. The sign-in path never accepts an Admin;
+// applications use it from their own admin screens, HR feeds, SCIM endpoints
+// and stale-account jobs.
+type Admin interface {
+	// List returns every user, ordered by creation time then ID.
+	List(ctx context.Context) ([]User, error)
+
+	// Suspend marks the user suspended. They are refused at their next
+	// sign-in and on their next request. It returns an error wrapping
+	// [ErrNotFound] when there is no such user.
+	Suspend(ctx context.Context, key Key) error
+
+	// Unsuspend marks a suspended user active again. Only an administrator
+	// can do this; a sign-in never does.
+	Unsuspend(ctx context.Context, key Key) error
+
+	// Delete removes the user record. This is not deprovisioning: the next
+	// sign-in of the same person creates a new record. Use Suspend to keep
+	// someone out.
+	Delete(ctx context.Context, key Key) error
+
+	// NotSignedInSince returns the users whose last sign-in is before t,
+	// oldest first: the stale-account report. JIT cannot learn that someone
+	// left, so this report is how an administrator finds accounts to
+	// suspend.
+	NotSignedInSince(ctx context.Context, t time.Time) ([]User, error)
+}
