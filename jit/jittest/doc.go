@@ -1,0 +1,44 @@
+// Package jittest is a real, in-process SAML 2.0 identity provider for tests.
+//
+// An [IdP] listens on 127.0.0.1 (an [net/http/httptest.Server]), publishes its
+// metadata, and answers AuthnRequests at its SSO endpoint (HTTP-Redirect or
+// HTTP-POST binding) with an auto-submitting HTML form that POSTs a signed
+// SAML Response to the service provider's ACS URL, the way Microsoft Entra ID
+// and other IdPs do. It signs with an RSA-2048 key and a self-signed
+// certificate generated when it is constructed, so no key material is ever
+// committed. It trusts every service provider: no SP metadata is needed.
+//
+// Tests forge hostile responses with three hooks on [IdP]:
+// [IdP.MutateAssertion] edits the assertion struct before it is signed,
+// [IdP.MutateAssertionElement] edits the rendered assertion XML before it is
+// signed, and [IdP.MutateResponse] edits the complete, signed Response XML
+// (sign, then mutate: strip or move signatures, wrap, duplicate assertions,
+// change namespaces).
+//
+// A test drives a browser-like sign-in with [IdP.SignIn]:
+//
+//	func TestSignIn(t *testing.T) {
+//		idp := jittest.New(t)
+//		idp.AddUser(jittest.User{
+//			NameID: "alice",
+//			Attributes: map[string][]string{
+//				"http://schemas.xmlsoap.org/ws/2005/05/identity/claims/emailaddress": {"alice@example.com"},
+//			},
+//		})
+//		app := httptest.NewServer(newApp(t, idp.Metadata())) // the SP under test
+//		defer app.Close()
+//
+//		jar, _ := cookiejar.New(nil)
+//		resp, err := idp.SignIn(t.Context(), &http.Client{Jar: jar}, app.URL+"/login", "alice")
+//		// ... assert on resp, the ACS's answer
+//	}
+//
+// [IdP.Respond] stops before posting, returning the [Form] so that the test
+// can alter it or post it twice; [IdP.ResponseFor] and [IdP.Unsolicited]
+// build responses without any HTTP.
+//
+// The core ([NewServer] and the methods of [IdP]) needs no *testing.T, so a
+// development-only program, such as an example application, can run it as a
+// local IdP. [New] is the convenience wrapper for tests. Never use this
+// package in production: it signs in anyone who asks.
+package jittest
