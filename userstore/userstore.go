@@ -119,12 +119,16 @@ type User struct {
 	Status Status
 	// CreatedAt is when the first sign-in created the record.
 	CreatedAt time.Time
-	// UpdatedAt is when a sign-in last wrote the profile.
+	// UpdatedAt is when a sign-in last wrote the record (every sign-in
+	// writes the asserted profile, changed or not).
 	UpdatedAt time.Time
 	// LastSignInAt is when the user last signed in. The stale-account report
 	// ([Admin.NotSignedInSince]) is built on it.
 	LastSignInAt time.Time
 }
+
+// Stores return every time in UTC. SQL stores may refuse times they cannot
+// represent (sqlitestore: outside the years 1678 to 2262).
 
 // Provisioned is the outcome of [Store.Provision].
 type Provisioned struct {
@@ -182,7 +186,7 @@ type ReplayCache interface {
 	// ConsumeAssertion records that the assertion id from issuer was used,
 	// keeping the record until expires. It returns an error wrapping
 	// [ErrReplayed] when an unexpired record of the same issuer and id
-	// exists at now. Exactly one of any number of concurrent calls with the
+	// exists at now; a record whose expiry is at or before now has expired. Exactly one of any number of concurrent calls with the
 	// same issuer and id succeeds.
 	ConsumeAssertion(ctx context.Context, issuer, id string, expires, now time.Time) error
 

@@ -1,0 +1,39 @@
+package userstore_test
+
+import (
+	"reflect"
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/samljit/samljit/userstore"
+)
+
+// TestStoreIsNarrow fails if anyone widens userstore.Store. The sign-in path
+// accepts only a Store, so every method added to it becomes something a
+// SAML assertion can reach. Deleting, suspending or reactivating a user
+// belongs on userstore.Admin.
+func TestStoreIsNarrow(t *testing.T) {
+	typ := reflect.TypeOf((*userstore.Store)(nil)).Elem()
+	var names []string
+	for i := range typ.NumMethod() {
+		names = append(names, typ.Method(i).Name)
+	}
+	require.Equal(t, 2, typ.NumMethod(), "userstore.Store has methods %v", names)
+	require.Equal(t, []string{"Lookup", "Provision"}, names)
+}
+
+// TestProfileHasNoStatus fails if Profile gains a field that looks like a
+// status. A Profile is what a sign-in writes, and no claim may suspend or
+// reactivate anyone.
+func TestProfileHasNoStatus(t *testing.T) {
+	typ := reflect.TypeOf(userstore.Profile{})
+	for i := range typ.NumField() {
+		name := typ.Field(i).Name
+		for _, bad := range []string{"Status", "Suspend", "Disabled", "Active", "Deleted"} {
+			require.NotContains(t, strings.ToLower(name), strings.ToLower(bad),
+				"userstore.Profile has field %s: a sign-in must not control a user's status", name)
+		}
+	}
+}

@@ -1,0 +1,288 @@
+// Package memstore is an in-memory implementation of [userstore.Store],
+// [userstore.ReplayCache] and [userstore.Admin].
+//
+// It keeps everything in the process's memory, so users and replay records
+// are lost when the process exits and are not shared between instances. It
+// is meant for tests, examples and single-process applications that accept
+// that; use sqlitestore, or another persistent store, otherwise.
+package memstore
+
+import (
+	"cmp"
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"fmt"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/samljit/samljit/userstore"
+)
+
+// purgeBatch bounds how many replay records one ConsumeAssertion examines
+// when it purges expired records, so that the cost of a call stays small
+// however many records are kept.
+const purgeBatch = 32
+
+// replayKey identifies one consumed assertion.
+type replayKey struct {
+	issuer string
+	id     string
+}
+
+// Store is an in-memory user store and replay cache. The zero value is not
+// usable; create one with [New].
+//
+// A Store is safe for concurrent use. It copies every [userstore.Profile] it
+// is given and every one it returns, so callers cannot change stored data by
+// mutating values they passed in or got back.
+type Store struct {
+	mu     sync.Mutex
+	users  map[userstore.Key]*userstore.User
+	replay map[replayKey]time.Time
+}
+
+// Interface checks.
+var (
+	_ userstore.Store       = (*Store)(nil)
+	_ userstore.ReplayCache = (*Store)(nil)
+	_ userstore.Admin       = (*Store)(nil)
+)
+
+// New returns an empty Store.
+func New() *Store {
+	return &Store{
+		users:  make(map[userstore.Key]*userstore.User),
+		replay: make(map[replayKey]time.Time),
+	}
+}
+
+// Lookup returns the user with the given key. It returns an error wrapping
+// [userstore.ErrNotFound] when there is none and one wrapping
+// [userstore.ErrInvalidKey] when key has an empty part.
+func (s *Store) Lookup(ctx context.Context, key userstore.Key) (userstore.User, error) {
+	if err := checkKey(key); err != nil {
+		return userstore.User{}, err
+	}
+	if err := ctx.Err(); err != nil {
+		return userstore.User{}, fmt.Errorf("memstore: lookup %s: %w", key, err)
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	u, ok := s.users[key]
+	if !ok {
+		return userstore.User{}, fmt.Errorf("memstore: lookup %s: %w", key, userstore.ErrNotFound)
+	}
+	return cloneUser(u), nil
+}
+
+// Provision creates the user with the given key, or replaces its profile,
+// as [userstore.Store.Provision] describes. Times are stored in UTC.
+func (s *Store) Provision(ctx context.Context, key userstore.Key, p userstore.Profile, now time.Time) (userstore.Provisioned, error) {
+	if err := checkKey(key); err != nil {
+		return userstore.Provisioned{}, err
+	}
+	if err := ctx.Err(); err != nil {
+		return userstore.Provisioned{}, fmt.Errorf("memstore: provision %s: %w", key, err)
+	}
+	now = now.UTC()
+	p = cloneProfile(p)
+
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if u, ok := s.users[key]; ok {
+		before := cloneUser(u)
+		u.Profile = p
+		u.UpdatedAt = now
+		u.LastSignInAt = now
+		return userstore.Provisioned{User: cloneUser(u), Before: &before}, nil
+	}
+	id, err := newID()
+	if err != nil {
+		return userstore.Provisioned{}, fmt.Errorf("memstore: provision %s: %w", key, err)
+	}
+	u := &userstore.User{
+		ID:           id,
+		Key:          key,
+		Profile:      p,
+		Status:       userstore.Active,
+		CreatedAt:    now,
+		UpdatedAt:    now,
+		LastSignInAt: now,
+	}
+	s.users[key] = u
+	return userstore.Provisioned{User: cloneUser(u)}, nil
+}
+
+// ConsumeAssertion records that the assertion id from issuer was used until
+// expires, as [userstore.ReplayCache.ConsumeAssertion] describes. A record
+// whose expiry is at or before now has expired. Each call also drops a
+// small, bounded number of expired records.
+func (s *Store) ConsumeAssertion(ctx context.Context, issuer, id string, expires, now time.Time) error {
+	if err := ctx.Err(); err != nil {
+		return fmt.Errorf("memstore: consume assertion %q from %q: %w", id, issuer, err)
+	}
+	k := replayKey{issuer: issuer, id: id}
+
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if exp, ok := s.replay[k]; ok && exp.After(now) {
+		return fmt.Errorf("memstore: consume assertion %q from %q: %w", id, issuer, userstore.ErrReplayed)
+	}
+	s.replay[k] = expires.UTC()
+	s.purgeLocked(now)
+	return nil
+}
+
+// purgeLocked deletes expired replay records among at most purgeBatch of
+// them. Map iteration order is unspecified and varies between calls, so
+// repeated calls reach every record over time. s.mu must be held.
+func (s *Store) purgeLocked(now time.Time) {
+	n := 0
+	for k, exp := range s.replay {
+		if n == purgeBatch {
+			return
+		}
+		n++
+		if !exp.After(now) {
+			delete(s.replay, k)
+		}
+	}
+}
+
+// ReleaseAssertion forgets the record of the assertion id from issuer.
+// Releasing an unknown id is not an error.
+func (s *Store) ReleaseAssertion(ctx context.Context, issuer, id string) error {
+	if err := ctx.Err(); err != nil {
+		return fmt.Errorf("memstore: release assertion %q from %q: %w", id, issuer, err)
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	delete(s.replay, replayKey{issuer: issuer, id: id})
+	return nil
+}
+
+// List returns every user, ordered by creation time then ID.
+func (s *Store) List(ctx context.Context) ([]userstore.User, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, fmt.Errorf("memstore: list: %w", err)
+	}
+	s.mu.Lock()
+	users := make([]userstore.User, 0, len(s.users))
+	for _, u := range s.users {
+		users = append(users, cloneUser(u))
+	}
+	s.mu.Unlock()
+	slices.SortFunc(users, func(a, b userstore.User) int {
+		return cmp.Or(a.CreatedAt.Compare(b.CreatedAt), cmp.Compare(a.ID, b.ID))
+	})
+	return users, nil
+}
+
+// Suspend marks the user suspended. It returns an error wrapping
+// [userstore.ErrNotFound] when there is no such user.
+func (s *Store) Suspend(ctx context.Context, key userstore.Key) error {
+	return s.setStatus(ctx, "suspend", key, userstore.Suspended)
+}
+
+// Unsuspend marks the user active again. It returns an error wrapping
+// [userstore.ErrNotFound] when there is no such user.
+func (s *Store) Unsuspend(ctx context.Context, key userstore.Key) error {
+	return s.setStatus(ctx, "unsuspend", key, userstore.Active)
+}
+
+func (s *Store) setStatus(ctx context.Context, op string, key userstore.Key, st userstore.Status) error {
+	if err := checkKey(key); err != nil {
+		return err
+	}
+	if err := ctx.Err(); err != nil {
+		return fmt.Errorf("memstore: %s %s: %w", op, key, err)
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	u, ok := s.users[key]
+	if !ok {
+		return fmt.Errorf("memstore: %s %s: %w", op, key, userstore.ErrNotFound)
+	}
+	u.Status = st
+	return nil
+}
+
+// Delete removes the user record. It returns an error wrapping
+// [userstore.ErrNotFound] when there is no such user. Deleting is not
+// deprovisioning: the next sign-in creates a new record.
+func (s *Store) Delete(ctx context.Context, key userstore.Key) error {
+	if err := checkKey(key); err != nil {
+		return err
+	}
+	if err := ctx.Err(); err != nil {
+		return fmt.Errorf("memstore: delete %s: %w", key, err)
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if _, ok := s.users[key]; !ok {
+		return fmt.Errorf("memstore: delete %s: %w", key, userstore.ErrNotFound)
+	}
+	delete(s.users, key)
+	return nil
+}
+
+// NotSignedInSince returns the users whose last sign-in is before t, oldest
+// first, with ties ordered by ID.
+func (s *Store) NotSignedInSince(ctx context.Context, t time.Time) ([]userstore.User, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, fmt.Errorf("memstore: users not signed in since %s: %w", t, err)
+	}
+	var users []userstore.User
+	s.mu.Lock()
+	for _, u := range s.users {
+		if u.LastSignInAt.Before(t) {
+			users = append(users, cloneUser(u))
+		}
+	}
+	s.mu.Unlock()
+	slices.SortFunc(users, func(a, b userstore.User) int {
+		return cmp.Or(a.LastSignInAt.Compare(b.LastSignInAt), cmp.Compare(a.ID, b.ID))
+	})
+	return users, nil
+}
+
+// checkKey returns an error wrapping userstore.ErrInvalidKey when key has an
+// empty part.
+func checkKey(key userstore.Key) error {
+	if key.IsZero() {
+		return fmt.Errorf("memstore: key %s: %w", key, userstore.ErrInvalidKey)
+	}
+	return nil
+}
+
+// newID returns a random 128-bit identifier in hexadecimal.
+func newID() (string, error) {
+	var b [16]byte
+	if _, err := rand.Read(b[:]); err != nil {
+		return "", fmt.Errorf("generate user id: %w", err)
+	}
+	return hex.EncodeToString(b[:]), nil
+}
+
+// cloneUser returns a copy of *u that shares no memory with it.
+func cloneUser(u *userstore.User) userstore.User {
+	c := *u
+	c.Profile = cloneProfile(u.Profile)
+	return c
+}
+
+// cloneProfile returns a deep copy of p, keeping nil and empty slices and
+// maps as they are.
+func cloneProfile(p userstore.Profile) userstore.Profile {
+	p.Groups = slices.Clone(p.Groups)
+	if p.Attributes != nil {
+		attrs := make(map[string][]string, len(p.Attributes))
+		for k, v := range p.Attributes {
+			attrs[k] = slices.Clone(v)
+		}
+		p.Attributes = attrs
+	}
+	return p
+}

@@ -1,0 +1,763 @@
+// Package sqlitestore is an implementation of [userstore.Store],
+// [userstore.ReplayCache] and [userstore.Admin] on an SQLite database.
+//
+// The package uses only database/sql: it imports no SQL driver, so the
+// application chooses one and opens the *sql.DB itself. It is written for and
+// tested with github.com/mattn/go-sqlite3; [DSN] builds a data source name
+// for that driver. Any driver for SQLite 3.24 or later should work, and the
+// store does not depend on the parameters of the data source name: it sets
+// what it needs on the connections it uses.
+//
+// Users and replay records live in the same database file, so replay
+// protection holds across restarts and across processes sharing the file.
+//
+// # Concurrency
+//
+// Writes run on a connection pinned from the pool, with the busy timeout of
+// [Options] set on it, inside BEGIN IMMEDIATE … COMMIT. SQLite lets one
+// writer at a time take that lock, so [Store.Provision] is atomic per key
+// across connections and across processes: concurrent first sign-ins of one
+// person create exactly one user. Reads are single statements on the pool;
+// in WAL mode, which [Open] enables, they do not wait for writers.
+//
+// The store sets its busy timeout on each connection it pins, and that
+// setting stays on the connection when it returns to the pool. SQLite's wait
+// for a lock does not notice a cancelled context, but it does end by the
+// context's deadline: a write waits for the busy timeout or until the
+// deadline, whichever comes first.
+//
+// # Storage
+//
+// Keys are compared byte for byte (BINARY collation). Times are stored as
+// UTC nanoseconds since the Unix epoch, so they must lie between the years
+// 1678 and 2262; [Store.Provision] refuses a time outside that range. Groups
+// and Attributes are stored as JSON, which keeps nil and empty apart but
+// replaces bytes that are not valid UTF-8 with U+FFFD.
+//
+// An in-memory database (":memory:") is a separate database on each pooled
+// connection; use it only with db.SetMaxOpenConns(1), or use memstore.
+package sqlitestore
+
+import (
+	"context"
+	"crypto/rand"
+	"database/sql"
+	"database/sql/driver"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"math"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/samljit/samljit/userstore"
+)
+
+// SchemaVersion is the version of the database schema this package creates
+// and understands. It is recorded in the database's user_version.
+const SchemaVersion = 1
+
+// DefaultBusyTimeout is the busy timeout used when [Options.BusyTimeout] is
+// zero.
+const DefaultBusyTimeout = 5 * time.Second
+
+// ErrSchemaTooNew means the database was created or migrated by a newer
+// version of this package. [Open] refuses such a database rather than risk
+// misreading or damaging it.
+var ErrSchemaTooNew = errors.New("sqlitestore: database schema is newer than this version supports")
+
+// Options configures a [Store]. The zero value is ready to use.
+type Options struct {
+	// BusyTimeout is how long a write waits for a write of another
+	// connection or process to finish before it fails. Zero or a negative
+	// value means DefaultBusyTimeout (5 seconds).
+	BusyTimeout time.Duration
+}
+
+// Store is a user store and replay cache on an SQLite database. Create one
+// with [Open]. A Store is safe for concurrent use; it does not own the
+// *sql.DB, which the application closes when it is done.
+type Store struct {
+	db          *sql.DB
+	busyTimeout time.Duration
+	busyPragma  string
+}
+
+// Interface checks.
+var (
+	_ userstore.Store       = (*Store)(nil)
+	_ userstore.ReplayCache = (*Store)(nil)
+	_ userstore.Admin       = (*Store)(nil)
+)
+
+// DSN returns a data source name for github.com/mattn/go-sqlite3 that opens
+// the database file at path with a busy timeout of 5 seconds, WAL journaling,
+// foreign keys enforced and BEGIN IMMEDIATE transactions:
+//
+//	file:PATH?_busy_timeout=5000&_journal_mode=WAL&_foreign_keys=on&_txlock=immediate
+//
+// It is a convenience for applications using that driver: the store is
+// correct with any data source name that opens the file read-write. The
+// characters '%', '?' and '#' in path are escaped.
+func DSN(path string) string {
+	path = strings.NewReplacer("%", "%25", "?", "%3f", "#", "%23").Replace(path)
+	return "file:" + path + "?_busy_timeout=5000&_journal_mode=WAL&_foreign_keys=on&_txlock=immediate"
+}
+
+// Open returns a Store on db. It creates the schema, or migrates an older
+// one, in a single transaction, and switches the database to WAL journaling
+// (a setting kept in the file). Several processes may open a new database at
+// once; one of them creates the schema. Open refuses with an error wrapping
+// [ErrSchemaTooNew] a database whose schema version is newer than
+// [SchemaVersion], before writing anything.
+//
+// A database whose schema is current may be read-only: Open then succeeds
+// without writing, reads work and writes fail with an error. Switching such
+// a database to WAL is best effort; the store is correct in any journal mode,
+// and WAL only lets reads run alongside writes.
+func Open(ctx context.Context, db *sql.DB, opts Options) (*Store, error) {
+	if db == nil {
+		return nil, errors.New("sqlitestore: open: nil *sql.DB")
+	}
+	d := opts.BusyTimeout
+	if d <= 0 {
+		d = DefaultBusyTimeout
+	}
+	s := &Store{db: db, busyTimeout: d, busyPragma: busyPragma(d)}
+	if err := s.init(ctx); err != nil {
+		return nil, fmt.Errorf("sqlitestore: open: %w", err)
+	}
+	return s, nil
+}
+
+// DB returns the database the store uses.
+func (s *Store) DB() *sql.DB { return s.db }
+
+// migrations[v] holds the statements that take the schema from version v to
+// version v+1.
+func migrations() [][]string {
+	return [][]string{
+		0: {
+			`CREATE TABLE users (
+				id              TEXT    NOT NULL PRIMARY KEY,
+				issuer          TEXT    NOT NULL COLLATE BINARY,
+				subject         TEXT    NOT NULL COLLATE BINARY,
+				email           TEXT    NOT NULL DEFAULT '',
+				display_name    TEXT    NOT NULL DEFAULT '',
+				given_name      TEXT    NOT NULL DEFAULT '',
+				family_name     TEXT    NOT NULL DEFAULT '',
+				groups_json     TEXT    NOT NULL DEFAULT 'null',
+				attributes_json TEXT    NOT NULL DEFAULT 'null',
+				status          INTEGER NOT NULL DEFAULT 0,
+				created_at      INTEGER NOT NULL,
+				updated_at      INTEGER NOT NULL,
+				last_sign_in_at INTEGER NOT NULL,
+				UNIQUE (issuer, subject)
+			)`,
+			`CREATE INDEX users_last_sign_in_at ON users (last_sign_in_at)`,
+			`CREATE TABLE replay (
+				issuer       TEXT    NOT NULL COLLATE BINARY,
+				assertion_id TEXT    NOT NULL COLLATE BINARY,
+				expires_at   INTEGER NOT NULL,
+				PRIMARY KEY (issuer, assertion_id)
+			)`,
+			`CREATE INDEX replay_expires_at ON replay (expires_at)`,
+		},
+	}
+}
+
+// init prepares the database: it checks the schema version, creates or
+// migrates the schema and turns on WAL journaling.
+func (s *Store) init(ctx context.Context) error {
+	c, release, err := s.conn(ctx)
+	if err != nil {
+		return err
+	}
+	defer release()
+
+	v, err := schemaVersion(ctx, c)
+	if err != nil {
+		return err
+	}
+	if v == SchemaVersion {
+		// Nothing to migrate. Switching to WAL is then best effort: the
+		// store is correct in any journal mode, and a read-only database
+		// that cannot switch must still open.
+		_ = setWAL(ctx, c)
+		return nil
+	}
+	err = s.inTxOn(ctx, c, func() error {
+		// Another connection or process may have migrated the database
+		// since the version was read; read it again under the lock.
+		v, err := schemaVersion(ctx, c)
+		if err != nil {
+			return err
+		}
+		steps := migrations()
+		for ; v < SchemaVersion; v++ {
+			for _, stmt := range steps[v] {
+				if _, err := c.ExecContext(ctx, stmt); err != nil {
+					return fmt.Errorf("migrate schema from version %d: %w", v, err)
+				}
+			}
+		}
+		if _, err := c.ExecContext(ctx, "PRAGMA user_version = "+strconv.Itoa(SchemaVersion)); err != nil {
+			return fmt.Errorf("record schema version: %w", err)
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	return s.enableWAL(ctx, c)
+}
+
+// schemaVersion returns the database's user_version, or an error when it is
+// one this package cannot handle.
+func schemaVersion(ctx context.Context, c *sql.Conn) (int, error) {
+	var v int64
+	if err := c.QueryRowContext(ctx, "PRAGMA user_version").Scan(&v); err != nil {
+		return 0, fmt.Errorf("read schema version: %w", err)
+	}
+	switch {
+	case v > SchemaVersion:
+		return 0, fmt.Errorf("schema version %d, this package supports up to %d: %w", v, SchemaVersion, ErrSchemaTooNew)
+	case v < 0:
+		return 0, fmt.Errorf("unknown schema version %d", v)
+	}
+	return int(v), nil
+}
+
+// enableWAL switches the database to WAL journaling, retrying for up to
+// the busy timeout. SQLite does not wait for other connections' locks when
+// it changes the journal mode, so processes opening a new database at once
+// can briefly make each other fail.
+func (s *Store) enableWAL(ctx context.Context, c *sql.Conn) error {
+	deadline := time.Now().Add(s.busyTimeout)
+	for delay := time.Millisecond; ; delay = min(2*delay, 50*time.Millisecond) {
+		err := setWAL(ctx, c)
+		if err == nil {
+			return nil
+		}
+		if ctx.Err() != nil || time.Now().Add(delay).After(deadline) {
+			return err
+		}
+		t := time.NewTimer(delay)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return fmt.Errorf("enable WAL journaling: %w", ctx.Err())
+		case <-t.C:
+		}
+	}
+}
+
+// setWAL switches the database to WAL journaling unless it already uses
+// it. SQLite keeps the setting in the file. A database that cannot use WAL
+// (an in-memory one) keeps its mode.
+func setWAL(ctx context.Context, c *sql.Conn) error {
+	var mode string
+	if err := c.QueryRowContext(ctx, "PRAGMA journal_mode").Scan(&mode); err != nil {
+		return fmt.Errorf("read journal mode: %w", err)
+	}
+	if strings.EqualFold(mode, "wal") {
+		return nil
+	}
+	if err := c.QueryRowContext(ctx, "PRAGMA journal_mode = WAL").Scan(&mode); err != nil {
+		return fmt.Errorf("enable WAL journaling: %w", err)
+	}
+	return nil
+}
+
+// busyPragma returns the statement that sets a busy timeout of d, at least
+// a millisecond.
+func busyPragma(d time.Duration) string {
+	ms := min(max(d.Milliseconds(), 1), math.MaxInt32)
+	return "PRAGMA busy_timeout = " + strconv.FormatInt(ms, 10)
+}
+
+// conn pins a connection from the pool and sets a busy timeout on it: the
+// store's, or less when ctx's deadline comes sooner. SQLite's busy wait does
+// not notice a cancelled context, so the deadline is how a write stops
+// waiting for a lock in time. The caller calls release, which restores the
+// store's busy timeout if it was shortened and returns the connection to
+// the pool.
+func (s *Store) conn(ctx context.Context) (c *sql.Conn, release func(), err error) {
+	c, err = s.db.Conn(ctx)
+	if err != nil {
+		return nil, nil, fmt.Errorf("get connection: %w", err)
+	}
+	pragma := s.busyPragma
+	if deadline, ok := ctx.Deadline(); ok {
+		if left := time.Until(deadline); left < s.busyTimeout {
+			pragma = busyPragma(left)
+		}
+	}
+	if _, err := c.ExecContext(ctx, pragma); err != nil {
+		c.Close()
+		return nil, nil, fmt.Errorf("set busy timeout: %w", err)
+	}
+	release = func() {
+		if pragma != s.busyPragma {
+			if _, err := c.ExecContext(context.WithoutCancel(ctx), s.busyPragma); err != nil {
+				// Do not hand the pool a connection with a setting
+				// of this call's.
+				_ = c.Raw(func(any) error { return driver.ErrBadConn })
+			}
+		}
+		c.Close()
+	}
+	return c, release, nil
+}
+
+// inTx runs fn in a write transaction on a pinned connection.
+func (s *Store) inTx(ctx context.Context, fn func(c *sql.Conn) error) error {
+	c, release, err := s.conn(ctx)
+	if err != nil {
+		return err
+	}
+	defer release()
+	return s.inTxOn(ctx, c, func() error { return fn(c) })
+}
+
+// inTxOn runs fn between BEGIN IMMEDIATE and COMMIT on c, and rolls back
+// when fn or the commit fails. BEGIN IMMEDIATE takes SQLite's write lock at
+// once (waiting up to the busy timeout), so the transaction never has to
+// upgrade a read lock and cannot fail with a stale snapshot.
+//
+// The commit and rollback run even when ctx is cancelled, so that the
+// transaction either happens whole or not at all and the connection goes
+// back to the pool without one open. If the rollback fails, the connection
+// is discarded.
+func (s *Store) inTxOn(ctx context.Context, c *sql.Conn, fn func() error) error {
+	if _, err := c.ExecContext(ctx, "BEGIN IMMEDIATE"); err != nil {
+		// A failed BEGIN normally leaves no transaction, but a driver
+		// may report an error, such as the context's, for a BEGIN that
+		// took effect. Make sure: ROLLBACK is harmless on a connection
+		// with no transaction.
+		_, _ = c.ExecContext(context.WithoutCancel(ctx), "ROLLBACK")
+		return fmt.Errorf("begin transaction: %w", err)
+	}
+	if err := fn(); err != nil {
+		if rerr := rollback(ctx, c); rerr != nil {
+			return fmt.Errorf("%w (rollback: %w)", err, rerr)
+		}
+		return err
+	}
+	if _, err := c.ExecContext(context.WithoutCancel(ctx), "COMMIT"); err != nil {
+		// SQLite may already have rolled back after a failed COMMIT, so
+		// an error from ROLLBACK says nothing new; rollback still discards
+		// the connection when it fails.
+		_ = rollback(ctx, c)
+		return fmt.Errorf("commit: %w", err)
+	}
+	return nil
+}
+
+// rollback rolls back the transaction open on c. It ignores ctx's
+// cancellation, and when it fails it marks c bad so that the pool closes it
+// instead of reusing a connection whose transaction state is unknown.
+func rollback(ctx context.Context, c *sql.Conn) error {
+	if _, err := c.ExecContext(context.WithoutCancel(ctx), "ROLLBACK"); err != nil {
+		_ = c.Raw(func(any) error { return driver.ErrBadConn })
+		return err
+	}
+	return nil
+}
+
+// exec runs one write statement on a pinned connection with the busy
+// timeout set, and returns the number of rows it changed.
+func (s *Store) exec(ctx context.Context, query string, args ...any) (int64, error) {
+	c, release, err := s.conn(ctx)
+	if err != nil {
+		return 0, err
+	}
+	defer release()
+	res, err := c.ExecContext(ctx, query, args...)
+	if err != nil {
+		return 0, err
+	}
+	return res.RowsAffected()
+}
+
+const (
+	// userColumns are the columns scanUser reads, after issuer and subject
+	// when it reads the key.
+	userColumns = `id, email, display_name, given_name, family_name, groups_json, attributes_json, status, created_at, updated_at, last_sign_in_at`
+
+	selectUserByKey = `SELECT ` + userColumns + ` FROM users WHERE issuer = ? AND subject = ?`
+
+	insertUser = `INSERT INTO users (id, issuer, subject, email, display_name, given_name, family_name, groups_json, attributes_json, status, created_at, updated_at, last_sign_in_at)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 0, ?, ?, ?)`
+
+	updateUser = `UPDATE users SET email = ?, display_name = ?, given_name = ?, family_name = ?, groups_json = ?, attributes_json = ?, updated_at = ?, last_sign_in_at = ?
+		WHERE id = ?`
+
+	consumeAssertion = `INSERT INTO replay (issuer, assertion_id, expires_at) VALUES (?, ?, ?)
+		ON CONFLICT (issuer, assertion_id) DO UPDATE SET expires_at = excluded.expires_at
+		WHERE replay.expires_at <= ?`
+
+	// purgeReplay deletes at most 32 expired replay records, so that the
+	// cost of one ConsumeAssertion stays small however many have expired.
+	purgeReplay = `DELETE FROM replay WHERE rowid IN (SELECT rowid FROM replay WHERE expires_at <= ? LIMIT 32)`
+)
+
+// Lookup returns the user with the given key. It returns an error wrapping
+// [userstore.ErrNotFound] when there is none and one wrapping
+// [userstore.ErrInvalidKey] when key has an empty part.
+func (s *Store) Lookup(ctx context.Context, key userstore.Key) (userstore.User, error) {
+	if err := checkKey(key); err != nil {
+		return userstore.User{}, err
+	}
+	u := userstore.User{Key: key}
+	err := scanUser(s.db.QueryRowContext(ctx, selectUserByKey, key.Issuer, key.Subject), &u, false)
+	if errors.Is(err, sql.ErrNoRows) {
+		return userstore.User{}, fmt.Errorf("sqlitestore: lookup %s: %w", key, userstore.ErrNotFound)
+	}
+	if err != nil {
+		return userstore.User{}, fmt.Errorf("sqlitestore: lookup %s: %w", key, err)
+	}
+	return u, nil
+}
+
+// Provision creates the user with the given key, or replaces its profile,
+// as [userstore.Store.Provision] describes, in one transaction that holds
+// SQLite's write lock. It never changes a user's status, creation time or
+// ID. It refuses a time outside the years 1678 to 2262.
+func (s *Store) Provision(ctx context.Context, key userstore.Key, p userstore.Profile, now time.Time) (userstore.Provisioned, error) {
+	if err := checkKey(key); err != nil {
+		return userstore.Provisioned{}, err
+	}
+	nowNS, err := unixNano(now)
+	if err != nil {
+		return userstore.Provisioned{}, fmt.Errorf("sqlitestore: provision %s: %w", key, err)
+	}
+	groups, err := encodeGroups(p.Groups)
+	if err != nil {
+		return userstore.Provisioned{}, fmt.Errorf("sqlitestore: provision %s: %w", key, err)
+	}
+	attrs, err := encodeAttributes(p.Attributes)
+	if err != nil {
+		return userstore.Provisioned{}, fmt.Errorf("sqlitestore: provision %s: %w", key, err)
+	}
+	now = time.Unix(0, nowNS).UTC()
+
+	var res userstore.Provisioned
+	err = s.inTx(ctx, func(c *sql.Conn) error {
+		before := userstore.User{Key: key}
+		err := scanUser(c.QueryRowContext(ctx, selectUserByKey, key.Issuer, key.Subject), &before, false)
+		switch {
+		case errors.Is(err, sql.ErrNoRows):
+			id, err := newID()
+			if err != nil {
+				return err
+			}
+			if _, err := c.ExecContext(ctx, insertUser,
+				id, key.Issuer, key.Subject, p.Email, p.DisplayName, p.GivenName, p.FamilyName,
+				groups, attrs, nowNS, nowNS, nowNS); err != nil {
+				return fmt.Errorf("insert user: %w", err)
+			}
+			res.User = userstore.User{
+				ID:           id,
+				Key:          key,
+				Status:       userstore.Active,
+				CreatedAt:    now,
+				UpdatedAt:    now,
+				LastSignInAt: now,
+			}
+		case err != nil:
+			return fmt.Errorf("read user: %w", err)
+		default:
+			if _, err := c.ExecContext(ctx, updateUser,
+				p.Email, p.DisplayName, p.GivenName, p.FamilyName, groups, attrs, nowNS, nowNS,
+				before.ID); err != nil {
+				return fmt.Errorf("update user: %w", err)
+			}
+			res.User = before
+			res.User.UpdatedAt = now
+			res.User.LastSignInAt = now
+			res.Before = &before
+		}
+		return nil
+	})
+	if err != nil {
+		return userstore.Provisioned{}, fmt.Errorf("sqlitestore: provision %s: %w", key, err)
+	}
+	res.User.Profile = cloneProfile(p)
+	return res, nil
+}
+
+// ConsumeAssertion records that the assertion id from issuer was used until
+// expires, as [userstore.ReplayCache.ConsumeAssertion] describes. A record
+// whose expiry is at or before now has expired. The check and the record
+// are one statement, so exactly one of concurrent calls succeeds, in this
+// process or another. Each successful call also deletes a small, bounded
+// batch of expired records in the same transaction.
+func (s *Store) ConsumeAssertion(ctx context.Context, issuer, id string, expires, now time.Time) error {
+	exp, nowNS := clampUnixNano(expires), clampUnixNano(now)
+	err := s.inTx(ctx, func(c *sql.Conn) error {
+		res, err := c.ExecContext(ctx, consumeAssertion, issuer, id, exp, nowNS)
+		if err != nil {
+			return fmt.Errorf("record assertion: %w", err)
+		}
+		n, err := res.RowsAffected()
+		if err != nil {
+			return fmt.Errorf("record assertion: %w", err)
+		}
+		if n == 0 {
+			return userstore.ErrReplayed
+		}
+		if _, err := c.ExecContext(ctx, purgeReplay, nowNS); err != nil {
+			return fmt.Errorf("purge expired records: %w", err)
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("sqlitestore: consume assertion %q from %q: %w", id, issuer, err)
+	}
+	return nil
+}
+
+// ReleaseAssertion forgets the record of the assertion id from issuer.
+// Releasing an unknown id is not an error.
+func (s *Store) ReleaseAssertion(ctx context.Context, issuer, id string) error {
+	if _, err := s.exec(ctx, `DELETE FROM replay WHERE issuer = ? AND assertion_id = ?`, issuer, id); err != nil {
+		return fmt.Errorf("sqlitestore: release assertion %q from %q: %w", id, issuer, err)
+	}
+	return nil
+}
+
+// List returns every user, ordered by creation time then ID.
+func (s *Store) List(ctx context.Context) ([]userstore.User, error) {
+	users, err := s.query(ctx, `SELECT issuer, subject, `+userColumns+` FROM users ORDER BY created_at, id`)
+	if err != nil {
+		return nil, fmt.Errorf("sqlitestore: list: %w", err)
+	}
+	return users, nil
+}
+
+// NotSignedInSince returns the users whose last sign-in is before t, oldest
+// first, with ties ordered by ID.
+func (s *Store) NotSignedInSince(ctx context.Context, t time.Time) ([]userstore.User, error) {
+	users, err := s.query(ctx, `SELECT issuer, subject, `+userColumns+` FROM users
+		WHERE last_sign_in_at < ? ORDER BY last_sign_in_at, id`, clampUnixNano(t))
+	if err != nil {
+		return nil, fmt.Errorf("sqlitestore: users not signed in since %s: %w", t, err)
+	}
+	return users, nil
+}
+
+// query runs a query selecting issuer, subject and userColumns and returns
+// the users it reads.
+func (s *Store) query(ctx context.Context, query string, args ...any) ([]userstore.User, error) {
+	rows, err := s.db.QueryContext(ctx, query, args...)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var users []userstore.User
+	for rows.Next() {
+		var u userstore.User
+		if err := scanUser(rows, &u, true); err != nil {
+			return nil, err
+		}
+		users = append(users, u)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return users, nil
+}
+
+// Suspend marks the user suspended. It returns an error wrapping
+// [userstore.ErrNotFound] when there is no such user.
+func (s *Store) Suspend(ctx context.Context, key userstore.Key) error {
+	return s.change(ctx, "suspend", key, `UPDATE users SET status = `+strconv.Itoa(int(userstore.Suspended))+` WHERE issuer = ? AND subject = ?`)
+}
+
+// Unsuspend marks the user active again. It returns an error wrapping
+// [userstore.ErrNotFound] when there is no such user.
+func (s *Store) Unsuspend(ctx context.Context, key userstore.Key) error {
+	return s.change(ctx, "unsuspend", key, `UPDATE users SET status = `+strconv.Itoa(int(userstore.Active))+` WHERE issuer = ? AND subject = ?`)
+}
+
+// Delete removes the user record. It returns an error wrapping
+// [userstore.ErrNotFound] when there is no such user. Deleting is not
+// deprovisioning: the next sign-in creates a new record.
+func (s *Store) Delete(ctx context.Context, key userstore.Key) error {
+	return s.change(ctx, "delete", key, `DELETE FROM users WHERE issuer = ? AND subject = ?`)
+}
+
+// change runs query, a statement on the user with key taking the issuer and
+// subject as arguments, and reports ErrNotFound when it changed no row.
+func (s *Store) change(ctx context.Context, op string, key userstore.Key, query string) error {
+	if err := checkKey(key); err != nil {
+		return err
+	}
+	n, err := s.exec(ctx, query, key.Issuer, key.Subject)
+	if err != nil {
+		return fmt.Errorf("sqlitestore: %s %s: %w", op, key, err)
+	}
+	if n == 0 {
+		return fmt.Errorf("sqlitestore: %s %s: %w", op, key, userstore.ErrNotFound)
+	}
+	return nil
+}
+
+// scanner is a *sql.Row or *sql.Rows.
+type scanner interface {
+	Scan(dest ...any) error
+}
+
+// scanUser reads the userColumns of one row into u, preceded by issuer and
+// subject when withKey is set.
+func scanUser(r scanner, u *userstore.User, withKey bool) error {
+	var (
+		groups, attrs              string
+		status                     int64
+		created, updated, signedIn int64
+	)
+	dest := make([]any, 0, 13)
+	if withKey {
+		dest = append(dest, &u.Key.Issuer, &u.Key.Subject)
+	}
+	dest = append(dest, &u.ID, &u.Profile.Email, &u.Profile.DisplayName, &u.Profile.GivenName, &u.Profile.FamilyName,
+		&groups, &attrs, &status, &created, &updated, &signedIn)
+	if err := r.Scan(dest...); err != nil {
+		return err
+	}
+	var err error
+	if u.Profile.Groups, err = decodeGroups(groups); err != nil {
+		return fmt.Errorf("user %s: groups: %w", u.ID, err)
+	}
+	if u.Profile.Attributes, err = decodeAttributes(attrs); err != nil {
+		return fmt.Errorf("user %s: attributes: %w", u.ID, err)
+	}
+	u.Status = userstore.Status(status)
+	u.CreatedAt = time.Unix(0, created).UTC()
+	u.UpdatedAt = time.Unix(0, updated).UTC()
+	u.LastSignInAt = time.Unix(0, signedIn).UTC()
+	return nil
+}
+
+// encodeGroups returns groups as JSON: "null" for a nil slice and "[]" for
+// an empty one.
+func encodeGroups(groups []string) (string, error) {
+	switch {
+	case groups == nil:
+		return "null", nil
+	case len(groups) == 0:
+		return "[]", nil
+	}
+	b, err := json.Marshal(groups)
+	if err != nil {
+		return "", fmt.Errorf("encode groups: %w", err)
+	}
+	return string(b), nil
+}
+
+// decodeGroups is the inverse of encodeGroups.
+func decodeGroups(s string) ([]string, error) {
+	switch s {
+	case "null":
+		return nil, nil
+	case "[]":
+		return []string{}, nil
+	}
+	var groups []string
+	if err := json.Unmarshal([]byte(s), &groups); err != nil {
+		return nil, err
+	}
+	return groups, nil
+}
+
+// encodeAttributes returns attrs as JSON: "null" for a nil map and "{}" for
+// an empty one. Nil and empty value slices likewise stay apart.
+func encodeAttributes(attrs map[string][]string) (string, error) {
+	switch {
+	case attrs == nil:
+		return "null", nil
+	case len(attrs) == 0:
+		return "{}", nil
+	}
+	b, err := json.Marshal(attrs)
+	if err != nil {
+		return "", fmt.Errorf("encode attributes: %w", err)
+	}
+	return string(b), nil
+}
+
+// decodeAttributes is the inverse of encodeAttributes.
+func decodeAttributes(s string) (map[string][]string, error) {
+	switch s {
+	case "null":
+		return nil, nil
+	case "{}":
+		return map[string][]string{}, nil
+	}
+	var attrs map[string][]string
+	if err := json.Unmarshal([]byte(s), &attrs); err != nil {
+		return nil, err
+	}
+	return attrs, nil
+}
+
+// cloneProfile returns a deep copy of p, keeping nil and empty slices and
+// maps as they are.
+func cloneProfile(p userstore.Profile) userstore.Profile {
+	if p.Groups != nil {
+		p.Groups = append(make([]string, 0, len(p.Groups)), p.Groups...)
+	}
+	if p.Attributes != nil {
+		attrs := make(map[string][]string, len(p.Attributes))
+		for k, v := range p.Attributes {
+			if v != nil {
+				v = append(make([]string, 0, len(v)), v...)
+			}
+			attrs[k] = v
+		}
+		p.Attributes = attrs
+	}
+	return p
+}
+
+// checkKey returns an error wrapping userstore.ErrInvalidKey when key has an
+// empty part.
+func checkKey(key userstore.Key) error {
+	if key.IsZero() {
+		return fmt.Errorf("sqlitestore: key %s: %w", key, userstore.ErrInvalidKey)
+	}
+	return nil
+}
+
+// newID returns a random 128-bit identifier in hexadecimal.
+func newID() (string, error) {
+	var b [16]byte
+	if _, err := rand.Read(b[:]); err != nil {
+		return "", fmt.Errorf("generate user id: %w", err)
+	}
+	return hex.EncodeToString(b[:]), nil
+}
+
+// unixNano returns t as nanoseconds since the Unix epoch, or an error when
+// that does not fit in an int64.
+func unixNano(t time.Time) (int64, error) {
+	if t.Before(time.Unix(0, math.MinInt64)) || t.After(time.Unix(0, math.MaxInt64)) {
+		return 0, fmt.Errorf("time %s is outside the range a store can record", t)
+	}
+	return t.UnixNano(), nil
+}
+
+// clampUnixNano returns t as nanoseconds since the Unix epoch, clamped to
+// the range of an int64.
+func clampUnixNano(t time.Time) int64 {
+	switch {
+	case t.Before(time.Unix(0, math.MinInt64)):
+		return math.MinInt64
+	case t.After(time.Unix(0, math.MaxInt64)):
+		return math.MaxInt64
+	}
+	return t.UnixNano()
+}
