@@ -1,0 +1,54 @@
+// Package jit is an http.Handler middleware that signs people in through SAML
+// 2.0 identity providers and provisions their user records just in time: the
+// first sign-in creates the record from the assertion's claims, every later
+// sign-in brings it up to date.
+//
+// # The sign-in flow
+//
+// For each IdP connection the [Middleware] serves SP metadata, a login
+// endpoint that sends the browser to the IdP, and an assertion consumer
+// service (ACS). At the ACS one sign-in goes through these steps, in order,
+// and stops at the first that refuses:
+//
+//  1. bounds: the POST body, the decoded XML and its nesting depth are
+//     capped before anything is parsed; DOCTYPE and entities are refused;
+//  2. structure: exactly one assertion, namespace-correct Subject, NameID,
+//     Conditions and AuthnStatement, allowed signature and encryption
+//     algorithms (checked on the decrypted plaintext too);
+//  3. crewjam/saml verifies the signature against the connection's IdP
+//     metadata, the issuer, destination, status, InResponseTo and times;
+//  4. our checks on the verified assertion, against the injected clock:
+//     an AudienceRestriction naming this SP, a bearer SubjectConfirmation
+//     whose Recipient is this ACS and whose InResponseTo is the request this
+//     browser started, validity windows, an AuthnStatement;
+//  5. the connection's [claims.Mapper] derives the user's key and profile;
+//  6. the assertion ID is consumed in the [userstore.ReplayCache]: a second
+//     use is refused, across restarts and instances that share the store;
+//  7. [userstore.Store.Lookup]: a suspended user is refused before any write;
+//  8. [userstore.Store.Provision] creates or updates the record;
+//  9. a fresh session cookie holding only the user's key is issued, an
+//     [Event] is emitted and the browser is redirected to where it started.
+//
+// Every refusal shows the person a plain page with a correlation id, logs
+// the reason under that id, and writes nothing to the store.
+//
+// # What JIT cannot do
+//
+// SAML tells the application about a person only when they sign in, so JIT
+// provisioning can create and update users but never deprovision them. This
+// package accepts only a [userstore.Store], which cannot delete, suspend or
+// reactivate anyone, and a sign-in never changes a user's status. A person
+// removed at the IdP keeps their record, and keeps access until their
+// session ends: [Options.SessionLifetime] (default 8 hours) is the worst-case
+// delay, so keep it short. To deprovision, suspend users through the
+// concrete store's [userstore.Admin] methods, from an HR feed, a SCIM
+// endpoint or a stale-account job built on [userstore.Admin.NotSignedInSince].
+//
+// # crewjam/saml and its global clock
+//
+// Signature and protocol validation is done by github.com/crewjam/saml,
+// which reads the package-level saml.TimeNow. This package never sets it:
+// crewjam judges times against the real clock, and this package judges them
+// again against [Options.Now], so both must accept. Tests that need to move
+// crewjam's clock set saml.TimeNow themselves.
+package jit

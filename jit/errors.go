@@ -1,0 +1,133 @@
+package jit
+
+import (
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"html/template"
+	"net/http"
+
+	"github.com/samljit/samljit/claims"
+)
+
+// Errors a sign-in or a protected request can fail with. They reach
+// [Options.OnEvent], [Options.RenderError] and the log, wrapped with
+// detail; test them with errors.Is. The person only ever sees a plain
+// message and a correlation id.
+var (
+	// ErrInvalidResponse means the SAML response failed validation: bad
+	// signature, wrong audience, recipient, destination or issuer, expired,
+	// malformed, or any structural check.
+	ErrInvalidResponse = errors.New("jit: invalid SAML response")
+	// ErrResponseTooLarge means the body, the decoded response or its
+	// nesting depth exceeded the configured bounds.
+	ErrResponseTooLarge = errors.New("jit: SAML response too large")
+	// ErrUnsolicited means a response answered no request this browser
+	// started, and the connection does not allow IdP-initiated sign-in.
+	ErrUnsolicited = errors.New("jit: unsolicited SAML response")
+	// ErrReplayed means the assertion was already used.
+	ErrReplayed = errors.New("jit: assertion replayed")
+	// ErrMapping means the claims could not be mapped to a user: a required
+	// attribute is missing, the key would be transient or an email, or an
+	// identity attribute is ambiguous. The wrapped error is from package
+	// claims.
+	ErrMapping = errors.New("jit: claims cannot be mapped to a user")
+	// ErrSuspended means the user is suspended. Suspension is an
+	// administrative decision; a sign-in never lifts it.
+	ErrSuspended = errors.New("jit: user suspended")
+	// ErrStoreUnavailable means the user store or replay record failed. The
+	// person sees a 503 and may retry; nothing was half-written.
+	ErrStoreUnavailable = errors.New("jit: user store unavailable")
+	// ErrNotSignedIn means a protected request carried no valid session.
+	ErrNotSignedIn = errors.New("jit: not signed in")
+	// ErrSessionExpired means the session's lifetime has passed.
+	ErrSessionExpired = errors.New("jit: session expired")
+)
+
+// Failure describes a refused sign-in or a protected request that cannot be
+// served. It is passed to [Options.RenderError].
+type Failure struct {
+	// Status is the HTTP status to send.
+	Status int
+	// Message is plain text safe to show the person.
+	Message string
+	// CorrelationID ties the page to the log record.
+	CorrelationID string
+	// Connection is the IdP connection's name, if known.
+	Connection string
+	// Err is the reason. Never show it to the person.
+	Err error
+}
+
+// Error returns the reason, for logs.
+func (f *Failure) Error() string { return f.Err.Error() }
+
+// Unwrap returns the reason.
+func (f *Failure) Unwrap() error { return f.Err }
+
+// failure classifies err into the status and the plain message a person
+// sees. Validation details never reach the message.
+func failure(err error, corr, conn string) *Failure {
+	f := &Failure{Status: http.StatusForbidden, CorrelationID: corr, Connection: conn, Err: err,
+		Message: "The sign-in response from your identity provider could not be accepted. Please start the sign-in again."}
+	var missing *claims.MissingAttributeError
+	switch {
+	case errors.Is(err, ErrStoreUnavailable):
+		f.Status = http.StatusServiceUnavailable
+		f.Message = "Sign-in is temporarily unavailable. Please try again in a moment."
+	case errors.Is(err, ErrSuspended):
+		f.Message = "Your account has been suspended in this application. Contact your administrator."
+	case errors.As(err, &missing):
+		f.Message = fmt.Sprintf("Your identity provider did not send the %s this application requires. Ask your administrator to release it to this application.", missing.Field)
+	case errors.Is(err, ErrMapping):
+		f.Message = "Your identity provider did not identify you in a way this application can use. Ask your administrator to check the connection's settings."
+	case errors.Is(err, ErrResponseTooLarge):
+		f.Status = http.StatusRequestEntityTooLarge
+	case errors.Is(err, errMethod):
+		f.Status = http.StatusMethodNotAllowed
+		f.Message = "This address accepts only a sign-in response posted by your identity provider."
+	}
+	return f
+}
+
+var errMethod = errors.New("jit: method not allowed")
+
+var errorPage = template.Must(template.New("error").Parse(`<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>Sign-in problem</title>
+<meta name="viewport" content="width=device-width, initial-scale=1"></head>
+<body style="font-family:system-ui,sans-serif;max-width:40rem;margin:4rem auto;padding:0 1rem">
+<h1>We could not sign you in</h1>
+<p>{{.Message}}</p>
+<p style="color:#555">Reference: <code>{{.CorrelationID}}</code></p>
+</body></html>
+`))
+
+func defaultRenderError(w http.ResponseWriter, _ *http.Request, f *Failure) {
+	h := w.Header()
+	h.Set("Content-Type", "text/html; charset=utf-8")
+	h.Set("Cache-Control", "no-store")
+	h.Set("X-Content-Type-Options", "nosniff")
+	if f.Status == http.StatusServiceUnavailable {
+		h.Set("Retry-After", "5")
+	}
+	w.WriteHeader(f.Status)
+	_ = errorPage.Execute(w, f)
+}
+
+// newID returns n random bytes as hex. It panics only if the system's
+// random source fails, which crypto/rand documents as unrecoverable.
+func newID(n int) string {
+	b := make([]byte, n)
+	if _, err := rand.Read(b); err != nil {
+		panic(err)
+	}
+	return hex.EncodeToString(b)
+}
+
+func newCorrelationID() string { return newID(8) }
+
+// storeErr wraps a store failure so that it is recognised as one.
+func storeErr(op string, err error) error {
+	return fmt.Errorf("%w: %s: %w", ErrStoreUnavailable, op, err)
+}

@@ -1,0 +1,307 @@
+package jit_test
+
+import (
+	"encoding/base64"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/beevik/etree"
+	"github.com/crewjam/saml"
+	dsig "github.com/russellhaering/goxmldsig"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/samljit/samljit/jit"
+	"github.com/samljit/samljit/jit/jittest"
+)
+
+func mustURL(s string) *url.URL {
+	u, err := url.Parse(s)
+	if err != nil {
+		panic(err)
+	}
+	return u
+}
+
+// postForm posts f straight to a handler.
+func postForm(t testing.TB, h http.Handler, f jittest.Form) *httptest.ResponseRecorder {
+	t.Helper()
+	body := url.Values{"SAMLResponse": {f.SAMLResponse}, "RelayState": {f.RelayState}}.Encode()
+	req := httptest.NewRequest(http.MethodPost, f.ACS, strings.NewReader(body))
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	rec := httptest.NewRecorder()
+	h.ServeHTTP(rec, req)
+	return rec
+}
+
+// bareOutcome is what crewjam/saml v0.5.1 alone does with a response.
+type bareOutcome string
+
+const (
+	barePanics  bareOutcome = "panics"
+	bareAccepts bareOutcome = "accepts"
+	bareRefuses bareOutcome = "refuses"
+)
+
+// bareCrewjam parses a response for idp with crewjam's ServiceProvider and
+// nothing of ours, and reports what happened.
+func bareCrewjam(t *testing.T, idp *jittest.IdP, nameID string) bareOutcome {
+	t.Helper()
+	md, err := jit.ParseIDPMetadata(idp.Metadata())
+	require.NoError(t, err)
+	key, cert := spKeyPair()
+	sp := saml.ServiceProvider{
+		EntityID:    "https://sp.example/saml/metadata",
+		Key:         key,
+		Certificate: cert,
+		AcsURL:      *mustURL("https://sp.example/saml/acs"),
+		MetadataURL: *mustURL("https://sp.example/saml/metadata"),
+		IDPMetadata: md,
+	}
+	f, err := idp.ResponseFor(jittest.Request{ID: "id-bare", SPEntityID: sp.EntityID, ACSURL: sp.AcsURL.String()}, nameID)
+	require.NoError(t, err)
+	raw, err := f.XML()
+	require.NoError(t, err)
+	outcome := bareRefuses
+	func() {
+		defer func() {
+			if recover() != nil {
+				outcome = barePanics
+			}
+		}()
+		if _, err := sp.ParseXMLResponse(raw, []string{"id-bare"}, sp.AcsURL); err == nil {
+			outcome = bareAccepts
+		}
+	}()
+	return outcome
+}
+
+func childNamed(el *etree.Element, local string) *etree.Element {
+	for _, c := range el.ChildElements() {
+		if c.Tag == local {
+			return c
+		}
+	}
+	return nil
+}
+
+// TestCrewjamGapsClosed shows, for each way crewjam/saml v0.5.1 is unsafe
+// as shipped, that crewjam alone mishandles the response and that the
+// middleware refuses it with nothing written.
+func TestCrewjamGapsClosed(t *testing.T) {
+	cases := []struct {
+		name       string
+		assertion  func(*saml.Assertion)
+		element    func(*etree.Element)
+		response   func(*etree.Element)
+		crewjam    bareOutcome
+		wantReason string
+	}{
+		{
+			name:       "signed assertion without Conditions",
+			assertion:  func(a *saml.Assertion) { a.Conditions = nil },
+			crewjam:    barePanics,
+			wantReason: "Conditions",
+		},
+		{
+			name:       "signed assertion without Subject",
+			assertion:  func(a *saml.Assertion) { a.Subject = nil },
+			crewjam:    barePanics,
+			wantReason: "Subject",
+		},
+		{
+			name: "NameID in a foreign namespace (GO-2026-6909)",
+			element: func(a *etree.Element) {
+				subj := childNamed(a, "Subject")
+				nid := childNamed(subj, "NameID")
+				nid.Space = "evil"
+				nid.CreateAttr("xmlns:evil", "urn:example:not-saml")
+				nid.SetText("p-admin")
+			},
+			crewjam:    bareAccepts,
+			wantReason: "NameID",
+		},
+		{
+			name: "second NameID in a foreign namespace after the real one",
+			element: func(a *etree.Element) {
+				subj := childNamed(a, "Subject")
+				evil := etree.NewElement("evil:NameID")
+				evil.CreateAttr("xmlns:evil", "urn:example:not-saml")
+				evil.SetText("p-admin")
+				subj.InsertChildAt(1, evil)
+			},
+			crewjam:    bareAccepts,
+			wantReason: "NameID",
+		},
+		{
+			name:       "no AudienceRestriction",
+			assertion:  func(a *saml.Assertion) { a.Conditions.AudienceRestrictions = nil },
+			crewjam:    bareAccepts,
+			wantReason: "AudienceRestriction",
+		},
+		{
+			name:       "no SubjectConfirmation",
+			assertion:  func(a *saml.Assertion) { a.Subject.SubjectConfirmations = nil },
+			crewjam:    bareAccepts,
+			wantReason: "SubjectConfirmation",
+		},
+		{
+			name: "holder-of-key instead of bearer confirmation",
+			assertion: func(a *saml.Assertion) {
+				a.Subject.SubjectConfirmations[0].Method = "urn:oasis:names:tc:SAML:2.0:cm:holder-of-key"
+			},
+			crewjam:    bareAccepts,
+			wantReason: "bearer",
+		},
+		{
+			name:       "no AuthnStatement",
+			assertion:  func(a *saml.Assertion) { a.AuthnStatements = nil },
+			crewjam:    bareAccepts,
+			wantReason: "AuthnStatement",
+		},
+		{
+			name: "unsigned assertion after the signed one",
+			response: func(resp *etree.Element) {
+				a := childNamed(resp, "Assertion").Copy()
+				a.RemoveChildAt(childNamed(a, "Signature").Index())
+				a.CreateAttr("ID", "_forged")
+				resp.AddChild(a)
+			},
+			crewjam:    bareAccepts,
+			wantReason: "exactly one",
+		},
+		{
+			name: "unsigned assertion before the signed one",
+			response: func(resp *etree.Element) {
+				signed := childNamed(resp, "Assertion")
+				a := signed.Copy()
+				a.RemoveChildAt(childNamed(a, "Signature").Index())
+				a.CreateAttr("ID", "_forged")
+				resp.InsertChildAt(signed.Index(), a)
+			},
+			crewjam:    bareAccepts,
+			wantReason: "exactly one",
+		},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			h := newHarness(t, harnessConfig{})
+			idp := h.idp()
+			idp.AddUser(person("p-victim", "victim@example.com", "Vic", "Tim"))
+			idp.SetMutateAssertion(tc.assertion)
+			idp.SetMutateAssertionElement(tc.element)
+			idp.SetMutateResponse(tc.response)
+
+			assert.Equal(t, tc.crewjam, bareCrewjam(t, idp, "p-victim"), "crewjam alone")
+
+			resp, body := h.signIn(h.client(), "", "p-victim")
+			corr := refusal(t, resp, body, http.StatusForbidden)
+			assert.Empty(t, h.users(), "nothing written")
+			e := h.lastEvent()
+			assert.Equal(t, jit.EventRefused, e.Kind)
+			assert.ErrorIs(t, e.Err, jit.ErrInvalidResponse)
+			assert.Contains(t, e.Err.Error(), tc.wantReason)
+			assert.True(t, h.logged(corr, tc.wantReason), "the log says why")
+		})
+	}
+}
+
+func TestCrewjamKeepsNoReplayRecord(t *testing.T) {
+	idp := jittest.New(t)
+	idp.AddUser(person("p-r", "r@example.com", "R", "R"))
+	md, err := jit.ParseIDPMetadata(idp.Metadata())
+	require.NoError(t, err)
+	key, cert := spKeyPair()
+	sp := saml.ServiceProvider{EntityID: "https://sp.example/m", Key: key, Certificate: cert,
+		AcsURL: *mustURL("https://sp.example/acs"), IDPMetadata: md}
+	f, err := idp.ResponseFor(jittest.Request{ID: "id-1", SPEntityID: sp.EntityID, ACSURL: sp.AcsURL.String()}, "p-r")
+	require.NoError(t, err)
+	raw, err := f.XML()
+	require.NoError(t, err)
+	for range 2 {
+		_, err := sp.ParseXMLResponse(raw, []string{"id-1"}, sp.AcsURL)
+		require.NoError(t, err, "crewjam accepts the same response twice")
+	}
+	// The middleware's refusal of the second use is shown by
+	// TestReplayedResponseRefused and TestReplayRefusedAfterRestart.
+}
+
+func TestSHA1RefusedUnlessAllowed(t *testing.T) {
+	sha1 := func(o *jittest.Options) { o.SignatureMethod = dsig.RSASHA1SignatureMethod }
+	h := newHarness(t, harnessConfig{idpOptions: sha1})
+	h.idp().AddUser(person("p-s", "s@example.com", "S", "S"))
+	resp, body := h.signIn(h.client(), "", "p-s")
+	refusal(t, resp, body, http.StatusForbidden)
+	assert.Contains(t, h.lastEvent().Err.Error(), "rsa-sha1")
+
+	h = newHarness(t, harnessConfig{idpOptions: sha1, configure: func(o *jit.Options) { o.Connections[0].AllowSHA1 = true }})
+	h.idp().AddUser(person("p-s", "s@example.com", "S", "S"))
+	resp, body = h.signIn(h.client(), "", "p-s")
+	assert.Equal(t, http.StatusSeeOther, resp.StatusCode, body)
+}
+
+func TestUnsolicitedRefusedByDefault(t *testing.T) {
+	h := newHarness(t, harnessConfig{})
+	h.idp().AddUser(person("p-u", "u@example.com", "U", "U"))
+	f, err := h.idp().Unsolicited(h.app.URL+"/saml/metadata", h.app.URL+"/saml/acs", "p-u", "/")
+	require.NoError(t, err)
+	resp, body := h.post(h.client(), f)
+	refusal(t, resp, body, http.StatusForbidden)
+	assert.ErrorIs(t, h.lastEvent().Err, jit.ErrUnsolicited)
+	assert.Empty(t, h.users())
+}
+
+func TestInjectedClockJudgesValidity(t *testing.T) {
+	for _, shift := range []time.Duration{time.Hour, -time.Hour} {
+		t.Run(fmt.Sprint(shift), func(t *testing.T) {
+			h := newHarness(t, harnessConfig{configure: func(o *jit.Options) {
+				o.Now = func() time.Time { return time.Now().Add(shift) }
+			}})
+			h.idp().AddUser(person("p-t", "t@example.com", "T", "T"))
+			resp, body := h.signIn(h.client(), "", "p-t")
+			refusal(t, resp, body, http.StatusForbidden)
+			assert.ErrorIs(t, h.lastEvent().Err, jit.ErrInvalidResponse)
+			assert.Empty(t, h.users())
+		})
+	}
+}
+
+func TestResponseBounds(t *testing.T) {
+	h := newHarness(t, harnessConfig{configure: func(o *jit.Options) { o.MaxResponseBytes = 64 << 10 }})
+	h.idp().AddUser(person("p-b", "b@example.com", "B", "B"))
+
+	t.Run("oversized body refused before decoding", func(t *testing.T) {
+		f := jittest.Form{ACS: h.app.URL + "/saml/acs", SAMLResponse: strings.Repeat("A", 1<<20)}
+		start := time.Now()
+		resp, body := h.post(h.client(), f)
+		refusal(t, resp, body, http.StatusRequestEntityTooLarge)
+		assert.Less(t, time.Since(start), 2*time.Second)
+		assert.ErrorIs(t, h.lastEvent().Err, jit.ErrResponseTooLarge)
+	})
+	t.Run("deep nesting refused", func(t *testing.T) {
+		doc := `<samlp:Response xmlns:samlp="urn:oasis:names:tc:SAML:2.0:protocol">` + strings.Repeat("<a>", 200) + strings.Repeat("</a>", 200) + `</samlp:Response>`
+		rec := postForm(t, h.mw, jittest.Form{ACS: h.app.URL + "/saml/acs", SAMLResponse: b64(doc)})
+		assert.Equal(t, http.StatusRequestEntityTooLarge, rec.Code)
+		assert.ErrorIs(t, h.lastEvent().Err, jit.ErrResponseTooLarge)
+	})
+	t.Run("DOCTYPE refused", func(t *testing.T) {
+		doc := `<?xml version="1.0"?><!DOCTYPE r [<!ENTITY x "y">]><samlp:Response xmlns:samlp="urn:oasis:names:tc:SAML:2.0:protocol"/>`
+		rec := postForm(t, h.mw, jittest.Form{ACS: h.app.URL + "/saml/acs", SAMLResponse: b64(doc)})
+		assert.Equal(t, http.StatusForbidden, rec.Code)
+		assert.ErrorIs(t, h.lastEvent().Err, jit.ErrInvalidResponse)
+	})
+	t.Run("GET at the ACS", func(t *testing.T) {
+		resp, err := h.client().Get(h.app.URL + "/saml/acs")
+		require.NoError(t, err)
+		body := readBody(t, resp)
+		refusal(t, resp, body, http.StatusMethodNotAllowed)
+	})
+	assert.Empty(t, h.users())
+}
+
+func b64(s string) string { return base64.StdEncoding.EncodeToString([]byte(s)) }

@@ -1,0 +1,446 @@
+package jit
+
+import (
+	"bytes"
+	"context"
+	"crypto/rsa"
+	"encoding/xml"
+	"errors"
+	"fmt"
+	"html/template"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"regexp"
+	"strings"
+	"time"
+
+	"github.com/crewjam/saml"
+	"github.com/gorilla/securecookie"
+	"github.com/gorilla/sessions"
+	dsig "github.com/russellhaering/goxmldsig"
+
+	"github.com/samljit/samljit/claims"
+	"github.com/samljit/samljit/userstore"
+)
+
+// Middleware signs people in through the configured IdP connections and
+// provisions their user records. It serves the SAML endpoints itself (mount
+// it at [Options.PathPrefix]) and protects application handlers with
+// [Middleware.RequireUser]. It is safe for concurrent use and starts no
+// goroutines.
+type Middleware struct {
+	store       userstore.Store
+	replay      userstore.ReplayCache
+	sessions    sessions.Store
+	codecs      []securecookie.Codec
+	sessionName string
+	lifetime    time.Duration
+	secure      bool
+	root        *url.URL
+	prefix      string
+	afterSignIn string
+	now         func() time.Time
+	skew        time.Duration
+	maxBytes    int
+	maxDepth    int
+	log         *slog.Logger
+	onEvent     func(context.Context, Event)
+	renderError func(http.ResponseWriter, *http.Request, *Failure)
+	spKey       *rsa.PrivateKey
+
+	conns  []*connection
+	byName map[string]*connection
+	routes map[string]http.HandlerFunc
+}
+
+// connection is a configured IdP connection, resolved.
+type connection struct {
+	name, display string
+	issuer        string // the IdP's entity ID; every user key's Issuer
+	entityID      string // this SP's entity ID towards the IdP
+	acsURL        string
+	acsPath       string
+	loginPath     string
+	metadataPath  string
+	binding       string // how the AuthnRequest is sent
+	ssoURL        string
+	mapper        claims.Mapper
+	allowIDPInit  bool
+	allowSHA1     bool
+	sp            saml.ServiceProvider // a template, copied per use
+}
+
+var connName = regexp.MustCompile(`^[a-z0-9_-]{1,64}$`)
+
+// New validates opts, loads every connection's IdP metadata (fetching it
+// from IDPMetadataURL where given) and returns the middleware.
+func New(ctx context.Context, opts Options) (*Middleware, error) {
+	m := &Middleware{
+		store:       opts.Store,
+		replay:      opts.Replay,
+		sessions:    opts.SessionStore,
+		sessionName: orDefault(opts.SessionName, DefaultSessionName),
+		lifetime:    orDefault(opts.SessionLifetime, DefaultSessionLifetime),
+		afterSignIn: orDefault(opts.AfterSignInPath, "/"),
+		now:         opts.Now,
+		skew:        orDefault(opts.ClockSkew, DefaultClockSkew),
+		maxBytes:    orDefault(opts.MaxResponseBytes, DefaultMaxResponseBytes),
+		maxDepth:    orDefault(opts.MaxXMLDepth, DefaultMaxXMLDepth),
+		log:         opts.Logger,
+		onEvent:     opts.OnEvent,
+		renderError: opts.RenderError,
+		byName:      map[string]*connection{},
+		routes:      map[string]http.HandlerFunc{},
+	}
+	if m.now == nil {
+		m.now = time.Now
+	}
+	if m.log == nil {
+		m.log = slog.Default()
+	}
+	if m.renderError == nil {
+		m.renderError = defaultRenderError
+	}
+	if m.store == nil {
+		return nil, errors.New("jit: Options.Store is required")
+	}
+	if m.replay == nil {
+		rc, ok := m.store.(userstore.ReplayCache)
+		if !ok {
+			return nil, errors.New("jit: Options.Replay is required: the store does not keep a replay record")
+		}
+		m.replay = rc
+	}
+	root, err := url.Parse(opts.RootURL)
+	if err != nil || (root.Scheme != "https" && root.Scheme != "http") || root.Host == "" || root.RawQuery != "" || root.Fragment != "" {
+		return nil, fmt.Errorf("jit: Options.RootURL %q must be an absolute http(s) URL with no query", opts.RootURL)
+	}
+	root.Path = strings.TrimSuffix(root.Path, "/")
+	m.root = root
+	m.secure = root.Scheme == "https"
+	m.prefix = root.Path + "/" + strings.Trim(orDefault(opts.PathPrefix, DefaultPathPrefix), "/")
+	if !isLocalPath(m.afterSignIn) {
+		return nil, fmt.Errorf("jit: Options.AfterSignInPath %q must be a local path", m.afterSignIn)
+	}
+	if opts.Key == nil || opts.Certificate == nil {
+		return nil, errors.New("jit: Options.Key and Options.Certificate are required")
+	}
+	if rk, ok := opts.Key.(*rsa.PrivateKey); ok {
+		m.spKey = rk
+	}
+	if len(opts.SessionKeys) == 0 {
+		return nil, errors.New("jit: Options.SessionKeys is required")
+	}
+	for i, k := range opts.SessionKeys {
+		if i%2 == 0 && len(k) < 32 {
+			return nil, fmt.Errorf("jit: session authentication key %d is %d bytes; use 32 or 64 random bytes", i/2, len(k))
+		}
+	}
+	m.codecs = securecookie.CodecsFromPairs(opts.SessionKeys...)
+	for _, c := range m.codecs {
+		if sc, ok := c.(*securecookie.SecureCookie); ok {
+			sc.MaxAge(int(DefaultRequestLifetime / time.Second))
+		}
+	}
+	if m.sessions == nil {
+		cs := sessions.NewCookieStore(opts.SessionKeys...)
+		cs.MaxAge(int(m.lifetime / time.Second))
+		m.sessions = cs
+	}
+	if len(opts.Connections) == 0 {
+		return nil, errors.New("jit: at least one Connection is required")
+	}
+	issuers := map[string]string{}
+	for i := range opts.Connections {
+		c, err := m.newConnection(ctx, &opts, &opts.Connections[i], len(opts.Connections))
+		if err != nil {
+			return nil, err
+		}
+		if _, dup := m.byName[c.name]; dup {
+			return nil, fmt.Errorf("jit: two connections are named %q", c.name)
+		}
+		if other, dup := issuers[c.issuer]; dup {
+			return nil, fmt.Errorf("jit: connections %q and %q trust the same IdP %q; users must be bound to one connection", other, c.name, c.issuer)
+		}
+		issuers[c.issuer] = c.name
+		m.byName[c.name] = c
+		m.conns = append(m.conns, c)
+		m.routes[c.metadataPath] = func(w http.ResponseWriter, r *http.Request) { m.serveMetadata(w, r, c) }
+		m.routes[c.loginPath] = func(w http.ResponseWriter, r *http.Request) { m.serveLogin(w, r, c) }
+		m.routes[c.acsPath] = func(w http.ResponseWriter, r *http.Request) { m.serveACS(w, r, c) }
+	}
+	if _, ok := m.routes[m.prefix+"/login"]; !ok {
+		m.routes[m.prefix+"/login"] = m.serveChooser
+	}
+	m.routes[m.prefix+"/logout"] = m.serveLogout
+	return m, nil
+}
+
+func orDefault[T comparable](v, def T) T {
+	var zero T
+	if v == zero {
+		return def
+	}
+	return v
+}
+
+func (m *Middleware) newConnection(ctx context.Context, opts *Options, cfg *Connection, n int) (*connection, error) {
+	if cfg.Name == "" && n > 1 {
+		return nil, errors.New("jit: every connection needs a Name when there are several")
+	}
+	if cfg.Name != "" && !connName.MatchString(cfg.Name) {
+		return nil, fmt.Errorf("jit: connection name %q must match %s", cfg.Name, connName)
+	}
+	c := &connection{
+		name:         cfg.Name,
+		display:      orDefault(cfg.DisplayName, cfg.Name),
+		mapper:       cfg.Mapper,
+		allowIDPInit: cfg.AllowIDPInitiated,
+		allowSHA1:    cfg.AllowSHA1,
+	}
+	if c.mapper == nil {
+		c.mapper = claims.Generic()
+	}
+	base := m.prefix
+	if c.name != "" {
+		base += "/" + c.name
+	}
+	c.metadataPath, c.loginPath, c.acsPath = base+"/metadata", base+"/login", base+"/acs"
+	abs := func(p string) url.URL {
+		u := *m.root
+		u.Path = p
+		return u
+	}
+	metadataURL, acsURL := abs(c.metadataPath), abs(c.acsPath)
+	c.acsURL = acsURL.String()
+	c.entityID = orDefault(cfg.EntityID, metadataURL.String())
+
+	idp, err := m.loadMetadata(ctx, opts, cfg)
+	if err != nil {
+		return nil, fmt.Errorf("jit: connection %q: %w", c.name, err)
+	}
+	if idp.EntityID == "" {
+		return nil, fmt.Errorf("jit: connection %q: IdP metadata has no entityID", c.name)
+	}
+	c.issuer = idp.EntityID
+	c.sp = saml.ServiceProvider{
+		EntityID:          c.entityID,
+		Key:               opts.Key,
+		Certificate:       opts.Certificate,
+		MetadataURL:       metadataURL,
+		AcsURL:            acsURL,
+		IDPMetadata:       idp,
+		AuthnNameIDFormat: orDefault(cfg.NameIDFormat, saml.PersistentNameIDFormat),
+		AllowIDPInitiated: cfg.AllowIDPInitiated,
+		ValidateRequestID: validateRequestID(cfg.AllowIDPInitiated),
+		LogoutBindings:    []string{saml.HTTPPostBinding},
+	}
+	if opts.SignRequests {
+		c.sp.SignatureMethod = dsig.RSASHA256SignatureMethod
+	}
+	for _, b := range []string{saml.HTTPRedirectBinding, saml.HTTPPostBinding} {
+		if loc := c.sp.GetSSOBindingLocation(b); loc != "" {
+			c.binding, c.ssoURL = b, loc
+			break
+		}
+	}
+	if c.ssoURL == "" {
+		return nil, fmt.Errorf("jit: connection %q: IdP metadata has no HTTP-Redirect or HTTP-POST SingleSignOnService", c.name)
+	}
+	return c, nil
+}
+
+func (m *Middleware) loadMetadata(ctx context.Context, opts *Options, cfg *Connection) (*saml.EntityDescriptor, error) {
+	switch {
+	case len(cfg.IDPMetadata) > 0 && cfg.IDPMetadataURL != "":
+		return nil, errors.New("set IDPMetadata or IDPMetadataURL, not both")
+	case len(cfg.IDPMetadata) > 0:
+		md, err := ParseIDPMetadata(cfg.IDPMetadata)
+		if err != nil {
+			return nil, fmt.Errorf("parse IdP metadata: %w", err)
+		}
+		return md, nil
+	case cfg.IDPMetadataURL != "":
+		u, err := url.Parse(cfg.IDPMetadataURL)
+		if err != nil || (u.Scheme != "https" && u.Scheme != "http") {
+			return nil, fmt.Errorf("IdP metadata URL %q is not an http(s) URL", cfg.IDPMetadataURL)
+		}
+		client := opts.HTTPClient
+		if client == nil {
+			client = &http.Client{Timeout: 10 * time.Second}
+		}
+		md, err := fetchIDPMetadata(ctx, client, u.String())
+		if err != nil {
+			return nil, fmt.Errorf("fetch IdP metadata from %s: %w", u.Redacted(), err)
+		}
+		return md, nil
+	default:
+		return nil, errors.New("IDPMetadata or IDPMetadataURL is required")
+	}
+}
+
+// ServeHTTP serves the SAML endpoints: for each connection its metadata,
+// login and ACS, plus PathPrefix+"/login" (a chooser when there are
+// several connections) and PathPrefix+"/logout". Other paths get 404.
+func (m *Middleware) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	h, ok := m.routes[r.URL.Path]
+	if !ok {
+		http.NotFound(w, r)
+		return
+	}
+	h(w, r)
+}
+
+// LoginURL returns the local path that starts a sign-in and comes back to
+// returnTo (a local path; anything else is replaced by AfterSignInPath).
+// With several connections it leads to the chooser.
+func (m *Middleware) LoginURL(returnTo string) string {
+	p := m.prefix + "/login"
+	if len(m.conns) == 1 {
+		p = m.conns[0].loginPath
+	}
+	if isLocalPath(returnTo) {
+		p += "?" + url.Values{"return_to": {returnTo}}.Encode()
+	}
+	return p
+}
+
+// Connections returns the names of the configured connections, in order.
+func (m *Middleware) Connections() []string {
+	names := make([]string, len(m.conns))
+	for i, c := range m.conns {
+		names[i] = c.name
+	}
+	return names
+}
+
+// MetadataURL returns the absolute URL of a connection's SP metadata, the
+// document to give the IdP's administrator.
+func (m *Middleware) MetadataURL(connection string) (string, bool) {
+	c, ok := m.byName[connection]
+	if !ok {
+		return "", false
+	}
+	u := *m.root
+	u.Path = c.metadataPath
+	return u.String(), true
+}
+
+func (m *Middleware) serveMetadata(w http.ResponseWriter, r *http.Request, c *connection) {
+	if r.Method != http.MethodGet && r.Method != http.MethodHead {
+		w.Header().Set("Allow", "GET, HEAD")
+		http.Error(w, "method not allowed", http.StatusMethodNotAllowed)
+		return
+	}
+	sp := c.sp
+	buf, err := xml.MarshalIndent(sp.Metadata(), "", "  ")
+	if err != nil {
+		m.log.ErrorContext(r.Context(), "SP metadata", "connection", c.name, "err", err)
+		http.Error(w, "metadata unavailable", http.StatusInternalServerError)
+		return
+	}
+	w.Header().Set("Content-Type", "application/samlmetadata+xml")
+	_, _ = w.Write(buf)
+}
+
+// serveLogin starts an SP-initiated sign-in: it records the request in a
+// short-lived cookie bound to this browser and sends the browser to the
+// IdP. RelayState is an opaque random key to that cookie.
+func (m *Middleware) serveLogin(w http.ResponseWriter, r *http.Request, c *connection) {
+	returnTo := r.URL.Query().Get("return_to")
+	if !isLocalPath(returnTo) {
+		returnTo = m.afterSignIn
+	}
+	sp := c.sp
+	req, err := sp.MakeAuthenticationRequest(c.ssoURL, c.binding, saml.HTTPPostBinding)
+	if err != nil {
+		m.fail(w, r, failure(fmt.Errorf("make AuthnRequest: %w", err), newCorrelationID(), c.name))
+		return
+	}
+	relay := newID(16)
+	if err := m.track(w, c, relay, trackedRequest{ID: req.ID, Conn: c.name, ReturnTo: returnTo, Expires: m.now().Add(DefaultRequestLifetime).Unix()}); err != nil {
+		m.fail(w, r, failure(fmt.Errorf("track AuthnRequest: %w", err), newCorrelationID(), c.name))
+		return
+	}
+	w.Header().Set("Cache-Control", "no-store")
+	if c.binding == saml.HTTPRedirectBinding {
+		u, err := req.Redirect(relay, &sp)
+		if err != nil {
+			m.fail(w, r, failure(fmt.Errorf("encode AuthnRequest: %w", err), newCorrelationID(), c.name))
+			return
+		}
+		http.Redirect(w, r, u.String(), http.StatusFound)
+		return
+	}
+	w.Header().Set("Content-Security-Policy", "default-src; script-src 'sha256-AjPdJSbZmeWHnEc5ykvJFay8FTWeTeRbs9dutfZ0HqE='; referrer no-referrer;")
+	w.Header().Set("Content-Type", "text/html; charset=utf-8")
+	_, _ = w.Write(req.Post(relay))
+}
+
+var chooserPage = template.Must(template.New("chooser").Parse(`<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>Sign in</title>
+<meta name="viewport" content="width=device-width, initial-scale=1"></head>
+<body style="font-family:system-ui,sans-serif;max-width:40rem;margin:4rem auto;padding:0 1rem">
+<h1>Sign in with your organisation</h1>
+<ul>{{range .}}<li><a href="{{.URL}}">{{.Name}}</a></li>{{end}}</ul>
+</body></html>
+`))
+
+func (m *Middleware) serveChooser(w http.ResponseWriter, r *http.Request) {
+	returnTo := r.URL.Query().Get("return_to")
+	if name := r.URL.Query().Get("connection"); name != "" {
+		c, ok := m.byName[name]
+		if !ok {
+			http.NotFound(w, r)
+			return
+		}
+		http.Redirect(w, r, withReturnTo(c.loginPath, returnTo), http.StatusFound)
+		return
+	}
+	type item struct{ Name, URL string }
+	items := make([]item, len(m.conns))
+	for i, c := range m.conns {
+		items[i] = item{c.display, withReturnTo(c.loginPath, returnTo)}
+	}
+	var buf bytes.Buffer
+	if err := chooserPage.Execute(&buf, items); err != nil {
+		http.Error(w, "internal error", http.StatusInternalServerError)
+		return
+	}
+	w.Header().Set("Content-Type", "text/html; charset=utf-8")
+	_, _ = w.Write(buf.Bytes())
+}
+
+func withReturnTo(p, returnTo string) string {
+	if !isLocalPath(returnTo) {
+		return p
+	}
+	return p + "?" + url.Values{"return_to": {returnTo}}.Encode()
+}
+
+// isLocalPath reports whether s is a same-origin relative path that is
+// safe to redirect to: it starts with one "/", and has no scheme, host,
+// backslash or control character, so "//evil", "/\evil", "https:evil" and
+// "javascript:" are all refused.
+func isLocalPath(s string) bool {
+	if len(s) == 0 || len(s) > 2048 || s[0] != '/' || strings.HasPrefix(s, "//") {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c < 0x20 || c == 0x7f || c == '\\' {
+			return false
+		}
+	}
+	u, err := url.Parse(s)
+	return err == nil && u.Scheme == "" && u.Host == "" && u.User == nil && strings.HasPrefix(u.Path, "/") && !strings.HasPrefix(u.Path, "//")
+}
+
+func (m *Middleware) fail(w http.ResponseWriter, r *http.Request, f *Failure) {
+	m.log.LogAttrs(r.Context(), slog.LevelWarn, "request refused",
+		slog.String("correlation_id", f.CorrelationID),
+		slog.String("connection", f.Connection),
+		slog.Int("status", f.Status),
+		slog.String("reason", f.Err.Error()))
+	m.renderError(w, r, f)
+}

@@ -1,0 +1,176 @@
+package jit
+
+import (
+	"context"
+	"crypto"
+	"crypto/x509"
+	"log/slog"
+	"net/http"
+	"time"
+
+	"github.com/crewjam/saml"
+	"github.com/gorilla/sessions"
+
+	"github.com/samljit/samljit/claims"
+	"github.com/samljit/samljit/userstore"
+)
+
+// Defaults applied by [New] to zero fields of [Options] and [Connection].
+const (
+	DefaultPathPrefix       = "/saml"
+	DefaultSessionName      = "samljit_session"
+	DefaultSessionLifetime  = 8 * time.Hour
+	DefaultMaxResponseBytes = 256 << 10
+	DefaultMaxXMLDepth      = 32
+	DefaultClockSkew        = 180 * time.Second
+	DefaultRequestLifetime  = 10 * time.Minute
+	// MaxIssueDelay is how old a response or assertion may be, by its
+	// IssueInstant, when it reaches the ACS (beyond the clock skew).
+	MaxIssueDelay = 90 * time.Second
+)
+
+// Options configure a [Middleware]. The zero value of every optional field
+// is safe; the required ones are RootURL, Key, Certificate, Connections,
+// Store and SessionKeys (or SessionStore).
+type Options struct {
+	// RootURL is the application's public base URL, such as
+	// "https://app.example.com". Endpoint URLs in SP metadata, the ACS URL
+	// checked as Destination and Recipient, and the Secure flag of cookies
+	// derive from it. Required.
+	RootURL string
+
+	// PathPrefix is where the middleware's endpoints live under RootURL.
+	// Default "/saml". A connection named "" serves PathPrefix+"/metadata",
+	// "/login" and "/acs"; a connection named "acme" serves
+	// PathPrefix+"/acme/metadata" and so on.
+	PathPrefix string
+
+	// Key and Certificate are the SP's key pair: published in SP metadata,
+	// used to decrypt encrypted assertions and, when SignRequests is set, to
+	// sign authentication requests. Required.
+	Key         crypto.Signer
+	Certificate *x509.Certificate
+
+	// Connections are the identity providers (tenants) this application
+	// trusts, each with its own metadata, mapping and endpoints. At least
+	// one is required; names and IdP entity IDs must be unique.
+	Connections []Connection
+
+	// Store keeps the users. It can only look users up and provision them:
+	// nothing the sign-in path does can delete, suspend or reactivate a
+	// user. Required.
+	Store userstore.Store
+
+	// Replay records consumed assertion IDs. When nil, Store is used if it
+	// implements [userstore.ReplayCache]; otherwise New fails, because
+	// replay protection is not optional.
+	Replay userstore.ReplayCache
+
+	// SessionKeys are the gorilla/securecookie key pairs for the session and
+	// request-tracking cookies: a 32- or 64-byte authentication key,
+	// optionally followed by a 16-, 24- or 32-byte encryption key, then
+	// older pairs for rotation (new cookies use the first pair, all pairs
+	// are tried when reading). Every instance of an application must share
+	// them. Required unless SessionStore is set.
+	SessionKeys [][]byte
+
+	// SessionStore, when set, replaces the cookie store built from
+	// SessionKeys for the session (request tracking still needs
+	// SessionKeys). It must hold only what the middleware puts in it.
+	SessionStore sessions.Store
+
+	// SessionName is the session cookie's name. Default "samljit_session".
+	SessionName string
+
+	// SessionLifetime caps how long a session lasts after sign-in. It never
+	// outlives the assertion's SessionNotOnOrAfter. Because JIT cannot
+	// deprovision, this is the longest a person removed at the IdP keeps
+	// access. Default 8 hours.
+	SessionLifetime time.Duration
+
+	// AfterSignInPath is where a sign-in that did not start from a
+	// protected page lands. Default "/".
+	AfterSignInPath string
+
+	// Now is the clock. Default time.Now. Every time judgement this package
+	// makes uses it; see the package documentation about crewjam's own.
+	Now func() time.Time
+
+	// ClockSkew is the tolerance applied to validity windows. Default 180
+	// seconds, as Shibboleth and crewjam use.
+	ClockSkew time.Duration
+
+	// MaxResponseBytes caps the decoded SAMLResponse; the POST body is
+	// capped accordingly before it is read. Default 256 KiB.
+	MaxResponseBytes int
+
+	// MaxXMLDepth caps the nesting depth of the response. Default 32.
+	MaxXMLDepth int
+
+	// SignRequests signs authentication requests with RSA-SHA256 when the
+	// IdP's binding allows it.
+	SignRequests bool
+
+	// Logger receives one record per sign-in outcome and per refused
+	// request, with stable keys (correlation_id, connection, event, reason,
+	// user_id, issuer, subject). Assertions are never logged. Default
+	// slog.Default().
+	Logger *slog.Logger
+
+	// OnEvent, when set, is called synchronously after every sign-in
+	// outcome: created, updated (with the changed fields) or refused (with
+	// the reason). It must not block for long.
+	OnEvent func(ctx context.Context, e Event)
+
+	// RenderError, when set, writes the page shown when a sign-in is
+	// refused or a protected request cannot be served. The default writes a
+	// plain HTML page. Implementations must not show f.Err to the person.
+	RenderError func(w http.ResponseWriter, r *http.Request, f *Failure)
+
+	// HTTPClient fetches IdP metadata from Connection.IDPMetadataURL.
+	// Default: a client with a 10-second timeout.
+	HTTPClient *http.Client
+}
+
+// Connection is one identity provider (a tenant) the application trusts.
+type Connection struct {
+	// Name identifies the connection in endpoint paths and logs: lower-case
+	// letters, digits, '-' and '_'. It may be empty only when it is the sole
+	// connection. Users are bound to the connection that created them.
+	Name string
+
+	// DisplayName labels the connection on the sign-in chooser shown when
+	// there are several. Default: Name.
+	DisplayName string
+
+	// IDPMetadata is the IdP's SAML metadata XML. Exactly one of
+	// IDPMetadata and IDPMetadataURL is required. Signatures are trusted
+	// only from the signing certificates it lists.
+	IDPMetadata []byte
+
+	// IDPMetadataURL is fetched once by New when IDPMetadata is empty.
+	IDPMetadataURL string
+
+	// EntityID is this SP's entity ID towards this IdP, the audience its
+	// assertions must name. Default: the connection's metadata URL.
+	EntityID string
+
+	// Mapper derives the user's key and profile from the assertion. Default
+	// [claims.Generic]. The key's issuer must be the IdP's entity ID.
+	Mapper claims.Mapper
+
+	// NameIDFormat is requested in the AuthnRequest's NameIDPolicy. Default
+	// persistent.
+	NameIDFormat saml.NameIDFormat
+
+	// AllowIDPInitiated accepts unsolicited responses (sign-ins started at
+	// the IdP's portal). Off by default: an unsolicited response cannot be
+	// tied to this browser, so it is easier to replay or inject. Solicited
+	// responses are still checked against the request this browser
+	// started, and the replay record still applies.
+	AllowIDPInitiated bool
+
+	// AllowSHA1 accepts RSA-SHA1 signatures and SHA-1 digests from this
+	// IdP. SHA-1 is refused by default: collisions are practical.
+	AllowSHA1 bool
+}

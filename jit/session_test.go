@@ -1,0 +1,194 @@
+package jit_test
+
+import (
+	"context"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/samljit/samljit/jit"
+	"github.com/samljit/samljit/jit/jittest"
+)
+
+func findCookie(resp *http.Response, name string) *http.Cookie {
+	for _, c := range resp.Cookies() {
+		if c.Name == name {
+			return c
+		}
+	}
+	return nil
+}
+
+func TestSessionCookieFlagsAndLifetime(t *testing.T) {
+	h := newHarness(t, harnessConfig{idpOptions: func(o *jittest.Options) { o.SessionLifetime = time.Hour }})
+	h.idp().AddUser(person("p-k", "k@example.com", "K", "K"))
+	resp, body := h.signIn(h.client(), "", "p-k")
+	require.Equal(t, http.StatusSeeOther, resp.StatusCode, body)
+	ck := findCookie(resp, jit.DefaultSessionName)
+	require.NotNil(t, ck)
+	assert.True(t, ck.HttpOnly)
+	assert.Equal(t, http.SameSiteLaxMode, ck.SameSite)
+	assert.False(t, ck.Secure, "plain http in this test")
+	assert.Equal(t, "/", ck.Path)
+	assert.LessOrEqual(t, ck.MaxAge, 3600, "never outlives SessionNotOnOrAfter")
+	assert.Greater(t, ck.MaxAge, 3500)
+}
+
+func TestSessionDefaultLifetimeIsShort(t *testing.T) {
+	h := newHarness(t, harnessConfig{})
+	h.idp().AddUser(person("p-k", "k@example.com", "K", "K"))
+	resp, _ := h.signIn(h.client(), "", "p-k")
+	ck := findCookie(resp, jit.DefaultSessionName)
+	require.NotNil(t, ck)
+	assert.Equal(t, int((8 * time.Hour).Seconds()), ck.MaxAge)
+}
+
+func TestSecureCookiesOverHTTPS(t *testing.T) {
+	idp := jittest.New(t)
+	idp.AddUser(person("p-s", "s@example.com", "S", "S"))
+	key, cert := spKeyPair()
+	mw, err := jit.New(context.Background(), jit.Options{
+		RootURL: "https://app.example", Key: key, Certificate: cert,
+		Store: newMem(), SessionKeys: [][]byte{make32()},
+		Connections: []jit.Connection{{IDPMetadata: idp.Metadata(), AllowIDPInitiated: true}},
+	})
+	require.NoError(t, err)
+
+	// The request-tracking cookie must survive the IdP's cross-site POST.
+	rec := httptest.NewRecorder()
+	mw.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "https://app.example/saml/login", nil))
+	require.Equal(t, http.StatusFound, rec.Code)
+	track := findCookie(rec.Result(), "")
+	for _, c := range rec.Result().Cookies() {
+		if strings.HasPrefix(c.Name, "samljit_req_") {
+			track = c
+		}
+	}
+	require.NotNil(t, track)
+	assert.True(t, track.Secure)
+	assert.True(t, track.HttpOnly)
+	assert.Equal(t, http.SameSiteNoneMode, track.SameSite)
+	assert.Equal(t, "/saml/acs", track.Path)
+
+	f, err := idp.Unsolicited("https://app.example/saml/metadata", "https://app.example/saml/acs", "p-s", "/")
+	require.NoError(t, err)
+	rec = postForm(t, mw, f)
+	require.Equal(t, http.StatusSeeOther, rec.Code, rec.Body.String())
+	ck := findCookie(rec.Result(), jit.DefaultSessionName)
+	require.NotNil(t, ck)
+	assert.True(t, ck.Secure)
+	assert.True(t, ck.HttpOnly)
+	assert.Equal(t, http.SameSiteLaxMode, ck.SameSite)
+}
+
+func TestSessionEndsAndDeletedUserMustSignInAgain(t *testing.T) {
+	now := time.Now()
+	h := newHarness(t, harnessConfig{configure: func(o *jit.Options) {
+		o.Now = func() time.Time { return now }
+		o.SessionLifetime = time.Hour
+	}})
+	h.idp().AddUser(person("p-l", "l@example.com", "L", "L"))
+	c := h.client()
+	resp, body := h.signIn(c, "", "p-l")
+	require.Equal(t, http.StatusSeeOther, resp.StatusCode, body)
+	r, _ := h.me(c)
+	require.Equal(t, http.StatusOK, r.StatusCode)
+
+	now = now.Add(time.Hour + time.Second)
+	r, _ = h.me(c)
+	assert.Equal(t, http.StatusUnauthorized, r.StatusCode, "the session lifetime is the longest a removed person keeps access")
+
+	now = now.Add(-time.Hour)
+	r, _ = h.me(c)
+	require.Equal(t, http.StatusOK, r.StatusCode)
+	require.NoError(t, h.store.Delete(context.Background(), h.users()[0].Key))
+	r, _ = h.me(c)
+	assert.Equal(t, http.StatusUnauthorized, r.StatusCode)
+
+	// Deleting is not deprovisioning: the next sign-in recreates the user.
+	resp, body = h.signIn(c, "", "p-l")
+	require.Equal(t, http.StatusSeeOther, resp.StatusCode, body)
+	assert.Len(t, h.users(), 1)
+	assert.Equal(t, jit.EventCreated, h.lastEvent().Kind)
+}
+
+func TestBrowserIsSentToSignInAndBack(t *testing.T) {
+	h := newHarness(t, harnessConfig{})
+	h.idp().AddUser(person("p-m", "m@example.com", "M", "M"))
+	c := h.client()
+	resp, err := c.Get(h.app.URL + "/me?tab=1")
+	require.NoError(t, err)
+	resp.Body.Close()
+	require.Equal(t, http.StatusFound, resp.StatusCode)
+	login := resp.Header.Get("Location")
+	assert.Equal(t, "/saml/login?return_to=%2Fme%3Ftab%3D1", login)
+
+	resp, err = h.idp().SignIn(context.Background(), c, h.app.URL+login, "p-m")
+	require.NoError(t, err)
+	resp.Body.Close()
+	assert.Equal(t, "/me?tab=1", resp.Header.Get("Location"))
+
+	for _, evil := range []string{"//evil.example/x", "/\\evil.example", "https://evil.example/", "https:evil", "javascript:alert(1)", "/\r\nSet-Cookie: x=1", "%2F%2Fevil.example", "/\t/evil.example", " /x"} {
+		resp, err := h.idp().SignIn(context.Background(), h.client(), h.app.URL+"/saml/login?return_to="+urlQueryEscape(evil), "p-m")
+		require.NoError(t, err)
+		resp.Body.Close()
+		loc := resp.Header.Get("Location")
+		assert.Equal(t, "/", loc, "return_to %q", evil)
+		assert.False(t, strings.HasPrefix(loc, "//"), loc)
+	}
+}
+
+func TestLogoutEndsLocalSession(t *testing.T) {
+	h := newHarness(t, harnessConfig{})
+	h.idp().AddUser(person("p-n", "n@example.com", "N", "N"))
+	c := h.client()
+	resp, _ := h.signIn(c, "", "p-n")
+	require.Equal(t, http.StatusSeeOther, resp.StatusCode)
+	resp, err := c.Post(h.app.URL+"/saml/logout", "", nil)
+	require.NoError(t, err)
+	resp.Body.Close()
+	assert.Equal(t, http.StatusSeeOther, resp.StatusCode)
+	r, _ := h.me(c)
+	assert.Equal(t, http.StatusUnauthorized, r.StatusCode)
+}
+
+func TestNewRefusesUnsafeConfiguration(t *testing.T) {
+	idp := jittest.New(t)
+	key, cert := spKeyPair()
+	base := func() jit.Options {
+		return jit.Options{RootURL: "https://app.example", Key: key, Certificate: cert, Store: newMem(),
+			SessionKeys: [][]byte{make32()}, Connections: []jit.Connection{{IDPMetadata: idp.Metadata()}}}
+	}
+	cases := map[string]func(*jit.Options){
+		"no store":          func(o *jit.Options) { o.Store = nil },
+		"no session keys":   func(o *jit.Options) { o.SessionKeys = nil },
+		"short session key": func(o *jit.Options) { o.SessionKeys = [][]byte{[]byte("short")} },
+		"relative root":     func(o *jit.Options) { o.RootURL = "/app" },
+		"no connections":    func(o *jit.Options) { o.Connections = nil },
+		"no SP key":         func(o *jit.Options) { o.Key = nil },
+		"unnamed among many": func(o *jit.Options) {
+			o.Connections = append(o.Connections, jit.Connection{Name: "b", IDPMetadata: idp.Metadata()})
+		},
+		"same IdP twice": func(o *jit.Options) {
+			o.Connections = []jit.Connection{{Name: "a", IDPMetadata: idp.Metadata()}, {Name: "b", IDPMetadata: idp.Metadata()}}
+		},
+		"bad metadata":         func(o *jit.Options) { o.Connections[0].IDPMetadata = []byte("<nope/>") },
+		"open redirect":        func(o *jit.Options) { o.AfterSignInPath = "//evil.example" },
+		"store without replay": func(o *jit.Options) { o.Store = lookupOnly{newMem()} },
+	}
+	for name, mutate := range cases {
+		t.Run(name, func(t *testing.T) {
+			o := base()
+			mutate(&o)
+			_, err := jit.New(context.Background(), o)
+			assert.Error(t, err)
+		})
+	}
+	_, err := jit.New(context.Background(), base())
+	assert.NoError(t, err)
+}

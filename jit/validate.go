@@ -1,0 +1,546 @@
+package jit
+
+import (
+	"bytes"
+	"crypto/rsa"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/beevik/etree"
+	"github.com/crewjam/saml"
+	"github.com/crewjam/saml/xmlenc"
+	xrv "github.com/mattermost/xml-roundtrip-validator"
+)
+
+// This file is the validation layer that runs around crewjam/saml v0.5.1.
+// crewjam verifies signatures and most protocol fields, but as shipped it
+// panics on a signed assertion that lacks Conditions or Subject, matches
+// NameID in any namespace (GO-2026-6909), accepts an assertion with no
+// AudienceRestriction or no bearer SubjectConfirmation, accepts several
+// assertions, and keeps no replay record. The structural checks below run
+// before crewjam sees the bytes; the semantic checks run on the assertion
+// crewjam returns, which is the one whose signature it verified.
+
+const (
+	nsProtocol  = "urn:oasis:names:tc:SAML:2.0:protocol"
+	nsAssertion = "urn:oasis:names:tc:SAML:2.0:assertion"
+	nsDSig      = "http://www.w3.org/2000/09/xmldsig#"
+	nsXMLEnc    = "http://www.w3.org/2001/04/xmlenc#"
+
+	methodBearer = "urn:oasis:names:tc:SAML:2.0:cm:bearer"
+)
+
+var (
+	strongSignatureMethods = map[string]bool{
+		"http://www.w3.org/2001/04/xmldsig-more#rsa-sha256":   true,
+		"http://www.w3.org/2001/04/xmldsig-more#rsa-sha384":   true,
+		"http://www.w3.org/2001/04/xmldsig-more#rsa-sha512":   true,
+		"http://www.w3.org/2001/04/xmldsig-more#ecdsa-sha256": true,
+		"http://www.w3.org/2001/04/xmldsig-more#ecdsa-sha384": true,
+		"http://www.w3.org/2001/04/xmldsig-more#ecdsa-sha512": true,
+	}
+	strongDigestMethods = map[string]bool{
+		"http://www.w3.org/2001/04/xmlenc#sha256":       true,
+		"http://www.w3.org/2001/04/xmldsig-more#sha384": true,
+		"http://www.w3.org/2001/04/xmlenc#sha512":       true,
+	}
+	sha1SignatureMethod = "http://www.w3.org/2000/09/xmldsig#rsa-sha1"
+	sha1DigestMethod    = "http://www.w3.org/2000/09/xmldsig#sha1"
+
+	// RSA-OAEP only: rsa-1_5 key transport is open to Bleichenbacher-style
+	// oracles ("One Bad Apple", NDSS 2013).
+	keyTransportMethods = map[string]bool{
+		"http://www.w3.org/2001/04/xmlenc#rsa-oaep-mgf1p": true,
+		"http://www.w3.org/2009/xmlenc11#rsa-oaep":        true,
+	}
+	blockEncryptionMethods = map[string]bool{
+		"http://www.w3.org/2001/04/xmlenc#aes128-cbc": true,
+		"http://www.w3.org/2001/04/xmlenc#aes192-cbc": true,
+		"http://www.w3.org/2001/04/xmlenc#aes256-cbc": true,
+		"http://www.w3.org/2009/xmlenc11#aes128-gcm":  true,
+		"http://www.w3.org/2009/xmlenc11#aes192-gcm":  true,
+		"http://www.w3.org/2009/xmlenc11#aes256-gcm":  true,
+	}
+)
+
+// invalid wraps a validation failure.
+func invalid(format string, args ...any) error {
+	return fmt.Errorf("%w: %s", ErrInvalidResponse, fmt.Sprintf(format, args...))
+}
+
+// decodeResponse base64-decodes the posted SAMLResponse, refusing input
+// whose decoded size would exceed max before decoding it.
+func decodeResponse(b64 string, max int) ([]byte, error) {
+	if b64 == "" {
+		return nil, invalid("no SAMLResponse in the request")
+	}
+	if base64.StdEncoding.DecodedLen(len(b64)) > max+max/64+16 {
+		return nil, fmt.Errorf("%w: encoded response is %d bytes", ErrResponseTooLarge, len(b64))
+	}
+	raw, err := base64.StdEncoding.DecodeString(b64)
+	if err != nil {
+		return nil, invalid("SAMLResponse is not base64: %v", err)
+	}
+	if len(raw) > max {
+		return nil, fmt.Errorf("%w: decoded response is %d bytes, limit %d", ErrResponseTooLarge, len(raw), max)
+	}
+	return raw, nil
+}
+
+// parseXML parses untrusted XML after a round-trip stability check,
+// refusing directives (DOCTYPE, ENTITY) and trees deeper than maxDepth.
+func parseXML(raw []byte, maxDepth int) (*etree.Element, error) {
+	if err := xrv.Validate(bytes.NewReader(raw)); err != nil {
+		return nil, invalid("XML is not round-trip safe: %v", err)
+	}
+	doc := etree.NewDocument()
+	doc.ReadSettings.MaxDepth = maxDepth
+	if err := doc.ReadFromBytes(raw); err != nil {
+		if errors.Is(err, etree.ErrMaxDepth) {
+			return nil, fmt.Errorf("%w: XML nesting deeper than %d", ErrResponseTooLarge, maxDepth)
+		}
+		return nil, invalid("XML does not parse: %v", err)
+	}
+	for _, tok := range doc.Child {
+		if _, ok := tok.(*etree.Directive); ok {
+			return nil, invalid("XML contains a DOCTYPE or other directive")
+		}
+	}
+	root := doc.Root()
+	if root == nil {
+		return nil, invalid("XML has no root element")
+	}
+	return root, nil
+}
+
+// structure holds what the structural check learned.
+type structure struct {
+	encrypted bool
+}
+
+// checkResponse checks the shape of a Response before crewjam parses it:
+// exactly one assertion anywhere in the document, as a direct child of the
+// Response; only schema-valid, namespace-correct children where identity is
+// read; allowed algorithms on every signature. For an encrypted assertion it
+// decrypts a copy with key and checks the plaintext the same way.
+func checkResponse(root *etree.Element, key *rsa.PrivateKey, maxDepth int, allowSHA1 bool) (structure, error) {
+	var st structure
+	if !is(root, nsProtocol, "Response") {
+		return st, invalid("root element is {%s}%s, want a SAML protocol Response", root.NamespaceURI(), root.Tag)
+	}
+	if n, err := checkTree(root, allowSHA1); err != nil {
+		return st, err
+	} else if n != 1 {
+		return st, invalid("response holds %d assertions, want exactly one", n)
+	}
+	var assertion, encrypted *etree.Element
+	signatures := 0
+	for _, c := range root.ChildElements() {
+		switch {
+		case is(c, nsAssertion, "Issuer"), is(c, nsProtocol, "Status"), is(c, nsProtocol, "Extensions"):
+		case is(c, nsDSig, "Signature"):
+			signatures++
+		case is(c, nsAssertion, "Assertion"):
+			assertion = c
+		case is(c, nsAssertion, "EncryptedAssertion"):
+			encrypted = c
+		default:
+			return st, invalid("unexpected element {%s}%s in Response", c.NamespaceURI(), c.Tag)
+		}
+	}
+	if signatures > 1 {
+		return st, invalid("Response has %d Signature elements", signatures)
+	}
+	switch {
+	case assertion != nil:
+		return st, checkAssertionTree(assertion)
+	case encrypted != nil:
+		st.encrypted = true
+		plain, err := decryptAssertion(encrypted, key, maxDepth)
+		if err != nil {
+			return st, err
+		}
+		if n, err := checkTree(plain, allowSHA1); err != nil {
+			return st, err
+		} else if n != 1 {
+			return st, invalid("encrypted assertion holds %d assertions", n)
+		}
+		return st, checkAssertionTree(plain)
+	default:
+		return st, invalid("Response has no assertion")
+	}
+}
+
+func is(el *etree.Element, ns, local string) bool {
+	return el.Tag == local && el.NamespaceURI() == ns
+}
+
+// checkTree walks the whole tree once: it checks every signature's
+// algorithms and that it has exactly one Reference, and returns how many
+// assertions the tree holds anywhere, so that a wrapped or duplicated one
+// cannot be slipped past the signature check.
+func checkTree(root *etree.Element, allowSHA1 bool) (assertions int, err error) {
+	var walk func(el *etree.Element) error
+	walk = func(el *etree.Element) error {
+		switch {
+		case is(el, nsAssertion, "Assertion"), is(el, nsAssertion, "EncryptedAssertion"):
+			assertions++
+		case is(el, nsDSig, "Signature"):
+			if err := checkSignature(el, allowSHA1); err != nil {
+				return err
+			}
+		}
+		for _, c := range el.ChildElements() {
+			if err := walk(c); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	return assertions, walk(root)
+}
+
+func checkSignature(sig *etree.Element, allowSHA1 bool) error {
+	var signedInfo *etree.Element
+	for _, c := range sig.ChildElements() {
+		if is(c, nsDSig, "SignedInfo") {
+			if signedInfo != nil {
+				return invalid("Signature has more than one SignedInfo")
+			}
+			signedInfo = c
+		}
+	}
+	if signedInfo == nil {
+		return invalid("Signature has no SignedInfo")
+	}
+	refs := 0
+	for _, c := range signedInfo.ChildElements() {
+		switch {
+		case is(c, nsDSig, "SignatureMethod"):
+			alg := c.SelectAttrValue("Algorithm", "")
+			if !strongSignatureMethods[alg] && !(allowSHA1 && alg == sha1SignatureMethod) {
+				return invalid("signature method %q is not allowed", alg)
+			}
+		case is(c, nsDSig, "Reference"):
+			refs++
+			for _, d := range c.ChildElements() {
+				if is(d, nsDSig, "DigestMethod") {
+					alg := d.SelectAttrValue("Algorithm", "")
+					if !strongDigestMethods[alg] && !(allowSHA1 && alg == sha1DigestMethod) {
+						return invalid("digest method %q is not allowed", alg)
+					}
+				}
+			}
+		}
+	}
+	if refs != 1 {
+		return invalid("Signature has %d References, want exactly one", refs)
+	}
+	return nil
+}
+
+// assertionChildren are the elements an Assertion may contain, with how
+// many of each: 1 exactly one, -1 one or more, 0 any number, 2 at most one.
+var assertionChildren = map[string]int{
+	"Issuer":                 1,
+	"Subject":                1,
+	"Conditions":             1,
+	"AuthnStatement":         -1,
+	"AttributeStatement":     0,
+	"AuthzDecisionStatement": 0,
+}
+
+// checkAssertionTree checks an Assertion element's shape: the elements
+// identity and validity are read from exist exactly once and are in the
+// SAML assertion namespace. crewjam's parser matches several of them by
+// local name in any namespace.
+func checkAssertionTree(a *etree.Element) error {
+	if !is(a, nsAssertion, "Assertion") {
+		return invalid("assertion is {%s}%s", a.NamespaceURI(), a.Tag)
+	}
+	counts := map[string]int{}
+	signatures := 0
+	for _, c := range a.ChildElements() {
+		if is(c, nsDSig, "Signature") {
+			signatures++
+			continue
+		}
+		if _, ok := assertionChildren[c.Tag]; !ok || c.NamespaceURI() != nsAssertion {
+			return invalid("unexpected element {%s}%s in Assertion", c.NamespaceURI(), c.Tag)
+		}
+		counts[c.Tag]++
+		switch c.Tag {
+		case "Subject":
+			if err := checkSubject(c); err != nil {
+				return err
+			}
+		case "Conditions":
+			if err := checkConditions(c); err != nil {
+				return err
+			}
+		case "AttributeStatement":
+			if err := checkAttributeStatement(c); err != nil {
+				return err
+			}
+		}
+	}
+	if signatures > 1 {
+		return invalid("Assertion has %d Signature elements", signatures)
+	}
+	for name, want := range assertionChildren {
+		got := counts[name]
+		switch {
+		case want == 1 && got != 1:
+			return invalid("Assertion has %d %s elements, want exactly one", got, name)
+		case want == -1 && got == 0:
+			return invalid("Assertion has no %s", name)
+		}
+	}
+	return nil
+}
+
+func checkSubject(s *etree.Element) error {
+	nameIDs, confirmations := 0, 0
+	for _, c := range s.ChildElements() {
+		switch {
+		case is(c, nsAssertion, "NameID"):
+			nameIDs++
+		case is(c, nsAssertion, "SubjectConfirmation"):
+			confirmations++
+		default:
+			return invalid("unexpected element {%s}%s in Subject", c.NamespaceURI(), c.Tag)
+		}
+	}
+	if nameIDs != 1 {
+		return invalid("Subject has %d SAML NameID elements, want exactly one", nameIDs)
+	}
+	if confirmations == 0 {
+		return invalid("Subject has no SubjectConfirmation")
+	}
+	return nil
+}
+
+func checkConditions(cond *etree.Element) error {
+	audiences := 0
+	for _, c := range cond.ChildElements() {
+		switch {
+		case is(c, nsAssertion, "AudienceRestriction"):
+			audiences++
+			n := 0
+			for _, a := range c.ChildElements() {
+				if !is(a, nsAssertion, "Audience") {
+					return invalid("unexpected element {%s}%s in AudienceRestriction", a.NamespaceURI(), a.Tag)
+				}
+				n++
+			}
+			if n != 1 {
+				return invalid("AudienceRestriction has %d Audience elements; this SP accepts exactly one", n)
+			}
+		case is(c, nsAssertion, "OneTimeUse"), is(c, nsAssertion, "ProxyRestriction"):
+		default:
+			return invalid("unexpected condition {%s}%s", c.NamespaceURI(), c.Tag)
+		}
+	}
+	if audiences == 0 {
+		return invalid("Conditions has no AudienceRestriction")
+	}
+	return nil
+}
+
+func checkAttributeStatement(st *etree.Element) error {
+	for _, c := range st.ChildElements() {
+		if !is(c, nsAssertion, "Attribute") {
+			return invalid("unexpected element {%s}%s in AttributeStatement", c.NamespaceURI(), c.Tag)
+		}
+		for _, v := range c.ChildElements() {
+			if !is(v, nsAssertion, "AttributeValue") {
+				return invalid("unexpected element {%s}%s in Attribute", v.NamespaceURI(), v.Tag)
+			}
+		}
+	}
+	return nil
+}
+
+// decryptAssertion decrypts a copy of an EncryptedAssertion the way crewjam
+// does, refusing weak algorithms first, and parses the plaintext under the
+// same bounds as the response.
+func decryptAssertion(enc *etree.Element, key *rsa.PrivateKey, maxDepth int) (*etree.Element, error) {
+	var data, encKey *etree.Element
+	for _, c := range enc.ChildElements() {
+		switch {
+		case is(c, nsXMLEnc, "EncryptedData"):
+			if data != nil {
+				return nil, invalid("EncryptedAssertion has more than one EncryptedData")
+			}
+			data = c
+		case is(c, nsXMLEnc, "EncryptedKey"):
+			encKey = c
+		default:
+			return nil, invalid("unexpected element {%s}%s in EncryptedAssertion", c.NamespaceURI(), c.Tag)
+		}
+	}
+	if data == nil {
+		return nil, invalid("EncryptedAssertion has no EncryptedData")
+	}
+	if alg := encryptionMethod(data); !blockEncryptionMethods[alg] {
+		return nil, invalid("block encryption %q is not allowed", alg)
+	}
+	keys := data.FindElements("./KeyInfo/EncryptedKey")
+	if encKey != nil {
+		keys = append(keys, encKey)
+	}
+	if len(keys) != 1 {
+		return nil, invalid("encrypted assertion has %d EncryptedKey elements, want exactly one", len(keys))
+	}
+	if alg := encryptionMethod(keys[0]); !keyTransportMethods[alg] {
+		return nil, invalid("key transport %q is not allowed", alg)
+	}
+	if key == nil {
+		return nil, invalid("encrypted assertion but no SP key")
+	}
+	var k any = key
+	if encKey != nil {
+		var err error
+		if k, err = xmlenc.Decrypt(key, encKey); err != nil {
+			return nil, invalid("cannot decrypt the assertion key: %v", err)
+		}
+	}
+	plain, err := xmlenc.Decrypt(k, data)
+	if err != nil {
+		return nil, invalid("cannot decrypt the assertion: %v", err)
+	}
+	return parseXML(plain, maxDepth)
+}
+
+func encryptionMethod(el *etree.Element) string {
+	for _, c := range el.ChildElements() {
+		if is(c, nsXMLEnc, "EncryptionMethod") {
+			return c.SelectAttrValue("Algorithm", "")
+		}
+	}
+	return ""
+}
+
+// checks are the semantic checks on a verified assertion, judged at now.
+type checks struct {
+	now                time.Time
+	skew               time.Duration
+	issuer             string // the IdP's entity ID
+	audience           string // this SP's entity ID for the connection
+	acsURL             string
+	requestID          string // the outstanding request's ID, "" when unsolicited
+	solicited          bool
+	unsolicitedAllowed bool
+}
+
+// checkAssertion applies the checks crewjam omits or makes with its global
+// clock, and returns how long the assertion's ID must be remembered.
+func (c checks) checkAssertion(a *saml.Assertion) (time.Time, error) {
+	if a == nil {
+		return time.Time{}, invalid("no assertion")
+	}
+	if a.ID == "" {
+		return time.Time{}, invalid("assertion has no ID")
+	}
+	if a.Issuer.Value != c.issuer {
+		return time.Time{}, invalid("assertion issuer %q is not the connection's IdP %q", a.Issuer.Value, c.issuer)
+	}
+	if a.IssueInstant.IsZero() || a.IssueInstant.After(c.now.Add(c.skew)) {
+		return time.Time{}, invalid("assertion IssueInstant %s is missing or in the future", a.IssueInstant.Format(time.RFC3339))
+	}
+	if a.IssueInstant.Add(MaxIssueDelay + c.skew).Before(c.now) {
+		return time.Time{}, invalid("assertion was issued at %s, too long ago", a.IssueInstant.Format(time.RFC3339))
+	}
+	cond := a.Conditions
+	if cond == nil {
+		return time.Time{}, invalid("assertion has no Conditions")
+	}
+	if !cond.NotBefore.IsZero() && cond.NotBefore.After(c.now.Add(c.skew)) {
+		return time.Time{}, invalid("assertion is not valid before %s", cond.NotBefore.Format(time.RFC3339))
+	}
+	if !cond.NotOnOrAfter.IsZero() && !c.now.Add(-c.skew).Before(cond.NotOnOrAfter) {
+		return time.Time{}, invalid("assertion expired at %s", cond.NotOnOrAfter.Format(time.RFC3339))
+	}
+	if len(cond.AudienceRestrictions) == 0 {
+		return time.Time{}, invalid("assertion has no AudienceRestriction")
+	}
+	for _, r := range cond.AudienceRestrictions {
+		if r.Audience.Value != c.audience {
+			return time.Time{}, invalid("assertion audience %q is not this SP %q", r.Audience.Value, c.audience)
+		}
+	}
+	if a.Subject == nil || a.Subject.NameID == nil {
+		return time.Time{}, invalid("assertion has no Subject NameID")
+	}
+	var expires time.Time
+	bearer := false
+	for _, sc := range a.Subject.SubjectConfirmations {
+		if sc.Method != methodBearer {
+			continue
+		}
+		d := sc.SubjectConfirmationData
+		if d == nil {
+			return time.Time{}, invalid("bearer SubjectConfirmation has no SubjectConfirmationData")
+		}
+		if d.Recipient != c.acsURL {
+			return time.Time{}, invalid("bearer SubjectConfirmation Recipient %q is not this ACS %q", d.Recipient, c.acsURL)
+		}
+		if d.NotOnOrAfter.IsZero() {
+			return time.Time{}, invalid("bearer SubjectConfirmationData has no NotOnOrAfter")
+		}
+		if !c.now.Add(-c.skew).Before(d.NotOnOrAfter) {
+			return time.Time{}, invalid("bearer SubjectConfirmationData expired at %s", d.NotOnOrAfter.Format(time.RFC3339))
+		}
+		if !d.NotBefore.IsZero() && d.NotBefore.After(c.now.Add(c.skew)) {
+			return time.Time{}, invalid("bearer SubjectConfirmationData not valid before %s", d.NotBefore.Format(time.RFC3339))
+		}
+		if err := c.checkInResponseTo(d.InResponseTo); err != nil {
+			return time.Time{}, err
+		}
+		bearer = true
+		if d.NotOnOrAfter.After(expires) {
+			expires = d.NotOnOrAfter
+		}
+	}
+	if !bearer {
+		return time.Time{}, invalid("assertion has no bearer SubjectConfirmation")
+	}
+	if len(a.AuthnStatements) == 0 {
+		return time.Time{}, invalid("assertion has no AuthnStatement")
+	}
+	if cond.NotOnOrAfter.After(expires) {
+		expires = cond.NotOnOrAfter
+	}
+	// Remember the ID for as long as any clock within the skew could still
+	// accept the assertion.
+	return expires.Add(c.skew), nil
+}
+
+// checkInResponseTo ties a response to the request this browser started.
+// An unsolicited response must not claim to answer some other request.
+func (c checks) checkInResponseTo(inResponseTo string) error {
+	switch {
+	case c.solicited && inResponseTo != c.requestID:
+		return invalid("InResponseTo %q does not match this browser's request", inResponseTo)
+	case !c.solicited && !c.unsolicitedAllowed:
+		return fmt.Errorf("%w: no outstanding request for this browser", ErrUnsolicited)
+	case !c.solicited && inResponseTo != "":
+		return fmt.Errorf("%w: InResponseTo %q names a request this browser did not start", ErrUnsolicited, inResponseTo)
+	}
+	return nil
+}
+
+// validateRequestID replaces crewjam's Response-level InResponseTo check
+// (ServiceProvider.ValidateRequestID) with ours. possibleRequestIDs holds
+// the outstanding request's ID, or nothing for an unsolicited response.
+func validateRequestID(allowUnsolicited bool) func(saml.Response, []string) error {
+	return func(resp saml.Response, ids []string) error {
+		c := checks{unsolicitedAllowed: allowUnsolicited}
+		if len(ids) == 1 {
+			c.solicited, c.requestID = true, ids[0]
+		}
+		return c.checkInResponseTo(resp.InResponseTo)
+	}
+}
