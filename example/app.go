@@ -1,0 +1,413 @@
+package main
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/rsa"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"database/sql"
+	"encoding/json"
+	"encoding/pem"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math/big"
+	"net/http"
+	"net/url"
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	_ "github.com/mattn/go-sqlite3"
+
+	"github.com/samljit/samljit/claims"
+	"github.com/samljit/samljit/jit"
+	"github.com/samljit/samljit/userstore"
+	"github.com/samljit/samljit/userstore/sqlitestore"
+)
+
+// app is the example application: the samljit middleware, a SQLite store,
+// and a few pages.
+type app struct {
+	cfg    config
+	log    *slog.Logger
+	db     *sql.DB
+	store  *sqlitestore.Store
+	mw     *jit.Middleware
+	dev    *devIdP
+	origin string
+	mux    *http.ServeMux
+
+	mu    sync.Mutex
+	audit []jit.Event // newest last, bounded
+}
+
+const auditSize = 200
+
+func newApp(ctx context.Context, cfg config, logger *slog.Logger) (*app, error) {
+	a := &app{cfg: cfg, log: logger}
+	root, err := url.Parse(cfg.rootURL)
+	if err != nil || root.Host == "" {
+		return nil, fmt.Errorf("-root-url %q is not an absolute URL", cfg.rootURL)
+	}
+	a.origin = root.Scheme + "://" + root.Host
+	if err := os.MkdirAll(cfg.data, 0o700); err != nil {
+		return nil, err
+	}
+	key, cert, err := loadOrCreateKeyPair(filepath.Join(cfg.data, "sp-key.pem"), filepath.Join(cfg.data, "sp-cert.pem"), "samljit example SP")
+	if err != nil {
+		return nil, err
+	}
+	secret, err := loadOrCreateSecret(filepath.Join(cfg.data, "session-secret"))
+	if err != nil {
+		return nil, err
+	}
+	mapping, err := claims.Preset(cfg.preset)
+	if err != nil {
+		return nil, err
+	}
+
+	var conns []jit.Connection
+	if len(cfg.idpMetadata) == 0 {
+		if a.dev, err = startDevIdP(cfg.data); err != nil {
+			return nil, err
+		}
+		conns = a.dev.connections()
+		if a.cfg.adminGroup == "" {
+			a.cfg.adminGroup = "admins"
+		}
+	} else if conns, err = connectionsFromFlags(cfg.idpMetadata, mapping); err != nil {
+		return nil, err
+	}
+	for i := range conns {
+		conns[i].AllowIDPInitiated = cfg.allowIDPInitiated
+	}
+
+	if a.db, err = sql.Open("sqlite3", sqlitestore.DSN(cfg.db)); err != nil {
+		a.Close()
+		return nil, err
+	}
+	if a.store, err = sqlitestore.Open(ctx, a.db, sqlitestore.Options{}); err != nil {
+		a.Close()
+		return nil, fmt.Errorf("open %s: %w", cfg.db, err)
+	}
+	a.mw, err = jit.New(ctx, jit.Options{
+		RootURL:     cfg.rootURL,
+		Key:         key,
+		Certificate: cert,
+		Store:       a.store,
+		SessionKeys: [][]byte{secret[:32], secret[32:]},
+		Connections: conns,
+		Logger:      logger,
+		OnEvent:     a.record,
+	})
+	if err != nil {
+		a.Close()
+		return nil, err
+	}
+	a.routes()
+	return a, nil
+}
+
+// Close releases the database and stops the development IdP.
+func (a *app) Close() {
+	if a.db != nil {
+		_ = a.db.Close()
+	}
+	if a.dev != nil {
+		a.dev.Close()
+	}
+}
+
+func (a *app) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	h := w.Header()
+	h.Set("X-Content-Type-Options", "nosniff")
+	h.Set("X-Frame-Options", "DENY")
+	h.Set("Referrer-Policy", "same-origin")
+	a.mux.ServeHTTP(w, r)
+}
+
+func (a *app) routes() {
+	a.mux = http.NewServeMux()
+	a.mux.Handle("/saml/", a.mw)
+	a.mux.HandleFunc("GET /{$}", a.home)
+	a.mux.HandleFunc("GET /api/me", a.apiMe)
+	a.mux.Handle("GET /admin", a.mw.RequireUser(a.requireAdmin(http.HandlerFunc(a.admin))))
+	a.mux.Handle("POST /admin/users/{id}/{action}", a.mw.RequireUser(a.requireAdmin(http.HandlerFunc(a.adminAction))))
+	a.mux.HandleFunc("GET /jit-vs-scim", a.jitVsSCIM)
+}
+
+// record keeps the latest sign-in events for the admin page's audit trail.
+func (a *app) record(_ context.Context, e jit.Event) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	a.audit = append(a.audit, e)
+	if len(a.audit) > auditSize {
+		a.audit = slices.Clone(a.audit[len(a.audit)-auditSize:])
+	}
+}
+
+func (a *app) home(w http.ResponseWriter, r *http.Request) {
+	u, err := a.mw.CurrentUser(r)
+	switch {
+	case errors.Is(err, jit.ErrSuspended):
+		a.render(w, http.StatusForbidden, "suspended", pageData{Title: "Suspended"})
+		return
+	case errors.Is(err, jit.ErrNotSignedIn), errors.Is(err, jit.ErrSessionExpired):
+		a.render(w, http.StatusOK, "landing", pageData{Title: "samljit example", Dev: a.dev != nil, LoginURL: a.mw.LoginURL("/")})
+		return
+	case err != nil:
+		a.log.ErrorContext(r.Context(), "home", "err", err)
+		a.render(w, http.StatusServiceUnavailable, "error", pageData{Title: "Unavailable", Message: "The user store is unavailable. Try again in a moment."})
+		return
+	}
+	a.render(w, http.StatusOK, "home", pageData{Title: "Signed in", User: &u, Admin: a.isAdmin(u), Dev: a.dev != nil})
+}
+
+// apiMe returns the signed-in user's record as JSON: 401 when not signed
+// in, 403 when suspended.
+func (a *app) apiMe(w http.ResponseWriter, r *http.Request) {
+	u, err := a.mw.CurrentUser(r)
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Cache-Control", "no-store")
+	switch {
+	case errors.Is(err, jit.ErrSuspended):
+		w.WriteHeader(http.StatusForbidden)
+		_ = json.NewEncoder(w).Encode(map[string]string{"error": "suspended"})
+	case errors.Is(err, jit.ErrNotSignedIn), errors.Is(err, jit.ErrSessionExpired):
+		w.WriteHeader(http.StatusUnauthorized)
+		_ = json.NewEncoder(w).Encode(map[string]string{"error": "not signed in"})
+	case err != nil:
+		w.WriteHeader(http.StatusServiceUnavailable)
+		_ = json.NewEncoder(w).Encode(map[string]string{"error": "unavailable"})
+	default:
+		_ = json.NewEncoder(w).Encode(apiUser(u))
+	}
+}
+
+// userJSON is the JSON shape of a user record.
+type userJSON struct {
+	ID           string              `json:"id"`
+	Issuer       string              `json:"issuer"`
+	Subject      string              `json:"subject"`
+	Email        string              `json:"email"`
+	DisplayName  string              `json:"display_name"`
+	GivenName    string              `json:"given_name"`
+	FamilyName   string              `json:"family_name"`
+	Groups       []string            `json:"groups"`
+	Attributes   map[string][]string `json:"attributes,omitempty"`
+	Status       string              `json:"status"`
+	CreatedAt    time.Time           `json:"created_at"`
+	UpdatedAt    time.Time           `json:"updated_at"`
+	LastSignInAt time.Time           `json:"last_sign_in_at"`
+}
+
+func apiUser(u userstore.User) userJSON {
+	return userJSON{
+		ID: u.ID, Issuer: u.Key.Issuer, Subject: u.Key.Subject,
+		Email: u.Profile.Email, DisplayName: u.Profile.DisplayName,
+		GivenName: u.Profile.GivenName, FamilyName: u.Profile.FamilyName,
+		Groups: u.Profile.Groups, Attributes: u.Profile.Attributes,
+		Status: u.Status.String(), CreatedAt: u.CreatedAt, UpdatedAt: u.UpdatedAt, LastSignInAt: u.LastSignInAt,
+	}
+}
+
+func (a *app) isAdmin(u userstore.User) bool {
+	return a.cfg.adminGroup != "" && slices.Contains(u.Profile.Groups, a.cfg.adminGroup)
+}
+
+func (a *app) requireAdmin(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		u, _ := jit.UserFromContext(r.Context())
+		if !a.isAdmin(u) {
+			a.render(w, http.StatusForbidden, "error", pageData{Title: "Forbidden", Message: "Only members of the admin group can use this page."})
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+func (a *app) admin(w http.ResponseWriter, r *http.Request) {
+	days := 30
+	if d, err := strconv.Atoi(r.URL.Query().Get("stale_days")); err == nil && d >= 0 && d <= 3650 {
+		days = d
+	}
+	ctx := r.Context()
+	users, err := a.store.List(ctx)
+	if err == nil {
+		var stale []userstore.User
+		stale, err = a.store.NotSignedInSince(ctx, time.Now().AddDate(0, 0, -days))
+		if err == nil {
+			a.mu.Lock()
+			audit := slices.Clone(a.audit)
+			a.mu.Unlock()
+			slices.Reverse(audit)
+			me, _ := jit.UserFromContext(ctx)
+			a.render(w, http.StatusOK, "admin", pageData{Title: "Admin", User: &me, Admin: true, Users: users, Stale: stale, StaleDays: days, Audit: audit, Dev: a.dev != nil})
+			return
+		}
+	}
+	a.log.ErrorContext(ctx, "admin", "err", err)
+	a.render(w, http.StatusServiceUnavailable, "error", pageData{Title: "Unavailable", Message: "The user store is unavailable."})
+}
+
+// adminAction suspends or unsuspends a user. The session cookie is
+// SameSite=Lax, so a cross-site form cannot post here with it; the Origin
+// check refuses the rest.
+func (a *app) adminAction(w http.ResponseWriter, r *http.Request) {
+	if o := r.Header.Get("Origin"); o != "" && o != a.origin {
+		http.Error(w, "cross-origin request refused", http.StatusForbidden)
+		return
+	}
+	ctx := r.Context()
+	users, err := a.store.List(ctx)
+	if err != nil {
+		http.Error(w, "store unavailable", http.StatusServiceUnavailable)
+		return
+	}
+	i := slices.IndexFunc(users, func(u userstore.User) bool { return u.ID == r.PathValue("id") })
+	if i < 0 {
+		http.NotFound(w, r)
+		return
+	}
+	key := users[i].Key
+	switch r.PathValue("action") {
+	case "suspend":
+		err = a.store.Suspend(ctx, key)
+	case "unsuspend":
+		err = a.store.Unsuspend(ctx, key)
+	default:
+		http.NotFound(w, r)
+		return
+	}
+	if err != nil {
+		http.Error(w, "store unavailable", http.StatusServiceUnavailable)
+		return
+	}
+	me, _ := jit.UserFromContext(ctx)
+	a.log.InfoContext(ctx, "admin action", "action", r.PathValue("action"), "user_id", users[i].ID, "by", me.ID)
+	http.Redirect(w, r, "/admin", http.StatusSeeOther)
+}
+
+func (a *app) jitVsSCIM(w http.ResponseWriter, _ *http.Request) {
+	a.render(w, http.StatusOK, "jitvsscim", pageData{Title: "JIT vs SCIM", Comparison: comparison})
+}
+
+// connectionsFromFlags turns -idp-metadata values into connections.
+func connectionsFromFlags(values []string, m claims.Mapping) ([]jit.Connection, error) {
+	var conns []jit.Connection
+	for _, v := range values {
+		name, src := "", v
+		if i := strings.Index(v, "="); i > 0 && !strings.Contains(v[:i], "/") && !strings.Contains(v[:i], ":") {
+			name, src = v[:i], v[i+1:]
+		}
+		c := jit.Connection{Name: name, DisplayName: name, Mapper: m}
+		if strings.HasPrefix(src, "https://") || strings.HasPrefix(src, "http://") {
+			c.IDPMetadataURL = src
+		} else {
+			b, err := os.ReadFile(src)
+			if err != nil {
+				return nil, fmt.Errorf("-idp-metadata: %w", err)
+			}
+			c.IDPMetadata = b
+		}
+		conns = append(conns, c)
+	}
+	if len(conns) > 1 {
+		for _, c := range conns {
+			if c.Name == "" {
+				return nil, errors.New("-idp-metadata: with several IdPs, name each as tenant=URL-or-file")
+			}
+		}
+	}
+	return conns, nil
+}
+
+// loadOrCreateKeyPair reads a PEM key pair, or creates a self-signed one on
+// first run.
+func loadOrCreateKeyPair(keyPath, certPath, cn string) (*rsa.PrivateKey, *x509.Certificate, error) {
+	kb, kerr := os.ReadFile(keyPath)
+	cb, cerr := os.ReadFile(certPath)
+	if kerr == nil && cerr == nil {
+		kblock, _ := pem.Decode(kb)
+		cblock, _ := pem.Decode(cb)
+		if kblock == nil || cblock == nil {
+			return nil, nil, fmt.Errorf("%s or %s is not PEM", keyPath, certPath)
+		}
+		k, err := x509.ParsePKCS8PrivateKey(kblock.Bytes)
+		if err != nil {
+			return nil, nil, fmt.Errorf("%s: %w", keyPath, err)
+		}
+		rk, ok := k.(*rsa.PrivateKey)
+		if !ok {
+			return nil, nil, fmt.Errorf("%s: not an RSA key", keyPath)
+		}
+		cert, err := x509.ParseCertificate(cblock.Bytes)
+		if err != nil {
+			return nil, nil, fmt.Errorf("%s: %w", certPath, err)
+		}
+		return rk, cert, nil
+	}
+	if !errors.Is(kerr, os.ErrNotExist) && kerr != nil {
+		return nil, nil, kerr
+	}
+	key, err := rsa.GenerateKey(rand.Reader, 2048)
+	if err != nil {
+		return nil, nil, err
+	}
+	serial, err := rand.Int(rand.Reader, new(big.Int).Lsh(big.NewInt(1), 120))
+	if err != nil {
+		return nil, nil, err
+	}
+	tmpl := &x509.Certificate{
+		SerialNumber: serial,
+		Subject:      pkix.Name{CommonName: cn},
+		NotBefore:    time.Now().Add(-time.Hour),
+		NotAfter:     time.Now().AddDate(10, 0, 0),
+		KeyUsage:     x509.KeyUsageDigitalSignature | x509.KeyUsageKeyEncipherment,
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		return nil, nil, err
+	}
+	cert, err := x509.ParseCertificate(der)
+	if err != nil {
+		return nil, nil, err
+	}
+	pk, err := x509.MarshalPKCS8PrivateKey(key)
+	if err != nil {
+		return nil, nil, err
+	}
+	if err := os.WriteFile(keyPath, pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: pk}), 0o600); err != nil {
+		return nil, nil, err
+	}
+	if err := os.WriteFile(certPath, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o644); err != nil {
+		return nil, nil, err
+	}
+	return key, cert, nil
+}
+
+// loadOrCreateSecret reads the 64-byte session secret (authentication and
+// encryption keys), creating it on first run.
+func loadOrCreateSecret(path string) ([]byte, error) {
+	b, err := os.ReadFile(path)
+	if err == nil {
+		if len(b) != 64 {
+			return nil, fmt.Errorf("%s: want 64 bytes, have %d", path, len(b))
+		}
+		return b, nil
+	}
+	if !errors.Is(err, os.ErrNotExist) {
+		return nil, err
+	}
+	b = make([]byte, 64)
+	if _, err := rand.Read(b); err != nil {
+		return nil, err
+	}
+	return b, os.WriteFile(path, b, 0o600)
+}
