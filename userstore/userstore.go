@@ -22,6 +22,9 @@
 //     never by a sign-in. Deleting a JIT user is not deprovisioning: the next
 //     sign-in creates the user again.
 //
+// Stores return every time in UTC. SQL stores may refuse times they cannot
+// represent (sqlitestore: outside the years 1678 to 2262).
+//
 // This package imports only the standard library. Implementations live in
 // sub-packages (memstore, sqlitestore) and are checked by the conformance
 // suite in storetest.
@@ -126,9 +129,6 @@ type User struct {
 	// ([Admin.NotSignedInSince]) is built on it.
 	LastSignInAt time.Time
 }
-
-// Stores return every time in UTC. SQL stores may refuse times they cannot
-// represent (sqlitestore: outside the years 1678 to 2262).
 
 // Provisioned is the outcome of [Store.Provision].
 type Provisioned struct {
