@@ -6,6 +6,7 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/beevik/etree"
@@ -309,6 +310,11 @@ func checkSubject(s *etree.Element) error {
 			nameIDs++
 		case is(c, nsAssertion, "SubjectConfirmation"):
 			confirmations++
+			// crewjam v0.5.1 dereferences a bearer confirmation's data
+			// without checking that it is there.
+			if c.SelectAttrValue("Method", "") == methodBearer && c.FindElement("./SubjectConfirmationData") == nil {
+				return invalid("bearer SubjectConfirmation has no SubjectConfirmationData")
+			}
 		default:
 			return invalid("unexpected element {%s}%s in Subject", c.NamespaceURI(), c.Tag)
 		}
@@ -407,11 +413,37 @@ func decryptAssertion(enc *etree.Element, key *rsa.PrivateKey, maxDepth int) (*e
 			return nil, invalid("cannot decrypt the assertion key: %v", err)
 		}
 	}
+	if err := checkCiphertextLength(data); err != nil {
+		return nil, err
+	}
 	plain, err := xmlenc.Decrypt(k, data)
 	if err != nil {
 		return nil, invalid("cannot decrypt the assertion: %v", err)
 	}
 	return parseXML(plain, maxDepth)
+}
+
+// checkCiphertextLength refuses ciphertext too short or misaligned for its
+// algorithm. crewjam v0.5.1's xmlenc slices and decrypts it unchecked: a
+// truncated AES-CBC or AES-GCM ciphertext panics there.
+func checkCiphertextLength(data *etree.Element) error {
+	cv := data.FindElement("./CipherData/CipherValue")
+	if cv == nil {
+		return invalid("EncryptedData has no CipherValue")
+	}
+	b, err := base64.StdEncoding.DecodeString(strings.TrimSpace(cv.Text()))
+	if err != nil {
+		return invalid("EncryptedData ciphertext is not base64: %v", err)
+	}
+	const block, gcmNonce, gcmTag = 16, 12, 16
+	alg := encryptionMethod(data)
+	switch {
+	case strings.HasSuffix(alg, "-gcm") && len(b) < gcmNonce+gcmTag:
+		return invalid("AES-GCM ciphertext is %d bytes, shorter than nonce and tag", len(b))
+	case strings.HasSuffix(alg, "-cbc") && (len(b) < 2*block || len(b)%block != 0):
+		return invalid("AES-CBC ciphertext is %d bytes, not an IV and whole blocks", len(b))
+	}
+	return nil
 }
 
 func encryptionMethod(el *etree.Element) string {
