@@ -166,6 +166,9 @@ func privateErr(err error) error {
 // store, the replay record is released so the person can retry.
 func (m *Middleware) provision(ctx context.Context, s *signIn) (p userstore.Provisioned, err error) {
 	issuer := s.conn.issuer
+	if m.signInStore != nil {
+		return m.provisionAtOnce(ctx, s)
+	}
 	if err := m.replay.ConsumeAssertion(ctx, issuer, s.assertion.ID, s.expires, s.now); err != nil {
 		if errors.Is(err, userstore.ErrReplayed) {
 			return p, fmt.Errorf("%w: assertion %q: %w", ErrReplayed, s.assertion.ID, err)
@@ -196,6 +199,30 @@ func (m *Middleware) provision(ctx context.Context, s *signIn) (p userstore.Prov
 	}
 	if p.User.Status == userstore.Suspended {
 		// Suspended between Lookup and Provision: still refused.
+		return p, fmt.Errorf("%w: user %s", ErrSuspended, p.User.ID)
+	}
+	return p, nil
+}
+
+// signInStore is a store that is also the replay cache and can record the
+// assertion and provision the user in one transaction (one commit instead
+// of two), with the outcomes of ConsumeAssertion, Lookup and Provision in
+// turn: an error wrapping [userstore.ErrReplayed] for a used assertion; a
+// suspended user returned unchanged, the assertion still recorded; and on
+// any other error nothing written. sqlitestore.Store implements it.
+type signInStore interface {
+	SignIn(ctx context.Context, issuer, assertionID string, expires time.Time, key userstore.Key, p userstore.Profile, now time.Time) (userstore.Provisioned, error)
+}
+
+// provisionAtOnce is provision on a signInStore.
+func (m *Middleware) provisionAtOnce(ctx context.Context, s *signIn) (userstore.Provisioned, error) {
+	p, err := m.signInStore.SignIn(ctx, s.conn.issuer, s.assertion.ID, s.expires, s.key, s.profile, s.now)
+	switch {
+	case errors.Is(err, userstore.ErrReplayed):
+		return p, fmt.Errorf("%w: assertion %q: %w", ErrReplayed, s.assertion.ID, err)
+	case err != nil:
+		return p, storeErr("record assertion and provision", err)
+	case p.User.Status == userstore.Suspended:
 		return p, fmt.Errorf("%w: user %s", ErrSuspended, p.User.ID)
 	}
 	return p, nil

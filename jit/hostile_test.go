@@ -783,3 +783,23 @@ func TestRequestCookieFlags(t *testing.T) {
 	}
 	assert.True(t, found, "login sets a request cookie")
 }
+
+// TestDirectiveInsideResponseRefused: a directive anywhere in the
+// document, not only a DOCTYPE before the root, is refused before crewjam
+// sees the bytes.
+func TestDirectiveInsideResponseRefused(t *testing.T) {
+	h := newHarness(t, harnessConfig{})
+	h.idp().AddUser(person("p-x", "x@example.com", "X", "X"))
+	c := h.client()
+	f := h.respond(c, "", "p-x")
+	raw, err := f.XML()
+	require.NoError(t, err)
+	odd := strings.Replace(string(raw), "<samlp:Status>", `<samlp:Status><!ENTITY x "y">`, 1)
+	require.NotEqual(t, string(raw), odd)
+	f.SAMLResponse = base64.StdEncoding.EncodeToString([]byte(odd))
+	resp, body := h.post(c, f)
+	corr := refusal(t, resp, body, http.StatusForbidden)
+	assert.ErrorIs(t, h.lastEvent().Err, jit.ErrInvalidResponse)
+	assert.True(t, h.logged(corr, "directive"), h.logs.String())
+	assert.Empty(t, h.users())
+}

@@ -48,6 +48,7 @@ type Middleware struct {
 	onEvent     func(context.Context, Event)
 	renderError func(http.ResponseWriter, *http.Request, *Failure)
 	spKey       *rsa.PrivateKey
+	signInStore signInStore // set when the store is the replay cache and can do both at once
 
 	conns  []*connection
 	byName map[string]*connection
@@ -111,6 +112,9 @@ func New(ctx context.Context, opts Options) (*Middleware, error) {
 			return nil, errors.New("jit: Options.Replay is required: the store does not keep a replay record")
 		}
 		m.replay = rc
+		// The store is its own replay cache: record and provision in
+		// one transaction when it can.
+		m.signInStore, _ = m.store.(signInStore)
 	}
 	root, err := url.Parse(opts.RootURL)
 	if err != nil || (root.Scheme != "https" && root.Scheme != "http") || root.Host == "" || root.RawQuery != "" || root.Fragment != "" {

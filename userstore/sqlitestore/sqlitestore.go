@@ -17,8 +17,12 @@
 // [Options] set on it, inside BEGIN IMMEDIATE … COMMIT. SQLite lets one
 // writer at a time take that lock, so [Store.Provision] is atomic per key
 // across connections and across processes: concurrent first sign-ins of one
-// person create exactly one user. Reads are single statements on the pool;
-// in WAL mode, which [Open] enables, they do not wait for writers.
+// person create exactly one user. Writes of one Store also queue in the
+// process, one at a time and for no longer than their context allows,
+// before they ask SQLite for the lock, so that many concurrent sign-ins do
+// not starve each other in SQLite's polling busy handler. Reads are single
+// statements on the pool; in WAL mode, which [Open] enables, they do not
+// wait for writers.
 //
 // The store sets its busy timeout on each connection it pins, and that
 // setting stays on the connection when it returns to the pool. SQLite's wait
@@ -83,6 +87,17 @@ type Store struct {
 	db          *sql.DB
 	busyTimeout time.Duration
 	busyPragma  string
+	// lookup is selectUserByKey prepared once: database/sql keeps it
+	// prepared on each pooled connection, so a Lookup (every request
+	// through RequireUser) does not compile the query again. Nil when
+	// preparing failed at Open; Lookup then runs the query unprepared.
+	lookup *sql.Stmt
+	// writes admits one write of this Store at a time. SQLite has one
+	// writer anyway; queueing here, in order and without polling, keeps
+	// concurrent sign-ins from competing in SQLite's busy handler, whose
+	// sleeps starve some writers until their busy timeout expires. Writers
+	// in other processes still wait in the busy handler.
+	writes chan struct{}
 }
 
 // Interface checks.
@@ -125,9 +140,12 @@ func Open(ctx context.Context, db *sql.DB, opts Options) (*Store, error) {
 	if d <= 0 {
 		d = DefaultBusyTimeout
 	}
-	s := &Store{db: db, busyTimeout: d, busyPragma: busyPragma(d)}
+	s := &Store{db: db, busyTimeout: d, busyPragma: busyPragma(d), writes: make(chan struct{}, 1)}
 	if err := s.init(ctx); err != nil {
 		return nil, fmt.Errorf("sqlitestore: open: %w", err)
+	}
+	if st, err := db.PrepareContext(ctx, selectUserByKey); err == nil {
+		s.lookup = st
 	}
 	return s, nil
 }
@@ -312,8 +330,24 @@ func (s *Store) conn(ctx context.Context) (c *sql.Conn, release func(), err erro
 	return c, release, nil
 }
 
+// lockWrites waits until no other write of this Store runs, or until ctx
+// ends. The caller calls unlock when its write is over.
+func (s *Store) lockWrites(ctx context.Context) (unlock func(), err error) {
+	select {
+	case s.writes <- struct{}{}:
+		return func() { <-s.writes }, nil
+	case <-ctx.Done():
+		return nil, fmt.Errorf("wait for this store's other writes: %w", ctx.Err())
+	}
+}
+
 // inTx runs fn in a write transaction on a pinned connection.
 func (s *Store) inTx(ctx context.Context, fn func(c *sql.Conn) error) error {
+	unlock, err := s.lockWrites(ctx)
+	if err != nil {
+		return err
+	}
+	defer unlock()
 	c, release, err := s.conn(ctx)
 	if err != nil {
 		return err
@@ -370,6 +404,11 @@ func rollback(ctx context.Context, c *sql.Conn) error {
 // exec runs one write statement on a pinned connection with the busy
 // timeout set, and returns the number of rows it changed.
 func (s *Store) exec(ctx context.Context, query string, args ...any) (int64, error) {
+	unlock, err := s.lockWrites(ctx)
+	if err != nil {
+		return 0, err
+	}
+	defer unlock()
 	c, release, err := s.conn(ctx)
 	if err != nil {
 		return 0, err
@@ -412,7 +451,13 @@ func (s *Store) Lookup(ctx context.Context, key userstore.Key) (userstore.User, 
 		return userstore.User{}, err
 	}
 	u := userstore.User{Key: key}
-	err := scanUser(s.db.QueryRowContext(ctx, selectUserByKey, key.Issuer, key.Subject), &u, false)
+	var row *sql.Row
+	if s.lookup != nil {
+		row = s.lookup.QueryRowContext(ctx, key.Issuer, key.Subject)
+	} else {
+		row = s.db.QueryRowContext(ctx, selectUserByKey, key.Issuer, key.Subject)
+	}
+	err := scanUser(row, &u, false)
 	if errors.Is(err, sql.ErrNoRows) {
 		return userstore.User{}, fmt.Errorf("sqlitestore: lookup %s: %w", key, userstore.ErrNotFound)
 	}
@@ -486,6 +531,102 @@ func (s *Store) Provision(ctx context.Context, key userstore.Key, p userstore.Pr
 		return userstore.Provisioned{}, fmt.Errorf("sqlitestore: provision %s: %w", key, err)
 	}
 	res.User.Profile = cloneProfile(p)
+	return res, nil
+}
+
+// SignIn is [Store.ConsumeAssertion] followed by [Store.Provision], in one
+// transaction, so that a sign-in waits for one commit (one fsync) instead of
+// two and reads the user once. The jit middleware uses it when the store is
+// also its replay cache; the outcome is the same as the separate calls':
+//
+//   - an assertion already used returns an error wrapping
+//     [userstore.ErrReplayed] and writes nothing;
+//   - a suspended user keeps the assertion recorded, is not changed, and is
+//     returned as stored (Status [userstore.Suspended]) with a nil error;
+//   - any other failure writes nothing at all, neither the record of the
+//     assertion nor the user, so the person can retry.
+func (s *Store) SignIn(ctx context.Context, issuer, assertionID string, expires time.Time, key userstore.Key, p userstore.Profile, now time.Time) (userstore.Provisioned, error) {
+	if err := checkKey(key); err != nil {
+		return userstore.Provisioned{}, err
+	}
+	nowNS, err := unixNano(now)
+	if err != nil {
+		return userstore.Provisioned{}, fmt.Errorf("sqlitestore: sign in %s: %w", key, err)
+	}
+	groups, err := encodeGroups(p.Groups)
+	if err != nil {
+		return userstore.Provisioned{}, fmt.Errorf("sqlitestore: sign in %s: %w", key, err)
+	}
+	attrs, err := encodeAttributes(p.Attributes)
+	if err != nil {
+		return userstore.Provisioned{}, fmt.Errorf("sqlitestore: sign in %s: %w", key, err)
+	}
+	now = time.Unix(0, nowNS).UTC()
+	exp, clampedNow := clampUnixNano(expires), clampUnixNano(now)
+
+	var res userstore.Provisioned
+	suspended := false
+	err = s.inTx(ctx, func(c *sql.Conn) error {
+		r, err := c.ExecContext(ctx, consumeAssertion, issuer, assertionID, exp, clampedNow)
+		if err != nil {
+			return fmt.Errorf("record assertion: %w", err)
+		}
+		n, err := r.RowsAffected()
+		if err != nil {
+			return fmt.Errorf("record assertion: %w", err)
+		}
+		if n == 0 {
+			return fmt.Errorf("assertion %q from %q: %w", assertionID, issuer, userstore.ErrReplayed)
+		}
+		if _, err := c.ExecContext(ctx, purgeReplay, clampedNow); err != nil {
+			return fmt.Errorf("purge expired records: %w", err)
+		}
+		before := userstore.User{Key: key}
+		err = scanUser(c.QueryRowContext(ctx, selectUserByKey, key.Issuer, key.Subject), &before, false)
+		switch {
+		case errors.Is(err, sql.ErrNoRows):
+			id, err := newID()
+			if err != nil {
+				return err
+			}
+			if _, err := c.ExecContext(ctx, insertUser,
+				id, key.Issuer, key.Subject, p.Email, p.DisplayName, p.GivenName, p.FamilyName,
+				groups, attrs, nowNS, nowNS, nowNS); err != nil {
+				return fmt.Errorf("insert user: %w", err)
+			}
+			res.User = userstore.User{
+				ID:           id,
+				Key:          key,
+				Status:       userstore.Active,
+				CreatedAt:    now,
+				UpdatedAt:    now,
+				LastSignInAt: now,
+			}
+		case err != nil:
+			return fmt.Errorf("read user: %w", err)
+		case before.Status == userstore.Suspended:
+			// Refused: keep the record of the assertion, change nothing.
+			res.User = before
+			suspended = true
+		default:
+			if _, err := c.ExecContext(ctx, updateUser,
+				p.Email, p.DisplayName, p.GivenName, p.FamilyName, groups, attrs, nowNS, nowNS,
+				before.ID); err != nil {
+				return fmt.Errorf("update user: %w", err)
+			}
+			res.User = before
+			res.User.UpdatedAt = now
+			res.User.LastSignInAt = now
+			res.Before = &before
+		}
+		return nil
+	})
+	if err != nil {
+		return userstore.Provisioned{}, fmt.Errorf("sqlitestore: sign in %s: %w", key, err)
+	}
+	if !suspended {
+		res.User.Profile = cloneProfile(p)
+	}
 	return res, nil
 }
 

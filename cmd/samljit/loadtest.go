@@ -1,0 +1,416 @@
+package main
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/rsa"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"database/sql"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"math/big"
+	"net"
+	"net/http"
+	"net/url"
+	"os"
+	"path/filepath"
+	"runtime"
+	"slices"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/crewjam/saml/samlsp"
+	_ "github.com/mattn/go-sqlite3" // the SQLite driver the store is tested with
+
+	"github.com/samljit/samljit/jit"
+	"github.com/samljit/samljit/jit/jittest"
+	"github.com/samljit/samljit/userstore/sqlitestore"
+)
+
+// loadConfig holds the loadtest flags.
+type loadConfig struct {
+	n           int
+	concurrency int
+	duration    time.Duration
+	groups      int
+	baseline    bool
+	batch       int
+}
+
+func runLoadtest(args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("loadtest", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	var cfg loadConfig
+	fs.IntVar(&cfg.n, "n", 2000, "stop after this many sign-ins")
+	fs.IntVar(&cfg.concurrency, "c", 64, "concurrent clients")
+	fs.DurationVar(&cfg.duration, "duration", 0, "stop after this much driving time, if sooner than -n (0: no limit)")
+	fs.IntVar(&cfg.groups, "groups", 5, "group values in each response")
+	fs.BoolVar(&cfg.baseline, "baseline", false, "also drive a bare crewjam/saml samlsp app with the same load, and compare")
+	fs.IntVar(&cfg.batch, "batch", 2000, "responses minted ahead at a time (they must be used within 90 s of issue)")
+	fs.Usage = func() {
+		fmt.Fprintln(stderr, `Usage: samljit loadtest [flags]
+
+Starts, in this process, a jittest IdP and an app protected by the jit
+middleware on a SQLite file in a temporary directory, both on 127.0.0.1;
+mints distinct signed responses for distinct users (untimed, in batches);
+posts them to the app's ACS over real HTTP with -c concurrent clients; and
+prints throughput, p50/p99 latency, errors and peak heap in use. With
+-baseline it does the same against crewjam/saml's bare samlsp middleware.
+
+Flags:`)
+		fs.PrintDefaults()
+	}
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if fs.NArg() > 0 {
+		return fmt.Errorf("unexpected arguments %q", fs.Args())
+	}
+	if cfg.n < 1 || cfg.concurrency < 1 || cfg.batch < 1 || cfg.groups < 0 {
+		return errors.New("-n, -c and -batch must be positive, -groups not negative")
+	}
+
+	idp, err := jittest.NewServer(jittest.Options{})
+	if err != nil {
+		return err
+	}
+	defer idp.Close()
+	dir, err := os.MkdirTemp("", "samljit-loadtest-")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(dir)
+
+	targets := []string{"samljit"}
+	if cfg.baseline {
+		targets = append(targets, "samlsp")
+	}
+	fmt.Fprintf(stdout, "loadtest: -n %d -c %d -groups %d, GOMAXPROCS %d, %s\n", cfg.n, cfg.concurrency, cfg.groups, runtime.GOMAXPROCS(0), runtime.Version())
+	fmt.Fprintf(stdout, "%-8s %8s %6s %9s %9s %9s %9s %12s\n", "target", "requests", "errors", "seconds", "req/s", "p50", "p99", "peak heap")
+	var results []loadResult
+	for _, name := range targets {
+		app, err := startApp(name, idp, filepath.Join(dir, name+".db"))
+		if err != nil {
+			return err
+		}
+		res, err := drive(app, idp, cfg, name)
+		app.close()
+		if err != nil {
+			return err
+		}
+		results = append(results, res)
+		fmt.Fprintf(stdout, "%-8s %8d %6d %9.2f %9.1f %9s %9s %9.1f MiB\n", name, res.requests, res.errors,
+			res.elapsed.Seconds(), res.throughput(), res.p(0.50).Round(10*time.Microsecond), res.p(0.99).Round(10*time.Microsecond),
+			float64(res.peakHeap)/(1<<20))
+		for _, e := range res.samples {
+			fmt.Fprintf(stdout, "  error sample: %s\n", e)
+		}
+	}
+	if len(results) == 2 && results[1].throughput() > 0 {
+		a, b := results[0], results[1]
+		fmt.Fprintf(stdout, "samljit/samlsp: throughput %.2fx, p50 %.2fx, p99 %.2fx, peak heap %.2fx\n",
+			a.throughput()/b.throughput(), ratio(a.p(0.5), b.p(0.5)), ratio(a.p(0.99), b.p(0.99)), float64(a.peakHeap)/float64(b.peakHeap))
+	}
+	for _, r := range results {
+		if r.errors > 0 {
+			return fmt.Errorf("%s: %d of %d sign-ins failed", r.name, r.errors, r.requests)
+		}
+	}
+	return nil
+}
+
+func ratio(a, b time.Duration) float64 {
+	if b == 0 {
+		return 0
+	}
+	return float64(a) / float64(b)
+}
+
+// app is an application server under load.
+type app struct {
+	acsURL, entityID string
+	ok               int // the status of a successful sign-in
+	srv              *http.Server
+	db               *sql.DB
+}
+
+func (a *app) close() {
+	_ = a.srv.Close()
+	if a.db != nil {
+		_ = a.db.Close()
+	}
+}
+
+// startApp starts the named app ("samljit" or "samlsp") on 127.0.0.1,
+// trusting idp.
+func startApp(name string, idp *jittest.IdP, dbPath string) (*app, error) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return nil, err
+	}
+	root := "http://" + ln.Addr().String()
+	key, cert, err := spKeyPair()
+	if err != nil {
+		return nil, err
+	}
+	a := &app{acsURL: root + "/saml/acs", entityID: root + "/saml/metadata"}
+	mux := http.NewServeMux()
+	home := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { _, _ = io.WriteString(w, "home") })
+	switch name {
+	case "samljit":
+		db, err := sql.Open("sqlite3", sqlitestore.DSN(dbPath))
+		if err != nil {
+			return nil, err
+		}
+		a.db = db
+		st, err := sqlitestore.Open(context.Background(), db, sqlitestore.Options{})
+		if err != nil {
+			return nil, err
+		}
+		mw, err := jit.New(context.Background(), jit.Options{
+			RootURL: root, Key: key, Certificate: cert, Store: st,
+			SessionKeys: [][]byte{randomBytes(32)},
+			Logger:      slog.New(slog.NewJSONHandler(io.Discard, nil)),
+			Connections: []jit.Connection{{IDPMetadata: idp.Metadata(), AllowIDPInitiated: true}},
+		})
+		if err != nil {
+			return nil, err
+		}
+		mux.Handle("/saml/", mw)
+		mux.Handle("/", mw.RequireUser(home))
+		a.ok = http.StatusSeeOther
+	case "samlsp":
+		md, err := jit.ParseIDPMetadata(idp.Metadata())
+		if err != nil {
+			return nil, err
+		}
+		u, _ := url.Parse(root)
+		sp, err := samlsp.New(samlsp.Options{EntityID: a.entityID, URL: *u, Key: key, Certificate: cert, IDPMetadata: md, AllowIDPInitiated: true})
+		if err != nil {
+			return nil, err
+		}
+		mux.Handle("/saml/", sp)
+		mux.Handle("/", sp.RequireAccount(home))
+		a.ok = http.StatusFound
+	default:
+		return nil, fmt.Errorf("unknown app %q", name)
+	}
+	a.srv = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	go func() { _ = a.srv.Serve(ln) }()
+	return a, nil
+}
+
+// loadResult is what one target's run measured.
+type loadResult struct {
+	name             string
+	requests, errors int
+	elapsed          time.Duration
+	latencies        []time.Duration // sorted
+	peakHeap         uint64
+	samples          []string
+}
+
+func (r loadResult) throughput() float64 {
+	if r.elapsed <= 0 {
+		return 0
+	}
+	return float64(r.requests) / r.elapsed.Seconds()
+}
+
+// p returns the q-quantile of the latencies.
+func (r loadResult) p(q float64) time.Duration {
+	if len(r.latencies) == 0 {
+		return 0
+	}
+	return r.latencies[min(len(r.latencies)-1, int(q*float64(len(r.latencies))))]
+}
+
+var userSeq atomic.Int64
+
+// drive signs in cfg.n distinct users at a's ACS, in batches: each batch is
+// minted first (untimed, since the IdP's signing is not the app's cost),
+// then posted by cfg.concurrency clients. It samples the heap in use
+// throughout and stops after cfg.n sign-ins or cfg.duration of driving.
+func drive(a *app, idp *jittest.IdP, cfg loadConfig, name string) (loadResult, error) {
+	res := loadResult{name: name}
+	client := &http.Client{
+		Timeout: 60 * time.Second,
+		Transport: &http.Transport{
+			MaxIdleConns: cfg.concurrency, MaxIdleConnsPerHost: cfg.concurrency,
+			DialContext: (&net.Dialer{Timeout: 5 * time.Second}).DialContext,
+		},
+		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
+	}
+	defer client.CloseIdleConnections()
+
+	runtime.GC()
+	var peak atomic.Uint64
+	stop := make(chan struct{})
+	var sampler sync.WaitGroup
+	sampler.Add(1)
+	go func() {
+		defer sampler.Done()
+		var ms runtime.MemStats
+		t := time.NewTicker(5 * time.Millisecond)
+		defer t.Stop()
+		for {
+			runtime.ReadMemStats(&ms)
+			if ms.HeapInuse > peak.Load() {
+				peak.Store(ms.HeapInuse)
+			}
+			select {
+			case <-stop:
+				return
+			case <-t.C:
+			}
+		}
+	}()
+
+	var mu sync.Mutex
+	for done := 0; done < cfg.n && (cfg.duration == 0 || res.elapsed < cfg.duration); {
+		k := min(cfg.batch, cfg.n-done)
+		bodies, err := mintBatch(idp, a, k, cfg.groups)
+		if err != nil {
+			close(stop)
+			return res, err
+		}
+		lat := make([]time.Duration, 0, k)
+		var next atomic.Int64
+		deadline := time.Time{}
+		start := time.Now()
+		if cfg.duration > 0 {
+			deadline = start.Add(cfg.duration - res.elapsed)
+		}
+		var wg sync.WaitGroup
+		for range cfg.concurrency {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				for {
+					i := int(next.Add(1)) - 1
+					if i >= k || (!deadline.IsZero() && time.Now().After(deadline)) {
+						return
+					}
+					t0 := time.Now()
+					err := post(client, a, bodies[i])
+					d := time.Since(t0)
+					mu.Lock()
+					lat = append(lat, d)
+					res.requests++
+					if err != nil {
+						res.errors++
+						if len(res.samples) < 5 {
+							res.samples = append(res.samples, err.Error())
+						}
+					}
+					mu.Unlock()
+				}
+			}()
+		}
+		wg.Wait()
+		res.elapsed += time.Since(start)
+		res.latencies = append(res.latencies, lat...)
+		done += k
+	}
+	close(stop)
+	sampler.Wait()
+	slices.Sort(res.latencies)
+	res.peakHeap = peak.Load()
+	return res, nil
+}
+
+// post posts one response and checks for a successful sign-in.
+func post(client *http.Client, a *app, body string) error {
+	resp, err := client.Post(a.acsURL, "application/x-www-form-urlencoded", strings.NewReader(body))
+	if err != nil {
+		return err
+	}
+	b, _ := io.ReadAll(io.LimitReader(resp.Body, 512))
+	resp.Body.Close()
+	if resp.StatusCode != a.ok {
+		return fmt.Errorf("status %d: %s", resp.StatusCode, strings.TrimSpace(string(b)))
+	}
+	return nil
+}
+
+// mintBatch adds k fresh users to idp and mints an IdP-initiated response
+// for each, on every CPU.
+func mintBatch(idp *jittest.IdP, a *app, k, groups int) ([]string, error) {
+	bodies := make([]string, k)
+	errs := make([]error, k)
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	for range runtime.GOMAXPROCS(0) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				i := int(next.Add(1)) - 1
+				if i >= k {
+					return
+				}
+				nameID := fmt.Sprintf("load-%d", userSeq.Add(1))
+				idp.AddUser(loadUser(nameID, groups))
+				f, err := idp.Unsolicited(a.entityID, a.acsURL, nameID, "")
+				if err != nil {
+					errs[i] = err
+					continue
+				}
+				bodies[i] = url.Values{"SAMLResponse": {f.SAMLResponse}}.Encode()
+			}
+		}()
+	}
+	wg.Wait()
+	return bodies, errors.Join(errs...)
+}
+
+// loadUser is a user with the generic preset's attributes and the given
+// number of groups.
+func loadUser(nameID string, groups int) jittest.User {
+	gs := make([]string, groups)
+	for i := range gs {
+		gs[i] = fmt.Sprintf("3f2a9c1e-5b7d-4e8f-9a0b-%012d", i)
+	}
+	return jittest.User{
+		NameID: nameID,
+		Attributes: map[string][]string{
+			"urn:oid:0.9.2342.19200300.100.1.3": {nameID + "@example.com"},
+			"urn:oid:2.5.4.42":                  {"Given"},
+			"urn:oid:2.5.4.4":                   {"Family " + nameID},
+			"urn:oid:2.16.840.1.113730.3.1.241": {"Given Family " + nameID},
+			"urn:oid:1.3.6.1.4.1.5923.1.5.1.1":  gs,
+		},
+	}
+}
+
+// spKeyPair generates the app's SP key pair.
+func spKeyPair() (*rsa.PrivateKey, *x509.Certificate, error) {
+	key, err := rsa.GenerateKey(rand.Reader, 2048)
+	if err != nil {
+		return nil, nil, err
+	}
+	tmpl := &x509.Certificate{
+		SerialNumber: big.NewInt(1),
+		Subject:      pkix.Name{CommonName: "samljit loadtest SP"},
+		NotBefore:    time.Now().Add(-time.Hour),
+		NotAfter:     time.Now().Add(24 * time.Hour),
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		return nil, nil, err
+	}
+	cert, err := x509.ParseCertificate(der)
+	return key, cert, err
+}
+
+func randomBytes(n int) []byte {
+	b := make([]byte, n)
+	_, _ = rand.Read(b)
+	return b
+}

@@ -1,0 +1,343 @@
+package jit_test
+
+// Benchmarks of the sign-in and per-request paths, side by side with
+// crewjam/saml's own samlsp middleware on identical signed responses. See
+// BENCHMARKS.md for how to run them and compute the ratios.
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/crewjam/saml/samlsp"
+
+	"github.com/samljit/samljit/jit"
+	"github.com/samljit/samljit/jit/jittest"
+	"github.com/samljit/samljit/userstore/sqlitestore"
+)
+
+// benchRoot is the SP's root URL for both middlewares: its ACS
+// (/saml/acs) and entity ID (/saml/metadata) are the same for samljit and
+// samlsp, so one minted response suits both. Requests never leave the
+// process.
+const benchRoot = "http://sp.bench.example"
+
+// benchIssuer is the benchmark IdP's fixed entity ID, so that users
+// pre-populated in a database stay bound to it.
+const benchIssuer = "https://idp.bench.example/"
+
+// benchSeq makes user names unique across benchmark runs in one process.
+var benchSeq atomic.Int64
+
+// benchIdP returns an in-process IdP with a fixed entity ID.
+func benchIdP(b *testing.B) *jittest.IdP {
+	return jittest.New(b, func(o *jittest.Options) { o.EntityID = benchIssuer })
+}
+
+// benchPerson is a user with the generic preset's attributes and n groups.
+func benchPerson(nameID string, groups int) jittest.User {
+	gs := make([]string, groups)
+	for i := range gs {
+		gs[i] = fmt.Sprintf("3f2a9c1e-5b7d-4e8f-9a0b-%012d", i)
+	}
+	return person(nameID, nameID+"@example.com", "Given", "Family "+nameID, gs...)
+}
+
+// newBenchJIT returns our middleware on a SQLite store in dbPath, trusting
+// idp and accepting IdP-initiated responses. It logs at Info to a
+// discarded JSON handler, as a production app logs somewhere.
+func newBenchJIT(b *testing.B, idp *jittest.IdP, dbPath string) (*jit.Middleware, *sqlitestore.Store) {
+	b.Helper()
+	st, _ := openSQLite(b, dbPath)
+	key, cert := spKeyPair()
+	mw, err := jit.New(context.Background(), jit.Options{
+		RootURL:     benchRoot,
+		Key:         key,
+		Certificate: cert,
+		Store:       st,
+		SessionKeys: [][]byte{make32()},
+		Logger:      slog.New(slog.NewJSONHandler(io.Discard, nil)),
+		Connections: []jit.Connection{{IDPMetadata: idp.Metadata(), AllowIDPInitiated: true}},
+	})
+	if err != nil {
+		b.Fatal(err)
+	}
+	return mw, st
+}
+
+// newBenchSAMLSP returns crewjam's bare samlsp middleware trusting idp.
+func newBenchSAMLSP(b *testing.B, idp *jittest.IdP) *samlsp.Middleware {
+	b.Helper()
+	md, err := jit.ParseIDPMetadata(idp.Metadata())
+	if err != nil {
+		b.Fatal(err)
+	}
+	root, _ := url.Parse(benchRoot)
+	key, cert := spKeyPair()
+	sp, err := samlsp.New(samlsp.Options{
+		EntityID:          benchRoot + "/saml/metadata",
+		URL:               *root,
+		Key:               key,
+		Certificate:       cert,
+		IDPMetadata:       md,
+		AllowIDPInitiated: true,
+	})
+	if err != nil {
+		b.Fatal(err)
+	}
+	return sp
+}
+
+// mint returns n signed IdP-initiated responses as form bodies, for
+// users[i%len(users)].
+func mint(b *testing.B, idp *jittest.IdP, users []string, n int) []string {
+	b.Helper()
+	bodies := make([]string, n)
+	for i := range bodies {
+		f, err := idp.Unsolicited(benchRoot+"/saml/metadata", benchRoot+"/saml/acs", users[i%len(users)], "")
+		if err != nil {
+			b.Fatal(err)
+		}
+		bodies[i] = url.Values{"SAMLResponse": {f.SAMLResponse}}.Encode()
+	}
+	return bodies
+}
+
+// addUsers adds n fresh users with the given number of groups to idp and
+// returns their NameIDs.
+func addUsers(idp *jittest.IdP, n, groups int) []string {
+	names := make([]string, n)
+	for i := range names {
+		names[i] = fmt.Sprintf("u-%d", benchSeq.Add(1))
+		idp.AddUser(benchPerson(names[i], groups))
+	}
+	return names
+}
+
+// postACS posts body to h's ACS and returns the recorder.
+func postACS(h http.Handler, body string) *httptest.ResponseRecorder {
+	r := httptest.NewRequest(http.MethodPost, benchRoot+"/saml/acs", strings.NewReader(body))
+	r.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	w := httptest.NewRecorder()
+	h.ServeHTTP(w, r)
+	return w
+}
+
+// signInOK fails b unless w is a successful sign-in (a redirect setting a
+// cookie).
+func signInOK(b *testing.B, w *httptest.ResponseRecorder) {
+	if w.Code != http.StatusSeeOther && w.Code != http.StatusFound {
+		b.Fatalf("sign-in: status %d: %s", w.Code, w.Body.String())
+	}
+}
+
+// BenchmarkSignIn posts distinct pre-minted signed responses to our ACS
+// (validation, replay record, mapping, SQLite write, session) and to
+// samlsp's (parse, verify, JWT session) on the same kind of response.
+// "first" signs in a new user each time; "returning" a user who signed
+// in before (for samlsp, which keeps no users, the two are the same work).
+func BenchmarkSignIn(b *testing.B) {
+	for _, impl := range []string{"samljit", "samlsp"} {
+		b.Run(impl, func(b *testing.B) {
+			for _, groups := range []int{5, 150} {
+				b.Run(fmt.Sprintf("groups=%d", groups), func(b *testing.B) {
+					for _, kind := range []string{"first", "returning"} {
+						b.Run(kind, func(b *testing.B) {
+							benchSignIn(b, impl, groups, kind == "returning")
+						})
+					}
+				})
+			}
+		})
+	}
+}
+
+func benchSignIn(b *testing.B, impl string, groups int, returning bool) {
+	idp := benchIdP(b)
+	var h http.Handler
+	if impl == "samljit" {
+		h, _ = newBenchJIT(b, idp, filepath.Join(b.TempDir(), "users.db"))
+	} else {
+		h = newBenchSAMLSP(b, idp)
+	}
+	users := addUsers(idp, b.N, groups)
+	if returning {
+		for _, body := range mint(b, idp, users, b.N) {
+			signInOK(b, postACS(h, body))
+		}
+	}
+	bodies := mint(b, idp, users, b.N)
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		w := postACS(h, bodies[i])
+		if w.Code != http.StatusSeeOther && w.Code != http.StatusFound {
+			b.Fatalf("sign-in %d: status %d: %s", i, w.Code, w.Body.String())
+		}
+	}
+}
+
+// BenchmarkRequest is an authenticated request with a valid session cookie
+// through RequireUser (cookie decode, store lookup, context) and through
+// samlsp's RequireAccount (RS256 JWT verification).
+func BenchmarkRequest(b *testing.B) {
+	for _, impl := range []string{"samljit", "samlsp"} {
+		b.Run(impl, func(b *testing.B) {
+			idp := benchIdP(b)
+			users := addUsers(idp, 1, 5)
+			var acs, protected http.Handler
+			ok := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(http.StatusNoContent) })
+			if impl == "samljit" {
+				mw, _ := newBenchJIT(b, idp, filepath.Join(b.TempDir(), "users.db"))
+				acs, protected = mw, mw.RequireUser(ok)
+			} else {
+				sp := newBenchSAMLSP(b, idp)
+				acs, protected = sp, sp.RequireAccount(ok)
+			}
+			benchRequests(b, acs, protected, mint(b, idp, users, 1)[0])
+		})
+	}
+}
+
+// benchRequests signs in with body at acs, then sends b.N authenticated
+// GETs to protected.
+func benchRequests(b *testing.B, acs, protected http.Handler, body string) {
+	b.Helper()
+	w := postACS(acs, body)
+	signInOK(b, w)
+	cookies := w.Result().Cookies()
+	req := httptest.NewRequest(http.MethodGet, benchRoot+"/app", nil)
+	for _, c := range cookies {
+		if c.MaxAge >= 0 {
+			req.AddCookie(c)
+		}
+	}
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		w := httptest.NewRecorder()
+		protected.ServeHTTP(w, req)
+		if w.Code != http.StatusNoContent {
+			b.Fatalf("request: status %d: %s", w.Code, w.Body.String())
+		}
+	}
+}
+
+// BenchmarkSignInAtScale measures sign-ins (new and returning users, 5
+// groups) and authenticated requests against a database that already holds
+// 10,000 or 1,000,000 users. Populating a million users takes about 12 s
+// here, so the scale benchmarks run only when SAMLJIT_BENCH_SCALE=1 or
+// when the -bench pattern contains "AtScale"; CI's `-bench=.
+// -benchtime=1x` skips them.
+func BenchmarkSignInAtScale(b *testing.B) {
+	if os.Getenv("SAMLJIT_BENCH_SCALE") == "" && !strings.Contains(flagValue("test.bench"), "AtScale") {
+		b.Skip("set SAMLJIT_BENCH_SCALE=1 or -bench=SignInAtScale to run")
+	}
+	for _, n := range []int{10_000, 1_000_000} {
+		b.Run(fmt.Sprintf("users=%d", n), func(b *testing.B) {
+			dbPath := filepath.Join(b.TempDir(), "users.db")
+			start := time.Now()
+			populate(b, dbPath, n)
+			b.Logf("populated %d users in %s", n, time.Since(start).Round(time.Millisecond))
+			idp := benchIdP(b)
+			mw, _ := newBenchJIT(b, idp, dbPath)
+			b.Run("first", func(b *testing.B) {
+				users := addUsers(idp, b.N, 5)
+				benchPosts(b, mw, mint(b, idp, users, b.N))
+			})
+			b.Run("returning", func(b *testing.B) {
+				// Existing users spread over the whole key space.
+				users := make([]string, b.N)
+				for i := range users {
+					users[i] = fmt.Sprintf("pop-%d", (i*7919)%n)
+					idp.AddUser(benchPerson(users[i], 5))
+				}
+				benchPosts(b, mw, mint(b, idp, users, b.N))
+			})
+			b.Run("request", func(b *testing.B) {
+				name := fmt.Sprintf("pop-%d", n/2)
+				idp.AddUser(benchPerson(name, 5))
+				ok := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(http.StatusNoContent) })
+				benchRequests(b, mw, mw.RequireUser(ok), mint(b, idp, []string{name}, 1)[0])
+			})
+		})
+	}
+}
+
+// benchPosts posts each body to h's ACS, timed.
+func benchPosts(b *testing.B, h http.Handler, bodies []string) {
+	b.Helper()
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		w := postACS(h, bodies[i])
+		if w.Code != http.StatusSeeOther {
+			b.Fatalf("sign-in %d: status %d: %s", i, w.Code, w.Body.String())
+		}
+	}
+}
+
+// flagValue returns the value of the command-line flag name as given, or
+// "" when it is not given.
+func flagValue(name string) string {
+	for i, a := range os.Args {
+		switch {
+		case strings.HasPrefix(a, "-"+name+"="):
+			return strings.TrimPrefix(a, "-"+name+"=")
+		case a == "-"+name && i+1 < len(os.Args):
+			return os.Args[i+1]
+		}
+	}
+	return ""
+}
+
+// populate creates the store's schema in dbPath and inserts n users
+// ("pop-0" … "pop-N-1" of the benchmark IdP, 5 groups each) in one
+// transaction, directly in SQL: through Provision it would take minutes.
+func populate(b *testing.B, dbPath string, n int) {
+	b.Helper()
+	_, db := openSQLite(b, dbPath)
+	ctx := context.Background()
+	tx, err := db.BeginTx(ctx, nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	stmt, err := tx.PrepareContext(ctx, `INSERT INTO users (id, issuer, subject, email, display_name, given_name, family_name, groups_json, attributes_json, status, created_at, updated_at, last_sign_in_at)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, 'null', 0, ?, ?, ?)`)
+	if err != nil {
+		b.Fatal(err)
+	}
+	groups := `["3f2a9c1e-5b7d-4e8f-9a0b-000000000000","3f2a9c1e-5b7d-4e8f-9a0b-000000000001","3f2a9c1e-5b7d-4e8f-9a0b-000000000002","3f2a9c1e-5b7d-4e8f-9a0b-000000000003","3f2a9c1e-5b7d-4e8f-9a0b-000000000004"]`
+	t := time.Now().Add(-24 * time.Hour).UnixNano()
+	for i := 0; i < n; i++ {
+		sub := fmt.Sprintf("pop-%d", i)
+		if _, err := stmt.ExecContext(ctx, fmt.Sprintf("%032x", i), benchIssuer, sub, sub+"@example.com", "Given Family "+sub, "Given", "Family "+sub, groups, t, t, t); err != nil {
+			b.Fatal(err)
+		}
+	}
+	if err := stmt.Close(); err != nil {
+		b.Fatal(err)
+	}
+	if err := tx.Commit(); err != nil {
+		b.Fatal(err)
+	}
+	// A database in service is checkpointed: do not leave the bulk
+	// insert in the WAL for the first timed commit to copy back.
+	if _, err := db.ExecContext(ctx, `PRAGMA wal_checkpoint(TRUNCATE)`); err != nil {
+		b.Fatal(err)
+	}
+	var got int
+	if err := db.QueryRowContext(ctx, `SELECT count(*) FROM users`).Scan(&got); err != nil || got != n {
+		b.Fatalf("populated %d users (%v), want %d", got, err, n)
+	}
+}
