@@ -74,7 +74,7 @@ func newApp(ctx context.Context, cfg config, logger *slog.Logger) (*app, error) 
 
 	var conns []jit.Connection
 	if len(cfg.idpMetadata) == 0 {
-		if a.dev, err = startDevIdP(cfg.data); err != nil {
+		if a.dev, err = startDevIdP(cfg.rootURL); err != nil {
 			return nil, err
 		}
 		conns = a.dev.connections()
@@ -140,6 +140,9 @@ func (a *app) routes() {
 	a.mux.Handle("GET /admin", a.mw.RequireUser(a.requireAdmin(http.HandlerFunc(a.admin))))
 	a.mux.Handle("POST /admin/users/{id}/{action}", a.mw.RequireUser(a.requireAdmin(http.HandlerFunc(a.adminAction))))
 	a.mux.HandleFunc("GET /jit-vs-scim", a.jitVsSCIM)
+	if a.dev != nil {
+		a.devRoutes()
+	}
 }
 
 // record keeps the latest sign-in events for the admin page's audit trail.

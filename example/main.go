@@ -4,8 +4,12 @@
 //	go run ./example
 //
 // With no -idp-metadata it starts a built-in development IdP (two sample
-// tenants, "acme" and "globex") so it works with no IdP of your own. That IdP
-// is for development only: it signs in anyone who clicks a name.
+// tenants, "acme" and "globex") so it works with no IdP of your own. Its
+// picker lists each tenant's sample people with their names, emails and
+// groups; /dev-idp lists them all and edits their attributes, which reach the
+// app at the person's next sign-in through JIT. Members of "admins" may use
+// /admin. That IdP and the /dev-idp pages are for development only: they sign
+// in, and let anyone edit, anyone, and exist only without -idp-metadata.
 //
 // With a real IdP:
 //

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"html/template"
 	"net/http"
+	"strings"
 
 	"github.com/samljit/samljit/jit"
 	"github.com/samljit/samljit/userstore"
@@ -22,6 +23,12 @@ type pageData struct {
 	StaleDays  int
 	Audit      []jit.Event
 	Comparison []comparisonRow
+
+	// Development IdP pages only.
+	Error      string          // a refused edit
+	DevTenants []devTenantView // the /dev-idp directory
+	Tenant     string          // the edited person's tenant
+	Person     *devPerson      // the edited person
 }
 
 // comparisonRow is one line of the JIT-versus-SCIM comparison. The same
@@ -56,85 +63,167 @@ var pages = template.Must(template.New("").Funcs(template.FuncMap{
 	"when": func(t interface{ Format(string) string }) string {
 		return t.Format("2006-01-02 15:04:05 MST")
 	},
+	"initials": func(u *userstore.User) string {
+		return devPerson{Given: u.Profile.GivenName, Family: u.Profile.FamilyName}.Initials()
+	},
+	"short": func(t interface{ Format(string) string }) string {
+		return t.Format("2006-01-02 15:04")
+	},
+	"join": strings.Join,
 }).Parse(`
 {{define "head"}}<!doctype html>
-<html lang="en"><head><meta charset="utf-8"><title>{{.Title}}</title>
+<html lang="en"><head><meta charset="utf-8"><title>{{.Title}} · samljit example</title>
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <style>
-body{font-family:system-ui,sans-serif;max-width:64rem;margin:2rem auto;padding:0 1rem;color:#1b1f24}
-nav a{margin-right:1rem} table{border-collapse:collapse;width:100%;margin:1rem 0}
-td,th{border-bottom:1px solid #ddd;padding:.35rem .5rem;text-align:left;vertical-align:top;font-size:.92rem}
-.dev{background:#fff3cd;border:1px solid #e0c36a;padding:.5rem 1rem;border-radius:.4rem}
-.tag{display:inline-block;background:#eef;border-radius:.3rem;padding:0 .4rem;margin:0 .2rem .2rem 0}
-.suspended{color:#a00;font-weight:600} code{font-size:.85rem}
-button{cursor:pointer}
+*{box-sizing:border-box}
+body{font-family:system-ui,sans-serif;margin:0;color:#1b1f24;background:#f6f7f9}
+header{background:#1e2a3a;color:#fff}
+header .bar{max-width:78rem;margin:0 auto;padding:.75rem 1rem;display:flex;gap:1.25rem;align-items:center;flex-wrap:wrap}
+header a{color:#dfe7f2;text-decoration:none} header a:hover{color:#fff;text-decoration:underline}
+.brand{font-weight:700;color:#fff;margin-right:.5rem} .who{margin-left:auto;color:#b8c4d4;font-size:.92rem}
+main{max-width:78rem;margin:1.5rem auto;padding:0 1rem}
+.dev{background:#fff3cd;border:1px solid #e0c36a;padding:.6rem 1rem;border-radius:.4rem;margin:0 0 1.25rem}
+.card{background:#fff;border:1px solid #dde1e6;border-radius:.6rem;padding:1.25rem 1.5rem;margin:0 0 1.25rem}
+.profile{display:flex;gap:1.25rem;align-items:center}
+.avatar{flex:none;width:4rem;height:4rem;border-radius:50%;background:#3b5bdb;color:#fff;display:grid;place-items:center;font-weight:700;font-size:1.4rem}
+.avatar.small{width:2.4rem;height:2.4rem;font-size:.95rem}
+h1{margin:0 0 .25rem;font-size:1.7rem} h2{font-size:1.2rem;margin:0 0 .5rem} .muted{color:#5b6470}
+table{border-collapse:collapse;width:100%;margin:.5rem 0}
+td,th{border-bottom:1px solid #e3e6ea;padding:.4rem .5rem;text-align:left;vertical-align:top;font-size:.92rem}
+th{color:#3d4652;font-weight:600}
+.tag{display:inline-block;background:#e7ecff;color:#1f2d5a;border-radius:.3rem;padding:0 .45rem;margin:0 .25rem .2rem 0;font-size:.88rem}
+.ok{color:#1f7a4d;font-weight:600} .suspended{color:#a00;font-weight:600} code{font-size:.85rem}
+button,.button{cursor:pointer;font:inherit;border-radius:.4rem;border:1px solid #b9c0c9;background:#fff;padding:.3rem .8rem;color:#1b1f24;text-decoration:none;display:inline-block}
+.primary{background:#1f7a4d;border-color:#1f7a4d;color:#fff;padding:.5rem 1.2rem}
+.danger{border-color:#c0392b;color:#a00}
+.flash{background:#e6f4ea;border:1px solid #9fd3ae;padding:.6rem 1rem;border-radius:.4rem}
+.error{background:#fdecea;border:1px solid #f1a7a0;padding:.6rem 1rem;border-radius:.4rem}
+.form label{display:block;margin:.6rem 0 .2rem;font-weight:600} input[type=text],input[type=email],textarea{font:inherit;width:100%;max-width:28rem;padding:.35rem .5rem;border:1px solid #b9c0c9;border-radius:.3rem}
+.nowrap{white-space:nowrap} .scroll{overflow-x:auto} .issuer{word-break:break-all;min-width:10rem} .hint{font-size:.85rem;color:#5b6470;margin:.15rem 0 0}
 </style></head><body>
-<nav><a href="/">Home</a>{{if .Admin}}<a href="/admin">Admin</a>{{end}}<a href="/jit-vs-scim">JIT vs SCIM</a>{{if .User}}<a href="/saml/logout">Sign out</a>{{end}}</nav>
+<header><div class="bar"><a class="brand" href="/">samljit example</a><a href="/">Home</a>{{if .Admin}}<a href="/admin">Admin</a>{{end}}<a href="/jit-vs-scim">JIT vs SCIM</a>{{if .Dev}}<a href="/dev-idp">Dev IdP people</a>{{end}}
+{{if .User}}<span class="who">Signed in as {{or .User.Profile.DisplayName .User.Key.Subject}} · <a href="/saml/logout" id="signout">Sign out</a></span>{{end}}</div></header>
+<main>
 {{if .Dev}}<p class="dev"><b>Development IdP.</b> This app is using its built-in identity provider, which signs in anyone who picks a name. Never use it in production: pass <code>-idp-metadata</code>.</p>{{end}}
 {{end}}
-{{define "foot"}}</body></html>{{end}}
+{{define "foot"}}</main></body></html>{{end}}
 
 {{define "landing"}}{{template "head" .}}
+<div class="card">
 <h1>samljit example</h1>
 <p>Sign in through your organisation's identity provider. The first sign-in creates your user record from the SAML assertion; each later sign-in updates it.</p>
-<p><a href="{{.LoginURL}}"><button>Sign in</button></a></p>
+<p><a class="button primary" id="signin" href="{{.LoginURL}}">Sign in</a></p>
+{{if .Dev}}<p class="muted">Choose a tenant, then a sample person. To see JIT update a record, <a href="/dev-idp">edit a person's attributes</a> and sign in again.</p>{{end}}
+</div>
 {{template "foot"}}{{end}}
 
 {{define "home"}}{{template "head" .}}
 {{with .User}}
-<h1>Hello, {{if .Profile.DisplayName}}{{.Profile.DisplayName}}{{else}}{{.Key.Subject}}{{end}}</h1>
-<p>This is your record, provisioned just in time from your identity provider's assertion.</p>
+<div class="card profile">
+<div class="avatar" aria-hidden="true">{{initials .}}</div>
+<div><h1 id="display-name">Hello, {{or .Profile.DisplayName .Key.Subject}}</h1>
+<div class="muted">{{.Profile.Email}}</div>
+<div id="group-tags">{{range .Profile.Groups}}<span class="tag">{{.}}</span>{{end}}</div></div>
+</div>
+<div class="card">
+<h2>Your record</h2>
+<p class="muted">Provisioned just in time from your identity provider's assertion, and updated at each sign-in.</p>
 <table>
 <tr><th>Name</th><td id="name">{{.Profile.GivenName}} {{.Profile.FamilyName}}</td></tr>
 <tr><th>Email</th><td id="email">{{.Profile.Email}}</td></tr>
 <tr><th>Groups</th><td id="groups">{{range .Profile.Groups}}<span class="tag">{{.}}</span>{{else}}none{{end}}</td></tr>
 <tr><th>Issuer (tenant)</th><td><code>{{.Key.Issuer}}</code></td></tr>
 <tr><th>Subject</th><td><code>{{.Key.Subject}}</code></td></tr>
-<tr><th>Status</th><td>{{.Status}}</td></tr>
+<tr><th>Status</th><td class="ok">{{.Status}}</td></tr>
 <tr><th>Created</th><td>{{when .CreatedAt}}</td></tr>
 <tr><th>Last sign-in</th><td>{{when .LastSignInAt}}</td></tr>
 </table>
+</div>
 {{end}}
 {{template "foot"}}{{end}}
 
 {{define "suspended"}}{{template "head" .}}
-<h1>Account suspended</h1><p>Your account has been suspended in this application. Contact your administrator.</p>
+<div class="card"><h1>Account suspended</h1><p>Your account has been suspended in this application. Contact your administrator.</p></div>
 {{template "foot"}}{{end}}
 
 {{define "error"}}{{template "head" .}}
-<h1>{{.Title}}</h1><p>{{.Message}}</p>
+<div class="card"><h1>{{.Title}}</h1><p>{{.Message}}</p></div>
 {{template "foot"}}{{end}}
 
 {{define "admin"}}{{template "head" .}}
+<div class="card">
 <h1>Users</h1>
-<table id="users"><tr><th>Tenant (issuer)</th><th>Subject</th><th>Email</th><th>Groups</th><th>Created</th><th>Last sign-in</th><th>Status</th><th></th></tr>
-{{range .Users}}<tr>
-<td><code>{{.Key.Issuer}}</code></td><td><code>{{.Key.Subject}}</code></td><td>{{.Profile.Email}}</td>
+<div class="scroll"><table id="users"><tr><th>Tenant (issuer)</th><th>Subject</th><th>Name</th><th>Email</th><th>Groups</th><th>Created</th><th>Last sign-in</th><th>Status</th><th></th></tr>
+{{range .Users}}<tr data-subject="{{.Key.Subject}}">
+<td class="issuer"><code>{{.Key.Issuer}}</code></td><td class="nowrap"><code>{{.Key.Subject}}</code></td><td>{{.Profile.DisplayName}}</td><td>{{.Profile.Email}}</td>
 <td>{{range .Profile.Groups}}<span class="tag">{{.}}</span>{{end}}</td>
-<td>{{when .CreatedAt}}</td><td>{{when .LastSignInAt}}</td>
-<td{{if eq .Status.String "suspended"}} class="suspended"{{end}}>{{.Status}}</td>
+<td>{{short .CreatedAt}}</td><td>{{short .LastSignInAt}}</td>
+<td class="status {{if eq .Status.String "suspended"}}suspended{{else}}ok{{end}}">{{.Status}}</td>
 <td><form method="post" action="/admin/users/{{.ID}}/{{if eq .Status.String "suspended"}}unsuspend{{else}}suspend{{end}}">
-<button>{{if eq .Status.String "suspended"}}Unsuspend{{else}}Suspend{{end}}</button></form></td>
-</tr>{{end}}</table>
-<p>Suspending is how a JIT app deprovisions: a sign-in never lifts a suspension. Deleting a record is not deprovisioning: the next sign-in would create it again.</p>
+{{if eq .Status.String "suspended"}}<button class="unsuspend">Unsuspend</button>{{else}}<button class="suspend danger">Suspend</button>{{end}}</form></td>
+</tr>{{end}}</table></div>
+<p class="muted">Suspending is how a JIT app deprovisions: a sign-in never lifts a suspension. Deleting a record is not deprovisioning: the next sign-in would create it again.</p>
+</div>
 
+<div class="card">
 <h2>Not signed in for {{.StaleDays}} days</h2>
 <form method="get"><label>Days <input name="stale_days" type="number" min="0" value="{{.StaleDays}}"></label> <button>Show</button></form>
 <table id="stale"><tr><th>Subject</th><th>Email</th><th>Last sign-in</th><th>Status</th></tr>
 {{range .Stale}}<tr><td><code>{{.Key.Subject}}</code></td><td>{{.Profile.Email}}</td><td>{{when .LastSignInAt}}</td><td>{{.Status}}</td></tr>{{else}}<tr><td colspan="4">Nobody.</td></tr>{{end}}</table>
-<p>JIT cannot learn that someone left their organisation. Review this list and suspend, or deprovision automatically with SCIM.</p>
+<p class="muted">JIT cannot learn that someone left their organisation. Review this list and suspend, or deprovision automatically with SCIM.</p>
+</div>
 
+<div class="card">
 <h2>Sign-in audit trail</h2>
 <table id="audit"><tr><th>Time</th><th>Event</th><th>Connection</th><th>Subject</th><th>Changed / reason</th><th>Reference</th></tr>
 {{range .Audit}}<tr><td>{{when .Time}}</td><td>{{.Kind}}</td><td>{{.Connection}}</td><td><code>{{.Key.Subject}}</code></td>
-<td>{{if .Err}}{{.Err}}{{else}}{{range .Changed}}<span class="tag">{{.}}</span>{{end}}{{end}}</td><td><code>{{.CorrelationID}}</code></td></tr>{{end}}</table>
+<td>{{if .Err}}{{.Err}}{{else}}{{range .Changed}}<span class="tag">{{.}}</span>{{end}}{{end}}</td><td><code>{{.CorrelationID}}</code></td></tr>{{else}}<tr><td colspan="6">No sign-ins yet.</td></tr>{{end}}</table>
+</div>
 {{template "foot"}}{{end}}
 
 {{define "jitvsscim"}}{{template "head" .}}
+<div class="card">
 <h1>SAML JIT vs SCIM vs Microsoft Graph</h1>
 <table><tr><th></th><th>SCIM 2.0 provisioning</th><th>Microsoft Graph</th><th>SAML JIT (samljit)</th></tr>
 {{range .Comparison}}<tr><th>{{plain .Aspect}}</th><td>{{plain .SCIM}}</td><td>{{plain .Graph}}</td><td>{{plain .JIT}}</td></tr>{{end}}</table>
 <p>JIT creates and updates users at sign-in; it cannot deprovision, because a person who left never signs in again. Suspend users (by an admin, an HR feed, SCIM, or a stale-account review) to keep them out; the session lifetime is the longest a removed person keeps access.</p>
+</div>
+{{template "foot"}}{{end}}
+
+{{define "devidp"}}{{template "head" .}}
+{{if .Message}}<p class="flash" id="flash">{{.Message}}</p>{{end}}
+<div class="card">
+<h1>Development IdP people</h1>
+<p class="muted">The sample people of the built-in development IdP, as it will assert them at their next sign-in. Edit someone, then sign in as them: JIT updates their record in this app, and the admin page's audit trail shows which fields changed. Members of <span class="tag">admins</span> may use the admin page.</p>
+{{if not .User}}<p><a class="button primary" href="{{.LoginURL}}">Sign in</a></p>{{end}}
+</div>
+{{range .DevTenants}}{{$tenant := .Name}}
+<div class="card" id="tenant-{{.Name}}">
+<h2>{{.Display}} <code>{{.Name}}</code></h2>
+<table><tr><th></th><th>Name</th><th>Email</th><th>Groups</th><th>NameID</th><th></th></tr>
+{{range .People}}<tr data-nameid="{{.NameID}}"><td><div class="avatar small" aria-hidden="true">{{.Initials}}</div></td><td>{{.Name}}</td><td>{{.Email}}</td>
+<td>{{range .Groups}}<span class="tag">{{.}}</span>{{else}}<i>none</i>{{end}}</td><td><code>{{.NameID}}</code></td>
+<td><a class="button edit" href="/dev-idp/{{$tenant}}/{{.NameID}}">Edit</a></td></tr>{{end}}</table>
+</div>
+{{end}}
+{{template "foot"}}{{end}}
+
+{{define "devedit"}}{{template "head" .}}
+{{with .Person}}
+<div class="card">
+<h1>Edit {{.Name}}</h1>
+<p class="muted">Attributes the development IdP (tenant <code>{{$.Tenant}}</code>) asserts for <code>{{.NameID}}</code>. They reach the app at the next sign-in. The NameID is the immutable key JIT matches on, so it cannot be changed here: a new NameID would be a new user.</p>
+{{if $.Error}}<p class="error" id="form-error">{{$.Error}}</p>{{end}}
+<form class="form" method="post" action="/dev-idp/{{$.Tenant}}/{{.NameID}}" id="edit-person">
+<label for="given">Given name</label><input type="text" id="given" name="given" value="{{.Given}}" required maxlength="100">
+<label for="family">Family name</label><input type="text" id="family" name="family" value="{{.Family}}" required maxlength="100">
+<label for="email">Email</label><input type="email" id="email" name="email" value="{{.Email}}" required maxlength="100">
+<label for="groups-input">Groups</label><input type="text" id="groups-input" name="groups" value="{{join .Groups ", "}}">
+<p class="hint">Comma-separated. Members of <code>admins</code> may use the admin page.</p>
+<p><button class="primary" type="submit" id="save">Save</button> <a class="button" href="/dev-idp">Cancel</a></p>
+</form>
+</div>
+{{end}}
 {{template "foot"}}{{end}}
 `))
 

@@ -9,6 +9,7 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
+	"html/template"
 	"maps"
 	"math/big"
 	"net/http"
@@ -110,6 +111,11 @@ type Options struct {
 	// key.
 	Key         *rsa.PrivateKey
 	Certificate *x509.Certificate
+	// UserListTemplate, if set, renders the page the SSO endpoint shows
+	// when a request names no user, in place of the built-in bare list of
+	// NameIDs. It is executed with a [UserList]; a development IdP uses it
+	// to show people's names and attributes and a warning banner.
+	UserListTemplate *template.Template
 }
 
 // IdP is an in-process SAML 2.0 identity provider serving HTTP on

@@ -137,29 +137,35 @@ func (p *IdP) parseAuthnRequest(raw []byte) (*saml.AuthnRequest, error) {
 }
 
 // serveUserList renders a page on which a person picks the user to sign in
-// as; each choice repeats the SSO request with "user" added.
+// as; each choice repeats the SSO request with "user" added. The page is
+// [Options.UserListTemplate] or, by default, a bare list of NameIDs.
 func (p *IdP) serveUserList(w http.ResponseWriter, r *http.Request) {
 	p.mu.Lock()
-	names := make([]string, 0, len(p.users))
-	for name := range p.users {
-		names = append(names, name)
+	users := make([]User, 0, len(p.users))
+	for _, u := range p.users {
+		users = append(users, u.clone())
 	}
 	p.mu.Unlock()
-	slices.Sort(names)
+	slices.SortFunc(users, func(a, b User) int { return strings.Compare(a.NameID, b.NameID) })
 
-	data := userListData{Post: r.Method == http.MethodPost, Action: ssoPath}
-	for _, name := range names {
-		data.Users = append(data.Users, userChoice{
-			NameID: name,
-			Href:   "?" + appendUserParam(r.URL.RawQuery, name),
+	data := UserList{Post: r.Method == http.MethodPost, Action: ssoPath}
+	for _, u := range users {
+		data.Users = append(data.Users, UserChoice{
+			User:   u,
+			NameID: u.NameID,
+			Href:   "?" + appendUserParam(r.URL.RawQuery, u.NameID),
 		})
 	}
 	if data.Post {
 		data.SAMLRequest = r.PostForm.Get("SAMLRequest")
 		data.RelayState = r.PostForm.Get("RelayState")
 	}
+	tmpl := userListTemplate
+	if p.opts.UserListTemplate != nil {
+		tmpl = p.opts.UserListTemplate
+	}
 	var buf bytes.Buffer
-	if err := userListTemplate.Execute(&buf, data); err != nil {
+	if err := tmpl.Execute(&buf, data); err != nil {
 		http.Error(w, err.Error(), http.StatusInternalServerError)
 		return
 	}
@@ -178,17 +184,35 @@ func appendUserParam(rawQuery, nameID string) string {
 	return q
 }
 
-type userListData struct {
-	Post        bool
-	Action      string
+// UserList is what [Options.UserListTemplate] is executed with: the users
+// a person may pick, and how to send the pick back to the SSO endpoint.
+//
+// With the HTTP-Redirect binding (Post false), each [UserChoice.Href]
+// repeats the request with "user" added. With the HTTP-POST binding (Post
+// true), the page must POST a form to Action holding SAMLRequest,
+// RelayState (when not empty) and "user" set to the chosen NameID.
+type UserList struct {
+	// Post is true when the AuthnRequest came with the HTTP-POST binding.
+	Post bool
+	// Action is the SSO endpoint's path, the form action when Post is true.
+	Action string
+	// SAMLRequest and RelayState are the posted values to send back when
+	// Post is true.
 	SAMLRequest string
 	RelayState  string
-	Users       []userChoice
+	// Users are the IdP's users, sorted by NameID.
+	Users []UserChoice
 }
 
-type userChoice struct {
+// UserChoice is one user on the [UserList] page.
+type UserChoice struct {
+	// User is a copy of the IdP's user, attributes included.
+	User User
+	// NameID is User.NameID, the value of the "user" parameter.
 	NameID string
-	Href   string
+	// Href is the relative link that signs in as this user with the
+	// HTTP-Redirect binding.
+	Href string
 }
 
 var userListTemplate = template.Must(template.New("users").Parse(strings.TrimSpace(`
