@@ -23,11 +23,13 @@ import (
 	"sync"
 	"time"
 
+	_ "github.com/jackc/pgx/v5/stdlib"
 	_ "github.com/mattn/go-sqlite3"
 
 	"github.com/samljit/samljit/claims"
 	"github.com/samljit/samljit/jit"
 	"github.com/samljit/samljit/userstore"
+	"github.com/samljit/samljit/userstore/pgstore"
 	"github.com/samljit/samljit/userstore/sqlitestore"
 )
 
@@ -37,7 +39,7 @@ type app struct {
 	cfg    config
 	log    *slog.Logger
 	db     *sql.DB
-	store  *sqlitestore.Store
+	store  appStore
 	mw     *jit.Middleware
 	dev    *devIdP
 	origin string
@@ -48,6 +50,41 @@ type app struct {
 }
 
 const auditSize = 200
+
+// appStore is what the example needs of a store: the sign-in contract, the
+// replay record, and the admin operations its admin page performs.
+type appStore interface {
+	userstore.Store
+	userstore.ReplayCache
+	userstore.Admin
+}
+
+// openStore opens PostgreSQL for a postgres:// URL (several instances can
+// share it) and SQLite for anything else (a file path).
+func openStore(ctx context.Context, dsn string) (*sql.DB, appStore, error) {
+	if strings.HasPrefix(dsn, "postgres://") || strings.HasPrefix(dsn, "postgresql://") {
+		db, err := sql.Open("pgx", dsn)
+		if err != nil {
+			return nil, nil, err
+		}
+		st, err := pgstore.Open(ctx, db, pgstore.Options{})
+		if err != nil {
+			_ = db.Close()
+			return nil, nil, fmt.Errorf("open PostgreSQL store: %w", err)
+		}
+		return db, st, nil
+	}
+	db, err := sql.Open("sqlite3", sqlitestore.DSN(dsn))
+	if err != nil {
+		return nil, nil, err
+	}
+	st, err := sqlitestore.Open(ctx, db, sqlitestore.Options{})
+	if err != nil {
+		_ = db.Close()
+		return nil, nil, fmt.Errorf("open %s: %w", dsn, err)
+	}
+	return db, st, nil
+}
 
 func newApp(ctx context.Context, cfg config, logger *slog.Logger) (*app, error) {
 	a := &app{cfg: cfg, log: logger}
@@ -88,13 +125,9 @@ func newApp(ctx context.Context, cfg config, logger *slog.Logger) (*app, error) 
 		conns[i].AllowIDPInitiated = cfg.allowIDPInitiated
 	}
 
-	if a.db, err = sql.Open("sqlite3", sqlitestore.DSN(cfg.db)); err != nil {
+	if a.db, a.store, err = openStore(ctx, cfg.db); err != nil {
 		a.Close()
 		return nil, err
-	}
-	if a.store, err = sqlitestore.Open(ctx, a.db, sqlitestore.Options{}); err != nil {
-		a.Close()
-		return nil, fmt.Errorf("open %s: %w", cfg.db, err)
 	}
 	a.mw, err = jit.New(ctx, jit.Options{
 		RootURL:     cfg.rootURL,

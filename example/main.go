@@ -26,6 +26,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/url"
 	"os"
 	"os/signal"
 	"strings"
@@ -59,7 +60,7 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 	var md multiFlag
 	fs.Var(&md, "idp-metadata", "IdP metadata URL or file; repeat as tenant=URL-or-file for several tenants (default: the built-in development IdP)")
 	fs.StringVar(&c.preset, "preset", "generic", "claims mapping preset: generic, entra, okta, adfs")
-	fs.StringVar(&c.db, "db", "", "SQLite database file (default DATA/samljit.db)")
+	fs.StringVar(&c.db, "db", "", "SQLite database file, or a postgres:// URL to share users between instances (default DATA/samljit.db)")
 	fs.StringVar(&c.data, "data", "samljit-data", "data directory for keys, session secret and database")
 	fs.BoolVar(&c.allowIDPInitiated, "allow-idp-initiated", false, "accept IdP-initiated sign-in")
 	fs.StringVar(&c.adminGroup, "admin-group", "", "IdP group whose members may use /admin (default: \"admins\" with the development IdP)")
@@ -77,6 +78,14 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 		c.db = c.data + string(os.PathSeparator) + "samljit.db"
 	}
 	return c, nil
+}
+
+// redactDSN hides a password in a database URL before it is logged.
+func redactDSN(dsn string) string {
+	if u, err := url.Parse(dsn); err == nil && u.User != nil {
+		return u.Redacted()
+	}
+	return dsn
 }
 
 func main() {
@@ -117,7 +126,7 @@ func run(ctx context.Context, cfg config, logger *slog.Logger) error {
 	}
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
-	logger.Info("example app listening", "url", cfg.rootURL, "dev_idp", a.dev != nil, "db", cfg.db)
+	logger.Info("example app listening", "url", cfg.rootURL, "dev_idp", a.dev != nil, "db", redactDSN(cfg.db))
 	fmt.Fprintf(os.Stderr, "\n  samljit example: open %s\n\n", cfg.rootURL)
 	select {
 	case err := <-errc:
