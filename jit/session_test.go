@@ -192,3 +192,33 @@ func TestNewRefusesUnsafeConfiguration(t *testing.T) {
 	_, err := jit.New(context.Background(), base())
 	assert.NoError(t, err)
 }
+
+// TestRemovedAtIdPKeepsAccessUntilSessionEnds is JIT's limit, measured: a
+// person removed at the IdP keeps their record, and their session until it
+// expires. SessionLifetime is the worst-case delay.
+func TestRemovedAtIdPKeepsAccessUntilSessionEnds(t *testing.T) {
+	now := time.Now()
+	h := newHarness(t, harnessConfig{configure: func(o *jit.Options) {
+		o.Now = func() time.Time { return now }
+		o.SessionLifetime = 2 * time.Hour
+	}})
+	h.idp().AddUser(person("p-gone", "gone@example.com", "Gone", "Soon"))
+	c := h.client()
+	resp, body := h.signIn(c, "", "p-gone")
+	require.Equal(t, http.StatusSeeOther, resp.StatusCode, body)
+
+	h.idp().RemoveUser("p-gone") // deleted at the IdP: nothing reaches the app
+	now = now.Add(2*time.Hour - time.Minute)
+	r, _ := h.me(c)
+	assert.Equal(t, http.StatusOK, r.StatusCode, "still signed in: JIT cannot know")
+	require.Len(t, h.users(), 1, "the record stays")
+	assert.Equal(t, "active", h.users()[0].Status.String())
+
+	now = now.Add(2 * time.Minute)
+	r, _ = h.me(c)
+	assert.Equal(t, http.StatusUnauthorized, r.StatusCode, "access ends with the session")
+	_, err := h.idp().Respond(context.Background(), h.client(), h.loginURL(""), "p-gone")
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "unknown user", "and the IdP will not sign them in again")
+	require.Len(t, h.users(), 1, "the record is still there: deprovision by suspending")
+}
