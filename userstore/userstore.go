@@ -32,6 +32,8 @@ package userstore
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"time"
@@ -60,6 +62,15 @@ func (k Key) String() string { return fmt.Sprintf("%q/%q", k.Issuer, k.Subject) 
 // key with [ErrInvalidKey].
 func (k Key) IsZero() bool { return k.Issuer == "" || k.Subject == "" }
 
+// Validate returns an error wrapping [ErrInvalidKey] when either part of k
+// is empty.
+func (k Key) Validate() error {
+	if k.IsZero() {
+		return fmt.Errorf("%w: %s", ErrInvalidKey, k)
+	}
+	return nil
+}
+
 // Profile is the part of a user that the identity provider asserts and that a
 // sign-in may write. It deliberately has no status: suspension is never
 // controlled by claims.
@@ -83,6 +94,35 @@ type Profile struct {
 	// Attributes keeps further asserted attributes the mapping was asked to
 	// keep, keyed by attribute Name.
 	Attributes map[string][]string
+}
+
+// Clone returns a deep copy of p. Nil and empty slices and maps stay as
+// they are.
+func (p Profile) Clone() Profile {
+	if p.Groups != nil {
+		p.Groups = append(make([]string, 0, len(p.Groups)), p.Groups...)
+	}
+	if p.Attributes != nil {
+		attrs := make(map[string][]string, len(p.Attributes))
+		for k, v := range p.Attributes {
+			if v != nil {
+				v = append(make([]string, 0, len(v)), v...)
+			}
+			attrs[k] = v
+		}
+		p.Attributes = attrs
+	}
+	return p
+}
+
+// NewID returns a random 128-bit identifier in hexadecimal, the form the
+// bundled stores use for [User.ID].
+func NewID() (string, error) {
+	var b [16]byte
+	if _, err := rand.Read(b[:]); err != nil {
+		return "", fmt.Errorf("userstore: generate user id: %w", err)
+	}
+	return hex.EncodeToString(b[:]), nil
 }
 
 // Status is the administrative state of a user. Only administrative

@@ -10,8 +10,6 @@ package memstore
 import (
 	"cmp"
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"fmt"
 	"slices"
 	"sync"
@@ -62,7 +60,7 @@ func New() *Store {
 // [userstore.ErrNotFound] when there is none and one wrapping
 // [userstore.ErrInvalidKey] when key has an empty part.
 func (s *Store) Lookup(ctx context.Context, key userstore.Key) (userstore.User, error) {
-	if err := checkKey(key); err != nil {
+	if err := key.Validate(); err != nil {
 		return userstore.User{}, err
 	}
 	if err := ctx.Err(); err != nil {
@@ -80,14 +78,14 @@ func (s *Store) Lookup(ctx context.Context, key userstore.Key) (userstore.User, 
 // Provision creates the user with the given key, or replaces its profile,
 // as [userstore.Store.Provision] describes. Times are stored in UTC.
 func (s *Store) Provision(ctx context.Context, key userstore.Key, p userstore.Profile, now time.Time) (userstore.Provisioned, error) {
-	if err := checkKey(key); err != nil {
+	if err := key.Validate(); err != nil {
 		return userstore.Provisioned{}, err
 	}
 	if err := ctx.Err(); err != nil {
 		return userstore.Provisioned{}, fmt.Errorf("memstore: provision %s: %w", key, err)
 	}
 	now = now.UTC()
-	p = cloneProfile(p)
+	p = p.Clone()
 
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -98,7 +96,7 @@ func (s *Store) Provision(ctx context.Context, key userstore.Key, p userstore.Pr
 		u.LastSignInAt = now
 		return userstore.Provisioned{User: cloneUser(u), Before: &before}, nil
 	}
-	id, err := newID()
+	id, err := userstore.NewID()
 	if err != nil {
 		return userstore.Provisioned{}, fmt.Errorf("memstore: provision %s: %w", key, err)
 	}
@@ -193,7 +191,7 @@ func (s *Store) Unsuspend(ctx context.Context, key userstore.Key) error {
 }
 
 func (s *Store) setStatus(ctx context.Context, op string, key userstore.Key, st userstore.Status) error {
-	if err := checkKey(key); err != nil {
+	if err := key.Validate(); err != nil {
 		return err
 	}
 	if err := ctx.Err(); err != nil {
@@ -213,7 +211,7 @@ func (s *Store) setStatus(ctx context.Context, op string, key userstore.Key, st 
 // [userstore.ErrNotFound] when there is no such user. Deleting is not
 // deprovisioning: the next sign-in creates a new record.
 func (s *Store) Delete(ctx context.Context, key userstore.Key) error {
-	if err := checkKey(key); err != nil {
+	if err := key.Validate(); err != nil {
 		return err
 	}
 	if err := ctx.Err(); err != nil {
@@ -248,41 +246,9 @@ func (s *Store) NotSignedInSince(ctx context.Context, t time.Time) ([]userstore.
 	return users, nil
 }
 
-// checkKey returns an error wrapping userstore.ErrInvalidKey when key has an
-// empty part.
-func checkKey(key userstore.Key) error {
-	if key.IsZero() {
-		return fmt.Errorf("memstore: key %s: %w", key, userstore.ErrInvalidKey)
-	}
-	return nil
-}
-
-// newID returns a random 128-bit identifier in hexadecimal.
-func newID() (string, error) {
-	var b [16]byte
-	if _, err := rand.Read(b[:]); err != nil {
-		return "", fmt.Errorf("generate user id: %w", err)
-	}
-	return hex.EncodeToString(b[:]), nil
-}
-
 // cloneUser returns a copy of *u that shares no memory with it.
 func cloneUser(u *userstore.User) userstore.User {
 	c := *u
-	c.Profile = cloneProfile(u.Profile)
+	c.Profile = u.Profile.Clone()
 	return c
-}
-
-// cloneProfile returns a deep copy of p, keeping nil and empty slices and
-// maps as they are.
-func cloneProfile(p userstore.Profile) userstore.Profile {
-	p.Groups = slices.Clone(p.Groups)
-	if p.Attributes != nil {
-		attrs := make(map[string][]string, len(p.Attributes))
-		for k, v := range p.Attributes {
-			attrs[k] = slices.Clone(v)
-		}
-		p.Attributes = attrs
-	}
-	return p
 }

@@ -67,9 +67,7 @@ package pgstore
 
 import (
 	"context"
-	"crypto/rand"
 	"database/sql"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -328,7 +326,7 @@ const maxAttempts = 8
 // [userstore.ErrNotFound] when there is none and one wrapping
 // [userstore.ErrInvalidKey] when key has an empty part.
 func (s *Store) Lookup(ctx context.Context, key userstore.Key) (userstore.User, error) {
-	if err := checkKey(key); err != nil {
+	if err := key.Validate(); err != nil {
 		return userstore.User{}, err
 	}
 	u := userstore.User{Key: key}
@@ -349,7 +347,7 @@ func (s *Store) Lookup(ctx context.Context, key userstore.Key) (userstore.User, 
 // refuses a time outside the years 1 to 9999, and keys or profiles
 // containing NUL characters.
 func (s *Store) Provision(ctx context.Context, key userstore.Key, p userstore.Profile, now time.Time) (userstore.Provisioned, error) {
-	if err := checkKey(key); err != nil {
+	if err := key.Validate(); err != nil {
 		return userstore.Provisioned{}, err
 	}
 	res, err := s.provision(ctx, key, p, now)
@@ -376,7 +374,7 @@ func (s *Store) provision(ctx context.Context, key userstore.Key, p userstore.Pr
 	if err != nil {
 		return userstore.Provisioned{}, fmt.Errorf("encode attributes: %w", err)
 	}
-	id, err := newID()
+	id, err := userstore.NewID()
 	if err != nil {
 		return userstore.Provisioned{}, err
 	}
@@ -424,7 +422,7 @@ func (s *Store) provision(ctx context.Context, key userstore.Key, p userstore.Pr
 			res.Before = &before
 		}
 		res.User.Key = key
-		res.User.Profile = cloneProfile(p)
+		res.User.Profile = p.Clone()
 		res.User.Status = userstore.Status(status)
 		res.User.CreatedAt = joinTime(created, createN)
 		res.User.UpdatedAt = now
@@ -595,7 +593,7 @@ func (s *Store) Delete(ctx context.Context, key userstore.Key) error {
 // change runs query, a statement on the user with key taking the issuer and
 // subject as arguments, and reports ErrNotFound when it changed no row.
 func (s *Store) change(ctx context.Context, op string, key userstore.Key, query string) error {
-	if err := checkKey(key); err != nil {
+	if err := key.Validate(); err != nil {
 		return err
 	}
 	var n int64
@@ -713,43 +711,6 @@ func decodeProfileJSON(groupsJSON, attrsJSON string) (groups []string, attrs map
 		attrs = map[string][]string{}
 	}
 	return groups, attrs, nil
-}
-
-// cloneProfile returns a deep copy of p, keeping nil and empty slices and
-// maps as they are.
-func cloneProfile(p userstore.Profile) userstore.Profile {
-	if p.Groups != nil {
-		p.Groups = append(make([]string, 0, len(p.Groups)), p.Groups...)
-	}
-	if p.Attributes != nil {
-		attrs := make(map[string][]string, len(p.Attributes))
-		for k, v := range p.Attributes {
-			if v != nil {
-				v = append(make([]string, 0, len(v)), v...)
-			}
-			attrs[k] = v
-		}
-		p.Attributes = attrs
-	}
-	return p
-}
-
-// checkKey returns an error wrapping userstore.ErrInvalidKey when key has an
-// empty part.
-func checkKey(key userstore.Key) error {
-	if key.IsZero() {
-		return fmt.Errorf("pgstore: key %s: %w", key, userstore.ErrInvalidKey)
-	}
-	return nil
-}
-
-// newID returns a random 128-bit identifier in hexadecimal.
-func newID() (string, error) {
-	var b [16]byte
-	if _, err := rand.Read(b[:]); err != nil {
-		return "", fmt.Errorf("generate user id: %w", err)
-	}
-	return hex.EncodeToString(b[:]), nil
 }
 
 // The range of times the store records: the years 1 to 9999, which every

@@ -44,10 +44,8 @@ package sqlitestore
 
 import (
 	"context"
-	"crypto/rand"
 	"database/sql"
 	"database/sql/driver"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -447,7 +445,7 @@ const (
 // [userstore.ErrNotFound] when there is none and one wrapping
 // [userstore.ErrInvalidKey] when key has an empty part.
 func (s *Store) Lookup(ctx context.Context, key userstore.Key) (userstore.User, error) {
-	if err := checkKey(key); err != nil {
+	if err := key.Validate(); err != nil {
 		return userstore.User{}, err
 	}
 	u := userstore.User{Key: key}
@@ -472,7 +470,7 @@ func (s *Store) Lookup(ctx context.Context, key userstore.Key) (userstore.User, 
 // SQLite's write lock. It never changes a user's status, creation time or
 // ID. It refuses a time outside the years 1678 to 2262.
 func (s *Store) Provision(ctx context.Context, key userstore.Key, p userstore.Profile, now time.Time) (userstore.Provisioned, error) {
-	if err := checkKey(key); err != nil {
+	if err := key.Validate(); err != nil {
 		return userstore.Provisioned{}, err
 	}
 	nowNS, err := unixNano(now)
@@ -495,7 +493,7 @@ func (s *Store) Provision(ctx context.Context, key userstore.Key, p userstore.Pr
 		err := scanUser(c.QueryRowContext(ctx, selectUserByKey, key.Issuer, key.Subject), &before, false)
 		switch {
 		case errors.Is(err, sql.ErrNoRows):
-			id, err := newID()
+			id, err := userstore.NewID()
 			if err != nil {
 				return err
 			}
@@ -530,7 +528,7 @@ func (s *Store) Provision(ctx context.Context, key userstore.Key, p userstore.Pr
 	if err != nil {
 		return userstore.Provisioned{}, fmt.Errorf("sqlitestore: provision %s: %w", key, err)
 	}
-	res.User.Profile = cloneProfile(p)
+	res.User.Profile = p.Clone()
 	return res, nil
 }
 
@@ -546,7 +544,7 @@ func (s *Store) Provision(ctx context.Context, key userstore.Key, p userstore.Pr
 //   - any other failure writes nothing at all, neither the record of the
 //     assertion nor the user, so the person can retry.
 func (s *Store) SignIn(ctx context.Context, issuer, assertionID string, expires time.Time, key userstore.Key, p userstore.Profile, now time.Time) (userstore.Provisioned, error) {
-	if err := checkKey(key); err != nil {
+	if err := key.Validate(); err != nil {
 		return userstore.Provisioned{}, err
 	}
 	nowNS, err := unixNano(now)
@@ -585,7 +583,7 @@ func (s *Store) SignIn(ctx context.Context, issuer, assertionID string, expires 
 		err = scanUser(c.QueryRowContext(ctx, selectUserByKey, key.Issuer, key.Subject), &before, false)
 		switch {
 		case errors.Is(err, sql.ErrNoRows):
-			id, err := newID()
+			id, err := userstore.NewID()
 			if err != nil {
 				return err
 			}
@@ -625,7 +623,7 @@ func (s *Store) SignIn(ctx context.Context, issuer, assertionID string, expires 
 		return userstore.Provisioned{}, fmt.Errorf("sqlitestore: sign in %s: %w", key, err)
 	}
 	if !suspended {
-		res.User.Profile = cloneProfile(p)
+		res.User.Profile = p.Clone()
 	}
 	return res, nil
 }
@@ -734,7 +732,7 @@ func (s *Store) Delete(ctx context.Context, key userstore.Key) error {
 // change runs query, a statement on the user with key taking the issuer and
 // subject as arguments, and reports ErrNotFound when it changed no row.
 func (s *Store) change(ctx context.Context, op string, key userstore.Key, query string) error {
-	if err := checkKey(key); err != nil {
+	if err := key.Validate(); err != nil {
 		return err
 	}
 	n, err := s.exec(ctx, query, key.Issuer, key.Subject)
@@ -843,43 +841,6 @@ func decodeAttributes(s string) (map[string][]string, error) {
 		return nil, err
 	}
 	return attrs, nil
-}
-
-// cloneProfile returns a deep copy of p, keeping nil and empty slices and
-// maps as they are.
-func cloneProfile(p userstore.Profile) userstore.Profile {
-	if p.Groups != nil {
-		p.Groups = append(make([]string, 0, len(p.Groups)), p.Groups...)
-	}
-	if p.Attributes != nil {
-		attrs := make(map[string][]string, len(p.Attributes))
-		for k, v := range p.Attributes {
-			if v != nil {
-				v = append(make([]string, 0, len(v)), v...)
-			}
-			attrs[k] = v
-		}
-		p.Attributes = attrs
-	}
-	return p
-}
-
-// checkKey returns an error wrapping userstore.ErrInvalidKey when key has an
-// empty part.
-func checkKey(key userstore.Key) error {
-	if key.IsZero() {
-		return fmt.Errorf("sqlitestore: key %s: %w", key, userstore.ErrInvalidKey)
-	}
-	return nil
-}
-
-// newID returns a random 128-bit identifier in hexadecimal.
-func newID() (string, error) {
-	var b [16]byte
-	if _, err := rand.Read(b[:]); err != nil {
-		return "", fmt.Errorf("generate user id: %w", err)
-	}
-	return hex.EncodeToString(b[:]), nil
 }
 
 // unixNano returns t as nanoseconds since the Unix epoch, or an error when
