@@ -3,15 +3,12 @@ package jit_test
 import (
 	"bytes"
 	"context"
-	"crypto/rand"
 	"crypto/rsa"
 	"crypto/x509"
-	"crypto/x509/pkix"
 	"database/sql"
 	"encoding/json"
 	"io"
 	"log/slog"
-	"math/big"
 	"net/http"
 	"net/http/cookiejar"
 	"net/http/httptest"
@@ -44,21 +41,7 @@ type testStore interface {
 // spKeyPair is generated once: RSA key generation dominates test time
 // otherwise, and the SP key plays no part in what the tests check.
 var spKeyPair = sync.OnceValues(func() (*rsa.PrivateKey, *x509.Certificate) {
-	key, err := rsa.GenerateKey(rand.Reader, 2048)
-	if err != nil {
-		panic(err)
-	}
-	tmpl := &x509.Certificate{
-		SerialNumber: big.NewInt(1),
-		Subject:      pkix.Name{CommonName: "samljit test SP"},
-		NotBefore:    time.Now().Add(-time.Hour),
-		NotAfter:     time.Now().Add(24 * time.Hour),
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
-		panic(err)
-	}
-	cert, err := x509.ParseCertificate(der)
+	key, cert, err := jittest.GenerateKeyPair()
 	if err != nil {
 		panic(err)
 	}

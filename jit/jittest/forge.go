@@ -41,7 +41,8 @@ func Sign(el *etree.Element, key *rsa.PrivateKey, cert *x509.Certificate) (*etre
 }
 
 // GenerateKeyPair returns a fresh RSA-2048 key and a self-signed
-// certificate for it: an attacker's signing key.
+// certificate for it: an SP's key pair in a test, or an attacker's signing
+// key.
 func GenerateKeyPair() (*rsa.PrivateKey, *x509.Certificate, error) {
 	return generateKeyPair(time.Now())
 }
