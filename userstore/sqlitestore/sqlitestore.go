@@ -470,65 +470,91 @@ func (s *Store) Lookup(ctx context.Context, key userstore.Key) (userstore.User, 
 // SQLite's write lock. It never changes a user's status, creation time or
 // ID. It refuses a time outside the years 1678 to 2262.
 func (s *Store) Provision(ctx context.Context, key userstore.Key, p userstore.Profile, now time.Time) (userstore.Provisioned, error) {
-	if err := key.Validate(); err != nil {
-		return userstore.Provisioned{}, err
-	}
-	nowNS, err := unixNano(now)
+	w, err := newWrite(key, p, now)
 	if err != nil {
 		return userstore.Provisioned{}, fmt.Errorf("sqlitestore: provision %s: %w", key, err)
 	}
-	groups, err := encodeGroups(p.Groups)
-	if err != nil {
-		return userstore.Provisioned{}, fmt.Errorf("sqlitestore: provision %s: %w", key, err)
-	}
-	attrs, err := encodeAttributes(p.Attributes)
-	if err != nil {
-		return userstore.Provisioned{}, fmt.Errorf("sqlitestore: provision %s: %w", key, err)
-	}
-	now = time.Unix(0, nowNS).UTC()
-
 	var res userstore.Provisioned
 	err = s.inTx(ctx, func(c *sql.Conn) error {
-		before := userstore.User{Key: key}
-		err := scanUser(c.QueryRowContext(ctx, selectUserByKey, key.Issuer, key.Subject), &before, false)
-		switch {
-		case errors.Is(err, sql.ErrNoRows):
-			id, err := userstore.NewID()
-			if err != nil {
-				return err
-			}
-			if _, err := c.ExecContext(ctx, insertUser,
-				id, key.Issuer, key.Subject, p.Email, p.DisplayName, p.GivenName, p.FamilyName,
-				groups, attrs, nowNS, nowNS, nowNS); err != nil {
-				return fmt.Errorf("insert user: %w", err)
-			}
-			res.User = userstore.User{
-				ID:           id,
-				Key:          key,
-				Status:       userstore.Active,
-				CreatedAt:    now,
-				UpdatedAt:    now,
-				LastSignInAt: now,
-			}
-		case err != nil:
-			return fmt.Errorf("read user: %w", err)
-		default:
-			if _, err := c.ExecContext(ctx, updateUser,
-				p.Email, p.DisplayName, p.GivenName, p.FamilyName, groups, attrs, nowNS, nowNS,
-				before.ID); err != nil {
-				return fmt.Errorf("update user: %w", err)
-			}
-			res.User = before
-			res.User.UpdatedAt = now
-			res.User.LastSignInAt = now
-			res.Before = &before
-		}
-		return nil
+		res, err = w.apply(ctx, c, false)
+		return err
 	})
 	if err != nil {
 		return userstore.Provisioned{}, fmt.Errorf("sqlitestore: provision %s: %w", key, err)
 	}
-	res.User.Profile = p.Clone()
+	return res, nil
+}
+
+// write is one validated, encoded Provision.
+type write struct {
+	key           userstore.Key
+	p             userstore.Profile
+	groups, attrs string
+	nowNS         int64
+	now           time.Time
+}
+
+func newWrite(key userstore.Key, p userstore.Profile, now time.Time) (write, error) {
+	if err := key.Validate(); err != nil {
+		return write{}, err
+	}
+	w := write{key: key, p: p}
+	var err error
+	if w.nowNS, err = unixNano(now); err != nil {
+		return write{}, err
+	}
+	if w.groups, err = encodeGroups(p.Groups); err != nil {
+		return write{}, err
+	}
+	if w.attrs, err = encodeAttributes(p.Attributes); err != nil {
+		return write{}, err
+	}
+	w.now = time.Unix(0, w.nowNS).UTC()
+	return w, nil
+}
+
+// apply creates or updates the user inside the caller's transaction. With
+// keepSuspended, a suspended user is left exactly as stored and returned
+// with Before nil.
+func (w write) apply(ctx context.Context, c *sql.Conn, keepSuspended bool) (res userstore.Provisioned, err error) {
+	before := userstore.User{Key: w.key}
+	err = scanUser(c.QueryRowContext(ctx, selectUserByKey, w.key.Issuer, w.key.Subject), &before, false)
+	switch {
+	case errors.Is(err, sql.ErrNoRows):
+		id, err := userstore.NewID()
+		if err != nil {
+			return res, err
+		}
+		if _, err := c.ExecContext(ctx, insertUser,
+			id, w.key.Issuer, w.key.Subject, w.p.Email, w.p.DisplayName, w.p.GivenName, w.p.FamilyName,
+			w.groups, w.attrs, w.nowNS, w.nowNS, w.nowNS); err != nil {
+			return res, fmt.Errorf("insert user: %w", err)
+		}
+		res.User = userstore.User{
+			ID:           id,
+			Key:          w.key,
+			Status:       userstore.Active,
+			CreatedAt:    w.now,
+			UpdatedAt:    w.now,
+			LastSignInAt: w.now,
+		}
+	case err != nil:
+		return res, fmt.Errorf("read user: %w", err)
+	case keepSuspended && before.Status == userstore.Suspended:
+		res.User = before
+		return res, nil
+	default:
+		if _, err := c.ExecContext(ctx, updateUser,
+			w.p.Email, w.p.DisplayName, w.p.GivenName, w.p.FamilyName, w.groups, w.attrs, w.nowNS, w.nowNS,
+			before.ID); err != nil {
+			return res, fmt.Errorf("update user: %w", err)
+		}
+		res.User = before
+		res.User.UpdatedAt = w.now
+		res.User.LastSignInAt = w.now
+		res.Before = &before
+	}
+	res.User.Profile = w.p.Clone()
 	return res, nil
 }
 
@@ -544,26 +570,13 @@ func (s *Store) Provision(ctx context.Context, key userstore.Key, p userstore.Pr
 //   - any other failure writes nothing at all, neither the record of the
 //     assertion nor the user, so the person can retry.
 func (s *Store) SignIn(ctx context.Context, issuer, assertionID string, expires time.Time, key userstore.Key, p userstore.Profile, now time.Time) (userstore.Provisioned, error) {
-	if err := key.Validate(); err != nil {
-		return userstore.Provisioned{}, err
-	}
-	nowNS, err := unixNano(now)
+	w, err := newWrite(key, p, now)
 	if err != nil {
 		return userstore.Provisioned{}, fmt.Errorf("sqlitestore: sign in %s: %w", key, err)
 	}
-	groups, err := encodeGroups(p.Groups)
-	if err != nil {
-		return userstore.Provisioned{}, fmt.Errorf("sqlitestore: sign in %s: %w", key, err)
-	}
-	attrs, err := encodeAttributes(p.Attributes)
-	if err != nil {
-		return userstore.Provisioned{}, fmt.Errorf("sqlitestore: sign in %s: %w", key, err)
-	}
-	now = time.Unix(0, nowNS).UTC()
-	exp, clampedNow := clampUnixNano(expires), clampUnixNano(now)
+	exp, clampedNow := clampUnixNano(expires), clampUnixNano(w.now)
 
 	var res userstore.Provisioned
-	suspended := false
 	err = s.inTx(ctx, func(c *sql.Conn) error {
 		r, err := c.ExecContext(ctx, consumeAssertion, issuer, assertionID, exp, clampedNow)
 		if err != nil {
@@ -579,51 +592,13 @@ func (s *Store) SignIn(ctx context.Context, issuer, assertionID string, expires 
 		if _, err := c.ExecContext(ctx, purgeReplay, clampedNow); err != nil {
 			return fmt.Errorf("purge expired records: %w", err)
 		}
-		before := userstore.User{Key: key}
-		err = scanUser(c.QueryRowContext(ctx, selectUserByKey, key.Issuer, key.Subject), &before, false)
-		switch {
-		case errors.Is(err, sql.ErrNoRows):
-			id, err := userstore.NewID()
-			if err != nil {
-				return err
-			}
-			if _, err := c.ExecContext(ctx, insertUser,
-				id, key.Issuer, key.Subject, p.Email, p.DisplayName, p.GivenName, p.FamilyName,
-				groups, attrs, nowNS, nowNS, nowNS); err != nil {
-				return fmt.Errorf("insert user: %w", err)
-			}
-			res.User = userstore.User{
-				ID:           id,
-				Key:          key,
-				Status:       userstore.Active,
-				CreatedAt:    now,
-				UpdatedAt:    now,
-				LastSignInAt: now,
-			}
-		case err != nil:
-			return fmt.Errorf("read user: %w", err)
-		case before.Status == userstore.Suspended:
-			// Refused: keep the record of the assertion, change nothing.
-			res.User = before
-			suspended = true
-		default:
-			if _, err := c.ExecContext(ctx, updateUser,
-				p.Email, p.DisplayName, p.GivenName, p.FamilyName, groups, attrs, nowNS, nowNS,
-				before.ID); err != nil {
-				return fmt.Errorf("update user: %w", err)
-			}
-			res.User = before
-			res.User.UpdatedAt = now
-			res.User.LastSignInAt = now
-			res.Before = &before
-		}
-		return nil
+		// A suspended user is refused: the assertion stays recorded and
+		// nothing else changes.
+		res, err = w.apply(ctx, c, true)
+		return err
 	})
 	if err != nil {
 		return userstore.Provisioned{}, fmt.Errorf("sqlitestore: sign in %s: %w", key, err)
-	}
-	if !suspended {
-		res.User.Profile = p.Clone()
 	}
 	return res, nil
 }
