@@ -147,8 +147,12 @@ func newApp(ctx context.Context, cfg config, logger *slog.Logger) (*app, error) 
 	return a, nil
 }
 
-// Close releases the database and stops the development IdP.
+// Close stops the middleware's metadata refresh, releases the database and
+// stops the development IdP.
 func (a *app) Close() {
+	if a.mw != nil {
+		_ = a.mw.Close()
+	}
 	if a.db != nil {
 		_ = a.db.Close()
 	}

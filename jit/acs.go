@@ -18,6 +18,7 @@ import (
 type signIn struct {
 	corr      string
 	conn      *connection
+	idp       *idpSnapshot // the connection's IdP metadata, read once
 	now       time.Time
 	assertion *saml.Assertion
 	key       userstore.Key
@@ -31,7 +32,7 @@ type signIn struct {
 
 // serveACS is the assertion consumer service of connection c.
 func (m *Middleware) serveACS(w http.ResponseWriter, r *http.Request, c *connection) {
-	s := &signIn{corr: newCorrelationID(), conn: c, now: m.now(), returnTo: m.afterSignIn}
+	s := &signIn{corr: newCorrelationID(), conn: c, idp: c.current(), now: m.now(), returnTo: m.afterSignIn}
 	if r.Method != http.MethodPost {
 		w.Header().Set("Allow", "POST")
 		m.refuse(w, r, s, fmt.Errorf("%w: %s", errMethod, r.Method))
@@ -105,6 +106,9 @@ func (m *Middleware) validate(s *signIn, b64, requestID string, solicited bool) 
 		}
 	}()
 	c := s.conn
+	if err := c.checkFresh(s.idp, s.now); err != nil {
+		return err
+	}
 	raw, err := decodeResponse(b64, m.maxBytes)
 	if err != nil {
 		return err
@@ -120,7 +124,7 @@ func (m *Middleware) validate(s *signIn, b64, requestID string, solicited bool) 
 	if solicited {
 		ids = []string{requestID}
 	}
-	sp := c.sp
+	sp := s.idp.sp
 	a, err := sp.ParseXMLResponse(raw, ids, sp.AcsURL)
 	if err != nil {
 		return fmt.Errorf("%w: %w", ErrInvalidResponse, privateErr(err))

@@ -44,6 +44,22 @@
 // concrete store's [userstore.Admin] methods, from an HR feed, a SCIM
 // endpoint or a stale-account job built on [userstore.Admin.NotSignedInSince].
 //
+// # IdP metadata from a URL
+//
+// A connection configured with [Connection.IDPMetadataURL] is fetched by
+// [New] and then kept fresh by one background goroutine per [Middleware]:
+// it fetches again when the document's cacheDuration or validUntil ask,
+// and at least every [Options.MetadataRefreshInterval] (24 hours by
+// default). A fresh copy replaces the old one atomically; each request
+// uses one copy throughout. Every signing certificate the document lists
+// is trusted, so a rollover published as old+new, then new only, causes no
+// failed sign-in. A failed fetch, or a document naming another entity ID,
+// listing no signing certificate or already expired, keeps the last good
+// copy, logs a warning and is retried with backoff. When the copy in hand
+// passes its validUntil, sign-ins through the connection are refused with
+// [ErrMetadataExpired] (a 503) until a fresh copy arrives. Call
+// [Middleware.Close] to stop the goroutine.
+//
 // # crewjam/saml and its global clock
 //
 // Signature and protocol validation is done by github.com/crewjam/saml,

@@ -39,6 +39,11 @@ var (
 	// ErrStoreUnavailable means the user store or replay record failed. The
 	// person sees a 503 and may retry; nothing was half-written.
 	ErrStoreUnavailable = errors.New("jit: user store unavailable")
+	// ErrMetadataExpired means the connection's IdP metadata has passed its
+	// validUntil and no fresh copy has been fetched since: sign-ins through
+	// the connection are refused with a 503 until the background refresh
+	// brings one.
+	ErrMetadataExpired = errors.New("jit: IdP metadata expired")
 	// ErrNotSignedIn means a protected request carried no valid session.
 	ErrNotSignedIn = errors.New("jit: not signed in")
 	// ErrSessionExpired means the session's lifetime has passed.
@@ -76,6 +81,9 @@ func failure(err error, corr, conn string) *Failure {
 	case errors.Is(err, ErrStoreUnavailable):
 		f.Status = http.StatusServiceUnavailable
 		f.Message = "Sign-in is temporarily unavailable. Please try again in a moment."
+	case errors.Is(err, ErrMetadataExpired):
+		f.Status = http.StatusServiceUnavailable
+		f.Message = "Sign-in through your organisation is temporarily unavailable. Please try again later."
 	case errors.Is(err, ErrSuspended):
 		f.Message = "Your account has been suspended in this application. Contact your administrator."
 	case errors.As(err, &missing):

@@ -8,6 +8,8 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	neturl "net/url"
+	"time"
 
 	"github.com/crewjam/saml"
 	xrv "github.com/mattermost/xml-roundtrip-validator"
@@ -60,10 +62,44 @@ func ParseIDPMetadata(data []byte) (*saml.EntityDescriptor, error) {
 		if found == nil {
 			return nil, errors.New("metadata has no IDPSSODescriptor")
 		}
+		// The entity inherits the wrapper's validity: the earlier
+		// validUntil and the shorter cacheDuration win.
+		if eds.ValidUntil != nil && !eds.ValidUntil.IsZero() && (found.ValidUntil.IsZero() || eds.ValidUntil.Before(found.ValidUntil)) {
+			found.ValidUntil = *eds.ValidUntil
+		}
+		if eds.CacheDuration != nil && *eds.CacheDuration > 0 && (found.CacheDuration <= 0 || *eds.CacheDuration < found.CacheDuration) {
+			found.CacheDuration = *eds.CacheDuration
+		}
 		return found, nil
 	default:
 		return nil, fmt.Errorf("metadata root is {%s}%s, want a SAML metadata EntityDescriptor", probe.XMLName.Space, probe.XMLName.Local)
 	}
+}
+
+// metadataValidity returns when md stops being valid (the earliest
+// validUntil of the entity and its IDPSSODescriptors; zero when none is
+// set) and how long it may be cached (the shortest positive cacheDuration;
+// zero when none is set).
+func metadataValidity(md *saml.EntityDescriptor) (validUntil time.Time, cache time.Duration) {
+	earlier := func(t time.Time) {
+		if !t.IsZero() && (validUntil.IsZero() || t.Before(validUntil)) {
+			validUntil = t
+		}
+	}
+	shorter := func(d time.Duration) {
+		if d > 0 && (cache == 0 || d < cache) {
+			cache = d
+		}
+	}
+	earlier(md.ValidUntil)
+	shorter(md.CacheDuration)
+	for _, d := range md.IDPSSODescriptors {
+		if d.ValidUntil != nil {
+			earlier(*d.ValidUntil)
+		}
+		shorter(d.CacheDuration)
+	}
+	return validUntil, cache
 }
 
 // fetchIDPMetadata downloads and parses IdP metadata.
@@ -74,6 +110,12 @@ func fetchIDPMetadata(ctx context.Context, client *http.Client, url string) (*sa
 	}
 	resp, err := client.Do(req)
 	if err != nil {
+		// url.Error repeats the URL, query and all; callers name it
+		// themselves, redacted.
+		var ue *neturl.Error
+		if errors.As(err, &ue) {
+			return nil, fmt.Errorf("%s: %w", ue.Op, ue.Err)
+		}
 		return nil, err
 	}
 	defer resp.Body.Close()

@@ -13,6 +13,8 @@ import (
 	"net/url"
 	"regexp"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/crewjam/saml"
@@ -27,8 +29,9 @@ import (
 // Middleware signs people in through the configured IdP connections and
 // provisions their user records. It serves the SAML endpoints itself (mount
 // it at [Options.PathPrefix]) and protects application handlers with
-// [Middleware.RequireUser]. It is safe for concurrent use and starts no
-// goroutines.
+// [Middleware.RequireUser]. It is safe for concurrent use. When a
+// connection's metadata comes from [Connection.IDPMetadataURL], New starts
+// one goroutine that keeps it fresh; call [Middleware.Close] to stop it.
 type Middleware struct {
 	store       userstore.Store
 	replay      userstore.ReplayCache
@@ -53,6 +56,12 @@ type Middleware struct {
 	conns  []*connection
 	byName map[string]*connection
 	routes map[string]http.HandlerFunc
+
+	httpClient   *http.Client  // fetches IDPMetadataURL
+	refreshEvery time.Duration // the longest a fetched metadata copy is kept
+	stop         context.CancelFunc
+	closeOnce    sync.Once
+	wg           sync.WaitGroup
 }
 
 // connection is a configured IdP connection, resolved.
@@ -64,35 +73,47 @@ type connection struct {
 	acsPath       string
 	loginPath     string
 	metadataPath  string
-	binding       string // how the AuthnRequest is sent
-	ssoURL        string
 	mapper        claims.Mapper
 	allowIDPInit  bool
 	allowSHA1     bool
-	sp            saml.ServiceProvider // a template, copied per use
+	spBase        saml.ServiceProvider // the SP, without IdP metadata
+	mdURL         *url.URL             // IDPMetadataURL; nil when the metadata was given
+	idp           atomic.Pointer[idpSnapshot]
 }
 
 var connName = regexp.MustCompile(`^[a-z0-9_-]{1,64}$`)
 
 // New validates opts, loads every connection's IdP metadata (fetching it
-// from IDPMetadataURL where given) and returns the middleware.
+// from IDPMetadataURL where given) and returns the middleware. Metadata
+// whose validUntil has passed is refused. When a connection has an
+// IDPMetadataURL, New also starts the background refresh described at
+// [Connection.IDPMetadataURL]; the returned Middleware must then be stopped
+// with [Middleware.Close]. ctx bounds the initial fetches only.
 func New(ctx context.Context, opts Options) (*Middleware, error) {
 	m := &Middleware{
-		store:       opts.Store,
-		replay:      opts.Replay,
-		sessions:    opts.SessionStore,
-		sessionName: orDefault(opts.SessionName, DefaultSessionName),
-		lifetime:    orDefault(opts.SessionLifetime, DefaultSessionLifetime),
-		afterSignIn: orDefault(opts.AfterSignInPath, "/"),
-		now:         opts.Now,
-		skew:        orDefault(opts.ClockSkew, DefaultClockSkew),
-		maxBytes:    orDefault(opts.MaxResponseBytes, DefaultMaxResponseBytes),
-		maxDepth:    orDefault(opts.MaxXMLDepth, DefaultMaxXMLDepth),
-		log:         opts.Logger,
-		onEvent:     opts.OnEvent,
-		renderError: opts.RenderError,
-		byName:      map[string]*connection{},
-		routes:      map[string]http.HandlerFunc{},
+		store:        opts.Store,
+		replay:       opts.Replay,
+		sessions:     opts.SessionStore,
+		sessionName:  orDefault(opts.SessionName, DefaultSessionName),
+		lifetime:     orDefault(opts.SessionLifetime, DefaultSessionLifetime),
+		afterSignIn:  orDefault(opts.AfterSignInPath, "/"),
+		now:          opts.Now,
+		skew:         orDefault(opts.ClockSkew, DefaultClockSkew),
+		maxBytes:     orDefault(opts.MaxResponseBytes, DefaultMaxResponseBytes),
+		maxDepth:     orDefault(opts.MaxXMLDepth, DefaultMaxXMLDepth),
+		log:          opts.Logger,
+		onEvent:      opts.OnEvent,
+		renderError:  opts.RenderError,
+		byName:       map[string]*connection{},
+		routes:       map[string]http.HandlerFunc{},
+		httpClient:   opts.HTTPClient,
+		refreshEvery: orDefault(opts.MetadataRefreshInterval, DefaultMetadataRefreshInterval),
+	}
+	if m.httpClient == nil {
+		m.httpClient = &http.Client{Timeout: 10 * time.Second}
+	}
+	if m.refreshEvery < 0 {
+		return nil, fmt.Errorf("jit: Options.MetadataRefreshInterval %s is negative", m.refreshEvery)
 	}
 	if m.now == nil {
 		m.now = time.Now
@@ -178,6 +199,7 @@ func New(ctx context.Context, opts Options) (*Middleware, error) {
 		m.routes[m.prefix+"/login"] = m.serveChooser
 	}
 	m.routes[m.prefix+"/logout"] = m.serveLogout
+	m.startRefresher(ctx)
 	return m, nil
 }
 
@@ -220,7 +242,7 @@ func (m *Middleware) newConnection(ctx context.Context, opts *Options, cfg *Conn
 	c.acsURL = acsURL.String()
 	c.entityID = orDefault(cfg.EntityID, metadataURL.String())
 
-	idp, err := m.loadMetadata(ctx, opts, cfg)
+	idp, err := m.loadMetadata(ctx, c, cfg)
 	if err != nil {
 		return nil, fmt.Errorf("jit: connection %q: %w", c.name, err)
 	}
@@ -228,34 +250,29 @@ func (m *Middleware) newConnection(ctx context.Context, opts *Options, cfg *Conn
 		return nil, fmt.Errorf("jit: connection %q: IdP metadata has no entityID", c.name)
 	}
 	c.issuer = idp.EntityID
-	c.sp = saml.ServiceProvider{
+	c.spBase = saml.ServiceProvider{
 		EntityID:          c.entityID,
 		Key:               opts.Key,
 		Certificate:       opts.Certificate,
 		MetadataURL:       metadataURL,
 		AcsURL:            acsURL,
-		IDPMetadata:       idp,
 		AuthnNameIDFormat: orDefault(cfg.NameIDFormat, saml.PersistentNameIDFormat),
 		AllowIDPInitiated: cfg.AllowIDPInitiated,
 		ValidateRequestID: validateRequestID(cfg.AllowIDPInitiated),
 		LogoutBindings:    []string{saml.HTTPPostBinding},
 	}
 	if opts.SignRequests {
-		c.sp.SignatureMethod = dsig.RSASHA256SignatureMethod
+		c.spBase.SignatureMethod = dsig.RSASHA256SignatureMethod
 	}
-	for _, b := range []string{saml.HTTPRedirectBinding, saml.HTTPPostBinding} {
-		if loc := c.sp.GetSSOBindingLocation(b); loc != "" {
-			c.binding, c.ssoURL = b, loc
-			break
-		}
+	snap, err := m.startupSnapshot(c, idp)
+	if err != nil {
+		return nil, fmt.Errorf("jit: connection %q: %w", c.name, err)
 	}
-	if c.ssoURL == "" {
-		return nil, fmt.Errorf("jit: connection %q: IdP metadata has no HTTP-Redirect or HTTP-POST SingleSignOnService", c.name)
-	}
+	c.idp.Store(snap)
 	return c, nil
 }
 
-func (m *Middleware) loadMetadata(ctx context.Context, opts *Options, cfg *Connection) (*saml.EntityDescriptor, error) {
+func (m *Middleware) loadMetadata(ctx context.Context, c *connection, cfg *Connection) (*saml.EntityDescriptor, error) {
 	switch {
 	case len(cfg.IDPMetadata) > 0 && cfg.IDPMetadataURL != "":
 		return nil, errors.New("set IDPMetadata or IDPMetadataURL, not both")
@@ -270,13 +287,10 @@ func (m *Middleware) loadMetadata(ctx context.Context, opts *Options, cfg *Conne
 		if err != nil || (u.Scheme != "https" && u.Scheme != "http") {
 			return nil, fmt.Errorf("IdP metadata URL %q is not an http(s) URL", cfg.IDPMetadataURL)
 		}
-		client := opts.HTTPClient
-		if client == nil {
-			client = &http.Client{Timeout: 10 * time.Second}
-		}
-		md, err := fetchIDPMetadata(ctx, client, u.String())
+		c.mdURL = u
+		md, err := fetchIDPMetadata(ctx, m.httpClient, u.String())
 		if err != nil {
-			return nil, fmt.Errorf("fetch IdP metadata from %s: %w", u.Redacted(), err)
+			return nil, fmt.Errorf("fetch IdP metadata from %s: %w", redactURL(u), err)
 		}
 		return md, nil
 	default:
@@ -337,7 +351,7 @@ func (m *Middleware) serveMetadata(w http.ResponseWriter, r *http.Request, c *co
 		http.Error(w, "method not allowed", http.StatusMethodNotAllowed)
 		return
 	}
-	sp := c.sp
+	sp := c.current().sp
 	buf, err := xml.MarshalIndent(sp.Metadata(), "", "  ")
 	if err != nil {
 		m.log.ErrorContext(r.Context(), "SP metadata", "connection", c.name, "err", err)
@@ -356,8 +370,13 @@ func (m *Middleware) serveLogin(w http.ResponseWriter, r *http.Request, c *conne
 	if !isLocalPath(returnTo) {
 		returnTo = m.afterSignIn
 	}
-	sp := c.sp
-	req, err := sp.MakeAuthenticationRequest(c.ssoURL, c.binding, saml.HTTPPostBinding)
+	idp := c.current()
+	if err := c.checkFresh(idp, m.now()); err != nil {
+		m.fail(w, r, failure(err, newCorrelationID(), c.name))
+		return
+	}
+	sp := idp.sp
+	req, err := sp.MakeAuthenticationRequest(idp.ssoURL, idp.binding, saml.HTTPPostBinding)
 	if err != nil {
 		m.fail(w, r, failure(fmt.Errorf("make AuthnRequest: %w", err), newCorrelationID(), c.name))
 		return
@@ -368,7 +387,7 @@ func (m *Middleware) serveLogin(w http.ResponseWriter, r *http.Request, c *conne
 		return
 	}
 	w.Header().Set("Cache-Control", "no-store")
-	if c.binding == saml.HTTPRedirectBinding {
+	if idp.binding == saml.HTTPRedirectBinding {
 		u, err := req.Redirect(relay, &sp)
 		if err != nil {
 			m.fail(w, r, failure(fmt.Errorf("encode AuthnRequest: %w", err), newCorrelationID(), c.name))

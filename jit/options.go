@@ -127,9 +127,17 @@ type Options struct {
 	// plain HTML page. Implementations must not show f.Err to the person.
 	RenderError func(w http.ResponseWriter, r *http.Request, f *Failure)
 
-	// HTTPClient fetches IdP metadata from Connection.IDPMetadataURL.
-	// Default: a client with a 10-second timeout.
+	// HTTPClient fetches IdP metadata from Connection.IDPMetadataURL, at
+	// start-up and in the background refresh. Default: a client with a
+	// 10-second timeout.
 	HTTPClient *http.Client
+
+	// MetadataRefreshInterval is the longest IdP metadata fetched from a
+	// Connection.IDPMetadataURL is kept before it is fetched again. A
+	// shorter cacheDuration or an earlier validUntil in the document brings
+	// the refresh forward, but not below one minute (or this interval, if
+	// shorter). Default 24 hours.
+	MetadataRefreshInterval time.Duration
 }
 
 // Connection is one identity provider (a tenant) the application trusts.
@@ -145,10 +153,23 @@ type Connection struct {
 
 	// IDPMetadata is the IdP's SAML metadata XML. Exactly one of
 	// IDPMetadata and IDPMetadataURL is required. Signatures are trusted
-	// only from the signing certificates it lists.
+	// only from the signing certificates it lists. A validUntil in it is
+	// enforced: New refuses metadata already expired, and once it passes,
+	// sign-ins fail with [ErrMetadataExpired].
 	IDPMetadata []byte
 
-	// IDPMetadataURL is fetched once by New when IDPMetadata is empty.
+	// IDPMetadataURL is where the IdP publishes its metadata. New fetches
+	// it and fails if it cannot, then one background goroutine per
+	// Middleware fetches it again as the document's cacheDuration and
+	// validUntil ask, at least every [Options.MetadataRefreshInterval].
+	// Every signing certificate listed is trusted, so an IdP that publishes
+	// its next certificate beside the current one before switching rolls
+	// over without a failed sign-in. A failed fetch keeps the last good
+	// copy and is retried with backoff; a document naming another entityID,
+	// listing no signing certificate or already expired is refused the
+	// same way. Once the copy in hand passes its validUntil, sign-ins
+	// through the connection fail with [ErrMetadataExpired] until a fresh
+	// copy arrives. Call [Middleware.Close] to stop the refresh.
 	IDPMetadataURL string
 
 	// EntityID is this SP's entity ID towards this IdP, the audience its
