@@ -170,3 +170,24 @@ func (id *Identity) find(name string) []Attribute {
 	}
 	return out
 }
+
+// GroupsOverage reports whether the IdP omitted the user's groups because
+// there were too many, and returns the overage claim's value. Entra ID sends
+// at most 150 groups in a SAML token; beyond that it sends no groups claim at
+// all and [ClaimGroupsLink] instead, whose value is a Microsoft Graph URL of
+// the user's memberships. An identity with an overage has unknown groups, not
+// none. The claim is matched by Name only.
+func (id *Identity) GroupsOverage() (link string, ok bool) {
+	if id == nil {
+		return "", false
+	}
+	for _, a := range id.Attributes {
+		if a.Name == ClaimGroupsLink {
+			if len(a.Values) > 0 {
+				link = a.Values[0]
+			}
+			return link, true
+		}
+	}
+	return "", false
+}

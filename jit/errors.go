@@ -44,6 +44,37 @@ var (
 	// the connection are refused with a 503 until the background refresh
 	// brings one.
 	ErrMetadataExpired = errors.New("jit: IdP metadata expired")
+	// ErrUnknownUser means a first sign-in was refused because the
+	// connection's [Policy.DisableCreate] is set.
+	ErrUnknownUser = errors.New("jit: user not provisioned and creation is disabled")
+	// ErrEmailConflict means a first sign-in asserted an email that belongs
+	// to an existing user the brownfield policy does not link: a local
+	// account under [BrownfieldDeny] or an unverified domain, or a user of
+	// another connection (never linked).
+	ErrEmailConflict = errors.New("jit: email belongs to an existing user")
+	// ErrIdentifierConflict means a first sign-in asserted an email that
+	// belongs to a user of the same connection under another subject:
+	// either the IdP reassigned the address or the subject changed. Neither
+	// a second account nor a takeover is made; an administrator decides.
+	ErrIdentifierConflict = errors.New("jit: email belongs to another subject of the same IdP")
+	// ErrProofRequired means [Brownfield.Prove] did not accept that the
+	// person holds the existing account the email belongs to.
+	ErrProofRequired = errors.New("jit: existing account not proven")
+	// ErrNotAuthorized means the user is in none of the connection's
+	// [RoleMapping.RequiredGroups].
+	ErrNotAuthorized = errors.New("jit: user is in no required group")
+	// ErrGroupsOverage means the IdP omitted the groups (Entra ID's groups
+	// overage), no [GroupResolver] is configured, and the user's roles
+	// cannot be known: a first sign-in under a group-based role mapping.
+	ErrGroupsOverage = errors.New("jit: IdP omitted the groups (overage)")
+	// ErrGroupsUnavailable means the [GroupResolver] failed; the person sees
+	// a 503 and may retry.
+	ErrGroupsUnavailable = errors.New("jit: groups could not be resolved")
+	// ErrVetoed means an application hook refused the sign-in with [Veto].
+	ErrVetoed = errors.New("jit: sign-in vetoed by the application")
+	// ErrHook means an application hook failed without a veto; the person
+	// sees a 503.
+	ErrHook = errors.New("jit: application hook failed")
 	// ErrNotSignedIn means a protected request carried no valid session.
 	ErrNotSignedIn = errors.New("jit: not signed in")
 	// ErrSessionExpired means the session's lifetime has passed.
@@ -77,7 +108,23 @@ func failure(err error, corr, conn string) *Failure {
 	f := &Failure{Status: http.StatusForbidden, CorrelationID: corr, Connection: conn, Err: err,
 		Message: "The sign-in response from your identity provider could not be accepted. Please start the sign-in again."}
 	var missing *claims.MissingAttributeError
+	var veto *VetoError
 	switch {
+	case errors.As(err, &veto):
+		f.Message = veto.Reason
+	case errors.Is(err, ErrGroupsUnavailable), errors.Is(err, ErrHook):
+		f.Status = http.StatusServiceUnavailable
+		f.Message = "Sign-in is temporarily unavailable. Please try again in a moment."
+	case errors.Is(err, ErrUnknownUser):
+		f.Message = "Your account has not been set up in this application. Ask your administrator for access."
+	case errors.Is(err, ErrEmailConflict), errors.Is(err, ErrIdentifierConflict):
+		f.Message = "An account with your email address already exists in this application, and it cannot be linked to this sign-in automatically. Ask your administrator to resolve it."
+	case errors.Is(err, ErrProofRequired):
+		f.Message = "An account with your email address already exists in this application. Sign in to it first, then sign in with your organisation again to link the two."
+	case errors.Is(err, ErrNotAuthorized):
+		f.Message = "You are not in a group that may use this application. Ask your administrator for access."
+	case errors.Is(err, ErrGroupsOverage):
+		f.Message = "Your organisation sent too many groups for this application to decide your access. Ask your administrator to limit the groups sent to this application."
 	case errors.Is(err, ErrStoreUnavailable):
 		f.Status = http.StatusServiceUnavailable
 		f.Message = "Sign-in is temporarily unavailable. Please try again in a moment."

@@ -18,8 +18,17 @@ const (
 	// EventUpdated: a returning user signed in; Changed lists the profile
 	// fields the sign-in changed (empty when nothing changed).
 	EventUpdated EventKind = "updated"
+	// EventLinked: a first sign-in was bound to an existing local
+	// (brownfield) account by the connection's [Brownfield] policy;
+	// Before is the local account's profile.
+	EventLinked EventKind = "linked"
 	// EventRefused: the sign-in was refused; Err says why.
 	EventRefused EventKind = "refused"
+	// EventGroupsOverage: the IdP omitted the groups because there were
+	// too many. Emitted before the sign-in's outcome; Resolved says
+	// whether the [GroupResolver] supplied them, and when it did not the
+	// stored groups and roles were kept unchanged.
+	EventGroupsOverage EventKind = "groups_overage"
 )
 
 // Event is the audit record of one sign-in outcome, passed to
@@ -35,7 +44,7 @@ type Event struct {
 	// UserID is the store's ID of the user, when one exists.
 	UserID string
 	// Changed names the profile fields an update changed: "email",
-	// "display_name", "given_name", "family_name", "groups", and
+	// "display_name", "given_name", "family_name", "groups", "roles", and
 	// "attributes/NAME" for each kept attribute.
 	Changed []string
 	// Before and After are the profile before and after an update; After
@@ -43,6 +52,9 @@ type Event struct {
 	Before, After *userstore.Profile
 	// Err is the reason for a refusal.
 	Err error
+	// Resolved is set on an [EventGroupsOverage] when the connection's
+	// GroupResolver supplied the groups.
+	Resolved bool
 }
 
 // Diff names the fields that differ between two profiles, in a stable
@@ -64,6 +76,9 @@ func Diff(before, after userstore.Profile) []string {
 	}
 	if !slices.Equal(before.Groups, after.Groups) {
 		changed = append(changed, "groups")
+	}
+	if !slices.Equal(before.Roles, after.Roles) {
+		changed = append(changed, "roles")
 	}
 	names := make(map[string]struct{}, len(before.Attributes)+len(after.Attributes))
 	for k := range before.Attributes {

@@ -51,7 +51,8 @@ type Middleware struct {
 	onEvent     func(context.Context, Event)
 	renderError func(http.ResponseWriter, *http.Request, *Failure)
 	spKey       *rsa.PrivateKey
-	signInStore signInStore // set when the store is the replay cache and can do both at once
+	linker      userstore.Linker      // set when the store can look users up by email and link
+	signInStore userstore.SignInStore // set when the store is the replay cache and can do both at once
 
 	conns  []*connection
 	byName map[string]*connection
@@ -76,6 +77,8 @@ type connection struct {
 	mapper        claims.Mapper
 	allowIDPInit  bool
 	allowSHA1     bool
+	policy        Policy
+	lint          lint
 	spBase        saml.ServiceProvider // the SP, without IdP metadata
 	mdURL         *url.URL             // IDPMetadataURL; nil when the metadata was given
 	idp           atomic.Pointer[idpSnapshot]
@@ -135,8 +138,9 @@ func New(ctx context.Context, opts Options) (*Middleware, error) {
 		m.replay = rc
 		// The store is its own replay cache: record and provision in
 		// one transaction when it can.
-		m.signInStore, _ = m.store.(signInStore)
+		m.signInStore, _ = m.store.(userstore.SignInStore)
 	}
+	m.linker, _ = m.store.(userstore.Linker)
 	root, err := url.Parse(opts.RootURL)
 	if err != nil || (root.Scheme != "https" && root.Scheme != "http") || root.Host == "" || root.RawQuery != "" || root.Fragment != "" {
 		return nil, fmt.Errorf("jit: Options.RootURL %q must be an absolute http(s) URL with no query", opts.RootURL)
@@ -224,6 +228,13 @@ func (m *Middleware) newConnection(ctx context.Context, opts *Options, cfg *Conn
 		mapper:       cfg.Mapper,
 		allowIDPInit: cfg.AllowIDPInitiated,
 		allowSHA1:    cfg.AllowSHA1,
+		policy:       cfg.Policy,
+	}
+	if err := checkPolicy(&c.policy); err != nil {
+		return nil, fmt.Errorf("jit: connection %q: %w", c.name, err)
+	}
+	if c.policy.Brownfield.Mode != BrownfieldDeny && m.linker == nil {
+		return nil, fmt.Errorf("jit: connection %q: its Brownfield policy links accounts, which needs a store implementing userstore.Linker", c.name)
 	}
 	if c.mapper == nil {
 		c.mapper = claims.Generic()
@@ -249,7 +260,11 @@ func (m *Middleware) newConnection(ctx context.Context, opts *Options, cfg *Conn
 	if idp.EntityID == "" {
 		return nil, fmt.Errorf("jit: connection %q: IdP metadata has no entityID", c.name)
 	}
+	if idp.EntityID == userstore.LocalIssuer {
+		return nil, fmt.Errorf("jit: connection %q: IdP entityID %q is reserved for local accounts", c.name, userstore.LocalIssuer)
+	}
 	c.issuer = idp.EntityID
+	m.lintConfig(ctx, c, cfg)
 	c.spBase = saml.ServiceProvider{
 		EntityID:          c.entityID,
 		Key:               opts.Key,
@@ -352,7 +367,7 @@ func (m *Middleware) serveMetadata(w http.ResponseWriter, r *http.Request, c *co
 		return
 	}
 	sp := c.current().sp
-	buf, err := xml.MarshalIndent(sp.Metadata(), "", "  ")
+	buf, err := xml.MarshalIndent(m.spMetadata(&sp), "", "  ")
 	if err != nil {
 		m.log.ErrorContext(r.Context(), "SP metadata", "connection", c.name, "err", err)
 		http.Error(w, "metadata unavailable", http.StatusInternalServerError)
@@ -360,6 +375,30 @@ func (m *Middleware) serveMetadata(w http.ResponseWriter, r *http.Request, c *co
 	}
 	w.Header().Set("Content-Type", "application/samlmetadata+xml")
 	_, _ = w.Write(buf)
+}
+
+// spMetadata is crewjam's SP metadata trimmed to what this SP serves: one
+// HTTP-POST assertion consumer service (crewjam also lists HTTP-Artifact,
+// which the ACS does not accept), no SingleLogoutService (logout is local,
+// and crewjam would list one with an empty Location), valid for
+// saml.DefaultValidDuration by this middleware's clock.
+func (m *Middleware) spMetadata(sp *saml.ServiceProvider) *saml.EntityDescriptor {
+	md := sp.Metadata()
+	validUntil := m.now().Add(saml.DefaultValidDuration).UTC()
+	md.ValidUntil = validUntil
+	for i := range md.SPSSODescriptors {
+		d := &md.SPSSODescriptors[i]
+		d.ValidUntil = &validUntil
+		d.SingleLogoutServices = nil
+		var acs []saml.IndexedEndpoint
+		for _, e := range d.AssertionConsumerServices {
+			if e.Binding == saml.HTTPPostBinding {
+				acs = append(acs, e)
+			}
+		}
+		d.AssertionConsumerServices = acs
+	}
+	return md
 }
 
 // serveLogin starts an SP-initiated sign-in: it records the request in a

@@ -194,4 +194,9 @@ type Connection struct {
 	// AllowSHA1 accepts RSA-SHA1 signatures and SHA-1 digests from this
 	// IdP. SHA-1 is refused by default: collisions are practical.
 	AllowSHA1 bool
+
+	// Policy says what sign-ins through this connection may create and
+	// change: creation, per-field sync rules, roles from groups, the groups
+	// overage, brownfield accounts and hooks. The zero value is safe.
+	Policy Policy
 }

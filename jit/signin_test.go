@@ -284,6 +284,17 @@ func (f *failingStore) Provision(ctx context.Context, k userstore.Key, p usersto
 	return f.Store.Provision(ctx, k, p, now)
 }
 
+// SignIn fails like Provision, for memstore's one-step sign-in.
+func (f *failingStore) SignIn(ctx context.Context, issuer, id string, expires time.Time, k userstore.Key, now time.Time, decide func(*userstore.User) (userstore.Profile, error)) (userstore.Provisioned, error) {
+	f.mu.Lock()
+	err := f.fail
+	f.mu.Unlock()
+	if err != nil {
+		return userstore.Provisioned{}, err
+	}
+	return f.Store.SignIn(ctx, issuer, id, expires, k, now, decide)
+}
+
 func TestStoreErrorGives503AndNothingStored(t *testing.T) {
 	st := &failingStore{Store: memstore.New(), fail: errors.New("disk I/O error")}
 	h := newHarness(t, harnessConfig{store: st})

@@ -133,6 +133,7 @@ func hasDirective(el *etree.Element) bool {
 // structure holds what the structural check learned.
 type structure struct {
 	encrypted bool
+	sha1      bool // a signature used SHA-1, which the connection allows
 }
 
 // checkResponse checks the shape of a Response before crewjam parses it:
@@ -145,10 +146,12 @@ func checkResponse(root *etree.Element, key *rsa.PrivateKey, maxDepth int, allow
 	if !is(root, nsProtocol, "Response") {
 		return st, invalid("root element is {%s}%s, want a SAML protocol Response", root.NamespaceURI(), root.Tag)
 	}
-	if n, err := checkTree(root, allowSHA1); err != nil {
+	if n, weak, err := checkTree(root, allowSHA1); err != nil {
 		return st, err
 	} else if n != 1 {
 		return st, invalid("response holds %d assertions, want exactly one", n)
+	} else {
+		st.sha1 = weak
 	}
 	var assertion, encrypted *etree.Element
 	signatures := 0
@@ -177,10 +180,12 @@ func checkResponse(root *etree.Element, key *rsa.PrivateKey, maxDepth int, allow
 		if err != nil {
 			return st, err
 		}
-		if n, err := checkTree(plain, allowSHA1); err != nil {
+		if n, weak, err := checkTree(plain, allowSHA1); err != nil {
 			return st, err
 		} else if n != 1 {
 			return st, invalid("encrypted assertion holds %d assertions", n)
+		} else {
+			st.sha1 = st.sha1 || weak
 		}
 		return st, checkAssertionTree(plain)
 	default:
@@ -195,17 +200,20 @@ func is(el *etree.Element, ns, local string) bool {
 // checkTree walks the whole tree once: it checks every signature's
 // algorithms and that it has exactly one Reference, and returns how many
 // assertions the tree holds anywhere, so that a wrapped or duplicated one
-// cannot be slipped past the signature check.
-func checkTree(root *etree.Element, allowSHA1 bool) (assertions int, err error) {
+// cannot be slipped past the signature check, and whether a signature used
+// SHA-1 (only possible when allowSHA1 is set).
+func checkTree(root *etree.Element, allowSHA1 bool) (assertions int, sha1 bool, err error) {
 	var walk func(el *etree.Element) error
 	walk = func(el *etree.Element) error {
 		switch {
 		case is(el, nsAssertion, "Assertion"), is(el, nsAssertion, "EncryptedAssertion"):
 			assertions++
 		case is(el, nsDSig, "Signature"):
-			if err := checkSignature(el, allowSHA1); err != nil {
+			weak, err := checkSignature(el, allowSHA1)
+			if err != nil {
 				return err
 			}
+			sha1 = sha1 || weak
 		}
 		for _, c := range el.ChildElements() {
 			if err := walk(c); err != nil {
@@ -214,46 +222,51 @@ func checkTree(root *etree.Element, allowSHA1 bool) (assertions int, err error) 
 		}
 		return nil
 	}
-	return assertions, walk(root)
+	err = walk(root)
+	return assertions, sha1, err
 }
 
-func checkSignature(sig *etree.Element, allowSHA1 bool) error {
+// checkSignature checks one Signature's algorithms and References, and
+// reports whether it used SHA-1.
+func checkSignature(sig *etree.Element, allowSHA1 bool) (sha1 bool, err error) {
 	var signedInfo *etree.Element
 	for _, c := range sig.ChildElements() {
 		if is(c, nsDSig, "SignedInfo") {
 			if signedInfo != nil {
-				return invalid("Signature has more than one SignedInfo")
+				return false, invalid("Signature has more than one SignedInfo")
 			}
 			signedInfo = c
 		}
 	}
 	if signedInfo == nil {
-		return invalid("Signature has no SignedInfo")
+		return false, invalid("Signature has no SignedInfo")
 	}
 	refs := 0
 	for _, c := range signedInfo.ChildElements() {
 		switch {
 		case is(c, nsDSig, "SignatureMethod"):
 			alg := c.SelectAttrValue("Algorithm", "")
+			sha1 = sha1 || alg == sha1SignatureMethod
 			if !strongSignatureMethods[alg] && !(allowSHA1 && alg == sha1SignatureMethod) {
-				return invalid("signature method %q is not allowed", alg)
+				return false, invalid("signature method %q is not allowed", alg)
 			}
 		case is(c, nsDSig, "Reference"):
 			refs++
 			for _, d := range c.ChildElements() {
 				if is(d, nsDSig, "DigestMethod") {
 					alg := d.SelectAttrValue("Algorithm", "")
+					sha1 = sha1 || alg == sha1DigestMethod
 					if !strongDigestMethods[alg] && !(allowSHA1 && alg == sha1DigestMethod) {
-						return invalid("digest method %q is not allowed", alg)
+						return false, invalid("digest method %q is not allowed", alg)
 					}
 				}
 			}
 		}
 	}
 	if refs != 1 {
-		return invalid("Signature has %d References, want exactly one", refs)
+		return false, invalid("Signature has %d References, want exactly one", refs)
 	}
-	return nil
+	return sha1, nil
 }
 
 // assertionChildren are the elements an Assertion may contain, with how

@@ -36,6 +36,8 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"slices"
+	"strings"
 	"time"
 )
 
@@ -94,6 +96,12 @@ type Profile struct {
 	// Attributes keeps further asserted attributes the mapping was asked to
 	// keep, keyed by attribute Name.
 	Attributes map[string][]string
+	// Roles are the application roles the IdP connection's role mapping
+	// granted at the latest sign-in, derived from Groups. They are
+	// re-derived at every sign-in, so a role whose group disappeared at the
+	// IdP is gone after the next one. Roles granted inside the application
+	// are [User.LocalRoles], which no sign-in touches.
+	Roles []string
 }
 
 // Clone returns a deep copy of p. Nil and empty slices and maps stay as
@@ -101,6 +109,9 @@ type Profile struct {
 func (p Profile) Clone() Profile {
 	if p.Groups != nil {
 		p.Groups = append(make([]string, 0, len(p.Groups)), p.Groups...)
+	}
+	if p.Roles != nil {
+		p.Roles = append(make([]string, 0, len(p.Roles)), p.Roles...)
 	}
 	if p.Attributes != nil {
 		attrs := make(map[string][]string, len(p.Attributes))
@@ -168,6 +179,53 @@ type User struct {
 	// LastSignInAt is when the user last signed in. The stale-account report
 	// ([Admin.NotSignedInSince]) is built on it.
 	LastSignInAt time.Time
+	// LocalRoles are roles granted inside the application by an
+	// administrator ([Admin.GrantRole]). No sign-in reads or changes them.
+	// Nil when none was ever granted.
+	LocalRoles []string
+}
+
+// Roles returns the user's effective roles: the IdP-granted
+// Profile.Roles and the LocalRoles, sorted, without duplicates.
+func (u User) Roles() []string {
+	out := make([]string, 0, len(u.Profile.Roles)+len(u.LocalRoles))
+	out = append(out, u.Profile.Roles...)
+	out = append(out, u.LocalRoles...)
+	slices.Sort(out)
+	return slices.Compact(out)
+}
+
+// HasRole reports whether role is among the user's effective roles.
+func (u User) HasRole(role string) bool {
+	return slices.Contains(u.Profile.Roles, role) || slices.Contains(u.LocalRoles, role)
+}
+
+// LocalIssuer is the issuer of accounts that exist in the application
+// before JIT (brownfield accounts): an application creates them with
+// [Store.Provision] under Key{Issuer: LocalIssuer, Subject: its own account
+// ID}. No IdP connection may have this issuer. A [Linker] can bind such an
+// account, and only such an account, to an IdP key.
+const LocalIssuer = "urn:samljit:local"
+
+// NormalizeEmail is the form in which stores compare email addresses for
+// [Linker.LookupEmail]: surrounding whitespace removed and ASCII letters
+// lowercased. Nothing else is folded: Unicode case folding would equate
+// "ſ" with "s" and the Kelvin sign with "K", letting one address match
+// another the mail system treats as different.
+func NormalizeEmail(email string) string {
+	email = strings.TrimSpace(email)
+	for i := 0; i < len(email); i++ {
+		if c := email[i]; 'A' <= c && c <= 'Z' {
+			b := []byte(email)
+			for j := i; j < len(b); j++ {
+				if c := b[j]; 'A' <= c && c <= 'Z' {
+					b[j] = c + ('a' - 'A')
+				}
+			}
+			return string(b)
+		}
+	}
+	return email
 }
 
 // Provisioned is the outcome of [Store.Provision].
@@ -191,6 +249,10 @@ var (
 	// ErrReplayed means an assertion ID was already recorded and its record
 	// has not expired.
 	ErrReplayed = errors.New("userstore: assertion already used")
+	// ErrNotLinkable means [Linker.Link] was asked to bind a key to a user
+	// that is not a local (brownfield) account, or to a key that already
+	// belongs to a user.
+	ErrNotLinkable = errors.New("userstore: user cannot be linked")
 )
 
 // Store is the contract between the sign-in path and the place users are
@@ -237,6 +299,55 @@ type ReplayCache interface {
 	ReleaseAssertion(ctx context.Context, issuer, id string) error
 }
 
+// SignInStore is an optional interface of a store that is also its own
+// [ReplayCache]: it records the assertion and provisions the user in one
+// transaction, so a sign-in waits for one commit and reads the user once.
+// The jit middleware uses it when the store implements it.
+//
+// Like [Store], it can neither delete, suspend nor reactivate anyone.
+type SignInStore interface {
+	// SignIn is ConsumeAssertion(ctx, issuer, assertionID, expires, now),
+	// then Provision(ctx, key, p, now) with p = decide(before), as one
+	// atomic step. before is the stored user (nil when there is none);
+	// decide must be quick, must not modify *before and must not call the
+	// store; it may be called more than once when the store retries. The
+	// outcomes:
+	//
+	//   - an assertion already used: an error wrapping [ErrReplayed];
+	//     nothing written, decide not called;
+	//   - a suspended user: the assertion stays recorded, the user is
+	//     returned as stored (Status [Suspended], Before the same record)
+	//     with a nil error; decide not called;
+	//   - decide returns an error: nothing written at all (neither the
+	//     assertion record nor the user), and an error for which errors.Is
+	//     and errors.As find decide's;
+	//   - any other failure: nothing written, so the person can retry;
+	//   - otherwise the record is created or its profile replaced as
+	//     Provision does, and the outcome returned.
+	SignIn(ctx context.Context, issuer, assertionID string, expires time.Time, key Key, now time.Time, decide func(before *User) (Profile, error)) (Provisioned, error)
+}
+
+// Linker is the optional brownfield side of a store: finding users by email
+// and binding a pre-existing local account to the IdP key of its owner.
+// The jit middleware uses it only as a connection's brownfield policy
+// allows. Like [Store], it can neither delete, suspend nor reactivate
+// anyone.
+type Linker interface {
+	// LookupEmail returns every user whose Profile.Email equals email
+	// once both are put through [NormalizeEmail], whatever their issuer,
+	// ordered by creation time then ID. A blank email matches no one.
+	LookupEmail(ctx context.Context, email string) ([]User, error)
+
+	// Link binds key to the existing user with the given ID, which must be
+	// a local account (Key.Issuer is [LocalIssuer]): the record keeps its
+	// ID, status, local roles and creation time, takes key and the profile
+	// p, and has UpdatedAt and LastSignInAt set to now. It returns an error
+	// wrapping [ErrNotFound] when there is no such user, and one wrapping
+	// [ErrNotLinkable] when the user is not a local account or another
+	// user already has key. It is atomic.
+	Link(ctx context.Context, id string, key Key, p Profile, now time.Time) (Provisioned, error)
+}
+
 // Admin is the administrative side of a store: the operations that change a
 // user's status or remove a record. The sign-in path never accepts an Admin;
 // applications use it from their own admin screens, HR feeds, SCIM endpoints
@@ -264,4 +375,16 @@ type Admin interface {
 	// left, so this report is how an administrator finds accounts to
 	// suspend.
 	NotSignedInSince(ctx context.Context, t time.Time) ([]User, error)
+
+	// GrantRole adds role to the user's LocalRoles; granting a role the
+	// user already has locally is not an error. It returns an error
+	// wrapping [ErrNotFound] when there is no such user.
+	GrantRole(ctx context.Context, key Key, role string) error
+
+	// RevokeRole removes role from the user's LocalRoles; revoking a role
+	// the user does not have locally is not an error. IdP-granted
+	// Profile.Roles are not affected: they follow the IdP's groups at the
+	// next sign-in. It returns an error wrapping [ErrNotFound] when there
+	// is no such user.
+	RevokeRole(ctx context.Context, key Key, role string) error
 }

@@ -1,5 +1,6 @@
 // Package memstore is an in-memory implementation of [userstore.Store],
-// [userstore.ReplayCache] and [userstore.Admin].
+// [userstore.ReplayCache], [userstore.Admin], [userstore.SignInStore] and
+// [userstore.Linker].
 //
 // It keeps everything in the process's memory, so users and replay records
 // are lost when the process exits and are not shared between instances. It
@@ -35,6 +36,9 @@ type replayKey struct {
 // A Store is safe for concurrent use. It copies every [userstore.Profile] it
 // is given and every one it returns, so callers cannot change stored data by
 // mutating values they passed in or got back.
+//
+// A user's LocalRoles is nil whenever the user has no local role: when none
+// was ever granted, and also after the last one is revoked.
 type Store struct {
 	mu     sync.Mutex
 	users  map[userstore.Key]*userstore.User
@@ -46,6 +50,8 @@ var (
 	_ userstore.Store       = (*Store)(nil)
 	_ userstore.ReplayCache = (*Store)(nil)
 	_ userstore.Admin       = (*Store)(nil)
+	_ userstore.SignInStore = (*Store)(nil)
+	_ userstore.Linker      = (*Store)(nil)
 )
 
 // New returns an empty Store.
@@ -89,6 +95,16 @@ func (s *Store) Provision(ctx context.Context, key userstore.Key, p userstore.Pr
 
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	res, err := s.provisionLocked(key, p, now)
+	if err != nil {
+		return userstore.Provisioned{}, fmt.Errorf("memstore: provision %s: %w", key, err)
+	}
+	return res, nil
+}
+
+// provisionLocked creates the user with key or replaces its profile with p,
+// which the caller has copied. s.mu must be held.
+func (s *Store) provisionLocked(key userstore.Key, p userstore.Profile, now time.Time) (userstore.Provisioned, error) {
 	if u, ok := s.users[key]; ok {
 		before := cloneUser(u)
 		u.Profile = p
@@ -98,7 +114,7 @@ func (s *Store) Provision(ctx context.Context, key userstore.Key, p userstore.Pr
 	}
 	id, err := userstore.NewID()
 	if err != nil {
-		return userstore.Provisioned{}, fmt.Errorf("memstore: provision %s: %w", key, err)
+		return userstore.Provisioned{}, err
 	}
 	u := &userstore.User{
 		ID:           id,
@@ -111,6 +127,115 @@ func (s *Store) Provision(ctx context.Context, key userstore.Key, p userstore.Pr
 	}
 	s.users[key] = u
 	return userstore.Provisioned{User: cloneUser(u)}, nil
+}
+
+// SignIn records the assertion and provisions the user in one step under
+// the store's lock, with the outcomes [userstore.SignInStore.SignIn]
+// describes. decide runs with the lock held, so it must not call the
+// store. A suspended user is returned as stored with Before set to the same
+// record: the call did not create it.
+func (s *Store) SignIn(ctx context.Context, issuer, assertionID string, expires time.Time, key userstore.Key, now time.Time, decide func(before *userstore.User) (userstore.Profile, error)) (userstore.Provisioned, error) {
+	if err := key.Validate(); err != nil {
+		return userstore.Provisioned{}, fmt.Errorf("memstore: sign in %s: %w", key, err)
+	}
+	if err := ctx.Err(); err != nil {
+		return userstore.Provisioned{}, fmt.Errorf("memstore: sign in %s: %w", key, err)
+	}
+	now = now.UTC()
+	k := replayKey{issuer: issuer, id: assertionID}
+
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if exp, ok := s.replay[k]; ok && exp.After(now) {
+		return userstore.Provisioned{}, fmt.Errorf("memstore: sign in %s: assertion %q from %q: %w", key, assertionID, issuer, userstore.ErrReplayed)
+	}
+	var before *userstore.User
+	if u, ok := s.users[key]; ok {
+		b := cloneUser(u)
+		before = &b
+		if u.Status == userstore.Suspended {
+			// Refused: the assertion is used up, the user untouched.
+			s.replay[k] = expires.UTC()
+			s.purgeLocked(now)
+			stored := cloneUser(u)
+			return userstore.Provisioned{User: stored, Before: before}, nil
+		}
+	}
+	p, err := decide(before)
+	if err != nil {
+		return userstore.Provisioned{}, fmt.Errorf("memstore: sign in %s: %w", key, err)
+	}
+	res, err := s.provisionLocked(key, p.Clone(), now)
+	if err != nil {
+		return userstore.Provisioned{}, fmt.Errorf("memstore: sign in %s: %w", key, err)
+	}
+	s.replay[k] = expires.UTC()
+	s.purgeLocked(now)
+	return res, nil
+}
+
+// LookupEmail returns the users whose email equals email once both are put
+// through [userstore.NormalizeEmail], ordered by creation time then ID. A
+// blank email matches no one. It examines every user.
+func (s *Store) LookupEmail(ctx context.Context, email string) ([]userstore.User, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, fmt.Errorf("memstore: lookup email: %w", err)
+	}
+	norm := userstore.NormalizeEmail(email)
+	if norm == "" {
+		return nil, nil
+	}
+	var users []userstore.User
+	s.mu.Lock()
+	for _, u := range s.users {
+		if userstore.NormalizeEmail(u.Profile.Email) == norm {
+			users = append(users, cloneUser(u))
+		}
+	}
+	s.mu.Unlock()
+	sortByCreation(users)
+	return users, nil
+}
+
+// Link binds key to the local account with the given ID, as
+// [userstore.Linker.Link] describes. It returns an error wrapping
+// [userstore.ErrInvalidKey] when key has an empty part.
+func (s *Store) Link(ctx context.Context, id string, key userstore.Key, p userstore.Profile, now time.Time) (userstore.Provisioned, error) {
+	if err := key.Validate(); err != nil {
+		return userstore.Provisioned{}, fmt.Errorf("memstore: link user %q to %s: %w", id, key, err)
+	}
+	if err := ctx.Err(); err != nil {
+		return userstore.Provisioned{}, fmt.Errorf("memstore: link user %q to %s: %w", id, key, err)
+	}
+	now = now.UTC()
+	p = p.Clone()
+
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var u *userstore.User
+	for _, c := range s.users {
+		if c.ID == id {
+			u = c
+			break
+		}
+	}
+	switch {
+	case u == nil:
+		return userstore.Provisioned{}, fmt.Errorf("memstore: link user %q to %s: %w", id, key, userstore.ErrNotFound)
+	case u.Key.Issuer != userstore.LocalIssuer:
+		return userstore.Provisioned{}, fmt.Errorf("memstore: link user %q to %s: %w: the user's issuer is %q, not the local issuer", id, key, userstore.ErrNotLinkable, u.Key.Issuer)
+	}
+	if other, ok := s.users[key]; ok && other != u {
+		return userstore.Provisioned{}, fmt.Errorf("memstore: link user %q to %s: %w: the key belongs to user %q", id, key, userstore.ErrNotLinkable, other.ID)
+	}
+	before := cloneUser(u)
+	delete(s.users, u.Key)
+	u.Key = key
+	u.Profile = p
+	u.UpdatedAt = now
+	u.LastSignInAt = now
+	s.users[key] = u
+	return userstore.Provisioned{User: cloneUser(u), Before: &before}, nil
 }
 
 // ConsumeAssertion records that the assertion id from issuer was used until
@@ -172,10 +297,15 @@ func (s *Store) List(ctx context.Context) ([]userstore.User, error) {
 		users = append(users, cloneUser(u))
 	}
 	s.mu.Unlock()
+	sortByCreation(users)
+	return users, nil
+}
+
+// sortByCreation sorts users by creation time then ID.
+func sortByCreation(users []userstore.User) {
 	slices.SortFunc(users, func(a, b userstore.User) int {
 		return cmp.Or(a.CreatedAt.Compare(b.CreatedAt), cmp.Compare(a.ID, b.ID))
 	})
-	return users, nil
 }
 
 // Suspend marks the user suspended. It returns an error wrapping
@@ -246,9 +376,66 @@ func (s *Store) NotSignedInSince(ctx context.Context, t time.Time) ([]userstore.
 	return users, nil
 }
 
+// GrantRole adds role to the user's LocalRoles, kept sorted and without
+// duplicates. Granting a role the user already has locally is not an
+// error. It returns an error wrapping [userstore.ErrNotFound] when there is
+// no such user, and refuses an empty role.
+func (s *Store) GrantRole(ctx context.Context, key userstore.Key, role string) error {
+	return s.changeRoles(ctx, "grant role", key, role, func(roles []string) []string {
+		i, found := slices.BinarySearch(roles, role)
+		if found {
+			return roles
+		}
+		return slices.Insert(slices.Clone(roles), i, role)
+	})
+}
+
+// RevokeRole removes role from the user's LocalRoles. Revoking a role the
+// user does not have locally is not an error; revoking the last one leaves
+// LocalRoles nil. It returns an error wrapping [userstore.ErrNotFound] when
+// there is no such user, and refuses an empty role.
+func (s *Store) RevokeRole(ctx context.Context, key userstore.Key, role string) error {
+	return s.changeRoles(ctx, "revoke role", key, role, func(roles []string) []string {
+		i, found := slices.BinarySearch(roles, role)
+		if !found {
+			return roles
+		}
+		roles = slices.Delete(slices.Clone(roles), i, i+1)
+		if len(roles) == 0 {
+			return nil
+		}
+		return roles
+	})
+}
+
+// changeRoles replaces the LocalRoles of the user with key by change's
+// result. change must not modify the slice it is given.
+func (s *Store) changeRoles(ctx context.Context, op string, key userstore.Key, role string, change func([]string) []string) error {
+	if err := key.Validate(); err != nil {
+		return err
+	}
+	if role == "" {
+		return fmt.Errorf("memstore: %s to %s: empty role", op, key)
+	}
+	if err := ctx.Err(); err != nil {
+		return fmt.Errorf("memstore: %s %q for %s: %w", op, role, key, err)
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	u, ok := s.users[key]
+	if !ok {
+		return fmt.Errorf("memstore: %s %q for %s: %w", op, role, key, userstore.ErrNotFound)
+	}
+	u.LocalRoles = change(u.LocalRoles)
+	return nil
+}
+
 // cloneUser returns a copy of *u that shares no memory with it.
 func cloneUser(u *userstore.User) userstore.User {
 	c := *u
 	c.Profile = u.Profile.Clone()
+	if u.LocalRoles != nil {
+		c.LocalRoles = slices.Clone(u.LocalRoles)
+	}
 	return c
 }

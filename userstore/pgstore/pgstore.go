@@ -1,6 +1,7 @@
 // Package pgstore is an implementation of [userstore.Store],
-// [userstore.ReplayCache] and [userstore.Admin] on PostgreSQL, for
-// applications that run several instances against one database.
+// [userstore.ReplayCache], [userstore.Admin], [userstore.SignInStore] and
+// [userstore.Linker] on PostgreSQL, for applications that run several
+// instances against one database.
 //
 // The package uses only database/sql: it imports no SQL driver, so the
 // application chooses one and opens the *sql.DB itself. It is written for and
@@ -21,6 +22,12 @@
 //     user, and every call sees a consistent before and after image.
 //   - [Store.ConsumeAssertion] is one SQL statement: an assertion consumed
 //     on one instance is refused as a replay on every other.
+//   - [Store.SignIn] records the assertion and provisions the user in one
+//     transaction that locks the user's row (SELECT … FOR UPDATE), so it
+//     has the guarantees of ConsumeAssertion and Provision together.
+//   - [Store.Link] and the role changes ([Store.GrantRole],
+//     [Store.RevokeRole]) are atomic too: a transaction locking the row, or
+//     a single statement.
 //   - Nothing is cached in the process: a suspension made by any instance
 //     (or by SQL) is seen by the next Lookup on every instance.
 //
@@ -40,29 +47,40 @@
 // tables, give the store's pool a search_path of its own (for pgx, add
 // search_path=NAME to the data source name) and create that schema first.
 //
-// Keys are compared byte for byte (COLLATE "C"). Groups and Attributes are
-// stored as jsonb, which keeps nil (JSON null) and empty ([] or {}) apart.
+// Keys are compared byte for byte (COLLATE "C"). Groups, Attributes, Roles
+// and LocalRoles are stored as jsonb, which keeps nil (JSON null) and empty
+// ([] or {}) apart. A user's LocalRoles is nil whenever the user has no
+// local role: when none was ever granted, and also after the last one is
+// revoked. LocalRoles are sorted byte by byte, as Go sorts strings.
+//
+// For [Store.LookupEmail], every write of a profile also stores the email
+// in the form of [userstore.NormalizeEmail], computed in Go, in an indexed
+// column; PostgreSQL's lower(), which folds by Unicode and locale rules, is
+// not used.
+//
 // Times are stored as timestamptz, which holds microseconds, plus a
 // smallint of the nanoseconds beyond the microsecond, so times come back
 // exactly; they must lie between the years 1 and 9999, and
 // [Store.Provision] refuses others. The database's encoding should be UTF8.
 // PostgreSQL text cannot hold the NUL character or bytes that are not valid
 // UTF-8, so keys and profile fields containing them are refused with an
-// error, except in Groups and Attributes, where encoding/json replaces
-// invalid bytes with U+FFFD (NUL is refused there too).
+// error, except in Groups, Attributes and Roles, where encoding/json
+// replaces invalid bytes with U+FFFD (NUL is refused there too).
 //
 // # Errors and retries
 //
-// Statements that fail with a serialization failure or a deadlock
-// (SQLSTATE 40001 or 40P01, which a database whose default isolation level
-// is REPEATABLE READ or SERIALIZABLE can report for concurrent sign-ins)
-// are retried a few times; the SQLSTATE is read from the driver's error
-// through a SQLState() string method, as pgx's *pgconn.PgError has one.
+// Statements and transactions that fail with a serialization failure or a
+// deadlock (SQLSTATE 40001 or 40P01, which a database whose default
+// isolation level is REPEATABLE READ or SERIALIZABLE can report for
+// concurrent sign-ins) are retried a few times, a transaction from its
+// start (so [Store.SignIn] may call its decide function again); the
+// SQLSTATE is read from the driver's error through a SQLState() string
+// method, as pgx's *pgconn.PgError has one.
 // Other errors, such as a connection lost mid-statement, are returned.
-// Every write is a single statement, so it took effect whole or not at all;
-// when the connection is lost after the server committed, the error can
-// hide a write that happened, and a retried Provision then simply updates
-// the user it created.
+// Every write is a single statement or a single transaction, retried whole,
+// so it took effect whole or not at all; when the connection is lost after
+// the server committed, the error can hide a write that happened, and a
+// retried Provision then simply updates the user it created.
 package pgstore
 
 import (
@@ -71,6 +89,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -80,7 +99,10 @@ import (
 
 // SchemaVersion is the version of the database schema this package creates
 // and understands. It is recorded in the table samljit_schema_version.
-const SchemaVersion = 1
+// [Open] migrates a schema of an older version.
+//
+// Version 2 added the users' roles, local roles and normalized email.
+const SchemaVersion = 2
 
 // ErrSchemaTooNew means the database was created or migrated by a newer
 // version of this package. [Open] refuses such a database rather than risk
@@ -104,6 +126,8 @@ var (
 	_ userstore.Store       = (*Store)(nil)
 	_ userstore.ReplayCache = (*Store)(nil)
 	_ userstore.Admin       = (*Store)(nil)
+	_ userstore.SignInStore = (*Store)(nil)
+	_ userstore.Linker      = (*Store)(nil)
 )
 
 // Open returns a Store on db. It creates the schema, or migrates an older
@@ -128,11 +152,15 @@ func Open(ctx context.Context, db *sql.DB, opts Options) (*Store, error) {
 // DB returns the database the store uses.
 func (s *Store) DB() *sql.DB { return s.db }
 
-// migrations returns the statements that take the schema from version i to
+// migration takes the schema from one version to the next, inside the
+// transaction of Open that holds the migration lock.
+type migration func(ctx context.Context, tx *sql.Tx) error
+
+// migrations returns the steps that take the schema from version i to
 // i+1, indexed by i.
-func migrations() [][]string {
-	return [][]string{
-		0: {
+func migrations() []migration {
+	return []migration{
+		0: statements(
 			`CREATE TABLE samljit_schema_version (
 				singleton boolean PRIMARY KEY DEFAULT true CHECK (singleton),
 				version   integer NOT NULL
@@ -166,8 +194,86 @@ func migrations() [][]string {
 				PRIMARY KEY (issuer, assertion_id)
 			)`,
 			`CREATE INDEX samljit_replay_expires ON samljit_replay (expires_at, expires_ns)`,
+		),
+		1: func(ctx context.Context, tx *sql.Tx) error {
+			// Adding a column with a constant default rewrites no
+			// rows (PostgreSQL 11 and later).
+			err := statements(
+				`ALTER TABLE samljit_users ADD COLUMN roles jsonb NOT NULL DEFAULT 'null'`,
+				`ALTER TABLE samljit_users ADD COLUMN local_roles jsonb NOT NULL DEFAULT 'null'`,
+				`ALTER TABLE samljit_users ADD COLUMN email_norm text COLLATE "C" NOT NULL DEFAULT ''`,
+			)(ctx, tx)
+			if err != nil {
+				return err
+			}
+			if err := backfillEmailNorm(ctx, tx); err != nil {
+				return err
+			}
+			return statements(
+				`CREATE INDEX samljit_users_email_norm ON samljit_users (email_norm, created_at, created_ns, id)`,
+			)(ctx, tx)
 		},
 	}
+}
+
+// statements returns a migration that runs stmts in order.
+func statements(stmts ...string) migration {
+	return func(ctx context.Context, tx *sql.Tx) error {
+		for _, stmt := range stmts {
+			if _, err := tx.ExecContext(ctx, stmt); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+}
+
+// backfillBatch is how many users one statement of backfillEmailNorm
+// updates.
+const backfillBatch = 1000
+
+// backfillEmailNorm sets the normalized email of every user from its email,
+// computed with userstore.NormalizeEmail rather than SQL. It updates the
+// rows in batches, each passed as one JSON object from ID to normalized
+// email, which any driver can send.
+func backfillEmailNorm(ctx context.Context, tx *sql.Tx) error {
+	rows, err := tx.QueryContext(ctx, `SELECT id, email FROM samljit_users WHERE email <> ''`)
+	if err != nil {
+		return fmt.Errorf("read emails: %w", err)
+	}
+	var batches []map[string]string
+	for rows.Next() {
+		var id, email string
+		if err := rows.Scan(&id, &email); err != nil {
+			rows.Close()
+			return fmt.Errorf("read emails: %w", err)
+		}
+		norm := userstore.NormalizeEmail(email)
+		if norm == "" {
+			continue
+		}
+		if len(batches) == 0 || len(batches[len(batches)-1]) == backfillBatch {
+			batches = append(batches, make(map[string]string))
+		}
+		batches[len(batches)-1][id] = norm
+	}
+	if err := rows.Close(); err != nil {
+		return fmt.Errorf("read emails: %w", err)
+	}
+	if err := rows.Err(); err != nil {
+		return fmt.Errorf("read emails: %w", err)
+	}
+	for _, b := range batches {
+		j, err := json.Marshal(b)
+		if err != nil {
+			return fmt.Errorf("normalize emails: %w", err)
+		}
+		if _, err := tx.ExecContext(ctx, `UPDATE samljit_users AS u SET email_norm = n.value
+			FROM jsonb_each_text($1::jsonb) AS n WHERE u.id = n.key`, string(j)); err != nil {
+			return fmt.Errorf("normalize emails: %w", err)
+		}
+	}
+	return nil
 }
 
 // migrationLock takes the transaction-level advisory lock that serializes
@@ -201,10 +307,8 @@ func (s *Store) init(ctx context.Context) error {
 	}
 	steps := migrations()
 	for from := v; from < SchemaVersion; from++ {
-		for _, stmt := range steps[from] {
-			if _, err := tx.ExecContext(ctx, stmt); err != nil {
-				return fmt.Errorf("migrate schema from version %d: %w", from, err)
-			}
+		if err := steps[from](ctx, tx); err != nil {
+			return fmt.Errorf("migrate schema from version %d: %w", from, err)
 		}
 	}
 	if _, err := tx.ExecContext(ctx, `INSERT INTO samljit_schema_version (version) VALUES (`+strconv.Itoa(SchemaVersion)+`)
@@ -256,14 +360,14 @@ func schemaVersion(ctx context.Context, q querier) (int, error) {
 const (
 	// userColumns are the columns scanUser reads, after issuer and subject
 	// when it reads the key.
-	userColumns = `id, email, display_name, given_name, family_name, groups::text, attributes::text, status,
+	userColumns = `id, email, display_name, given_name, family_name, groups::text, attributes::text, roles::text, local_roles::text, status,
 		created_at, created_ns, updated_at, updated_ns, last_sign_in_at, last_sign_in_ns`
 
 	selectUserByKey = `SELECT ` + userColumns + ` FROM samljit_users WHERE issuer = $1 AND subject = $2`
 
 	// provisionUser creates or updates a user in one statement, returning
-	// the row's ID, status and creation time, then the before image: all
-	// NULL when the statement created the user.
+	// the row's ID, status, creation time and local roles, then the before
+	// image: all NULL when the statement created the user.
 	//
 	// The CTE old reads the existing row FOR UPDATE. In READ COMMITTED, a
 	// row locked by a concurrent Provision is waited for and re-read at its
@@ -281,8 +385,8 @@ const (
 			FOR UPDATE
 		), up AS (
 			INSERT INTO samljit_users AS u (id, issuer, subject, email, display_name, given_name, family_name,
-				groups, attributes, status, created_at, created_ns, updated_at, updated_ns, last_sign_in_at, last_sign_in_ns)
-			VALUES ($1, $2, $3, $4, $5, $6, $7, $8::jsonb, $9::jsonb, 0,
+				groups, attributes, roles, email_norm, status, created_at, created_ns, updated_at, updated_ns, last_sign_in_at, last_sign_in_ns)
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $8::jsonb, $9::jsonb, $12::jsonb, $13, 0,
 				$10::timestamptz, $11::smallint, $10::timestamptz, $11::smallint, $10::timestamptz, $11::smallint)
 			ON CONFLICT (issuer, subject) DO UPDATE SET
 				email = EXCLUDED.email,
@@ -291,15 +395,52 @@ const (
 				family_name = EXCLUDED.family_name,
 				groups = EXCLUDED.groups,
 				attributes = EXCLUDED.attributes,
+				roles = EXCLUDED.roles,
+				email_norm = EXCLUDED.email_norm,
 				updated_at = EXCLUDED.updated_at,
 				updated_ns = EXCLUDED.updated_ns,
 				last_sign_in_at = EXCLUDED.last_sign_in_at,
 				last_sign_in_ns = EXCLUDED.last_sign_in_ns
 			WHERE u.id = (SELECT id FROM old)
-			RETURNING u.id, u.status, u.created_at, u.created_ns
+			RETURNING u.id, u.status, u.created_at, u.created_ns, u.local_roles::text
 		)
-		SELECT up.id, up.status, up.created_at, up.created_ns, old.*
+		SELECT up.id, up.status, up.created_at, up.created_ns, up.local_roles, old.*
 		FROM up LEFT JOIN old ON true`
+
+	// insertUser creates a user for SignIn, or does nothing when a
+	// concurrent call created one with the key first.
+	insertUser = `INSERT INTO samljit_users (id, issuer, subject, email, display_name, given_name, family_name,
+			groups, attributes, roles, email_norm, status, created_at, created_ns, updated_at, updated_ns, last_sign_in_at, last_sign_in_ns)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8::jsonb, $9::jsonb, $10::jsonb, $11, 0,
+			$12::timestamptz, $13::smallint, $12::timestamptz, $13::smallint, $12::timestamptz, $13::smallint)
+		ON CONFLICT (issuer, subject) DO NOTHING`
+
+	// updateUser writes the profile and sign-in time of the user whose ID
+	// is $1, and with linkUser its key.
+	updateUser = `UPDATE samljit_users SET email = $2, display_name = $3, given_name = $4, family_name = $5,
+			groups = $6::jsonb, attributes = $7::jsonb, roles = $8::jsonb, email_norm = $9,
+			updated_at = $10::timestamptz, updated_ns = $11::smallint, last_sign_in_at = $10::timestamptz, last_sign_in_ns = $11::smallint
+		WHERE id = $1`
+	linkUser = `UPDATE samljit_users SET issuer = $12, subject = $13, email = $2, display_name = $3, given_name = $4, family_name = $5,
+			groups = $6::jsonb, attributes = $7::jsonb, roles = $8::jsonb, email_norm = $9,
+			updated_at = $10::timestamptz, updated_ns = $11::smallint, last_sign_in_at = $10::timestamptz, last_sign_in_ns = $11::smallint
+		WHERE id = $1`
+
+	// localRolesOf is the local roles of the row being updated, one per
+	// row, collated byte by byte (as Go compares strings).
+	localRolesOf = `SELECT jsonb_array_elements_text(CASE jsonb_typeof(local_roles) WHEN 'array' THEN local_roles ELSE '[]'::jsonb END) COLLATE "C" AS r`
+
+	// grantRole adds $3 to the local roles of the user with key ($1, $2),
+	// keeping them sorted and unique, in one statement.
+	grantRole = `UPDATE samljit_users SET local_roles = (
+			SELECT jsonb_agg(r ORDER BY r) FROM (` + localRolesOf + ` UNION SELECT $3::text COLLATE "C") roles
+		) WHERE issuer = $1 AND subject = $2`
+
+	// revokeRole removes $3 from the local roles of the user with key ($1,
+	// $2), leaving JSON null when none is left, in one statement.
+	revokeRole = `UPDATE samljit_users SET local_roles = coalesce((
+			SELECT jsonb_agg(r ORDER BY r) FROM (` + localRolesOf + `) roles WHERE r <> $3::text COLLATE "C"
+		), 'null'::jsonb) WHERE issuer = $1 AND subject = $2`
 
 	// consumeAssertion records an assertion ID, or renews an expired
 	// record. It changes no row when an unexpired record exists.
@@ -317,9 +458,9 @@ const (
 			LIMIT 32 FOR UPDATE SKIP LOCKED)`
 )
 
-// maxAttempts bounds how often a statement is run when it fails with a
-// serialization failure or deadlock, or, for Provision, races with the
-// creation of the same user.
+// maxAttempts bounds how often a statement or transaction is run when it
+// fails with a serialization failure or deadlock, or, for Provision and
+// SignIn, races with the creation of the same user.
 const maxAttempts = 8
 
 // Lookup returns the user with the given key. It returns an error wrapping
@@ -343,9 +484,9 @@ func (s *Store) Lookup(ctx context.Context, key userstore.Key) (userstore.User, 
 // Provision creates the user with the given key, or replaces its profile,
 // as [userstore.Store.Provision] describes, in one SQL statement (an
 // INSERT … ON CONFLICT … DO UPDATE with a CTE that locks and reads the
-// existing row). It never changes a user's status, creation time or ID. It
-// refuses a time outside the years 1 to 9999, and keys or profiles
-// containing NUL characters.
+// existing row). It never changes a user's status, local roles, creation
+// time or ID. It refuses a time outside the years 1 to 9999, and keys or
+// profiles containing NUL characters.
 func (s *Store) Provision(ctx context.Context, key userstore.Key, p userstore.Profile, now time.Time) (userstore.Provisioned, error) {
 	if err := key.Validate(); err != nil {
 		return userstore.Provisioned{}, err
@@ -357,42 +498,67 @@ func (s *Store) Provision(ctx context.Context, key userstore.Key, p userstore.Pr
 	return res, nil
 }
 
+// encoded is a profile in the form of samljit_users' columns.
+type encoded struct {
+	p                    userstore.Profile
+	groups, attrs, roles string
+	emailNorm            string
+}
+
+// encodeProfile checks that PostgreSQL can store p and encodes it.
+func encodeProfile(p userstore.Profile) (encoded, error) {
+	for _, f := range []string{p.Email, p.DisplayName, p.GivenName, p.FamilyName} {
+		if strings.IndexByte(f, 0) >= 0 {
+			return encoded{}, errors.New("profile contains a NUL character")
+		}
+	}
+	e := encoded{p: p, emailNorm: userstore.NormalizeEmail(p.Email)}
+	var err error
+	if e.groups, err = encodeJSON(p.Groups == nil, len(p.Groups) == 0, "[]", p.Groups); err != nil {
+		return encoded{}, fmt.Errorf("encode groups: %w", err)
+	}
+	if e.attrs, err = encodeJSON(p.Attributes == nil, len(p.Attributes) == 0, "{}", p.Attributes); err != nil {
+		return encoded{}, fmt.Errorf("encode attributes: %w", err)
+	}
+	if e.roles, err = encodeJSON(p.Roles == nil, len(p.Roles) == 0, "[]", p.Roles); err != nil {
+		return encoded{}, fmt.Errorf("encode roles: %w", err)
+	}
+	return e, nil
+}
+
+// args returns the arguments $2 to $9 of updateUser and linkUser.
+func (e *encoded) args() []any {
+	return []any{e.p.Email, e.p.DisplayName, e.p.GivenName, e.p.FamilyName, e.groups, e.attrs, e.roles, e.emailNorm}
+}
+
 func (s *Store) provision(ctx context.Context, key userstore.Key, p userstore.Profile, now time.Time) (userstore.Provisioned, error) {
 	if !inRange(now) {
 		return userstore.Provisioned{}, fmt.Errorf("time %s is outside the years 1 to 9999", now)
 	}
-	for _, f := range []string{p.Email, p.DisplayName, p.GivenName, p.FamilyName} {
-		if strings.IndexByte(f, 0) >= 0 {
-			return userstore.Provisioned{}, errors.New("profile contains a NUL character")
-		}
-	}
-	groups, err := encodeJSON(p.Groups == nil, len(p.Groups) == 0, "[]", p.Groups)
+	e, err := encodeProfile(p)
 	if err != nil {
-		return userstore.Provisioned{}, fmt.Errorf("encode groups: %w", err)
-	}
-	attrs, err := encodeJSON(p.Attributes == nil, len(p.Attributes) == 0, "{}", p.Attributes)
-	if err != nil {
-		return userstore.Provisioned{}, fmt.Errorf("encode attributes: %w", err)
+		return userstore.Provisioned{}, err
 	}
 	id, err := userstore.NewID()
 	if err != nil {
 		return userstore.Provisioned{}, err
 	}
 	at, ns := splitTime(now)
-	now = at.Add(time.Duration(ns))
+	now = joinTime(at, ns)
 
 	for attempt := 1; ; attempt++ {
 		var (
-			res     userstore.Provisioned
-			status  int64
-			created time.Time
-			createN int64
-			old     nullableUser
+			res        userstore.Provisioned
+			status     int64
+			created    time.Time
+			createN    int64
+			localRoles string
+			old        nullableUser
 		)
 		err := s.db.QueryRowContext(ctx, provisionUser,
 			id, key.Issuer, key.Subject, p.Email, p.DisplayName, p.GivenName, p.FamilyName,
-			groups, attrs, at, ns,
-		).Scan(append([]any{&res.User.ID, &status, &created, &createN}, old.dest()...)...)
+			e.groups, e.attrs, at, ns, e.roles, e.emailNorm,
+		).Scan(append([]any{&res.User.ID, &status, &created, &createN, &localRoles}, old.dest()...)...)
 		if errors.Is(err, sql.ErrNoRows) || retryable(err) {
 			// Either the user was created by a concurrent call after
 			// this statement's snapshot and nothing was written, or
@@ -421,6 +587,9 @@ func (s *Store) provision(ctx context.Context, key userstore.Key, p userstore.Pr
 			}
 			res.Before = &before
 		}
+		if res.User.LocalRoles, err = decodeLocalRoles(localRoles); err != nil {
+			return userstore.Provisioned{}, fmt.Errorf("user %s: local roles: %w", res.User.ID, err)
+		}
 		res.User.Key = key
 		res.User.Profile = p.Clone()
 		res.User.Status = userstore.Status(status)
@@ -434,20 +603,20 @@ func (s *Store) provision(ctx context.Context, key userstore.Key, p userstore.Pr
 // nullableUser receives the before image of provisionUser, whose columns
 // are all NULL when the call created the user.
 type nullableUser struct {
-	id, email, displayName, givenName, familyName, groups, attrs *string
-	status, createdNS, updatedNS, signedInNS                     *int64
-	created, updated, signedIn                                   *time.Time
+	id, email, displayName, givenName, familyName, groups, attrs, roles, localRoles *string
+	status, createdNS, updatedNS, signedInNS                                        *int64
+	created, updated, signedIn                                                      *time.Time
 }
 
 // dest returns the scan destinations in the order of userColumns.
 func (n *nullableUser) dest() []any {
-	return []any{&n.id, &n.email, &n.displayName, &n.givenName, &n.familyName, &n.groups, &n.attrs, &n.status,
+	return []any{&n.id, &n.email, &n.displayName, &n.givenName, &n.familyName, &n.groups, &n.attrs, &n.roles, &n.localRoles, &n.status,
 		&n.created, &n.createdNS, &n.updated, &n.updatedNS, &n.signedIn, &n.signedInNS}
 }
 
 // user returns the user n holds, which must not be NULL.
 func (n *nullableUser) user(key userstore.Key) (userstore.User, error) {
-	for _, p := range []*string{n.email, n.displayName, n.givenName, n.familyName, n.groups, n.attrs} {
+	for _, p := range []*string{n.email, n.displayName, n.givenName, n.familyName, n.groups, n.attrs, n.roles, n.localRoles} {
 		if p == nil {
 			return userstore.User{}, errors.New("before image has NULL columns")
 		}
@@ -474,11 +643,262 @@ func (n *nullableUser) user(key userstore.Key) (userstore.User, error) {
 		UpdatedAt:    joinTime(*n.updated, *n.updatedNS),
 		LastSignInAt: joinTime(*n.signedIn, *n.signedInNS),
 	}
-	var err error
-	if u.Profile.Groups, u.Profile.Attributes, err = decodeProfileJSON(*n.groups, *n.attrs); err != nil {
-		return userstore.User{}, fmt.Errorf("user %s: %w", u.ID, err)
+	if err := decodeJSONColumns(&u, *n.groups, *n.attrs, *n.roles, *n.localRoles); err != nil {
+		return userstore.User{}, err
 	}
 	return u, nil
+}
+
+// errCreatedMeanwhile means SignIn found no user with the key but a
+// concurrent call created one before its insert; the transaction wrote
+// nothing that matters and runs again.
+var errCreatedMeanwhile = errors.New("the user was created by a concurrent sign-in")
+
+// decideError carries an error of SignIn's decide function through the
+// transaction, so that it is never mistaken for a database error to retry.
+type decideError struct{ err error }
+
+func (e *decideError) Error() string { return e.err.Error() }
+func (e *decideError) Unwrap() error { return e.err }
+
+// SignIn is [Store.ConsumeAssertion] followed by [Store.Provision] with the
+// profile decide returns, in one transaction: it records the assertion,
+// reads and locks the user's row (SELECT … FOR UPDATE), gives decide that
+// row, and writes the user, with the outcomes [userstore.SignInStore.SignIn]
+// lists:
+//
+//   - an assertion already used returns an error wrapping
+//     [userstore.ErrReplayed] and writes nothing; decide is not called;
+//   - a suspended user keeps the assertion recorded, is not changed, and is
+//     returned as stored (Status [userstore.Suspended], and Before the same
+//     record) with a nil error; decide is not called;
+//   - an error from decide rolls the transaction back, so nothing at all is
+//     written, neither the record of the assertion nor the user, and is
+//     wrapped in the returned error;
+//   - any other failure rolls back too, so the person can retry.
+//
+// When the transaction fails with a serialization failure or deadlock, or
+// the user was created by a concurrent call after it looked, the whole
+// transaction runs again, so decide may be called more than once; it must
+// be pure, quick, must not call the store, and must not modify *before. A
+// bounded batch of expired replay records is deleted after the commit, as
+// ConsumeAssertion does. It refuses a time outside the years 1 to 9999, and
+// keys or profiles containing NUL characters.
+func (s *Store) SignIn(ctx context.Context, issuer, assertionID string, expires time.Time, key userstore.Key, now time.Time, decide func(before *userstore.User) (userstore.Profile, error)) (userstore.Provisioned, error) {
+	if err := key.Validate(); err != nil {
+		return userstore.Provisioned{}, fmt.Errorf("pgstore: sign in %s: %w", key, err)
+	}
+	if !inRange(now) {
+		return userstore.Provisioned{}, fmt.Errorf("pgstore: sign in %s: time %s is outside the years 1 to 9999", key, now)
+	}
+	exp, expNS := splitTime(clampTime(expires))
+	at, ns := splitTime(now)
+	now = joinTime(at, ns)
+	id, err := userstore.NewID()
+	if err != nil {
+		return userstore.Provisioned{}, fmt.Errorf("pgstore: sign in %s: %w", key, err)
+	}
+
+	var res userstore.Provisioned
+	err = s.inTx(ctx, func(tx *sql.Tx) error {
+		res = userstore.Provisioned{}
+		r, err := tx.ExecContext(ctx, consumeAssertion, issuer, assertionID, exp, expNS, at, ns)
+		if err != nil {
+			return fmt.Errorf("record assertion: %w", err)
+		}
+		n, err := r.RowsAffected()
+		if err != nil {
+			return fmt.Errorf("record assertion: %w", err)
+		}
+		if n == 0 {
+			return fmt.Errorf("assertion %q from %q: %w", assertionID, issuer, userstore.ErrReplayed)
+		}
+
+		before := userstore.User{Key: key}
+		err = scanUser(tx.QueryRowContext(ctx, selectUserByKey+` FOR UPDATE`, key.Issuer, key.Subject), &before, false)
+		found := err == nil
+		switch {
+		case errors.Is(err, sql.ErrNoRows):
+		case err != nil:
+			return fmt.Errorf("read user: %w", err)
+		case before.Status == userstore.Suspended:
+			// Refused: the assertion stays recorded, the user as
+			// stored.
+			res.User = cloneUser(before)
+			res.Before = &before
+			return nil
+		}
+		var b *userstore.User
+		if found {
+			b = &before
+		}
+		p, err := decide(b)
+		if err != nil {
+			return &decideError{err}
+		}
+		e, err := encodeProfile(p)
+		if err != nil {
+			return err
+		}
+		if found {
+			if _, err := tx.ExecContext(ctx, updateUser, append(append([]any{before.ID}, e.args()...), at, ns)...); err != nil {
+				return fmt.Errorf("update user: %w", err)
+			}
+			res.User = before
+			res.User.LocalRoles = slices.Clone(before.LocalRoles)
+			res.Before = &before
+		} else {
+			r, err := tx.ExecContext(ctx, insertUser,
+				id, key.Issuer, key.Subject, p.Email, p.DisplayName, p.GivenName, p.FamilyName,
+				e.groups, e.attrs, e.roles, e.emailNorm, at, ns)
+			if err != nil {
+				return fmt.Errorf("insert user: %w", err)
+			}
+			if n, err := r.RowsAffected(); err != nil {
+				return fmt.Errorf("insert user: %w", err)
+			} else if n == 0 {
+				return errCreatedMeanwhile
+			}
+			res.User = userstore.User{ID: id, Key: key, Status: userstore.Active, CreatedAt: now}
+		}
+		res.User.Profile = p.Clone()
+		res.User.UpdatedAt = now
+		res.User.LastSignInAt = now
+		return nil
+	})
+	if err != nil {
+		var de *decideError
+		if errors.As(err, &de) {
+			err = de.err
+		}
+		return userstore.Provisioned{}, fmt.Errorf("pgstore: sign in %s: %w", key, err)
+	}
+	// Housekeeping, after the commit and never waiting, as in
+	// ConsumeAssertion.
+	_, _ = s.db.ExecContext(ctx, purgeReplay, at, ns)
+	return res, nil
+}
+
+// LookupEmail returns the users whose email equals email once both are put
+// through [userstore.NormalizeEmail], whatever their issuer, ordered by
+// creation time then ID. A blank email matches no one. The query uses the
+// indexed normalized email; a row whose stored email no longer has that
+// normalized form (written by an instance still running an older version of
+// this package) is left out.
+func (s *Store) LookupEmail(ctx context.Context, email string) ([]userstore.User, error) {
+	norm := userstore.NormalizeEmail(email)
+	if norm == "" {
+		return nil, nil
+	}
+	if strings.IndexByte(norm, 0) >= 0 {
+		// PostgreSQL text cannot hold NUL, so no stored email has one.
+		return nil, nil
+	}
+	users, err := s.query(ctx, `SELECT issuer, subject, `+userColumns+` FROM samljit_users
+		WHERE email_norm = $1 ORDER BY created_at, created_ns, id`, norm)
+	if err != nil {
+		return nil, fmt.Errorf("pgstore: lookup email: %w", err)
+	}
+	return slices.DeleteFunc(users, func(u userstore.User) bool {
+		return userstore.NormalizeEmail(u.Profile.Email) != norm
+	}), nil
+}
+
+// Link binds key to the local account with the given ID, as
+// [userstore.Linker.Link] describes, in one transaction that locks the
+// account's row. It returns an error wrapping [userstore.ErrInvalidKey]
+// when key has an empty part, and refuses a time outside the years 1 to
+// 9999, and keys or profiles containing NUL characters.
+func (s *Store) Link(ctx context.Context, id string, key userstore.Key, p userstore.Profile, now time.Time) (userstore.Provisioned, error) {
+	if err := key.Validate(); err != nil {
+		return userstore.Provisioned{}, fmt.Errorf("pgstore: link user %q to %s: %w", id, key, err)
+	}
+	if !inRange(now) {
+		return userstore.Provisioned{}, fmt.Errorf("pgstore: link user %q to %s: time %s is outside the years 1 to 9999", id, key, now)
+	}
+	e, err := encodeProfile(p)
+	if err != nil {
+		return userstore.Provisioned{}, fmt.Errorf("pgstore: link user %q to %s: %w", id, key, err)
+	}
+	at, ns := splitTime(now)
+	now = joinTime(at, ns)
+
+	var res userstore.Provisioned
+	err = s.inTx(ctx, func(tx *sql.Tx) error {
+		var before userstore.User
+		err := scanUser(tx.QueryRowContext(ctx, `SELECT issuer, subject, `+userColumns+` FROM samljit_users WHERE id = $1 FOR UPDATE`, id), &before, true)
+		switch {
+		case errors.Is(err, sql.ErrNoRows):
+			return userstore.ErrNotFound
+		case err != nil:
+			return fmt.Errorf("read user: %w", err)
+		case before.Key.Issuer != userstore.LocalIssuer:
+			return fmt.Errorf("%w: the user's issuer is %q, not the local issuer", userstore.ErrNotLinkable, before.Key.Issuer)
+		}
+		_, err = tx.ExecContext(ctx, linkUser, append(append([]any{before.ID}, e.args()...), at, ns, key.Issuer, key.Subject)...)
+		if sqlState(err) == "23505" {
+			// unique_violation: the only unique column the statement
+			// changes is the key.
+			return fmt.Errorf("%w: the key belongs to another user (%w)", userstore.ErrNotLinkable, err)
+		}
+		if err != nil {
+			return fmt.Errorf("update user: %w", err)
+		}
+		res.User = before
+		res.User.Key = key
+		res.User.Profile = p.Clone()
+		res.User.LocalRoles = slices.Clone(before.LocalRoles)
+		res.User.UpdatedAt = now
+		res.User.LastSignInAt = now
+		res.Before = &before
+		return nil
+	})
+	if err != nil {
+		return userstore.Provisioned{}, fmt.Errorf("pgstore: link user %q to %s: %w", id, key, err)
+	}
+	return res, nil
+}
+
+// inTx runs fn in a transaction and commits it, or rolls it back when fn
+// fails or panics. When fn or the commit fails with a serialization failure
+// or deadlock, or fn returns errCreatedMeanwhile, the whole transaction
+// runs again, up to maxAttempts times in all.
+func (s *Store) inTx(ctx context.Context, fn func(tx *sql.Tx) error) error {
+	for attempt := 1; ; attempt++ {
+		err := s.tryTx(ctx, fn)
+		var de *decideError
+		again := errors.Is(err, errCreatedMeanwhile) || (retryable(err) && !errors.As(err, &de))
+		if !again {
+			return err
+		}
+		if attempt >= maxAttempts {
+			if errors.Is(err, errCreatedMeanwhile) {
+				return errors.New("the user kept changing; gave up")
+			}
+			return err
+		}
+		if ctx.Err() != nil {
+			return err
+		}
+	}
+}
+
+// tryTx runs fn in one transaction.
+func (s *Store) tryTx(ctx context.Context, fn func(tx *sql.Tx) error) error {
+	tx, err := s.db.BeginTx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("begin transaction: %w", err)
+	}
+	// After a commit, Rollback does nothing; after a failure or a panic
+	// in fn it ends the transaction.
+	defer func() { _ = tx.Rollback() }()
+	if err := fn(tx); err != nil {
+		return err
+	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("commit: %w", err)
+	}
+	return nil
 }
 
 // ConsumeAssertion records that the assertion id from issuer was used until
@@ -590,15 +1010,40 @@ func (s *Store) Delete(ctx context.Context, key userstore.Key) error {
 	return s.change(ctx, "delete", key, `DELETE FROM samljit_users WHERE issuer = $1 AND subject = $2`)
 }
 
+// GrantRole adds role to the user's LocalRoles, kept sorted and without
+// duplicates, in one statement. Granting a role the user already has
+// locally is not an error. It returns an error wrapping
+// [userstore.ErrNotFound] when there is no such user, and refuses an empty
+// role.
+func (s *Store) GrantRole(ctx context.Context, key userstore.Key, role string) error {
+	if role == "" {
+		return fmt.Errorf("pgstore: grant role for %s: empty role", key)
+	}
+	return s.change(ctx, fmt.Sprintf("grant role %q for", role), key, grantRole, role)
+}
+
+// RevokeRole removes role from the user's LocalRoles, in one statement.
+// Revoking a role the user does not have locally is not an error; revoking
+// the last one leaves LocalRoles nil. It returns an error wrapping
+// [userstore.ErrNotFound] when there is no such user, and refuses an empty
+// role.
+func (s *Store) RevokeRole(ctx context.Context, key userstore.Key, role string) error {
+	if role == "" {
+		return fmt.Errorf("pgstore: revoke role for %s: empty role", key)
+	}
+	return s.change(ctx, fmt.Sprintf("revoke role %q for", role), key, revokeRole, role)
+}
+
 // change runs query, a statement on the user with key taking the issuer and
-// subject as arguments, and reports ErrNotFound when it changed no row.
-func (s *Store) change(ctx context.Context, op string, key userstore.Key, query string) error {
+// subject as its first arguments and args after them, and reports
+// ErrNotFound when it changed no row.
+func (s *Store) change(ctx context.Context, op string, key userstore.Key, query string, args ...any) error {
 	if err := key.Validate(); err != nil {
 		return err
 	}
 	var n int64
 	err := s.retry(ctx, func() error {
-		res, err := s.db.ExecContext(ctx, query, key.Issuer, key.Subject)
+		res, err := s.db.ExecContext(ctx, query, append([]any{key.Issuer, key.Subject}, args...)...)
 		if err != nil {
 			return err
 		}
@@ -630,15 +1075,21 @@ func (s *Store) retry(ctx context.Context, fn func() error) error {
 // was rolled back and may simply be run again. Drivers expose the SQLSTATE
 // through a SQLState method, as pgx's *pgconn.PgError has.
 func retryable(err error) bool {
-	var e interface{ SQLState() string }
-	if err == nil || !errors.As(err, &e) {
-		return false
-	}
-	switch e.SQLState() {
+	switch sqlState(err) {
 	case "40001", "40P01":
 		return true
 	}
 	return false
+}
+
+// sqlState returns the SQLSTATE of err, read through a SQLState method as
+// pgx's *pgconn.PgError has, or "" when it has none.
+func sqlState(err error) string {
+	var e interface{ SQLState() string }
+	if err == nil || !errors.As(err, &e) {
+		return ""
+	}
+	return e.SQLState()
 }
 
 // scanner is a *sql.Row or *sql.Rows.
@@ -650,23 +1101,22 @@ type scanner interface {
 // subject when withKey is set.
 func scanUser(r scanner, u *userstore.User, withKey bool) error {
 	var (
-		groups, attrs                    string
+		groups, attrs, roles, localRoles string
 		status                           int64
 		created, updated, signedIn       time.Time
 		createdNS, updatedNS, signedInNS int64
-		dest                             = make([]any, 0, 16)
+		dest                             = make([]any, 0, 18)
 	)
 	if withKey {
 		dest = append(dest, &u.Key.Issuer, &u.Key.Subject)
 	}
 	dest = append(dest, &u.ID, &u.Profile.Email, &u.Profile.DisplayName, &u.Profile.GivenName, &u.Profile.FamilyName,
-		&groups, &attrs, &status, &created, &createdNS, &updated, &updatedNS, &signedIn, &signedInNS)
+		&groups, &attrs, &roles, &localRoles, &status, &created, &createdNS, &updated, &updatedNS, &signedIn, &signedInNS)
 	if err := r.Scan(dest...); err != nil {
 		return err
 	}
-	var err error
-	if u.Profile.Groups, u.Profile.Attributes, err = decodeProfileJSON(groups, attrs); err != nil {
-		return fmt.Errorf("user %s: %w", u.ID, err)
+	if err := decodeJSONColumns(u, groups, attrs, roles, localRoles); err != nil {
+		return err
 	}
 	u.Status = userstore.Status(status)
 	u.CreatedAt = joinTime(created, createdNS)
@@ -695,22 +1145,61 @@ func encodeJSON(isNil, isEmpty bool, empty string, v any) (string, error) {
 	return string(b), nil
 }
 
-// decodeProfileJSON is the inverse of encodeJSON for groups and attributes
-// as PostgreSQL prints jsonb.
-func decodeProfileJSON(groupsJSON, attrsJSON string) (groups []string, attrs map[string][]string, err error) {
-	if err := json.Unmarshal([]byte(groupsJSON), &groups); err != nil {
-		return nil, nil, fmt.Errorf("groups: %w", err)
+// decodeJSONColumns sets the groups, attributes, roles and local roles of
+// u from their columns as PostgreSQL prints jsonb.
+func decodeJSONColumns(u *userstore.User, groups, attrs, roles, localRoles string) error {
+	var err error
+	if u.Profile.Groups, err = decodeStrings(groups); err != nil {
+		return fmt.Errorf("user %s: groups: %w", u.ID, err)
 	}
-	if groups == nil && groupsJSON != "null" {
-		groups = []string{}
+	if err := json.Unmarshal([]byte(attrs), &u.Profile.Attributes); err != nil {
+		return fmt.Errorf("user %s: attributes: %w", u.ID, err)
 	}
-	if err := json.Unmarshal([]byte(attrsJSON), &attrs); err != nil {
-		return nil, nil, fmt.Errorf("attributes: %w", err)
+	if u.Profile.Attributes == nil && attrs != "null" {
+		u.Profile.Attributes = map[string][]string{}
 	}
-	if attrs == nil && attrsJSON != "null" {
-		attrs = map[string][]string{}
+	if u.Profile.Roles, err = decodeStrings(roles); err != nil {
+		return fmt.Errorf("user %s: roles: %w", u.ID, err)
 	}
-	return groups, attrs, nil
+	if u.LocalRoles, err = decodeLocalRoles(localRoles); err != nil {
+		return fmt.Errorf("user %s: local roles: %w", u.ID, err)
+	}
+	return nil
+}
+
+// decodeStrings is the inverse of encodeJSON for a []string: JSON null is
+// nil and [] an empty slice.
+func decodeStrings(s string) ([]string, error) {
+	var ss []string
+	if err := json.Unmarshal([]byte(s), &ss); err != nil {
+		return nil, err
+	}
+	if ss == nil && s != "null" {
+		ss = []string{}
+	}
+	return ss, nil
+}
+
+// decodeLocalRoles decodes the local_roles column: nil when there are none
+// (JSON null, or an empty array), and otherwise sorted and unique whatever
+// the column holds.
+func decodeLocalRoles(s string) ([]string, error) {
+	var roles []string
+	if err := json.Unmarshal([]byte(s), &roles); err != nil {
+		return nil, err
+	}
+	if len(roles) == 0 {
+		return nil, nil
+	}
+	slices.Sort(roles)
+	return slices.Compact(roles), nil
+}
+
+// cloneUser returns a copy of u that shares no memory with it.
+func cloneUser(u userstore.User) userstore.User {
+	u.Profile = u.Profile.Clone()
+	u.LocalRoles = slices.Clone(u.LocalRoles)
+	return u
 }
 
 // The range of times the store records: the years 1 to 9999, which every

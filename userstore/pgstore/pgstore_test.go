@@ -296,3 +296,64 @@ func TestSerializableDefault(t *testing.T) {
 	require.NoError(t, err)
 	require.Len(t, users, 1)
 }
+
+// TestSignInSerializableDefault checks that concurrent first sign-ins
+// through SignIn create one user, without errors, when the database's
+// default isolation level is SERIALIZABLE: the store runs the whole
+// transaction again after a serialization failure, and decide with it.
+func TestSignInSerializableDefault(t *testing.T) {
+	schema := newSchema(t)
+	db := openDB(t, schema, "default_transaction_isolation", "serializable")
+	st, err := pgstore.Open(t.Context(), db, pgstore.Options{})
+	require.NoError(t, err)
+
+	k := userstore.Key{Issuer: "https://idp.example/", Subject: "ada"}
+	const n = 8
+	errs := make([]error, n)
+	created := make([]bool, n)
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			res, err := st.SignIn(t.Context(), k.Issuer, fmt.Sprint("_s", i), time.Now().Add(time.Minute), k, time.Now(),
+				func(*userstore.User) (userstore.Profile, error) {
+					return userstore.Profile{DisplayName: fmt.Sprint(i)}, nil
+				})
+			errs[i], created[i] = err, err == nil && res.Created()
+		}()
+	}
+	wg.Wait()
+	count := 0
+	for i, err := range errs {
+		require.NoError(t, err, "call %d", i)
+		if created[i] {
+			count++
+		}
+	}
+	require.Equal(t, 1, count)
+	users, err := st.List(t.Context())
+	require.NoError(t, err)
+	require.Len(t, users, 1)
+}
+
+// TestSignInDecidePanics checks that a panic in decide rolls the
+// transaction back and returns its connection to the pool.
+func TestSignInDecidePanics(t *testing.T) {
+	st, db, _ := openStore(t)
+	db.SetMaxOpenConns(1)
+	ctx := t.Context()
+	k := userstore.Key{Issuer: "https://idp.example/", Subject: "ada"}
+	now := time.Now()
+	require.PanicsWithValue(t, "decide failed", func() {
+		_, _ = st.SignIn(ctx, k.Issuer, "_p1", now.Add(time.Minute), k, now,
+			func(*userstore.User) (userstore.Profile, error) { panic("decide failed") })
+	})
+	// The pool's only connection is usable, and nothing was written.
+	_, err := st.Lookup(ctx, k)
+	require.ErrorIs(t, err, userstore.ErrNotFound)
+	res, err := st.SignIn(ctx, k.Issuer, "_p1", now.Add(time.Minute), k, now,
+		func(*userstore.User) (userstore.Profile, error) { return userstore.Profile{}, nil })
+	require.NoError(t, err, "the panicking SignIn recorded its assertion")
+	require.True(t, res.Created())
+}

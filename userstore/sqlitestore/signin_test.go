@@ -12,6 +12,11 @@ import (
 	"github.com/samljit/samljit/userstore/sqlitestore"
 )
 
+// profile returns a decide function for SignIn that always signs in with p.
+func profile(p userstore.Profile) func(*userstore.User) (userstore.Profile, error) {
+	return func(*userstore.User) (userstore.Profile, error) { return p, nil }
+}
+
 // TestSignIn checks that SignIn has the outcomes of ConsumeAssertion
 // followed by Provision.
 func TestSignIn(t *testing.T) {
@@ -21,20 +26,20 @@ func TestSignIn(t *testing.T) {
 	now := time.Date(2025, time.March, 14, 9, 0, 0, 0, time.UTC)
 	exp := now.Add(5 * time.Minute)
 
-	p, err := s.SignIn(ctx, k.Issuer, "_a1", exp, k, userstore.Profile{Email: "ada@example.com", Groups: []string{"g"}}, now)
+	p, err := s.SignIn(ctx, k.Issuer, "_a1", exp, k, now, profile(userstore.Profile{Email: "ada@example.com", Groups: []string{"g"}}))
 	require.NoError(t, err)
 	require.True(t, p.Created())
 	require.Equal(t, "ada@example.com", p.User.Profile.Email)
 
 	// The same assertion again: replayed, nothing written.
-	_, err = s.SignIn(ctx, k.Issuer, "_a1", exp, k, userstore.Profile{Email: "other@example.com"}, now.Add(time.Second))
+	_, err = s.SignIn(ctx, k.Issuer, "_a1", exp, k, now.Add(time.Second), profile(userstore.Profile{Email: "other@example.com"}))
 	require.ErrorIs(t, err, userstore.ErrReplayed)
 	u, err := s.Lookup(ctx, k)
 	require.NoError(t, err)
 	require.Equal(t, "ada@example.com", u.Profile.Email)
 
 	// A returning sign-in updates the user.
-	p, err = s.SignIn(ctx, k.Issuer, "_a2", exp, k, userstore.Profile{Email: "ada@example.org"}, now.Add(time.Minute))
+	p, err = s.SignIn(ctx, k.Issuer, "_a2", exp, k, now.Add(time.Minute), profile(userstore.Profile{Email: "ada@example.org"}))
 	require.NoError(t, err)
 	require.False(t, p.Created())
 	require.Equal(t, "ada@example.com", p.Before.Profile.Email)
@@ -43,7 +48,7 @@ func TestSignIn(t *testing.T) {
 
 	// A suspended user is returned unchanged and the assertion stays used.
 	require.NoError(t, s.Suspend(ctx, k))
-	p, err = s.SignIn(ctx, k.Issuer, "_a3", exp, k, userstore.Profile{Email: "changed@example.com"}, now.Add(2*time.Minute))
+	p, err = s.SignIn(ctx, k.Issuer, "_a3", exp, k, now.Add(2*time.Minute), profile(userstore.Profile{Email: "changed@example.com"}))
 	require.NoError(t, err)
 	require.Equal(t, userstore.Suspended, p.User.Status)
 	require.Equal(t, "ada@example.org", p.User.Profile.Email)
@@ -53,7 +58,7 @@ func TestSignIn(t *testing.T) {
 	require.ErrorIs(t, s.ConsumeAssertion(ctx, k.Issuer, "_a3", exp, now.Add(2*time.Minute)), userstore.ErrReplayed)
 
 	// A failure writes nothing, not even the record of the assertion.
-	_, err = s.SignIn(ctx, k.Issuer, "_a4", exp, userstore.Key{Issuer: k.Issuer}, userstore.Profile{}, now)
+	_, err = s.SignIn(ctx, k.Issuer, "_a4", exp, userstore.Key{Issuer: k.Issuer}, now, profile(userstore.Profile{}))
 	require.ErrorIs(t, err, userstore.ErrInvalidKey)
 	require.NoError(t, s.ConsumeAssertion(ctx, k.Issuer, "_a4", exp, now))
 }
@@ -73,7 +78,7 @@ func TestConcurrentWritesDoNotReportBusy(t *testing.T) {
 			defer wg.Done()
 			for i := range 4 {
 				k := userstore.Key{Issuer: "https://idp.example/", Subject: fmt.Sprintf("u-%d-%d", g, i)}
-				if _, err := s.SignIn(ctx, k.Issuer, fmt.Sprintf("_%d_%d", g, i), now.Add(time.Minute), k, userstore.Profile{}, now); err != nil {
+				if _, err := s.SignIn(ctx, k.Issuer, fmt.Sprintf("_%d_%d", g, i), now.Add(time.Minute), k, now, profile(userstore.Profile{})); err != nil {
 					errs <- err
 				}
 			}
@@ -83,5 +88,64 @@ func TestConcurrentWritesDoNotReportBusy(t *testing.T) {
 	close(errs)
 	for err := range errs {
 		t.Error(err)
+	}
+}
+
+// TestSignInDecidePanics checks that a panic in decide rolls the
+// transaction back: nothing is written and the store's only connection is
+// left without a transaction.
+func TestSignInDecidePanics(t *testing.T) {
+	ctx := t.Context()
+	path := tempPath(t)
+	db := openDB(t, sqlitestore.DSN(path))
+	db.SetMaxOpenConns(1)
+	s := openStore(t, db)
+	k := userstore.Key{Issuer: "https://idp.example/", Subject: "ada"}
+	now := time.Date(2025, time.March, 14, 9, 0, 0, 0, time.UTC)
+
+	require.PanicsWithValue(t, "decide failed", func() {
+		_, _ = s.SignIn(ctx, k.Issuer, "_p1", now.Add(time.Minute), k, now,
+			func(*userstore.User) (userstore.Profile, error) { panic("decide failed") })
+	})
+
+	// Another connection can write: no transaction was left open.
+	other := openDB(t, path)
+	_, err := other.ExecContext(ctx, "DELETE FROM replay WHERE issuer = 'nobody'")
+	require.NoError(t, err, "the panic left a transaction open")
+	_, err = s.Lookup(ctx, k)
+	require.ErrorIs(t, err, userstore.ErrNotFound)
+	p, err := s.SignIn(ctx, k.Issuer, "_p1", now.Add(time.Minute), k, now, profile(userstore.Profile{}))
+	require.NoError(t, err, "the panicking SignIn recorded its assertion")
+	require.True(t, p.Created())
+}
+
+// BenchmarkSignInReturning is the hot path of every returning sign-in: one
+// transaction that records the assertion, reads the user, calls decide and
+// writes the profile.
+func BenchmarkSignInReturning(b *testing.B) {
+	s := openStore(b, openDB(b, sqlitestore.DSN(tempPath(b))))
+	ctx := b.Context()
+	k := userstore.Key{Issuer: "https://idp.example/", Subject: "ada"}
+	p := userstore.Profile{
+		Email:       "ada@example.com",
+		DisplayName: "Ada Lovelace",
+		GivenName:   "Ada",
+		FamilyName:  "Lovelace",
+		Groups:      []string{"b5b3c1d2-0000-0000-0000-000000000001", "engineers"},
+		Attributes:  map[string][]string{"department": {"Engines"}},
+	}
+	now := time.Date(2025, time.March, 14, 9, 0, 0, 0, time.UTC)
+	if _, err := s.Provision(ctx, k, p, now); err != nil {
+		b.Fatal(err)
+	}
+	decide := profile(p)
+	b.ReportAllocs()
+	i := 0
+	for b.Loop() {
+		i++
+		t := now.Add(time.Duration(i) * time.Millisecond)
+		if _, err := s.SignIn(ctx, k.Issuer, fmt.Sprint("_b", i), t.Add(5*time.Minute), k, t, decide); err != nil {
+			b.Fatal(err)
+		}
 	}
 }

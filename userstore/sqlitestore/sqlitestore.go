@@ -1,5 +1,6 @@
 // Package sqlitestore is an implementation of [userstore.Store],
-// [userstore.ReplayCache] and [userstore.Admin] on an SQLite database.
+// [userstore.ReplayCache], [userstore.Admin], [userstore.SignInStore] and
+// [userstore.Linker] on an SQLite database.
 //
 // The package uses only database/sql: it imports no SQL driver, so the
 // application chooses one and opens the *sql.DB itself. It is written for and
@@ -28,15 +29,23 @@
 // setting stays on the connection when it returns to the pool. SQLite's wait
 // for a lock does not notice a cancelled context, but it does end by the
 // context's deadline: a write waits for the busy timeout or until the
-// deadline, whichever comes first.
+// deadline, whichever comes first. When it gives up at the deadline, the
+// error wraps [context.DeadlineExceeded] as well as the driver's "database
+// is locked", even if SQLite gave up a moment before the context ended.
 //
 // # Storage
 //
 // Keys are compared byte for byte (BINARY collation). Times are stored as
 // UTC nanoseconds since the Unix epoch, so they must lie between the years
-// 1678 and 2262; [Store.Provision] refuses a time outside that range. Groups
-// and Attributes are stored as JSON, which keeps nil and empty apart but
-// replaces bytes that are not valid UTF-8 with U+FFFD.
+// 1678 and 2262; [Store.Provision] refuses a time outside that range.
+// Groups, Attributes, Roles and LocalRoles are stored as JSON, which keeps
+// nil and empty apart but replaces bytes that are not valid UTF-8 with
+// U+FFFD. A user's LocalRoles is nil whenever the user has no local role:
+// when none was ever granted, and also after the last one is revoked.
+//
+// For [Store.LookupEmail], every write of a profile also stores the email
+// in the form of [userstore.NormalizeEmail], computed in Go, in an indexed
+// column; SQL's lower() is not used.
 //
 // An in-memory database (":memory:") is a separate database on each pooled
 // connection; use it only with db.SetMaxOpenConns(1), or use memstore.
@@ -50,6 +59,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -58,8 +68,11 @@ import (
 )
 
 // SchemaVersion is the version of the database schema this package creates
-// and understands. It is recorded in the database's user_version.
-const SchemaVersion = 1
+// and understands. It is recorded in the database's user_version. [Open]
+// migrates a database of an older version.
+//
+// Version 2 added the users' roles, local roles and normalized email.
+const SchemaVersion = 2
 
 // DefaultBusyTimeout is the busy timeout used when [Options.BusyTimeout] is
 // zero.
@@ -103,6 +116,8 @@ var (
 	_ userstore.Store       = (*Store)(nil)
 	_ userstore.ReplayCache = (*Store)(nil)
 	_ userstore.Admin       = (*Store)(nil)
+	_ userstore.SignInStore = (*Store)(nil)
+	_ userstore.Linker      = (*Store)(nil)
 )
 
 // DSN returns a data source name for github.com/mattn/go-sqlite3 that opens
@@ -151,11 +166,14 @@ func Open(ctx context.Context, db *sql.DB, opts Options) (*Store, error) {
 // DB returns the database the store uses.
 func (s *Store) DB() *sql.DB { return s.db }
 
-// migrations[v] holds the statements that take the schema from version v to
-// version v+1.
-func migrations() [][]string {
-	return [][]string{
-		0: {
+// migration takes the schema from one version to the next, inside the
+// transaction Open runs it in, on the connection c that holds it.
+type migration func(ctx context.Context, c *sql.Conn) error
+
+// migrations[v] takes the schema from version v to version v+1.
+func migrations() []migration {
+	return []migration{
+		0: statements(
 			`CREATE TABLE users (
 				id              TEXT    NOT NULL PRIMARY KEY,
 				issuer          TEXT    NOT NULL COLLATE BINARY,
@@ -180,18 +198,87 @@ func migrations() [][]string {
 				PRIMARY KEY (issuer, assertion_id)
 			)`,
 			`CREATE INDEX replay_expires_at ON replay (expires_at)`,
+		),
+		1: func(ctx context.Context, c *sql.Conn) error {
+			err := statements(
+				`ALTER TABLE users ADD COLUMN roles_json TEXT NOT NULL DEFAULT 'null'`,
+				`ALTER TABLE users ADD COLUMN local_roles_json TEXT NOT NULL DEFAULT 'null'`,
+				`ALTER TABLE users ADD COLUMN email_norm TEXT NOT NULL DEFAULT '' COLLATE BINARY`,
+			)(ctx, c)
+			if err != nil {
+				return err
+			}
+			if err := backfillEmailNorm(ctx, c); err != nil {
+				return err
+			}
+			return statements(`CREATE INDEX users_email_norm ON users (email_norm, created_at, id)`)(ctx, c)
 		},
 	}
 }
 
+// statements returns a migration that runs stmts in order.
+func statements(stmts ...string) migration {
+	return func(ctx context.Context, c *sql.Conn) error {
+		for _, stmt := range stmts {
+			if _, err := c.ExecContext(ctx, stmt); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+}
+
+// backfillEmailNorm sets the normalized email of every user from its email,
+// computed with userstore.NormalizeEmail rather than SQL.
+func backfillEmailNorm(ctx context.Context, c *sql.Conn) error {
+	type row struct{ id, norm string }
+	rows, err := c.QueryContext(ctx, `SELECT id, email FROM users WHERE email <> ''`)
+	if err != nil {
+		return fmt.Errorf("read emails: %w", err)
+	}
+	var todo []row
+	for rows.Next() {
+		var id, email string
+		if err := rows.Scan(&id, &email); err != nil {
+			rows.Close()
+			return fmt.Errorf("read emails: %w", err)
+		}
+		if norm := userstore.NormalizeEmail(email); norm != "" {
+			todo = append(todo, row{id, norm})
+		}
+	}
+	if err := rows.Close(); err != nil {
+		return fmt.Errorf("read emails: %w", err)
+	}
+	if err := rows.Err(); err != nil {
+		return fmt.Errorf("read emails: %w", err)
+	}
+	if len(todo) == 0 {
+		return nil
+	}
+	st, err := c.PrepareContext(ctx, `UPDATE users SET email_norm = ? WHERE id = ?`)
+	if err != nil {
+		return fmt.Errorf("normalize emails: %w", err)
+	}
+	defer st.Close()
+	for _, r := range todo {
+		if _, err := st.ExecContext(ctx, r.norm, r.id); err != nil {
+			return fmt.Errorf("normalize email of user %s: %w", r.id, err)
+		}
+	}
+	return nil
+}
+
 // init prepares the database: it checks the schema version, creates or
 // migrates the schema and turns on WAL journaling.
-func (s *Store) init(ctx context.Context) error {
-	c, release, err := s.conn(ctx)
+func (s *Store) init(ctx context.Context) (err error) {
+	p, err := s.conn(ctx)
 	if err != nil {
 		return err
 	}
-	defer release()
+	defer p.release()
+	defer func() { err = p.check(err) }()
+	c := p.Conn
 
 	v, err := schemaVersion(ctx, c)
 	if err != nil {
@@ -213,10 +300,8 @@ func (s *Store) init(ctx context.Context) error {
 		}
 		steps := migrations()
 		for ; v < SchemaVersion; v++ {
-			for _, stmt := range steps[v] {
-				if _, err := c.ExecContext(ctx, stmt); err != nil {
-					return fmt.Errorf("migrate schema from version %d: %w", v, err)
-				}
+			if err := steps[v](ctx, c); err != nil {
+				return fmt.Errorf("migrate schema from version %d: %w", v, err)
 			}
 		}
 		if _, err := c.ExecContext(ctx, "PRAGMA user_version = "+strconv.Itoa(SchemaVersion)); err != nil {
@@ -294,38 +379,80 @@ func busyPragma(d time.Duration) string {
 	return "PRAGMA busy_timeout = " + strconv.FormatInt(ms, 10)
 }
 
+// pinned is a connection pinned from the pool by [Store.conn].
+type pinned struct {
+	*sql.Conn
+	ctx    context.Context
+	s      *Store
+	pragma string
+	// shortened is set when the busy timeout was cut to the time left
+	// before ctx's deadline.
+	shortened bool
+}
+
 // conn pins a connection from the pool and sets a busy timeout on it: the
 // store's, or less when ctx's deadline comes sooner. SQLite's busy wait does
 // not notice a cancelled context, so the deadline is how a write stops
 // waiting for a lock in time. The caller calls release, which restores the
 // store's busy timeout if it was shortened and returns the connection to
-// the pool.
-func (s *Store) conn(ctx context.Context) (c *sql.Conn, release func(), err error) {
-	c, err = s.db.Conn(ctx)
+// the pool, and passes the errors of statements on it through check.
+func (s *Store) conn(ctx context.Context) (*pinned, error) {
+	c, err := s.db.Conn(ctx)
 	if err != nil {
-		return nil, nil, fmt.Errorf("get connection: %w", err)
+		return nil, fmt.Errorf("get connection: %w", err)
 	}
-	pragma := s.busyPragma
+	p := &pinned{Conn: c, ctx: ctx, s: s, pragma: s.busyPragma}
 	if deadline, ok := ctx.Deadline(); ok {
 		if left := time.Until(deadline); left < s.busyTimeout {
-			pragma = busyPragma(left)
+			p.pragma = busyPragma(left)
+			p.shortened = true
 		}
 	}
-	if _, err := c.ExecContext(ctx, pragma); err != nil {
+	if _, err := c.ExecContext(ctx, p.pragma); err != nil {
 		c.Close()
-		return nil, nil, fmt.Errorf("set busy timeout: %w", err)
+		return nil, fmt.Errorf("set busy timeout: %w", err)
 	}
-	release = func() {
-		if pragma != s.busyPragma {
-			if _, err := c.ExecContext(context.WithoutCancel(ctx), s.busyPragma); err != nil {
-				// Do not hand the pool a connection with a setting
-				// of this call's.
-				_ = c.Raw(func(any) error { return driver.ErrBadConn })
-			}
+	return p, nil
+}
+
+// release restores the store's busy timeout on p if it was changed and
+// returns the connection to the pool.
+func (p *pinned) release() {
+	if p.pragma != p.s.busyPragma {
+		if _, err := p.ExecContext(context.WithoutCancel(p.ctx), p.s.busyPragma); err != nil {
+			// Do not hand the pool a connection with a setting of
+			// this call's.
+			_ = p.Raw(func(any) error { return driver.ErrBadConn })
 		}
-		c.Close()
 	}
-	return c, release, nil
+	p.Close()
+}
+
+// check returns err, made to wrap [context.DeadlineExceeded] as well when
+// the busy timeout was cut to ctx's deadline and err says the database is
+// locked: SQLite's busy wait then ended at the deadline, possibly a moment
+// before the context noticed, and the caller's deadline is why it failed.
+func (p *pinned) check(err error) error {
+	if err == nil || !p.shortened || errors.Is(err, context.DeadlineExceeded) || !isBusy(err) {
+		return err
+	}
+	return fmt.Errorf("%w (the wait for the lock ended at the context's deadline: %w)", err, context.DeadlineExceeded)
+}
+
+// isBusy reports whether err is SQLite's SQLITE_BUSY or SQLITE_LOCKED. The
+// package imports no driver, so it reads a Code() int method where the
+// driver's error has one (modernc.org/sqlite), and otherwise SQLite's
+// messages for these codes (github.com/mattn/go-sqlite3 and others).
+func isBusy(err error) bool {
+	var coded interface{ Code() int }
+	if errors.As(err, &coded) {
+		switch coded.Code() & 0xff {
+		case 5, 6: // SQLITE_BUSY, SQLITE_LOCKED
+			return true
+		}
+	}
+	msg := err.Error()
+	return strings.Contains(msg, "database is locked") || strings.Contains(msg, "database table is locked")
 }
 
 // lockWrites waits until no other write of this Store runs, or until ctx
@@ -346,18 +473,18 @@ func (s *Store) inTx(ctx context.Context, fn func(c *sql.Conn) error) error {
 		return err
 	}
 	defer unlock()
-	c, release, err := s.conn(ctx)
+	p, err := s.conn(ctx)
 	if err != nil {
 		return err
 	}
-	defer release()
-	return s.inTxOn(ctx, c, func() error { return fn(c) })
+	defer p.release()
+	return p.check(s.inTxOn(ctx, p.Conn, func() error { return fn(p.Conn) }))
 }
 
 // inTxOn runs fn between BEGIN IMMEDIATE and COMMIT on c, and rolls back
-// when fn or the commit fails. BEGIN IMMEDIATE takes SQLite's write lock at
-// once (waiting up to the busy timeout), so the transaction never has to
-// upgrade a read lock and cannot fail with a stale snapshot.
+// when fn or the commit fails, or fn panics. BEGIN IMMEDIATE takes SQLite's
+// write lock at once (waiting up to the busy timeout), so the transaction
+// never has to upgrade a read lock and cannot fail with a stale snapshot.
 //
 // The commit and rollback run even when ctx is cancelled, so that the
 // transaction either happens whole or not at all and the connection goes
@@ -372,7 +499,17 @@ func (s *Store) inTxOn(ctx context.Context, c *sql.Conn, fn func() error) error 
 		_, _ = c.ExecContext(context.WithoutCancel(ctx), "ROLLBACK")
 		return fmt.Errorf("begin transaction: %w", err)
 	}
-	if err := fn(); err != nil {
+	returned := false
+	defer func() {
+		if !returned {
+			// fn panicked (a caller's decide function, say): do not
+			// leave the transaction open on the connection.
+			_ = rollback(ctx, c)
+		}
+	}()
+	err := fn()
+	returned = true
+	if err != nil {
 		if rerr := rollback(ctx, c); rerr != nil {
 			return fmt.Errorf("%w (rollback: %w)", err, rerr)
 		}
@@ -407,14 +544,14 @@ func (s *Store) exec(ctx context.Context, query string, args ...any) (int64, err
 		return 0, err
 	}
 	defer unlock()
-	c, release, err := s.conn(ctx)
+	p, err := s.conn(ctx)
 	if err != nil {
 		return 0, err
 	}
-	defer release()
-	res, err := c.ExecContext(ctx, query, args...)
+	defer p.release()
+	res, err := p.ExecContext(ctx, query, args...)
 	if err != nil {
-		return 0, err
+		return 0, p.check(err)
 	}
 	return res.RowsAffected()
 }
@@ -422,14 +559,19 @@ func (s *Store) exec(ctx context.Context, query string, args ...any) (int64, err
 const (
 	// userColumns are the columns scanUser reads, after issuer and subject
 	// when it reads the key.
-	userColumns = `id, email, display_name, given_name, family_name, groups_json, attributes_json, status, created_at, updated_at, last_sign_in_at`
+	userColumns = `id, email, display_name, given_name, family_name, groups_json, attributes_json, roles_json, local_roles_json, status, created_at, updated_at, last_sign_in_at`
 
 	selectUserByKey = `SELECT ` + userColumns + ` FROM users WHERE issuer = ? AND subject = ?`
 
-	insertUser = `INSERT INTO users (id, issuer, subject, email, display_name, given_name, family_name, groups_json, attributes_json, status, created_at, updated_at, last_sign_in_at)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 0, ?, ?, ?)`
+	selectUserByID = `SELECT issuer, subject, ` + userColumns + ` FROM users WHERE id = ?`
 
-	updateUser = `UPDATE users SET email = ?, display_name = ?, given_name = ?, family_name = ?, groups_json = ?, attributes_json = ?, updated_at = ?, last_sign_in_at = ?
+	insertUser = `INSERT INTO users (id, issuer, subject, email, display_name, given_name, family_name, groups_json, attributes_json, roles_json, email_norm, status, created_at, updated_at, last_sign_in_at)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 0, ?, ?, ?)`
+
+	updateUser = `UPDATE users SET email = ?, display_name = ?, given_name = ?, family_name = ?, groups_json = ?, attributes_json = ?, roles_json = ?, email_norm = ?, updated_at = ?, last_sign_in_at = ?
+		WHERE id = ?`
+
+	linkUser = `UPDATE users SET issuer = ?, subject = ?, email = ?, display_name = ?, given_name = ?, family_name = ?, groups_json = ?, attributes_json = ?, roles_json = ?, email_norm = ?, updated_at = ?, last_sign_in_at = ?
 		WHERE id = ?`
 
 	consumeAssertion = `INSERT INTO replay (issuer, assertion_id, expires_at) VALUES (?, ?, ?)
@@ -467,16 +609,20 @@ func (s *Store) Lookup(ctx context.Context, key userstore.Key) (userstore.User, 
 
 // Provision creates the user with the given key, or replaces its profile,
 // as [userstore.Store.Provision] describes, in one transaction that holds
-// SQLite's write lock. It never changes a user's status, creation time or
-// ID. It refuses a time outside the years 1678 to 2262.
+// SQLite's write lock. It never changes a user's status, local roles,
+// creation time or ID. It refuses a time outside the years 1678 to 2262.
 func (s *Store) Provision(ctx context.Context, key userstore.Key, p userstore.Profile, now time.Time) (userstore.Provisioned, error) {
-	w, err := newWrite(key, p, now)
+	w, err := newWrite(key, now)
+	if err != nil {
+		return userstore.Provisioned{}, fmt.Errorf("sqlitestore: provision %s: %w", key, err)
+	}
+	e, err := encodeProfile(p)
 	if err != nil {
 		return userstore.Provisioned{}, fmt.Errorf("sqlitestore: provision %s: %w", key, err)
 	}
 	var res userstore.Provisioned
 	err = s.inTx(ctx, func(c *sql.Conn) error {
-		res, err = w.apply(ctx, c, false)
+		res, err = w.apply(ctx, c, false, func(*userstore.User) (encoded, error) { return e, nil })
 		return err
 	})
 	if err != nil {
@@ -485,49 +631,82 @@ func (s *Store) Provision(ctx context.Context, key userstore.Key, p userstore.Pr
 	return res, nil
 }
 
-// write is one validated, encoded Provision.
+// write is the validated key and time of one Provision, SignIn or Link.
 type write struct {
-	key           userstore.Key
-	p             userstore.Profile
-	groups, attrs string
-	nowNS         int64
-	now           time.Time
+	key   userstore.Key
+	nowNS int64
+	now   time.Time
 }
 
-func newWrite(key userstore.Key, p userstore.Profile, now time.Time) (write, error) {
+func newWrite(key userstore.Key, now time.Time) (write, error) {
 	if err := key.Validate(); err != nil {
 		return write{}, err
 	}
-	w := write{key: key, p: p}
+	w := write{key: key}
 	var err error
 	if w.nowNS, err = unixNano(now); err != nil {
-		return write{}, err
-	}
-	if w.groups, err = encodeGroups(p.Groups); err != nil {
-		return write{}, err
-	}
-	if w.attrs, err = encodeAttributes(p.Attributes); err != nil {
 		return write{}, err
 	}
 	w.now = time.Unix(0, w.nowNS).UTC()
 	return w, nil
 }
 
-// apply creates or updates the user inside the caller's transaction. With
-// keepSuspended, a suspended user is left exactly as stored and returned
-// with Before nil.
-func (w write) apply(ctx context.Context, c *sql.Conn, keepSuspended bool) (res userstore.Provisioned, err error) {
+// encoded is a profile in the form of the users table's columns.
+type encoded struct {
+	p                    userstore.Profile
+	groups, attrs, roles string
+	emailNorm            string
+}
+
+func encodeProfile(p userstore.Profile) (encoded, error) {
+	e := encoded{p: p, emailNorm: userstore.NormalizeEmail(p.Email)}
+	var err error
+	if e.groups, err = encodeStrings(p.Groups); err != nil {
+		return encoded{}, fmt.Errorf("encode groups: %w", err)
+	}
+	if e.attrs, err = encodeAttributes(p.Attributes); err != nil {
+		return encoded{}, err
+	}
+	if e.roles, err = encodeStrings(p.Roles); err != nil {
+		return encoded{}, fmt.Errorf("encode roles: %w", err)
+	}
+	return e, nil
+}
+
+// apply creates or updates the user inside the caller's transaction, with
+// the profile profileFor returns for the stored user (nil when there is
+// none). It reads the user once. With keepSuspended, a suspended user is
+// left exactly as stored and returned, with Before set to the same record,
+// and profileFor is not called.
+func (w write) apply(ctx context.Context, c *sql.Conn, keepSuspended bool, profileFor func(before *userstore.User) (encoded, error)) (res userstore.Provisioned, err error) {
 	before := userstore.User{Key: w.key}
 	err = scanUser(c.QueryRowContext(ctx, selectUserByKey, w.key.Issuer, w.key.Subject), &before, false)
+	found := err == nil
 	switch {
 	case errors.Is(err, sql.ErrNoRows):
+	case err != nil:
+		return res, fmt.Errorf("read user: %w", err)
+	case keepSuspended && before.Status == userstore.Suspended:
+		res.User = cloneUser(before)
+		res.Before = &before
+		return res, nil
+	}
+	var b *userstore.User
+	if found {
+		b = &before
+	}
+	e, err := profileFor(b)
+	if err != nil {
+		return res, err
+	}
+	if !found {
 		id, err := userstore.NewID()
 		if err != nil {
 			return res, err
 		}
 		if _, err := c.ExecContext(ctx, insertUser,
-			id, w.key.Issuer, w.key.Subject, w.p.Email, w.p.DisplayName, w.p.GivenName, w.p.FamilyName,
-			w.groups, w.attrs, w.nowNS, w.nowNS, w.nowNS); err != nil {
+			id, w.key.Issuer, w.key.Subject, e.p.Email, e.p.DisplayName, e.p.GivenName, e.p.FamilyName,
+			e.groups, e.attrs, e.roles, e.emailNorm, w.nowNS, w.nowNS, w.nowNS); err != nil {
 			return res, fmt.Errorf("insert user: %w", err)
 		}
 		res.User = userstore.User{
@@ -538,43 +717,54 @@ func (w write) apply(ctx context.Context, c *sql.Conn, keepSuspended bool) (res 
 			UpdatedAt:    w.now,
 			LastSignInAt: w.now,
 		}
-	case err != nil:
-		return res, fmt.Errorf("read user: %w", err)
-	case keepSuspended && before.Status == userstore.Suspended:
-		res.User = before
-		return res, nil
-	default:
+	} else {
 		if _, err := c.ExecContext(ctx, updateUser,
-			w.p.Email, w.p.DisplayName, w.p.GivenName, w.p.FamilyName, w.groups, w.attrs, w.nowNS, w.nowNS,
+			e.p.Email, e.p.DisplayName, e.p.GivenName, e.p.FamilyName, e.groups, e.attrs, e.roles, e.emailNorm, w.nowNS, w.nowNS,
 			before.ID); err != nil {
 			return res, fmt.Errorf("update user: %w", err)
 		}
 		res.User = before
+		res.User.LocalRoles = slices.Clone(before.LocalRoles)
 		res.User.UpdatedAt = w.now
 		res.User.LastSignInAt = w.now
 		res.Before = &before
 	}
-	res.User.Profile = w.p.Clone()
+	res.User.Profile = e.p.Clone()
 	return res, nil
 }
 
-// SignIn is [Store.ConsumeAssertion] followed by [Store.Provision], in one
-// transaction, so that a sign-in waits for one commit (one fsync) instead of
-// two and reads the user once. The jit middleware uses it when the store is
-// also its replay cache; the outcome is the same as the separate calls':
+// SignIn is [Store.ConsumeAssertion] followed by [Store.Provision] with the
+// profile decide returns, in one transaction, so that a sign-in waits for
+// one commit (one fsync) instead of two and reads the user once: decide is
+// given the row the transaction reads. The outcomes are those
+// [userstore.SignInStore.SignIn] lists:
 //
 //   - an assertion already used returns an error wrapping
-//     [userstore.ErrReplayed] and writes nothing;
+//     [userstore.ErrReplayed] and writes nothing; decide is not called;
 //   - a suspended user keeps the assertion recorded, is not changed, and is
-//     returned as stored (Status [userstore.Suspended]) with a nil error;
-//   - any other failure writes nothing at all, neither the record of the
-//     assertion nor the user, so the person can retry.
-func (s *Store) SignIn(ctx context.Context, issuer, assertionID string, expires time.Time, key userstore.Key, p userstore.Profile, now time.Time) (userstore.Provisioned, error) {
-	w, err := newWrite(key, p, now)
+//     returned as stored (Status [userstore.Suspended], and Before the same
+//     record) with a nil error; decide is not called;
+//   - an error from decide writes nothing at all, neither the record of the
+//     assertion nor the user, and is wrapped in the returned error;
+//   - any other failure writes nothing at all either, so the person can
+//     retry.
+//
+// decide runs while the transaction holds SQLite's write lock, so it must
+// be quick and must not call the store; it must not modify *before, which
+// is also the result's Before.
+func (s *Store) SignIn(ctx context.Context, issuer, assertionID string, expires time.Time, key userstore.Key, now time.Time, decide func(before *userstore.User) (userstore.Profile, error)) (userstore.Provisioned, error) {
+	w, err := newWrite(key, now)
 	if err != nil {
 		return userstore.Provisioned{}, fmt.Errorf("sqlitestore: sign in %s: %w", key, err)
 	}
 	exp, clampedNow := clampUnixNano(expires), clampUnixNano(w.now)
+	profileFor := func(before *userstore.User) (encoded, error) {
+		p, err := decide(before)
+		if err != nil {
+			return encoded{}, err
+		}
+		return encodeProfile(p)
+	}
 
 	var res userstore.Provisioned
 	err = s.inTx(ctx, func(c *sql.Conn) error {
@@ -594,11 +784,87 @@ func (s *Store) SignIn(ctx context.Context, issuer, assertionID string, expires 
 		}
 		// A suspended user is refused: the assertion stays recorded and
 		// nothing else changes.
-		res, err = w.apply(ctx, c, true)
+		res, err = w.apply(ctx, c, true, profileFor)
 		return err
 	})
 	if err != nil {
 		return userstore.Provisioned{}, fmt.Errorf("sqlitestore: sign in %s: %w", key, err)
+	}
+	return res, nil
+}
+
+// LookupEmail returns the users whose email equals email once both are put
+// through [userstore.NormalizeEmail], whatever their issuer, ordered by
+// creation time then ID. A blank email matches no one. The query uses the
+// indexed normalized email; a row whose stored email no longer has that
+// normalized form (written by an older version of this package still
+// running) is left out.
+func (s *Store) LookupEmail(ctx context.Context, email string) ([]userstore.User, error) {
+	norm := userstore.NormalizeEmail(email)
+	if norm == "" {
+		return nil, nil
+	}
+	users, err := s.query(ctx, `SELECT issuer, subject, `+userColumns+` FROM users
+		WHERE email_norm = ? ORDER BY created_at, id`, norm)
+	if err != nil {
+		return nil, fmt.Errorf("sqlitestore: lookup email: %w", err)
+	}
+	return slices.DeleteFunc(users, func(u userstore.User) bool {
+		return userstore.NormalizeEmail(u.Profile.Email) != norm
+	}), nil
+}
+
+// Link binds key to the local account with the given ID, as
+// [userstore.Linker.Link] describes, in one transaction that holds SQLite's
+// write lock. It returns an error wrapping [userstore.ErrInvalidKey] when
+// key has an empty part, and refuses a time outside the years 1678 to 2262.
+func (s *Store) Link(ctx context.Context, id string, key userstore.Key, p userstore.Profile, now time.Time) (userstore.Provisioned, error) {
+	w, err := newWrite(key, now)
+	if err != nil {
+		return userstore.Provisioned{}, fmt.Errorf("sqlitestore: link user %q to %s: %w", id, key, err)
+	}
+	e, err := encodeProfile(p)
+	if err != nil {
+		return userstore.Provisioned{}, fmt.Errorf("sqlitestore: link user %q to %s: %w", id, key, err)
+	}
+	var res userstore.Provisioned
+	err = s.inTx(ctx, func(c *sql.Conn) error {
+		var before userstore.User
+		err := scanUser(c.QueryRowContext(ctx, selectUserByID, id), &before, true)
+		switch {
+		case errors.Is(err, sql.ErrNoRows):
+			return userstore.ErrNotFound
+		case err != nil:
+			return fmt.Errorf("read user: %w", err)
+		case before.Key.Issuer != userstore.LocalIssuer:
+			return fmt.Errorf("%w: the user's issuer is %q, not the local issuer", userstore.ErrNotLinkable, before.Key.Issuer)
+		}
+		if key != before.Key {
+			var other string
+			err := c.QueryRowContext(ctx, `SELECT id FROM users WHERE issuer = ? AND subject = ?`, key.Issuer, key.Subject).Scan(&other)
+			switch {
+			case err == nil:
+				return fmt.Errorf("%w: the key belongs to user %q", userstore.ErrNotLinkable, other)
+			case !errors.Is(err, sql.ErrNoRows):
+				return fmt.Errorf("read user with the key: %w", err)
+			}
+		}
+		if _, err := c.ExecContext(ctx, linkUser,
+			key.Issuer, key.Subject, e.p.Email, e.p.DisplayName, e.p.GivenName, e.p.FamilyName,
+			e.groups, e.attrs, e.roles, e.emailNorm, w.nowNS, w.nowNS, before.ID); err != nil {
+			return fmt.Errorf("update user: %w", err)
+		}
+		res.User = before
+		res.User.Key = key
+		res.User.Profile = e.p.Clone()
+		res.User.LocalRoles = slices.Clone(before.LocalRoles)
+		res.User.UpdatedAt = w.now
+		res.User.LastSignInAt = w.now
+		res.Before = &before
+		return nil
+	})
+	if err != nil {
+		return userstore.Provisioned{}, fmt.Errorf("sqlitestore: link user %q to %s: %w", id, key, err)
 	}
 	return res, nil
 }
@@ -720,6 +986,80 @@ func (s *Store) change(ctx context.Context, op string, key userstore.Key, query 
 	return nil
 }
 
+// GrantRole adds role to the user's LocalRoles, kept sorted and without
+// duplicates. Granting a role the user already has locally is not an
+// error. It returns an error wrapping [userstore.ErrNotFound] when there is
+// no such user, and refuses an empty role.
+func (s *Store) GrantRole(ctx context.Context, key userstore.Key, role string) error {
+	return s.changeRoles(ctx, "grant role", key, role, func(roles []string) []string {
+		if i, found := slices.BinarySearch(roles, role); !found {
+			roles = slices.Insert(roles, i, role)
+		}
+		return roles
+	})
+}
+
+// RevokeRole removes role from the user's LocalRoles. Revoking a role the
+// user does not have locally is not an error; revoking the last one leaves
+// LocalRoles nil. It returns an error wrapping [userstore.ErrNotFound] when
+// there is no such user, and refuses an empty role.
+func (s *Store) RevokeRole(ctx context.Context, key userstore.Key, role string) error {
+	return s.changeRoles(ctx, "revoke role", key, role, func(roles []string) []string {
+		if i, found := slices.BinarySearch(roles, role); found {
+			roles = slices.Delete(roles, i, i+1)
+		}
+		return roles
+	})
+}
+
+// changeRoles replaces the LocalRoles of the user with key by what change
+// returns for them, sorted and unique, in one transaction.
+func (s *Store) changeRoles(ctx context.Context, op string, key userstore.Key, role string, change func([]string) []string) error {
+	if err := key.Validate(); err != nil {
+		return err
+	}
+	if role == "" {
+		return fmt.Errorf("sqlitestore: %s for %s: empty role", op, key)
+	}
+	err := s.inTx(ctx, func(c *sql.Conn) error {
+		var stored string
+		err := c.QueryRowContext(ctx, `SELECT local_roles_json FROM users WHERE issuer = ? AND subject = ?`, key.Issuer, key.Subject).Scan(&stored)
+		if errors.Is(err, sql.ErrNoRows) {
+			return userstore.ErrNotFound
+		}
+		if err != nil {
+			return fmt.Errorf("read local roles: %w", err)
+		}
+		roles, err := decodeLocalRoles(stored)
+		if err != nil {
+			return fmt.Errorf("read local roles: %w", err)
+		}
+		next := change(slices.Clone(roles))
+		if slices.Equal(next, roles) {
+			return nil
+		}
+		enc, err := encodeLocalRoles(next)
+		if err != nil {
+			return err
+		}
+		if _, err := c.ExecContext(ctx, `UPDATE users SET local_roles_json = ? WHERE issuer = ? AND subject = ?`, enc, key.Issuer, key.Subject); err != nil {
+			return fmt.Errorf("write local roles: %w", err)
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("sqlitestore: %s %q for %s: %w", op, role, key, err)
+	}
+	return nil
+}
+
+// cloneUser returns a copy of u that shares no memory with it.
+func cloneUser(u userstore.User) userstore.User {
+	u.Profile = u.Profile.Clone()
+	u.LocalRoles = slices.Clone(u.LocalRoles)
+	return u
+}
+
 // scanner is a *sql.Row or *sql.Rows.
 type scanner interface {
 	Scan(dest ...any) error
@@ -729,25 +1069,31 @@ type scanner interface {
 // subject when withKey is set.
 func scanUser(r scanner, u *userstore.User, withKey bool) error {
 	var (
-		groups, attrs              string
-		status                     int64
-		created, updated, signedIn int64
+		groups, attrs, roles, localRoles string
+		status                           int64
+		created, updated, signedIn       int64
 	)
-	dest := make([]any, 0, 13)
+	dest := make([]any, 0, 15)
 	if withKey {
 		dest = append(dest, &u.Key.Issuer, &u.Key.Subject)
 	}
 	dest = append(dest, &u.ID, &u.Profile.Email, &u.Profile.DisplayName, &u.Profile.GivenName, &u.Profile.FamilyName,
-		&groups, &attrs, &status, &created, &updated, &signedIn)
+		&groups, &attrs, &roles, &localRoles, &status, &created, &updated, &signedIn)
 	if err := r.Scan(dest...); err != nil {
 		return err
 	}
 	var err error
-	if u.Profile.Groups, err = decodeGroups(groups); err != nil {
+	if u.Profile.Groups, err = decodeStrings(groups); err != nil {
 		return fmt.Errorf("user %s: groups: %w", u.ID, err)
 	}
 	if u.Profile.Attributes, err = decodeAttributes(attrs); err != nil {
 		return fmt.Errorf("user %s: attributes: %w", u.ID, err)
+	}
+	if u.Profile.Roles, err = decodeStrings(roles); err != nil {
+		return fmt.Errorf("user %s: roles: %w", u.ID, err)
+	}
+	if u.LocalRoles, err = decodeLocalRoles(localRoles); err != nil {
+		return fmt.Errorf("user %s: local roles: %w", u.ID, err)
 	}
 	u.Status = userstore.Status(status)
 	u.CreatedAt = time.Unix(0, created).UTC()
@@ -756,35 +1102,64 @@ func scanUser(r scanner, u *userstore.User, withKey bool) error {
 	return nil
 }
 
-// encodeGroups returns groups as JSON: "null" for a nil slice and "[]" for
-// an empty one.
-func encodeGroups(groups []string) (string, error) {
+// encodeStrings returns ss as JSON: "null" for a nil slice and "[]" for an
+// empty one.
+func encodeStrings(ss []string) (string, error) {
 	switch {
-	case groups == nil:
+	case ss == nil:
 		return "null", nil
-	case len(groups) == 0:
+	case len(ss) == 0:
 		return "[]", nil
 	}
-	b, err := json.Marshal(groups)
+	b, err := json.Marshal(ss)
 	if err != nil {
-		return "", fmt.Errorf("encode groups: %w", err)
+		return "", err
 	}
 	return string(b), nil
 }
 
-// decodeGroups is the inverse of encodeGroups.
-func decodeGroups(s string) ([]string, error) {
+// decodeStrings is the inverse of encodeStrings.
+func decodeStrings(s string) ([]string, error) {
 	switch s {
 	case "null":
 		return nil, nil
 	case "[]":
 		return []string{}, nil
 	}
-	var groups []string
-	if err := json.Unmarshal([]byte(s), &groups); err != nil {
+	var ss []string
+	if err := json.Unmarshal([]byte(s), &ss); err != nil {
 		return nil, err
 	}
-	return groups, nil
+	return ss, nil
+}
+
+// encodeLocalRoles returns roles as JSON, "null" when there are none.
+func encodeLocalRoles(roles []string) (string, error) {
+	if len(roles) == 0 {
+		return "null", nil
+	}
+	b, err := json.Marshal(roles)
+	if err != nil {
+		return "", fmt.Errorf("encode local roles: %w", err)
+	}
+	return string(b), nil
+}
+
+// decodeLocalRoles is the inverse of encodeLocalRoles: nil when there are
+// none, and otherwise sorted and unique whatever the column holds.
+func decodeLocalRoles(s string) ([]string, error) {
+	if s == "null" {
+		return nil, nil
+	}
+	var roles []string
+	if err := json.Unmarshal([]byte(s), &roles); err != nil {
+		return nil, err
+	}
+	if len(roles) == 0 {
+		return nil, nil
+	}
+	slices.Sort(roles)
+	return slices.Compact(roles), nil
 }
 
 // encodeAttributes returns attrs as JSON: "null" for a nil map and "{}" for

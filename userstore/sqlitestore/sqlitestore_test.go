@@ -108,6 +108,114 @@ func TestSchemaVersionAndRestart(t *testing.T) {
 	require.True(t, now.Equal(u.CreatedAt))
 }
 
+// schemaV1 is the schema of version 1, as sqlitestore created it before
+// roles and email lookup existed. It is a frozen copy, so that the test
+// below checks the migration from what that release wrote, whatever later
+// edits do to the package's own migrations.
+var schemaV1 = []string{
+	`CREATE TABLE users (
+		id              TEXT    NOT NULL PRIMARY KEY,
+		issuer          TEXT    NOT NULL COLLATE BINARY,
+		subject         TEXT    NOT NULL COLLATE BINARY,
+		email           TEXT    NOT NULL DEFAULT '',
+		display_name    TEXT    NOT NULL DEFAULT '',
+		given_name      TEXT    NOT NULL DEFAULT '',
+		family_name     TEXT    NOT NULL DEFAULT '',
+		groups_json     TEXT    NOT NULL DEFAULT 'null',
+		attributes_json TEXT    NOT NULL DEFAULT 'null',
+		status          INTEGER NOT NULL DEFAULT 0,
+		created_at      INTEGER NOT NULL,
+		updated_at      INTEGER NOT NULL,
+		last_sign_in_at INTEGER NOT NULL,
+		UNIQUE (issuer, subject)
+	)`,
+	`CREATE INDEX users_last_sign_in_at ON users (last_sign_in_at)`,
+	`CREATE TABLE replay (
+		issuer       TEXT    NOT NULL COLLATE BINARY,
+		assertion_id TEXT    NOT NULL COLLATE BINARY,
+		expires_at   INTEGER NOT NULL,
+		PRIMARY KEY (issuer, assertion_id)
+	)`,
+	`CREATE INDEX replay_expires_at ON replay (expires_at)`,
+	`PRAGMA user_version = 1`,
+}
+
+// TestMigrateFromVersion1 opens a database written at schema version 1
+// and finds its users migrated: roles empty, the normalized email
+// backfilled so that LookupEmail finds them, and the new columns written
+// by later sign-ins.
+func TestMigrateFromVersion1(t *testing.T) {
+	ctx := t.Context()
+	path := tempPath(t)
+	db := openDB(t, path)
+	for _, stmt := range schemaV1 {
+		_, err := db.ExecContext(ctx, stmt)
+		require.NoError(t, err)
+	}
+	created := time.Date(2024, time.June, 1, 8, 0, 0, 123456789, time.UTC)
+	for _, u := range []struct{ id, subject, email string }{
+		{"u1", "ada", " Ada.Lovelace@Example.COM\t"},
+		{"u2", "grace", ""},
+		{"u3", "kelvin", "\u212Aelvin@example.com"},
+	} {
+		_, err := db.ExecContext(ctx, `INSERT INTO users (id, issuer, subject, email, display_name, groups_json, attributes_json, status, created_at, updated_at, last_sign_in_at)
+			VALUES (?, 'https://idp.example/', ?, ?, 'Someone', '["g"]', '{"a":["b"]}', 1, ?, ?, ?)`,
+			u.id, u.subject, u.email, created.UnixNano(), created.UnixNano(), created.UnixNano())
+		require.NoError(t, err)
+	}
+	_, err := db.ExecContext(ctx, `INSERT INTO replay (issuer, assertion_id, expires_at) VALUES ('https://idp.example/', '_old', ?)`,
+		created.Add(100*365*24*time.Hour).UnixNano())
+	require.NoError(t, err)
+	require.NoError(t, db.Close())
+
+	db = openDB(t, sqlitestore.DSN(path))
+	s := openStore(t, db)
+	require.Equal(t, sqlitestore.SchemaVersion, pragmaInt(t, db, "user_version"))
+	var indexes int
+	require.NoError(t, db.QueryRowContext(ctx, `SELECT count(*) FROM sqlite_schema WHERE type = 'index' AND name = 'users_email_norm'`).Scan(&indexes))
+	require.Equal(t, 1, indexes, "the normalized email is not indexed")
+
+	ada := userstore.Key{Issuer: "https://idp.example/", Subject: "ada"}
+	u, err := s.Lookup(ctx, ada)
+	require.NoError(t, err)
+	require.Equal(t, "u1", u.ID)
+	require.Equal(t, userstore.Suspended, u.Status)
+	require.Equal(t, []string{"g"}, u.Profile.Groups)
+	require.Equal(t, map[string][]string{"a": {"b"}}, u.Profile.Attributes)
+	require.Nil(t, u.Profile.Roles)
+	require.Nil(t, u.LocalRoles)
+	require.True(t, created.Equal(u.CreatedAt))
+
+	found, err := s.LookupEmail(ctx, "ada.lovelace@example.com")
+	require.NoError(t, err)
+	require.Len(t, found, 1, "LookupEmail did not find the migrated user")
+	require.Equal(t, "u1", found[0].ID)
+	found, err = s.LookupEmail(ctx, "\u212Aelvin@example.com")
+	require.NoError(t, err)
+	require.Len(t, found, 1)
+	require.Equal(t, "u3", found[0].ID)
+	found, err = s.LookupEmail(ctx, "kelvin@example.com")
+	require.NoError(t, err)
+	require.Empty(t, found, "the backfill folded the Kelvin sign")
+
+	// The migrated rows take the new columns.
+	require.NoError(t, s.GrantRole(ctx, ada, "admin"))
+	require.NoError(t, s.Unsuspend(ctx, ada))
+	res, err := s.Provision(ctx, ada, userstore.Profile{Email: "ada@example.org", Roles: []string{}}, created.Add(time.Hour))
+	require.NoError(t, err)
+	require.Equal(t, []string{"admin"}, res.User.LocalRoles)
+	u, err = s.Lookup(ctx, ada)
+	require.NoError(t, err)
+	require.Equal(t, []string{}, u.Profile.Roles)
+	require.Equal(t, []string{"admin"}, u.LocalRoles)
+	found, err = s.LookupEmail(ctx, "ada.lovelace@example.com")
+	require.NoError(t, err)
+	require.Empty(t, found, "the old email still finds the user")
+
+	// The replay records survived.
+	require.ErrorIs(t, s.ConsumeAssertion(ctx, "https://idp.example/", "_old", created.Add(time.Hour), created), userstore.ErrReplayed)
+}
+
 func TestNewerSchemaRefused(t *testing.T) {
 	path := tempPath(t)
 	db := openDB(t, path)
@@ -117,7 +225,7 @@ func TestNewerSchemaRefused(t *testing.T) {
 	s, err := sqlitestore.Open(t.Context(), db, sqlitestore.Options{})
 	require.ErrorIs(t, err, sqlitestore.ErrSchemaTooNew)
 	require.Nil(t, s)
-	require.Contains(t, err.Error(), "schema version 2")
+	require.Contains(t, err.Error(), fmt.Sprintf("schema version %d", sqlitestore.SchemaVersion+1))
 
 	// Open wrote nothing.
 	require.Equal(t, sqlitestore.SchemaVersion+1, pragmaInt(t, db, "user_version"))
@@ -408,7 +516,7 @@ func TestContextEndsWhileWaitingForLock(t *testing.T) {
 	defer cancel()
 	start := time.Now()
 	_, err = s.Provision(short, k, userstore.Profile{}, now)
-	require.Error(t, err)
+	require.ErrorIs(t, err, context.DeadlineExceeded)
 	require.Less(t, time.Since(start), 4*time.Second, "Provision did not give up when its context ended")
 	require.ErrorIs(t, s.ConsumeAssertion(short, "https://idp.example/", "_a1", now.Add(time.Minute), now), context.DeadlineExceeded)
 

@@ -1,6 +1,9 @@
 // Package storetest is a conformance suite for user stores: every
 // implementation of [userstore.Store], [userstore.ReplayCache] and
-// [userstore.Admin] in this module runs it, and so should any other.
+// [userstore.Admin] in this module runs it, and so should any other. A
+// store that also implements the optional [userstore.SignInStore] or
+// [userstore.Linker] is checked against those contracts too; for a store
+// that does not, their subtests are skipped.
 //
 // Call [Run] from a test of the store's package:
 //
@@ -12,11 +15,31 @@
 //
 // The suite checks the behaviour the userstore contract documents, and a
 // few things the sign-in path relies on: keys are compared exactly, nil and
-// empty Groups and Attributes stay apart, times come back with nanosecond
-// precision in UTC, and concurrent first sign-ins create exactly one user.
+// empty Groups, Attributes and Roles stay apart, times come back with
+// nanosecond precision in UTC, and concurrent first sign-ins create exactly
+// one user, through Provision and through SignIn alike.
+//
+// For the administrator's roles it checks that LocalRoles is nil until a
+// role is granted, that GrantRole and RevokeRole are idempotent and keep
+// LocalRoles sorted (as Go sorts strings) and unique, and that no sign-in
+// changes them. A store may return nil or an empty slice once the last
+// local role is revoked; the suite accepts either.
+//
+// For a [userstore.Linker] it checks that LookupEmail folds ASCII letters
+// and surrounding whitespace only (so "ſ" does not match "s", nor the
+// Kelvin sign "K"), follows every write of the email, and orders its result
+// by creation time then ID, and that Link binds only local accounts, to
+// keys no other user has, keeping the account's ID, status, local roles and
+// creation time.
+//
+// For a [userstore.SignInStore] it checks each outcome its documentation
+// lists, including that decide is given the stored user, that an error from
+// decide writes nothing (not even the assertion's record), and that a
+// suspended user's sign-in records the assertion without calling decide.
 package storetest
 
 import (
+	"errors"
 	"fmt"
 	"sync"
 	"testing"
@@ -29,8 +52,10 @@ import (
 )
 
 // Store is what the suite tests: a store for the sign-in path that is also a
-// replay cache and has the administrative operations. Both stores of this
-// module, memstore and sqlitestore, satisfy it.
+// replay cache and has the administrative operations. The stores of this
+// module, memstore, sqlitestore and pgstore, satisfy it, and each also
+// implements [userstore.SignInStore] and [userstore.Linker], which the
+// suite tests when a store has them.
 type Store interface {
 	userstore.Store
 	userstore.ReplayCache
@@ -70,6 +95,31 @@ func Run(t *testing.T, newStore func(t *testing.T) Store) {
 		{"ConcurrentFirstSignIn", testConcurrentFirstSignIn},
 		{"ConcurrentDistinctKeys", testConcurrentDistinctKeys},
 		{"ReturnedValuesAreCopies", testReturnedValuesAreCopies},
+
+		{"ProfileRolesNilAndEmpty", testProfileRolesNilAndEmpty},
+		{"ProvisionNeverChangesLocalRoles", testProvisionNeverChangesLocalRoles},
+		{"GrantRevokeRole", testGrantRevokeRole},
+		{"RoleAdminErrors", testRoleAdminErrors},
+		{"ConcurrentGrantAndProvision", testConcurrentGrantAndProvision},
+		{"EffectiveRoles", testEffectiveRoles},
+
+		{"LookupEmailFoldsASCIIOnly", testLookupEmailFoldsASCIIOnly},
+		{"LookupEmailOrder", testLookupEmailOrder},
+		{"LookupEmailBlank", testLookupEmailBlank},
+		{"LookupEmailFollowsWrites", testLookupEmailFollowsWrites},
+		{"LinkLocalAccount", testLinkLocalAccount},
+		{"LinkKeepsSuspended", testLinkKeepsSuspended},
+		{"LinkRefusesNonLocal", testLinkRefusesNonLocal},
+		{"LinkRefusesTakenKey", testLinkRefusesTakenKey},
+		{"LinkUnknownID", testLinkUnknownID},
+
+		{"SignInCreatesThenUpdates", testSignInCreatesThenUpdates},
+		{"SignInReplayed", testSignInReplayed},
+		{"SignInSuspended", testSignInSuspended},
+		{"SignInDecideError", testSignInDecideError},
+		{"SignInInvalidKey", testSignInInvalidKey},
+		{"SignInConcurrentFirst", testSignInConcurrentFirst},
+		{"SignInConcurrentSameAssertion", testSignInConcurrentSameAssertion},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -105,6 +155,8 @@ func fullProfile() userstore.Profile {
 			"http://schemas.microsoft.com/identity/claims/tenantid": {"00000000-0000-0000-0000-000000000001"},
 			"department": {"Analytical Engines", ""},
 		},
+		// As given: neither sorted nor unique.
+		Roles: []string{"writer", "reader", "writer"},
 	}
 }
 
@@ -147,6 +199,7 @@ func requireSameUser(t *testing.T, want, got userstore.User) {
 	require.Equal(t, want.Key, got.Key, "Key")
 	require.Equal(t, want.Profile, got.Profile, "Profile")
 	require.Equal(t, want.Status, got.Status, "Status")
+	require.Equal(t, want.LocalRoles, got.LocalRoles, "LocalRoles")
 	requireTime(t, want.CreatedAt, got.CreatedAt, "CreatedAt")
 	requireTime(t, want.UpdatedAt, got.UpdatedAt, "UpdatedAt")
 	requireTime(t, want.LastSignInAt, got.LastSignInAt, "LastSignInAt")
@@ -259,7 +312,7 @@ func testProfileRoundTrip(t *testing.T, s Store) {
 
 func testNilAndEmptyStayApart(t *testing.T, s Store) {
 	nilProfile := userstore.Profile{DisplayName: "nil"}
-	emptyProfile := userstore.Profile{DisplayName: "empty", Groups: []string{}, Attributes: map[string][]string{}}
+	emptyProfile := userstore.Profile{DisplayName: "empty", Groups: []string{}, Attributes: map[string][]string{}, Roles: []string{}}
 	innerProfile := userstore.Profile{
 		DisplayName: "inner",
 		Attributes:  map[string][]string{"nil": nil, "empty": {}, "one": {"x"}},
@@ -272,12 +325,15 @@ func testNilAndEmptyStayApart(t *testing.T, s Store) {
 	got := lookup(t, s, key("nil")).Profile
 	require.Nil(t, got.Groups, "nil Groups came back non-nil")
 	require.Nil(t, got.Attributes, "nil Attributes came back non-nil")
+	require.Nil(t, got.Roles, "nil Roles came back non-nil")
 
 	got = lookup(t, s, key("empty")).Profile
 	require.NotNil(t, got.Groups, "empty Groups came back nil")
 	require.Empty(t, got.Groups)
 	require.NotNil(t, got.Attributes, "empty Attributes came back nil")
 	require.Empty(t, got.Attributes)
+	require.NotNil(t, got.Roles, "empty Roles came back nil")
+	require.Empty(t, got.Roles)
 
 	got = lookup(t, s, key("inner")).Profile
 	require.Equal(t, innerProfile, got)
@@ -406,6 +462,7 @@ func testDeleteThenProvisionCreatesAnew(t *testing.T, s Store) {
 	k := key("ada")
 	first := provision(t, s, k, fullProfile(), epoch()).User
 	require.NoError(t, s.Suspend(t.Context(), k))
+	require.NoError(t, s.GrantRole(t.Context(), k, "admin"))
 	require.NoError(t, s.Delete(t.Context(), k))
 	_, err := s.Lookup(t.Context(), k)
 	require.ErrorIs(t, err, userstore.ErrNotFound)
@@ -416,6 +473,8 @@ func testDeleteThenProvisionCreatesAnew(t *testing.T, s Store) {
 	require.True(t, res.Created(), "Provision after Delete did not create")
 	require.NotEqual(t, first.ID, res.User.ID, "the new record reused the deleted one's ID")
 	require.Equal(t, userstore.Active, res.User.Status, "the new record is not active")
+	require.Nil(t, res.User.LocalRoles, "the new record has the deleted one's local roles")
+	require.Nil(t, lookup(t, s, k).LocalRoles, "the new record has the deleted one's local roles")
 	requireTime(t, later, res.User.CreatedAt, "CreatedAt")
 }
 
@@ -483,6 +542,8 @@ func testAdminUnknownKey(t *testing.T, s Store) {
 	require.ErrorIs(t, s.Suspend(ctx, k), userstore.ErrNotFound, "Suspend")
 	require.ErrorIs(t, s.Unsuspend(ctx, k), userstore.ErrNotFound, "Unsuspend")
 	require.ErrorIs(t, s.Delete(ctx, k), userstore.ErrNotFound, "Delete")
+	require.ErrorIs(t, s.GrantRole(ctx, k, "admin"), userstore.ErrNotFound, "GrantRole")
+	require.ErrorIs(t, s.RevokeRole(ctx, k, "admin"), userstore.ErrNotFound, "RevokeRole")
 
 	require.Error(t, s.Suspend(ctx, userstore.Key{Subject: "somebody"}), "Suspend with an empty issuer")
 	require.Error(t, s.Delete(ctx, userstore.Key{Issuer: issuer}), "Delete with an empty subject")
@@ -639,6 +700,7 @@ func testReturnedValuesAreCopies(t *testing.T, s Store) {
 	in.Groups[0] = "changed"
 	in.Attributes["department"][0] = "changed"
 	in.Attributes["new"] = []string{"changed"}
+	in.Roles[0] = "changed"
 	require.Equal(t, fullProfile(), lookup(t, s, k).Profile, "the store kept the caller's slices or map")
 
 	// Nor does changing what came out.
@@ -647,6 +709,7 @@ func testReturnedValuesAreCopies(t *testing.T, s Store) {
 		p.Groups = append(p.Groups, "appended")
 		p.Attributes["department"][0] = "changed"
 		p.Attributes["new"] = []string{"changed"}
+		p.Roles[0] = "changed"
 	}
 	mutate(&res.User.Profile)
 	require.Equal(t, fullProfile(), lookup(t, s, k).Profile, "Provision returned the stored slices or map")
@@ -670,4 +733,836 @@ func testReturnedValuesAreCopies(t *testing.T, s Store) {
 	require.Len(t, stale, 1)
 	mutate(&stale[0].Profile)
 	require.Equal(t, fullProfile(), lookup(t, s, k).Profile, "NotSignedInSince returned the stored slices or map")
+
+	// Local roles likewise.
+	require.NoError(t, s.GrantRole(ctx, k, "admin"))
+	u = lookup(t, s, k)
+	u.LocalRoles[0] = "changed"
+	require.Equal(t, []string{"admin"}, lookup(t, s, k).LocalRoles, "Lookup returned the stored local roles")
+	users, err = s.List(ctx)
+	require.NoError(t, err)
+	users[0].LocalRoles[0] = "changed"
+	require.Equal(t, []string{"admin"}, lookup(t, s, k).LocalRoles, "List returned the stored local roles")
+	res = provision(t, s, k, fullProfile(), epoch().Add(2*time.Minute))
+	res.User.LocalRoles[0] = "changed"
+	res.Before.LocalRoles[0] = "changed"
+	require.Equal(t, []string{"admin"}, lookup(t, s, k).LocalRoles, "Provision returned the stored local roles")
+
+	if l, ok := s.(userstore.Linker); ok {
+		found, err := l.LookupEmail(ctx, fullProfile().Email)
+		require.NoError(t, err)
+		require.Len(t, found, 1)
+		mutate(&found[0].Profile)
+		found[0].LocalRoles[0] = "changed"
+		u := lookup(t, s, k)
+		require.Equal(t, fullProfile(), u.Profile, "LookupEmail returned the stored slices or map")
+		require.Equal(t, []string{"admin"}, u.LocalRoles, "LookupEmail returned the stored local roles")
+	}
+}
+
+// roles returns the local roles of the user with key.
+func localRoles(t *testing.T, s Store, k userstore.Key) []string {
+	t.Helper()
+	return lookup(t, s, k).LocalRoles
+}
+
+func testProfileRolesNilAndEmpty(t *testing.T, s Store) {
+	nilRoles := userstore.Profile{DisplayName: "nil"}
+	emptyRoles := userstore.Profile{DisplayName: "empty", Roles: []string{}}
+	someRoles := userstore.Profile{DisplayName: "some", Roles: []string{"z", "a", "z", "管理者", "e\u0301", ""}}
+
+	for _, tc := range []struct {
+		subject string
+		p       userstore.Profile
+	}{{"nil", nilRoles}, {"empty", emptyRoles}, {"some", someRoles}} {
+		res := provision(t, s, key(tc.subject), tc.p, epoch())
+		require.Equal(t, tc.p, res.User.Profile, "Provision result for %s roles", tc.subject)
+		require.Equal(t, tc.p, lookup(t, s, key(tc.subject)).Profile, "Lookup of %s roles", tc.subject)
+	}
+	require.Nil(t, lookup(t, s, key("nil")).Profile.Roles, "nil Roles came back non-nil")
+	got := lookup(t, s, key("empty")).Profile.Roles
+	require.NotNil(t, got, "empty Roles came back nil")
+	require.Empty(t, got)
+	for _, u := range list(t, s) {
+		switch u.Key.Subject {
+		case "nil":
+			require.Nil(t, u.Profile.Roles, "List: nil Roles came back non-nil")
+		case "empty":
+			require.NotNil(t, u.Profile.Roles, "List: empty Roles came back nil")
+		case "some":
+			require.Equal(t, someRoles.Roles, u.Profile.Roles, "List")
+		}
+	}
+
+	// Every sign-in writes the roles, in both directions.
+	res := provision(t, s, key("nil"), emptyRoles, epoch().Add(time.Second))
+	require.Nil(t, res.Before.Profile.Roles)
+	require.NotNil(t, res.User.Profile.Roles)
+	require.NotNil(t, lookup(t, s, key("nil")).Profile.Roles, "nil Roles updated to empty came back nil")
+	res = provision(t, s, key("empty"), nilRoles, epoch().Add(time.Second))
+	require.NotNil(t, res.Before.Profile.Roles)
+	require.Nil(t, lookup(t, s, key("empty")).Profile.Roles, "empty Roles updated to nil came back non-nil")
+	res = provision(t, s, key("some"), userstore.Profile{DisplayName: "some", Roles: []string{"b"}}, epoch().Add(time.Second))
+	require.Equal(t, someRoles.Roles, res.Before.Profile.Roles)
+	require.Equal(t, []string{"b"}, lookup(t, s, key("some")).Profile.Roles, "a role whose group disappeared is still there")
+}
+
+func testProvisionNeverChangesLocalRoles(t *testing.T, s Store) {
+	ctx := t.Context()
+	k := key("ada")
+	res := provision(t, s, k, fullProfile(), epoch())
+	require.Nil(t, res.User.LocalRoles, "a new user has local roles")
+	require.Nil(t, localRoles(t, s, k), "LocalRoles of a user never granted one is not nil")
+	require.Nil(t, list(t, s)[0].LocalRoles, "LocalRoles of a user never granted one is not nil")
+
+	require.NoError(t, s.GrantRole(ctx, k, "auditor"))
+	require.NoError(t, s.GrantRole(ctx, k, "admin"))
+	want := []string{"admin", "auditor"}
+	for i, p := range []userstore.Profile{
+		{DisplayName: "no roles"},
+		{DisplayName: "empty roles", Roles: []string{}},
+		// An IdP role with the name of a local role is still only an
+		// IdP role.
+		{DisplayName: "other roles", Roles: []string{"admin", "owner"}},
+	} {
+		res := provision(t, s, k, p, epoch().Add(time.Duration(i+1)*time.Hour))
+		require.Equal(t, want, res.Before.LocalRoles, "Provision's Before")
+		require.Equal(t, want, res.User.LocalRoles, "Provision changed LocalRoles")
+		u := lookup(t, s, k)
+		require.Equal(t, want, u.LocalRoles, "Provision changed LocalRoles")
+		require.Equal(t, p, u.Profile)
+	}
+
+	// Revoking a local role that is also an IdP role leaves the IdP role.
+	require.NoError(t, s.RevokeRole(ctx, k, "admin"))
+	u := lookup(t, s, k)
+	require.Equal(t, []string{"auditor"}, u.LocalRoles)
+	require.Equal(t, []string{"admin", "owner"}, u.Profile.Roles, "RevokeRole changed the IdP-granted roles")
+}
+
+func testGrantRevokeRole(t *testing.T, s Store) {
+	ctx := t.Context()
+	k := key("ada")
+	created := provision(t, s, k, fullProfile(), epoch()).User
+
+	for _, role := range []string{"writer", "admin", "reader", "admin", "writer"} {
+		require.NoError(t, s.GrantRole(ctx, k, role), "GrantRole(%q)", role)
+	}
+	require.Equal(t, []string{"admin", "reader", "writer"}, localRoles(t, s, k), "LocalRoles not sorted and unique")
+
+	// Roles are compared exactly and sorted as Go sorts strings (byte
+	// by byte), not by any locale.
+	for _, role := range []string{"Admin", " admin", "émigré", "Zeta", "admin "} {
+		require.NoError(t, s.GrantRole(ctx, k, role), "GrantRole(%q)", role)
+	}
+	require.Equal(t, []string{" admin", "Admin", "Zeta", "admin", "admin ", "reader", "writer", "émigré"}, localRoles(t, s, k))
+
+	// Granting changes nothing else.
+	u := lookup(t, s, k)
+	require.Equal(t, created.Profile, u.Profile)
+	require.Equal(t, created.Status, u.Status)
+	requireTime(t, created.UpdatedAt, u.UpdatedAt, "UpdatedAt")
+	requireTime(t, created.LastSignInAt, u.LastSignInAt, "LastSignInAt")
+
+	require.NoError(t, s.RevokeRole(ctx, k, "reader"))
+	require.NoError(t, s.RevokeRole(ctx, k, "reader"), "revoking a role twice")
+	require.NoError(t, s.RevokeRole(ctx, k, "nobody-has-this"), "revoking a role the user does not have")
+	require.Equal(t, []string{" admin", "Admin", "Zeta", "admin", "admin ", "writer", "émigré"}, localRoles(t, s, k))
+	require.Equal(t, fullProfile().Roles, lookup(t, s, k).Profile.Roles, "RevokeRole changed the IdP-granted roles")
+
+	for _, role := range []string{" admin", "Admin", "Zeta", "admin", "admin ", "writer", "émigré"} {
+		require.NoError(t, s.RevokeRole(ctx, k, role), "RevokeRole(%q)", role)
+	}
+	// Nil or empty: the contract only says nil when none was ever
+	// granted.
+	require.Empty(t, localRoles(t, s, k), "LocalRoles after revoking every role")
+	require.NoError(t, s.RevokeRole(ctx, k, "admin"), "revoking from a user with no local roles")
+	require.Empty(t, localRoles(t, s, k))
+
+	require.NoError(t, s.GrantRole(ctx, k, "admin"))
+	require.Equal(t, []string{"admin"}, localRoles(t, s, k))
+
+	// Other users are unaffected.
+	other := provision(t, s, key("grace"), fullProfile(), epoch()).User
+	require.Nil(t, other.LocalRoles)
+	require.Nil(t, localRoles(t, s, key("grace")))
+}
+
+func testRoleAdminErrors(t *testing.T, s Store) {
+	ctx := t.Context()
+	k := key("ada")
+	provision(t, s, k, fullProfile(), epoch())
+
+	for _, bad := range []userstore.Key{{Issuer: issuer}, {Subject: "ada"}, {}} {
+		require.ErrorIs(t, s.GrantRole(ctx, bad, "admin"), userstore.ErrInvalidKey, "GrantRole(%s)", bad)
+		require.ErrorIs(t, s.RevokeRole(ctx, bad, "admin"), userstore.ErrInvalidKey, "RevokeRole(%s)", bad)
+	}
+	for _, nobody := range []userstore.Key{key("nobody"), {Issuer: "https://other.example/", Subject: "ada"}, key("ADA")} {
+		require.ErrorIs(t, s.GrantRole(ctx, nobody, "admin"), userstore.ErrNotFound, "GrantRole(%s)", nobody)
+		require.ErrorIs(t, s.RevokeRole(ctx, nobody, "admin"), userstore.ErrNotFound, "RevokeRole(%s)", nobody)
+	}
+
+	require.Error(t, s.GrantRole(ctx, k, ""), "GrantRole of an empty role")
+	require.Nil(t, localRoles(t, s, k), "a refused GrantRole wrote local roles")
+	require.NoError(t, s.GrantRole(ctx, k, "admin"))
+	require.Error(t, s.RevokeRole(ctx, k, ""), "RevokeRole of an empty role")
+	require.Equal(t, []string{"admin"}, localRoles(t, s, k))
+
+	users := list(t, s)
+	require.Len(t, users, 1, "a role change created a user")
+}
+
+func testConcurrentGrantAndProvision(t *testing.T, s Store) {
+	// Grants of different roles, and sign-ins, at once: none is lost,
+	// and no sign-in overwrites the local roles.
+	ctx := t.Context()
+	k := key("ada")
+	provision(t, s, k, fullProfile(), epoch())
+	errs := make([]error, concurrency)
+	concurrently(concurrency, func(i int) {
+		if i%2 == 0 {
+			errs[i] = s.GrantRole(ctx, k, fmt.Sprintf("role-%02d", i))
+			return
+		}
+		_, errs[i] = s.Provision(ctx, k, userstore.Profile{DisplayName: fmt.Sprint(i), Roles: []string{"idp"}}, epoch().Add(time.Duration(i)*time.Second))
+	})
+	var want []string
+	for i, err := range errs {
+		require.NoError(t, err, "call %d", i)
+		if i%2 == 0 {
+			want = append(want, fmt.Sprintf("role-%02d", i))
+		}
+	}
+	require.Equal(t, want, localRoles(t, s, k), "a concurrent grant was lost")
+}
+
+func testEffectiveRoles(t *testing.T, s Store) {
+	ctx := t.Context()
+	k := key("ada")
+	provision(t, s, k, userstore.Profile{Roles: []string{"writer", "reader", "writer"}}, epoch())
+	require.NoError(t, s.GrantRole(ctx, k, "reader"))
+	require.NoError(t, s.GrantRole(ctx, k, "admin"))
+
+	u := lookup(t, s, k)
+	require.Equal(t, []string{"admin", "reader", "writer"}, u.Roles())
+	for _, role := range []string{"admin", "reader", "writer"} {
+		require.True(t, u.HasRole(role), "HasRole(%q)", role)
+	}
+	require.False(t, u.HasRole("owner"))
+	require.False(t, u.HasRole("Admin"))
+
+	// The IdP takes a role away at the next sign-in; the local grant of
+	// the same role keeps it.
+	res := provision(t, s, k, userstore.Profile{Roles: []string{"writer"}}, epoch().Add(time.Hour))
+	require.Equal(t, []string{"admin", "reader", "writer"}, res.User.Roles())
+	res = provision(t, s, k, userstore.Profile{}, epoch().Add(2*time.Hour))
+	require.Equal(t, []string{"admin", "reader"}, res.User.Roles())
+	require.False(t, res.User.HasRole("writer"))
+	require.NoError(t, s.RevokeRole(ctx, k, "reader"))
+	require.Equal(t, []string{"admin"}, lookup(t, s, k).Roles())
+}
+
+// linker returns s as a [userstore.Linker], or skips the test when it is
+// not one.
+func linker(t *testing.T, s Store) userstore.Linker {
+	t.Helper()
+	l, ok := s.(userstore.Linker)
+	if !ok {
+		t.Skipf("%T does not implement userstore.Linker", s)
+	}
+	return l
+}
+
+// lookupEmail calls LookupEmail and requires it to succeed.
+func lookupEmail(t *testing.T, l userstore.Linker, email string) []userstore.User {
+	t.Helper()
+	users, err := l.LookupEmail(t.Context(), email)
+	require.NoError(t, err, "LookupEmail(%q)", email)
+	return users
+}
+
+// localKey returns the key of a local (brownfield) account.
+func localKey(subject string) userstore.Key {
+	return userstore.Key{Issuer: userstore.LocalIssuer, Subject: subject}
+}
+
+func testLookupEmailFoldsASCIIOnly(t *testing.T, s Store) {
+	l := linker(t, s)
+	t0 := epoch()
+	// Created in an order that is neither the subjects' nor the IDs'.
+	emails := []struct {
+		k     userstore.Key
+		email string
+	}{
+		{userstore.Key{Issuer: "https://other.example/", Subject: "ada-other"}, "ada@example.com"},
+		{key("ada-upper"), "Ada@Example.COM"},
+		{localKey("ada-spaces"), " \tada@example.com\n "},
+		{key("ada-inner-space"), "ada @example.com"},
+		{key("ada-other-domain"), "ada@example.co"},
+		{key("long-s"), "\u017Fam@example.com"}, // ſam
+		{key("s"), "sam@example.com"},
+		{key("kelvin"), "\u212Aate@example.com"}, // Kelvin sign, then ate
+		{key("k"), "Kate@example.com"},
+		{key("e-acute-upper"), "\u00c9MILE@example.com"}, // ÉMILE
+		{key("e-acute-lower"), "\u00e9mile@example.com"}, // émile
+		{key("e-combining"), "e\u0301mile@example.com"},
+		{key("empty"), ""},
+		{key("blank"), "   "},
+	}
+	users := make(map[string]userstore.User)
+	for i, e := range emails {
+		u := provision(t, s, e.k, userstore.Profile{Email: e.email}, t0.Add(time.Duration(i)*time.Minute)).User
+		users[e.k.Subject] = u
+	}
+	subjects := func(found []userstore.User) []string {
+		out := make([]string, 0, len(found))
+		for _, u := range found {
+			out = append(out, u.Key.Subject)
+		}
+		return out
+	}
+	for _, tc := range []struct {
+		query string
+		want  []string
+	}{
+		{"ada@example.com", []string{"ada-other", "ada-upper", "ada-spaces"}},
+		{"ADA@EXAMPLE.COM", []string{"ada-other", "ada-upper", "ada-spaces"}},
+		{"\t aDa@eXample.com \r\n", []string{"ada-other", "ada-upper", "ada-spaces"}},
+		{"ada @example.com", []string{"ada-inner-space"}},
+		{"ada@example.co", []string{"ada-other-domain"}},
+		{"ada@example.com.", nil},
+		// ſ (U+017F) folds to s under Unicode rules; not here.
+		{"sam@example.com", []string{"s"}},
+		{"SAM@EXAMPLE.COM", []string{"s"}},
+		{"\u017Fam@example.com", []string{"long-s"}},
+		{"\u017FAM@EXAMPLE.COM", []string{"long-s"}},
+		// The Kelvin sign (U+212A) folds to k under Unicode rules; not here.
+		{"kate@example.com", []string{"k"}},
+		{"KATE@example.com", []string{"k"}},
+		{"\u212Aate@example.com", []string{"kelvin"}},
+		{"\u212AATE@EXAMPLE.COM", []string{"kelvin"}},
+		// Non-ASCII letters are not case folded, nor normalised.
+		{"\u00e9mile@example.com", []string{"e-acute-lower"}},
+		{"\u00e9MILE@example.com", []string{"e-acute-lower"}},
+		{"\u00c9mile@example.com", []string{"e-acute-upper"}},
+		{"e\u0301mile@example.com", []string{"e-combining"}},
+		{"emile@example.com", nil},
+	} {
+		found := lookupEmail(t, l, tc.query)
+		require.Equal(t, tc.want, nilIfEmpty(subjects(found)), "LookupEmail(%q)", tc.query)
+		for _, u := range found {
+			requireSameUser(t, users[u.Key.Subject], u)
+		}
+	}
+}
+
+// nilIfEmpty returns nil for an empty slice and ss otherwise.
+func nilIfEmpty(ss []string) []string {
+	if len(ss) == 0 {
+		return nil
+	}
+	return ss
+}
+
+func testLookupEmailOrder(t *testing.T, s Store) {
+	l := linker(t, s)
+	t0 := epoch()
+	const email = "shared@example.com"
+	provision(t, s, key("c"), userstore.Profile{Email: email}, t0)
+	provision(t, s, key("a"), userstore.Profile{Email: email}, t0.Add(2*time.Hour))
+	provision(t, s, localKey("b"), userstore.Profile{Email: "Shared@Example.com"}, t0.Add(time.Hour))
+	provision(t, s, key("other"), userstore.Profile{Email: "other@example.com"}, t0.Add(30*time.Minute))
+	// Signing in again does not move a user.
+	provision(t, s, key("c"), userstore.Profile{Email: email}, t0.Add(3*time.Hour))
+	// Two users created at one instant are ordered by ID.
+	d := provision(t, s, key("d"), userstore.Profile{Email: email}, t0.Add(4*time.Hour)).User
+	e := provision(t, s, key("e"), userstore.Profile{Email: email}, t0.Add(4*time.Hour)).User
+	tied := []string{d.ID, e.ID}
+	if e.ID < d.ID {
+		tied = []string{e.ID, d.ID}
+	}
+
+	found := lookupEmail(t, l, email)
+	require.Len(t, found, 5)
+	var subjects []string
+	for _, u := range found {
+		subjects = append(subjects, u.Key.Subject)
+	}
+	require.Equal(t, []string{"c", "b", "a"}, subjects[:3])
+	require.Equal(t, tied, ids(found[3:]))
+}
+
+func testLookupEmailBlank(t *testing.T, s Store) {
+	l := linker(t, s)
+	provision(t, s, key("empty"), userstore.Profile{}, epoch())
+	provision(t, s, key("blank"), userstore.Profile{Email: "  \t"}, epoch())
+	provision(t, s, key("ada"), userstore.Profile{Email: "ada@example.com"}, epoch())
+	for _, q := range []string{"", " ", "\t\n", "  \t"} {
+		require.Empty(t, lookupEmail(t, l, q), "LookupEmail(%q) matched someone", q)
+	}
+}
+
+func testLookupEmailFollowsWrites(t *testing.T, s Store) {
+	l := linker(t, s)
+	ctx := t.Context()
+	k := key("ada")
+	t0 := epoch()
+	id := provision(t, s, k, userstore.Profile{Email: "Ada@Example.com"}, t0).User.ID
+	require.Equal(t, []string{id}, ids(lookupEmail(t, l, "ada@example.com")))
+
+	// A sign-in that changes the email moves the user.
+	provision(t, s, k, userstore.Profile{Email: "ada.king@example.com"}, t0.Add(time.Hour))
+	require.Empty(t, lookupEmail(t, l, "ada@example.com"), "the old email still finds the user")
+	require.Equal(t, []string{id}, ids(lookupEmail(t, l, "ADA.KING@example.com")))
+	provision(t, s, k, userstore.Profile{}, t0.Add(2*time.Hour))
+	require.Empty(t, lookupEmail(t, l, "ada.king@example.com"), "a cleared email still finds the user")
+
+	// So does a SignIn.
+	if ss, ok := s.(userstore.SignInStore); ok {
+		_, err := ss.SignIn(ctx, issuer, "_follow", t0.Add(4*time.Hour), k, t0.Add(3*time.Hour),
+			func(*userstore.User) (userstore.Profile, error) {
+				return userstore.Profile{Email: "countess@example.com"}, nil
+			})
+		require.NoError(t, err)
+		require.Equal(t, []string{id}, ids(lookupEmail(t, l, "Countess@example.com")), "after SignIn")
+	}
+
+	// And a Link.
+	local := provision(t, s, localKey("acct-1"), userstore.Profile{Email: "legacy@example.com"}, t0).User
+	_, err := l.Link(ctx, local.ID, key("grace"), userstore.Profile{Email: "grace@example.com"}, t0.Add(time.Hour))
+	require.NoError(t, err)
+	require.Empty(t, lookupEmail(t, l, "legacy@example.com"), "after Link, the local email still finds the user")
+	found := lookupEmail(t, l, "grace@example.com")
+	require.Equal(t, []string{local.ID}, ids(found))
+	require.Equal(t, key("grace"), found[0].Key)
+
+	// A deleted user is found no more.
+	require.NoError(t, s.Delete(ctx, key("grace")))
+	require.Empty(t, lookupEmail(t, l, "grace@example.com"), "a deleted user is still found")
+}
+
+func testLinkLocalAccount(t *testing.T, s Store) {
+	l := linker(t, s)
+	ctx := t.Context()
+	t0 := epoch()
+	local := localKey("acct-42")
+	provision(t, s, local, userstore.Profile{Email: "ada@example.com", DisplayName: "Ada (local)", Roles: []string{"legacy"}}, t0)
+	require.NoError(t, s.GrantRole(ctx, local, "admin"))
+	before := lookup(t, s, local)
+	require.Equal(t, []string{"admin"}, before.LocalRoles)
+
+	idp := key("ada-object-id")
+	p := fullProfile()
+	t1 := t0.Add(36*time.Hour + 7*time.Nanosecond)
+	res, err := l.Link(ctx, before.ID, idp, p, t1)
+	require.NoError(t, err)
+	require.False(t, res.Created(), "Link reported a new user")
+	requireSameUser(t, before, *res.Before)
+
+	want := before
+	want.Key = idp
+	want.Profile = p
+	want.UpdatedAt = t1
+	want.LastSignInAt = t1
+	requireSameUser(t, want, res.User)
+	requireSameUser(t, want, lookup(t, s, idp))
+	requireTime(t, t0, res.User.CreatedAt, "CreatedAt")
+
+	// The local key no longer finds the user; there is still one user.
+	_, err = s.Lookup(ctx, local)
+	require.ErrorIs(t, err, userstore.ErrNotFound, "the old local key still finds the user")
+	users := list(t, s)
+	require.Len(t, users, 1, "Link created a user")
+	requireSameUser(t, want, users[0])
+
+	// The next sign-in with the IdP key updates the linked user.
+	next := provision(t, s, idp, p, t1.Add(time.Hour))
+	require.False(t, next.Created())
+	require.Equal(t, before.ID, next.User.ID)
+	require.Equal(t, []string{"admin"}, next.User.LocalRoles)
+
+	// It is no longer a local account, so it cannot be linked again.
+	_, err = l.Link(ctx, before.ID, key("someone-else"), p, t1.Add(2*time.Hour))
+	require.ErrorIs(t, err, userstore.ErrNotLinkable, "a linked account was linked again")
+	require.Equal(t, idp, lookup(t, s, idp).Key)
+}
+
+func testLinkKeepsSuspended(t *testing.T, s Store) {
+	l := linker(t, s)
+	ctx := t.Context()
+	local := localKey("acct-7")
+	created := provision(t, s, local, userstore.Profile{Email: "grace@example.com"}, epoch()).User
+	require.NoError(t, s.Suspend(ctx, local))
+
+	idp := key("grace")
+	res, err := l.Link(ctx, created.ID, idp, fullProfile(), epoch().Add(time.Hour))
+	require.NoError(t, err)
+	require.Equal(t, userstore.Suspended, res.Before.Status)
+	require.Equal(t, userstore.Suspended, res.User.Status, "Link reactivated a suspended account")
+	require.Equal(t, userstore.Suspended, lookup(t, s, idp).Status, "Link reactivated a suspended account")
+	require.Equal(t, created.ID, lookup(t, s, idp).ID)
+}
+
+func testLinkRefusesNonLocal(t *testing.T, s Store) {
+	l := linker(t, s)
+	ctx := t.Context()
+	// Issuers are compared exactly: these are not the local issuer.
+	for i, k := range []userstore.Key{
+		key("bob"),
+		{Issuer: userstore.LocalIssuer + " ", Subject: "bob"},
+		{Issuer: "URN:SAMLJIT:LOCAL", Subject: "bob"},
+	} {
+		u := provision(t, s, k, userstore.Profile{Email: "bob@example.com"}, epoch()).User
+		target := key(fmt.Sprint("bob-new-", i))
+		_, err := l.Link(ctx, u.ID, target, fullProfile(), epoch().Add(time.Hour))
+		require.ErrorIs(t, err, userstore.ErrNotLinkable, "Link of a user of issuer %q", k.Issuer)
+		requireSameUser(t, u, lookup(t, s, k))
+		_, err = s.Lookup(ctx, target)
+		require.ErrorIs(t, err, userstore.ErrNotFound, "a refused Link wrote the new key")
+	}
+}
+
+func testLinkRefusesTakenKey(t *testing.T, s Store) {
+	l := linker(t, s)
+	ctx := t.Context()
+	local := provision(t, s, localKey("acct-1"), userstore.Profile{Email: "ada@example.com"}, epoch()).User
+	taken := key("ada")
+	owner := provision(t, s, taken, userstore.Profile{Email: "ada@example.com"}, epoch().Add(time.Minute)).User
+
+	_, err := l.Link(ctx, local.ID, taken, fullProfile(), epoch().Add(time.Hour))
+	require.ErrorIs(t, err, userstore.ErrNotLinkable, "Link to a key another user has")
+	requireSameUser(t, local, lookup(t, s, localKey("acct-1")))
+	requireSameUser(t, owner, lookup(t, s, taken))
+	require.Len(t, list(t, s), 2)
+
+	// Another local account's key is taken too.
+	other := provision(t, s, localKey("acct-2"), userstore.Profile{}, epoch()).User
+	_, err = l.Link(ctx, local.ID, localKey("acct-2"), fullProfile(), epoch().Add(time.Hour))
+	require.ErrorIs(t, err, userstore.ErrNotLinkable, "Link to another local account's key")
+	requireSameUser(t, local, lookup(t, s, localKey("acct-1")))
+	requireSameUser(t, other, lookup(t, s, localKey("acct-2")))
+}
+
+func testLinkUnknownID(t *testing.T, s Store) {
+	l := linker(t, s)
+	ctx := t.Context()
+	local := provision(t, s, localKey("acct-1"), userstore.Profile{}, epoch()).User
+	k := key("ada")
+	for _, id := range []string{"no-such-id", "", local.ID + "0"} {
+		_, err := l.Link(ctx, id, k, fullProfile(), epoch().Add(time.Hour))
+		require.ErrorIs(t, err, userstore.ErrNotFound, "Link(%q)", id)
+	}
+	for _, bad := range []userstore.Key{{Issuer: issuer}, {Subject: "ada"}, {}} {
+		_, err := l.Link(ctx, local.ID, bad, fullProfile(), epoch().Add(time.Hour))
+		require.ErrorIs(t, err, userstore.ErrInvalidKey, "Link to %s", bad)
+	}
+	_, err := s.Lookup(ctx, k)
+	require.ErrorIs(t, err, userstore.ErrNotFound, "a refused Link created a user")
+	users := list(t, s)
+	require.Len(t, users, 1)
+	requireSameUser(t, local, users[0])
+}
+
+// signInStore returns s as a [userstore.SignInStore], or skips the test
+// when it is not one.
+func signInStore(t *testing.T, s Store) userstore.SignInStore {
+	t.Helper()
+	ss, ok := s.(userstore.SignInStore)
+	if !ok {
+		t.Skipf("%T does not implement userstore.SignInStore", s)
+	}
+	return ss
+}
+
+// decider is a decide function for SignIn that records the before images
+// it is given.
+type decider struct {
+	mu      sync.Mutex
+	befores []*userstore.User
+	p       userstore.Profile
+	err     error
+}
+
+func (d *decider) decide(before *userstore.User) (userstore.Profile, error) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if before != nil {
+		b := *before
+		b.Profile = before.Profile.Clone()
+		before = &b
+	}
+	d.befores = append(d.befores, before)
+	return d.p, d.err
+}
+
+// calls returns how often decide was called.
+func (d *decider) calls() int {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return len(d.befores)
+}
+
+// last returns the before image of decide's latest call.
+func (d *decider) last(t *testing.T) *userstore.User {
+	t.Helper()
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	require.NotEmpty(t, d.befores, "decide was not called")
+	return d.befores[len(d.befores)-1]
+}
+
+// mustNotDecide is a decide function that fails the test when called.
+func mustNotDecide(t *testing.T) func(*userstore.User) (userstore.Profile, error) {
+	return func(*userstore.User) (userstore.Profile, error) {
+		t.Error("decide was called")
+		return userstore.Profile{}, errors.New("decide must not be called")
+	}
+}
+
+func testSignInCreatesThenUpdates(t *testing.T, s Store) {
+	ss := signInStore(t, s)
+	ctx := t.Context()
+	k := key("ada")
+	t0 := epoch()
+	p := fullProfile()
+	d := &decider{p: p}
+	first, err := ss.SignIn(ctx, issuer, "_a1", t0.Add(5*time.Minute), k, t0, d.decide)
+	require.NoError(t, err)
+	require.Nil(t, d.last(t), "decide was given a user on the first sign-in")
+	require.True(t, first.Created())
+	u := first.User
+	require.NotEmpty(t, u.ID)
+	require.Equal(t, k, u.Key)
+	require.Equal(t, p, u.Profile)
+	require.Equal(t, userstore.Active, u.Status)
+	require.Nil(t, u.LocalRoles)
+	requireTime(t, t0, u.CreatedAt, "CreatedAt")
+	requireTime(t, t0, u.UpdatedAt, "UpdatedAt")
+	requireTime(t, t0, u.LastSignInAt, "LastSignInAt")
+	requireSameUser(t, u, lookup(t, s, k))
+	// The assertion is recorded, in the replay cache the store shares.
+	require.ErrorIs(t, s.ConsumeAssertion(ctx, issuer, "_a1", t0.Add(5*time.Minute), t0), userstore.ErrReplayed)
+
+	// The store copied the profile decide returned.
+	p.Groups[0] = "changed"
+	p.Roles[0] = "changed"
+	require.Equal(t, fullProfile(), lookup(t, s, k).Profile, "the store kept decide's slices")
+
+	require.NoError(t, s.GrantRole(ctx, k, "admin"))
+	stored := lookup(t, s, k)
+	changed := userstore.Profile{Email: "ada.king@example.com", DisplayName: "Ada King", Roles: []string{}}
+	d = &decider{p: changed}
+	t1 := t0.Add(36*time.Hour + 7*time.Nanosecond)
+	second, err := ss.SignIn(ctx, issuer, "_a2", t1.Add(5*time.Minute), k, t1, d.decide)
+	require.NoError(t, err)
+	require.NotNil(t, d.last(t), "decide was not given the stored user")
+	requireSameUser(t, stored, *d.last(t))
+	require.False(t, second.Created())
+	requireSameUser(t, stored, *second.Before)
+	want := stored
+	want.Profile = changed
+	want.UpdatedAt = t1
+	want.LastSignInAt = t1
+	requireSameUser(t, want, second.User)
+	requireSameUser(t, want, lookup(t, s, k))
+	require.Len(t, list(t, s), 1)
+	require.ErrorIs(t, s.ConsumeAssertion(ctx, issuer, "_a2", t1.Add(5*time.Minute), t1), userstore.ErrReplayed)
+}
+
+func testSignInReplayed(t *testing.T, s Store) {
+	ss := signInStore(t, s)
+	ctx := t.Context()
+	k := key("ada")
+	t0 := epoch()
+	exp := t0.Add(5 * time.Minute)
+
+	// An assertion consumed through the ReplayCache is used up for SignIn.
+	require.NoError(t, s.ConsumeAssertion(ctx, issuer, "_used", exp, t0))
+	_, err := ss.SignIn(ctx, issuer, "_used", exp, k, t0, mustNotDecide(t))
+	require.ErrorIs(t, err, userstore.ErrReplayed)
+	_, err = s.Lookup(ctx, k)
+	require.ErrorIs(t, err, userstore.ErrNotFound, "a replayed SignIn created the user")
+
+	_, err = ss.SignIn(ctx, issuer, "_a1", exp, k, t0, (&decider{p: fullProfile()}).decide)
+	require.NoError(t, err)
+	stored := lookup(t, s, k)
+	_, err = ss.SignIn(ctx, issuer, "_a1", exp, k, t0.Add(time.Minute), mustNotDecide(t))
+	require.ErrorIs(t, err, userstore.ErrReplayed)
+	requireSameUser(t, stored, lookup(t, s, k))
+
+	// Assertion IDs are scoped by issuer.
+	_, err = ss.SignIn(ctx, "https://other.example/", "_a1", exp, k, t0.Add(time.Minute), (&decider{p: fullProfile()}).decide)
+	require.NoError(t, err, "the same ID from another issuer was refused")
+
+	// After the record expires the ID is accepted again.
+	later := exp.Add(time.Second)
+	res, err := ss.SignIn(ctx, issuer, "_a1", later.Add(5*time.Minute), k, later, (&decider{p: fullProfile()}).decide)
+	require.NoError(t, err, "an expired record still refused the assertion")
+	requireTime(t, later, res.User.LastSignInAt, "LastSignInAt")
+}
+
+func testSignInSuspended(t *testing.T, s Store) {
+	ss := signInStore(t, s)
+	ctx := t.Context()
+	k := key("ada")
+	t0 := epoch()
+	provision(t, s, k, fullProfile(), t0)
+	require.NoError(t, s.GrantRole(ctx, k, "admin"))
+	require.NoError(t, s.Suspend(ctx, k))
+	stored := lookup(t, s, k)
+
+	t1 := t0.Add(time.Hour)
+	res, err := ss.SignIn(ctx, issuer, "_s1", t1.Add(5*time.Minute), k, t1, mustNotDecide(t))
+	require.NoError(t, err, "a suspended user's SignIn is an outcome, not an error")
+	require.Equal(t, userstore.Suspended, res.User.Status)
+	requireSameUser(t, stored, res.User)
+	// The call did not create the user (Provisioned.Before is nil only
+	// then), and changed nothing.
+	require.NotNil(t, res.Before, "a suspended user's SignIn reported a new user")
+	requireSameUser(t, stored, *res.Before)
+	requireSameUser(t, stored, lookup(t, s, k))
+
+	// The assertion is used up.
+	require.ErrorIs(t, s.ConsumeAssertion(ctx, issuer, "_s1", t1.Add(5*time.Minute), t1), userstore.ErrReplayed)
+	_, err = ss.SignIn(ctx, issuer, "_s1", t1.Add(5*time.Minute), k, t1, mustNotDecide(t))
+	require.ErrorIs(t, err, userstore.ErrReplayed)
+
+	// Unsuspended by an administrator, the user signs in again.
+	require.NoError(t, s.Unsuspend(ctx, k))
+	d := &decider{p: userstore.Profile{DisplayName: "back"}}
+	res, err = ss.SignIn(ctx, issuer, "_s2", t1.Add(5*time.Minute), k, t1, d.decide)
+	require.NoError(t, err)
+	require.Equal(t, userstore.Active, res.User.Status)
+	require.Equal(t, "back", lookup(t, s, k).Profile.DisplayName)
+}
+
+// refusal is an error type a decide function returns.
+type refusal struct{ reason string }
+
+func (r *refusal) Error() string { return "refused: " + r.reason }
+
+func testSignInDecideError(t *testing.T, s Store) {
+	ss := signInStore(t, s)
+	ctx := t.Context()
+	k := key("ada")
+	t0 := epoch()
+	exp := t0.Add(5 * time.Minute)
+
+	// On a first sign-in: no user, no record of the assertion.
+	want := &refusal{"not in a required group"}
+	d := &decider{err: want}
+	_, err := ss.SignIn(ctx, issuer, "_d1", exp, k, t0, d.decide)
+	require.Error(t, err)
+	require.Equal(t, 1, d.calls())
+	require.ErrorIs(t, err, want, "errors.Is does not find decide's error")
+	var got *refusal
+	require.ErrorAs(t, err, &got, "errors.As does not find decide's error")
+	require.Same(t, want, got)
+	_, err = s.Lookup(ctx, k)
+	require.ErrorIs(t, err, userstore.ErrNotFound, "decide's error did not stop the user's creation")
+	require.Empty(t, list(t, s))
+
+	// The same assertion can be used again.
+	res, err := ss.SignIn(ctx, issuer, "_d1", exp, k, t0, (&decider{p: fullProfile()}).decide)
+	require.NoError(t, err, "decide's error left the assertion recorded")
+	require.True(t, res.Created())
+	stored := lookup(t, s, k)
+
+	// On a returning sign-in: the user is unchanged and the assertion
+	// not recorded. A wrapped sentinel is found too.
+	sentinel := errors.New("tenant not allowed")
+	d = &decider{p: userstore.Profile{DisplayName: "must not be written"}, err: fmt.Errorf("policy: %w", sentinel)}
+	_, err = ss.SignIn(ctx, issuer, "_d2", exp, k, t0.Add(time.Minute), d.decide)
+	require.ErrorIs(t, err, sentinel)
+	requireSameUser(t, stored, *d.last(t))
+	requireSameUser(t, stored, lookup(t, s, k))
+	require.NoError(t, s.ConsumeAssertion(ctx, issuer, "_d2", exp, t0), "decide's error left the assertion recorded")
+}
+
+func testSignInInvalidKey(t *testing.T, s Store) {
+	ss := signInStore(t, s)
+	ctx := t.Context()
+	t0 := epoch()
+	for i, k := range []userstore.Key{{Issuer: issuer}, {Subject: "ada"}, {}} {
+		id := fmt.Sprint("_i", i)
+		_, err := ss.SignIn(ctx, issuer, id, t0.Add(time.Minute), k, t0, mustNotDecide(t))
+		require.ErrorIs(t, err, userstore.ErrInvalidKey, "SignIn(%s)", k)
+		require.NoError(t, s.ConsumeAssertion(ctx, issuer, id, t0.Add(time.Minute), t0), "a failed SignIn recorded the assertion")
+	}
+	require.Empty(t, list(t, s))
+}
+
+func testSignInConcurrentFirst(t *testing.T, s Store) {
+	ss := signInStore(t, s)
+	ctx := t.Context()
+	k := key("ada")
+	results := make([]userstore.Provisioned, concurrency)
+	errs := make([]error, concurrency)
+	// lastBefore[i] is what call i's decide last saw: decide may run
+	// more than once when a store retries.
+	lastBefore := make([]*userstore.User, concurrency)
+	called := make([]bool, concurrency)
+	concurrently(concurrency, func(i int) {
+		p := userstore.Profile{DisplayName: fmt.Sprint(i), Groups: []string{fmt.Sprint(i)}}
+		results[i], errs[i] = ss.SignIn(ctx, issuer, fmt.Sprint("_c", i), epoch().Add(time.Hour), k, epoch().Add(time.Duration(i)*time.Second),
+			func(before *userstore.User) (userstore.Profile, error) {
+				called[i] = true
+				lastBefore[i] = nil
+				if before != nil {
+					b := *before
+					lastBefore[i] = &b
+				}
+				return p, nil
+			})
+	})
+	created := 0
+	befores := make(map[string]int)
+	for i, err := range errs {
+		require.NoError(t, err, "call %d", i)
+		res := results[i]
+		require.True(t, called[i], "call %d did not call decide", i)
+		require.Equal(t, results[0].User.ID, res.User.ID, "call %d got another user", i)
+		require.Equal(t, fmt.Sprint(i), res.User.Profile.DisplayName, "call %d", i)
+		if res.Created() {
+			created++
+			require.Nil(t, lastBefore[i], "call %d created the user but decide saw one", i)
+			continue
+		}
+		require.NotNil(t, lastBefore[i], "call %d updated the user but decide saw none", i)
+		require.Equal(t, res.Before.Profile, lastBefore[i].Profile, "call %d: decide saw another user than the one it replaced", i)
+		require.NotEqual(t, res.User.Profile.DisplayName, res.Before.Profile.DisplayName, "call %d saw its own write as before", i)
+		befores[res.Before.Profile.DisplayName]++
+	}
+	require.Equal(t, 1, created, "want exactly one call to create the user")
+	for name, n := range befores {
+		require.Equal(t, 1, n, "profile %s was overwritten %d times", name, n)
+	}
+	require.Len(t, befores, concurrency-1)
+	require.NotContains(t, befores, lookup(t, s, k).Profile.DisplayName, "the stored profile was overwritten")
+	users := list(t, s)
+	require.Len(t, users, 1, "concurrent first sign-ins created more than one user")
+	for i := range concurrency {
+		require.ErrorIs(t, s.ConsumeAssertion(ctx, issuer, fmt.Sprint("_c", i), epoch().Add(time.Hour), epoch()), userstore.ErrReplayed,
+			"call %d did not record its assertion", i)
+	}
+}
+
+func testSignInConcurrentSameAssertion(t *testing.T, s Store) {
+	ss := signInStore(t, s)
+	ctx := t.Context()
+	errs := make([]error, concurrency)
+	concurrently(concurrency, func(i int) {
+		_, errs[i] = ss.SignIn(ctx, issuer, "_captured", epoch().Add(time.Hour), key(fmt.Sprint("user-", i)), epoch(),
+			(&decider{p: fullProfile()}).decide)
+	})
+	ok := 0
+	for i, err := range errs {
+		if err == nil {
+			ok++
+			continue
+		}
+		assert.ErrorIs(t, err, userstore.ErrReplayed, "call %d", i)
+	}
+	require.Equal(t, 1, ok, "want exactly one successful SignIn of one assertion")
+	require.Len(t, list(t, s), 1, "replayed SignIns created users")
 }

@@ -1,0 +1,274 @@
+package jit
+
+import (
+	"bytes"
+	"context"
+	"crypto"
+	"crypto/rsa"
+	"crypto/x509"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/url"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/crewjam/saml"
+
+	"github.com/samljit/samljit/claims"
+	"github.com/samljit/samljit/userstore"
+)
+
+// ExplainRequest is what [Explain] judges: a captured response and the
+// configuration of the connection it was sent to.
+type ExplainRequest struct {
+	// Response is the captured SAMLResponse: base64 as posted to the ACS,
+	// or the XML itself.
+	Response []byte
+	// IDPMetadata is the IdP's metadata XML; its signing certificates are
+	// the only ones trusted.
+	IDPMetadata []byte
+	// SPEntityID is this SP's entity ID towards the IdP (the audience).
+	SPEntityID string
+	// ACSURL is the connection's assertion consumer service URL (the
+	// Recipient and Destination).
+	ACSURL string
+	// Mapper derives the key and profile; default [claims.Generic].
+	Mapper claims.Mapper
+	// Policy is the connection's policy. Hooks, Prove and GroupResolver
+	// are not called: Explain reports where they would be.
+	Policy Policy
+	// Now is the instant the response is judged at; zero means the
+	// current time. crewjam/saml judges time with its own package clock
+	// (saml.TimeNow and saml.Clock, which also decides certificate
+	// validity); Explain never changes them, so a caller judging a
+	// captured response at its issue time sets them to the same instant,
+	// as the samljit explain command does.
+	Now time.Time
+	// ClockSkew is the tolerance on validity windows; default 180 s.
+	ClockSkew time.Duration
+	// AllowSHA1 and AllowIDPInitiated are the connection's opt-ins.
+	AllowSHA1         bool
+	AllowIDPInitiated bool
+	// Key and Certificate are the SP's key pair, needed only to decrypt
+	// an encrypted assertion.
+	Key         crypto.Signer
+	Certificate *x509.Certificate
+	// Store, when set, is read (never written) to tell a first sign-in
+	// from a returning one and to find brownfield conflicts. Without it
+	// the sign-in is judged as a first sign-in into an empty store.
+	Store userstore.Store
+	// MaxResponseBytes and MaxXMLDepth are the input bounds; defaults as
+	// in [Options].
+	MaxResponseBytes, MaxXMLDepth int
+}
+
+// Explain judges a captured sign-in the way the middleware would, and
+// writes nothing: it runs every check of the ACS, maps the claims, and
+// works out what the connection's policy would do (create, update with a
+// diff, link, or refuse and why) and which roles it would grant and remove.
+// It is how an administrator debugs a tenant's sign-in without reading
+// XML.
+//
+// A captured response answers a request Explain never saw, so its
+// InResponseTo is reported as not checkable rather than refused; the replay
+// record is not consulted either. A refused sign-in is a Trace whose
+// Decision.Action is "refuse", with a nil error; the error is for a request
+// that cannot be judged at all (unreadable metadata, a bad URL).
+func Explain(ctx context.Context, req ExplainRequest) (*Trace, error) {
+	now := req.Now
+	if now.IsZero() {
+		now = time.Now()
+	}
+	m := &Middleware{
+		store:    req.Store,
+		now:      func() time.Time { return now },
+		skew:     orDefault(req.ClockSkew, DefaultClockSkew),
+		maxBytes: orDefault(req.MaxResponseBytes, DefaultMaxResponseBytes),
+		maxDepth: orDefault(req.MaxXMLDepth, DefaultMaxXMLDepth),
+		lifetime: DefaultSessionLifetime,
+		log:      slog.New(slog.NewTextHandler(io.Discard, nil)),
+	}
+	if rk, ok := req.Key.(*rsa.PrivateKey); ok {
+		m.spKey = rk
+	}
+	if req.Store != nil {
+		m.linker, _ = req.Store.(userstore.Linker)
+	}
+	md, err := ParseIDPMetadata(req.IDPMetadata)
+	if err != nil {
+		return nil, fmt.Errorf("jit: explain: IdP metadata: %w", err)
+	}
+	acs, err := url.Parse(req.ACSURL)
+	if err != nil || (acs.Scheme != "https" && acs.Scheme != "http") || acs.Host == "" {
+		return nil, fmt.Errorf("jit: explain: ACS URL %q is not an absolute http(s) URL", req.ACSURL)
+	}
+	if req.SPEntityID == "" {
+		return nil, errors.New("jit: explain: the SP entity ID is required")
+	}
+	c := &connection{
+		name:         "explain",
+		issuer:       md.EntityID,
+		entityID:     req.SPEntityID,
+		acsURL:       acs.String(),
+		mapper:       req.Mapper,
+		allowIDPInit: req.AllowIDPInitiated,
+		allowSHA1:    req.AllowSHA1,
+		policy:       req.Policy,
+	}
+	if c.mapper == nil {
+		c.mapper = claims.Generic()
+	}
+	if err := checkPolicy(&c.policy); err != nil {
+		return nil, fmt.Errorf("jit: explain: %w", err)
+	}
+	c.spBase = saml.ServiceProvider{
+		EntityID:          c.entityID,
+		Key:               req.Key,
+		Certificate:       req.Certificate,
+		AcsURL:            *acs,
+		AllowIDPInitiated: req.AllowIDPInitiated,
+		ValidateRequestID: validateRequestID(req.AllowIDPInitiated),
+	}
+	snap, err := c.newSnapshot(md)
+	if err != nil {
+		return nil, fmt.Errorf("jit: explain: %w", err)
+	}
+	c.idp.Store(snap)
+	m.conns = []*connection{c}
+
+	t := &Trace{}
+	b64 := responseBase64(req.Response)
+	requestID := inResponseTo(b64, m.maxBytes, m.maxDepth)
+	solicited := requestID != ""
+	if solicited {
+		t.Notes = append(t.Notes, fmt.Sprintf("InResponseTo %q: not checkable, the request was made to the application, not to explain; judged as if it were this browser's", requestID))
+	}
+	t.Notes = append(t.Notes, "replay record: not consulted")
+	m.lintConfig(ctx, c, &Connection{})
+	s := &signIn{corr: "explain", conn: c, idp: snap, now: now, trace: t}
+	err = m.validate(ctx, s, b64, requestID, solicited)
+	for _, w := range m.Warnings() {
+		t.Notes = append(t.Notes, fmt.Sprintf("warning %s: %s", w.Code, w.Message))
+	}
+	if err != nil {
+		t.Decision = refuseDecision(err)
+		return t, nil
+	}
+	t.Identity, t.Key, t.Profile = s.identity, s.key, s.profile.Clone()
+	m.explainPolicy(ctx, s, t)
+	return t, nil
+}
+
+// explainPolicy fills t.Decision with what provision would do, writing
+// nothing.
+func (m *Middleware) explainPolicy(ctx context.Context, s *signIn, t *Trace) {
+	c := s.conn
+	if _, ok := s.identity.GroupsOverage(); ok {
+		s.overage = true
+		t.Notes = append(t.Notes, "groups overage: the IdP omitted the groups; a configured GroupResolver would be asked for them, without one the stored groups and roles are kept")
+	}
+	var before *userstore.User
+	if m.store == nil {
+		t.Notes = append(t.Notes, "no store given: judged as a first sign-in into an empty store")
+	} else {
+		u, err := m.store.Lookup(ctx, s.key)
+		switch {
+		case err == nil && u.Status == userstore.Suspended:
+			t.Decision = refuseDecision(fmt.Errorf("%w: user %s", ErrSuspended, u.ID))
+			t.Decision.UserID = u.ID
+			return
+		case err == nil:
+			before = &u
+		case !errors.Is(err, userstore.ErrNotFound):
+			t.Decision = refuseDecision(storeErr("lookup", err))
+			return
+		}
+	}
+	if before == nil {
+		existing, profile, err := m.brownfieldMatch(ctx, nil, s)
+		switch {
+		case err != nil:
+			t.Decision = refuseDecision(err)
+			return
+		case existing != nil:
+			t.Decision = changeDecision("link", existing, profile)
+			return
+		}
+		if c.policy.BeforeCreate != nil {
+			t.Notes = append(t.Notes, "BeforeCreate hook: not run")
+		}
+	}
+	profile, err := c.policy.apply(before, s.profile, s.overage)
+	if err != nil {
+		t.Decision = refuseDecision(err)
+		return
+	}
+	if before == nil {
+		t.Decision = Decision{Action: "create", After: &profile, RolesGranted: profile.Roles}
+		return
+	}
+	t.Decision = changeDecision("update", before, profile)
+}
+
+func refuseDecision(err error) Decision {
+	return Decision{Action: "refuse", Reason: err.Error(), Err: err}
+}
+
+// changeDecision describes an update or link of u to the profile after.
+func changeDecision(action string, u *userstore.User, after userstore.Profile) Decision {
+	before := u.Profile.Clone()
+	d := Decision{Action: action, UserID: u.ID, Before: &before, After: &after, Changed: Diff(before, after)}
+	for _, r := range after.Roles {
+		if !slices.Contains(before.Roles, r) {
+			d.RolesGranted = append(d.RolesGranted, r)
+		}
+	}
+	for _, r := range before.Roles {
+		if !slices.Contains(after.Roles, r) {
+			d.RolesRemoved = append(d.RolesRemoved, r)
+		}
+	}
+	return d
+}
+
+// responseBase64 returns a captured response as the base64 the ACS
+// receives: XML is encoded, base64 has its whitespace removed.
+func responseBase64(raw []byte) string {
+	trimmed := bytes.TrimSpace(raw)
+	if bytes.HasPrefix(trimmed, []byte("<")) {
+		return base64.StdEncoding.EncodeToString(trimmed)
+	}
+	return strings.Join(strings.Fields(string(trimmed)), "")
+}
+
+// inResponseTo reads the request ID a response answers: the Response's
+// InResponseTo, else its bearer confirmation's. It returns "" when there
+// is none or the response cannot be read (validation then says why).
+func inResponseTo(b64 string, maxBytes, maxDepth int) string {
+	raw, err := decodeResponse(b64, maxBytes)
+	if err != nil {
+		return ""
+	}
+	root, err := parseXML(raw, maxDepth)
+	if err != nil || !is(root, nsProtocol, "Response") {
+		return ""
+	}
+	if id := root.SelectAttrValue("InResponseTo", ""); id != "" {
+		return id
+	}
+	for _, a := range root.ChildElements() {
+		if !is(a, nsAssertion, "Assertion") {
+			continue
+		}
+		for _, d := range a.FindElements("./Subject/SubjectConfirmation/SubjectConfirmationData") {
+			if id := d.SelectAttrValue("InResponseTo", ""); id != "" {
+				return id
+			}
+		}
+	}
+	return ""
+}

@@ -1,0 +1,456 @@
+package jit
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"slices"
+	"strings"
+
+	"github.com/samljit/samljit/claims"
+	"github.com/samljit/samljit/userstore"
+)
+
+// Policy is what sign-ins through one connection may create and change.
+// The zero value is the safe default: first sign-ins create users, every
+// profile field follows the IdP at every sign-in, no roles are derived, and
+// an email already held by another user refuses the first sign-in.
+type Policy struct {
+	// DisableCreate refuses first sign-ins: only users that already exist
+	// (created earlier, by an administrator, or linked) may sign in. An
+	// unknown user is refused with [ErrUnknownUser].
+	DisableCreate bool
+
+	// Sync says, per profile field, when a sign-in writes it. Keys are
+	// "email", "display_name", "given_name", "family_name", "groups",
+	// "attributes" (every kept attribute) and "attributes/NAME" (one kept
+	// attribute, which overrides "attributes"). A field not listed is
+	// [SyncAlways].
+	Sync map[string]SyncRule
+
+	// Roles derives application roles from the asserted groups. Roles are
+	// re-derived at every sign-in into [userstore.Profile.Roles], so a role
+	// whose group disappeared at the IdP is removed; roles granted in the
+	// application ([userstore.User.LocalRoles]) are never touched.
+	Roles RoleMapping
+
+	// GroupResolver fetches a user's groups when the IdP omitted them
+	// because there were too many (Entra ID's groups overage: a groups.link
+	// claim instead of groups). Without one, an overage never counts as "no
+	// groups": a returning user keeps the groups and roles stored, and a
+	// first sign-in is refused with [ErrGroupsOverage] when Roles depends
+	// on groups. Either way an [EventGroupsOverage] is emitted.
+	GroupResolver GroupResolver
+
+	// Brownfield says what a first sign-in does when its email belongs to
+	// an existing user. Default [BrownfieldDeny].
+	Brownfield Brownfield
+
+	// BeforeCreate, when set, is called before a first sign-in creates a
+	// user, outside any store transaction. Returning an error made by
+	// [Veto] refuses the sign-in and shows the person the veto's reason;
+	// any other error refuses it as a temporary failure (503).
+	BeforeCreate func(ctx context.Context, u NewUser) error
+
+	// AfterProvision, when set, is called after a sign-in through this
+	// connection created, updated or linked a user, with the event (the
+	// before and after profiles and the changed fields). It runs after
+	// [Options.OnEvent], synchronously; it must not block for long.
+	AfterProvision func(ctx context.Context, e Event)
+}
+
+// SyncRule says when a sign-in writes one profile field.
+type SyncRule int
+
+// The sync rules.
+const (
+	// SyncAlways writes the asserted value at every sign-in (the default).
+	SyncAlways SyncRule = iota
+	// SyncOnCreate writes the asserted value when the user is created and
+	// keeps the stored value afterwards.
+	SyncOnCreate
+	// SyncIfEmpty writes the asserted value while the stored one is empty.
+	SyncIfEmpty
+	// SyncNever never writes the field from the assertion: it starts empty
+	// and is the application's to manage.
+	SyncNever
+)
+
+// String returns the rule's name.
+func (r SyncRule) String() string {
+	switch r {
+	case SyncAlways:
+		return "always"
+	case SyncOnCreate:
+		return "on-create"
+	case SyncIfEmpty:
+		return "if-empty"
+	case SyncNever:
+		return "never"
+	default:
+		return fmt.Sprintf("SyncRule(%d)", int(r))
+	}
+}
+
+// The profile fields that [Policy.Sync] and [Event.Changed] name.
+const (
+	FieldEmail       = "email"
+	FieldDisplayName = "display_name"
+	FieldGivenName   = "given_name"
+	FieldFamilyName  = "family_name"
+	FieldGroups      = "groups"
+	FieldAttributes  = "attributes"
+	FieldRoles       = "roles"
+)
+
+// RoleAdmin is the role [RoleMapping.AdminGroups] grant.
+const RoleAdmin = "admin"
+
+// RoleMapping derives application roles from IdP groups. Group values are
+// compared exactly (Entra ID sends group object IDs; other IdPs names).
+// The zero value derives no roles and leaves [userstore.Profile.Roles] nil.
+type RoleMapping struct {
+	// GroupRoles maps a group ID or name to the roles it grants.
+	GroupRoles map[string][]string
+	// RequiredGroups, when not empty, refuses a sign-in whose groups
+	// include none of them ([ErrNotAuthorized]).
+	RequiredGroups []string
+	// AdminGroups grant [RoleAdmin].
+	AdminGroups []string
+	// DefaultRoles are granted to every user of the connection.
+	DefaultRoles []string
+}
+
+// usesGroups reports whether the mapping depends on the user's groups.
+func (rm *RoleMapping) usesGroups() bool {
+	return len(rm.GroupRoles) > 0 || len(rm.RequiredGroups) > 0 || len(rm.AdminGroups) > 0
+}
+
+// isZero reports whether the mapping derives nothing at all.
+func (rm *RoleMapping) isZero() bool { return !rm.usesGroups() && len(rm.DefaultRoles) == 0 }
+
+// roles returns the roles groups grant, sorted and unique; nil when the
+// mapping is zero.
+func (rm *RoleMapping) roles(groups []string) []string {
+	if rm.isZero() {
+		return nil
+	}
+	out := slices.Clone(rm.DefaultRoles)
+	if out == nil {
+		out = []string{}
+	}
+	for _, g := range groups {
+		out = append(out, rm.GroupRoles[g]...)
+		if slices.Contains(rm.AdminGroups, g) {
+			out = append(out, RoleAdmin)
+		}
+	}
+	slices.Sort(out)
+	return slices.Compact(out)
+}
+
+// admits reports whether groups satisfy RequiredGroups.
+func (rm *RoleMapping) admits(groups []string) bool {
+	if len(rm.RequiredGroups) == 0 {
+		return true
+	}
+	for _, g := range groups {
+		if slices.Contains(rm.RequiredGroups, g) {
+			return true
+		}
+	}
+	return false
+}
+
+// GroupResolver fetches the groups of a user whose assertion carried a
+// groups overage claim instead of groups. An application implements it
+// with Microsoft Graph (the user's getMemberObjects, or transitiveMemberOf,
+// using the tenant and object IDs in q.Identity).
+type GroupResolver interface {
+	ResolveGroups(ctx context.Context, q GroupsQuery) ([]string, error)
+}
+
+// GroupResolverFunc adapts a function to a [GroupResolver].
+type GroupResolverFunc func(ctx context.Context, q GroupsQuery) ([]string, error)
+
+// ResolveGroups calls f(ctx, q).
+func (f GroupResolverFunc) ResolveGroups(ctx context.Context, q GroupsQuery) ([]string, error) {
+	return f(ctx, q)
+}
+
+// GroupsQuery is what a [GroupResolver] is asked.
+type GroupsQuery struct {
+	// Connection is the IdP connection's name.
+	Connection string
+	// Key is the user's key.
+	Key userstore.Key
+	// Identity is the validated assertion's content (Entra ID: its
+	// tenantid and objectidentifier claims).
+	Identity *claims.Identity
+	// Link is the overage claim's value: for Entra ID a Graph URL of the
+	// user's group memberships.
+	Link string
+}
+
+// BrownfieldMode says what a first sign-in does when its email belongs to
+// an existing user.
+type BrownfieldMode int
+
+// The brownfield modes. In every mode a user bound to another IdP
+// connection is never linked ([ErrEmailConflict]), and one bound to the
+// same connection under another subject is an identifier conflict
+// ([ErrIdentifierConflict]): neither a second account nor a takeover.
+const (
+	// BrownfieldDeny refuses the sign-in with [ErrEmailConflict] (the
+	// default). An administrator resolves the conflict.
+	BrownfieldDeny BrownfieldMode = iota
+	// BrownfieldLinkVerifiedDomains links to the local account
+	// ([userstore.LocalIssuer]) holding the email when the email's domain
+	// is one of [Brownfield.VerifiedDomains]: domains whose every address
+	// the connection's IdP is authoritative for.
+	BrownfieldLinkVerifiedDomains
+	// BrownfieldLinkAfterProof links to the local account holding the
+	// email only when [Brownfield.Prove] accepts that the person proved
+	// the account, for example by signing in to it locally first.
+	BrownfieldLinkAfterProof
+)
+
+// Brownfield is a connection's policy for users that existed in the
+// application before JIT. Linking needs a store that implements
+// [userstore.Linker] (every bundled store does); detecting the conflict
+// too, and with a store that does not, a first sign-in creates a new user
+// whatever its email.
+type Brownfield struct {
+	// Mode is what to do; default [BrownfieldDeny].
+	Mode BrownfieldMode
+	// VerifiedDomains are the email domains the IdP is authoritative for,
+	// compared after ASCII lower-casing; no subdomain is implied.
+	VerifiedDomains []string
+	// Prove decides, for [BrownfieldLinkAfterProof], whether the request
+	// proves the person holds the existing local account (for example,
+	// the application's own session for that account). It returns nil to
+	// link; an error made by [Veto] shows its reason; any other error is
+	// logged and the sign-in refused with [ErrProofRequired].
+	Prove func(r *http.Request, existing userstore.User, key userstore.Key, p userstore.Profile) error
+}
+
+// domainVerified reports whether email's domain is in VerifiedDomains.
+func (b *Brownfield) domainVerified(email string) bool {
+	at := strings.LastIndexByte(email, '@')
+	if at < 0 {
+		return false
+	}
+	domain := userstore.NormalizeEmail(email[at+1:])
+	for _, d := range b.VerifiedDomains {
+		if domain != "" && userstore.NormalizeEmail(d) == domain {
+			return true
+		}
+	}
+	return false
+}
+
+// NewUser is what [Policy.BeforeCreate] is told about a user about to be
+// created.
+type NewUser struct {
+	// Connection is the IdP connection's name.
+	Connection string
+	// Key and Profile are what the user would be created with.
+	Key     userstore.Key
+	Profile userstore.Profile
+	// Request is the ACS request.
+	Request *http.Request
+}
+
+// VetoError is a refusal by an application hook, with a reason the person
+// may read.
+type VetoError struct {
+	// Reason is shown to the person as it is.
+	Reason string
+}
+
+// Error returns the reason.
+func (e *VetoError) Error() string { return "vetoed: " + e.Reason }
+
+// Is reports whether target is [ErrVetoed].
+func (e *VetoError) Is(target error) bool { return target == ErrVetoed }
+
+// Veto returns the error a hook returns to refuse a sign-in and show the
+// person reason.
+func Veto(reason string) error { return &VetoError{Reason: reason} }
+
+// syncFields are the fields [Policy.Sync] may name, besides
+// "attributes/NAME".
+var syncFields = []string{FieldEmail, FieldDisplayName, FieldGivenName, FieldFamilyName, FieldGroups, FieldAttributes}
+
+// checkPolicy validates p at New.
+func checkPolicy(p *Policy) error {
+	for k, r := range p.Sync {
+		if !slices.Contains(syncFields, k) && (!strings.HasPrefix(k, FieldAttributes+"/") || k == FieldAttributes+"/") {
+			return fmt.Errorf("Policy.Sync names unknown field %q (want one of %s or attributes/NAME)", k, strings.Join(syncFields, ", "))
+		}
+		if r < SyncAlways || r > SyncNever {
+			return fmt.Errorf("Policy.Sync[%q] is %s", k, r)
+		}
+	}
+	switch p.Brownfield.Mode {
+	case BrownfieldDeny:
+	case BrownfieldLinkVerifiedDomains:
+		if len(p.Brownfield.VerifiedDomains) == 0 {
+			return errors.New("Policy.Brownfield.Mode is BrownfieldLinkVerifiedDomains but VerifiedDomains is empty")
+		}
+		for _, d := range p.Brownfield.VerifiedDomains {
+			if d == "" || strings.ContainsAny(d, "@ ") {
+				return fmt.Errorf("Policy.Brownfield.VerifiedDomains has %q, not a domain", d)
+			}
+		}
+	case BrownfieldLinkAfterProof:
+		if p.Brownfield.Prove == nil {
+			return errors.New("Policy.Brownfield.Mode is BrownfieldLinkAfterProof but Prove is nil")
+		}
+	default:
+		return fmt.Errorf("Policy.Brownfield.Mode %d is unknown", p.Brownfield.Mode)
+	}
+	for g, roles := range p.Roles.GroupRoles {
+		if g == "" || slices.Contains(roles, "") {
+			return errors.New("Policy.Roles.GroupRoles has an empty group or role")
+		}
+	}
+	if slices.Contains(p.Roles.DefaultRoles, "") || slices.Contains(p.Roles.RequiredGroups, "") || slices.Contains(p.Roles.AdminGroups, "") {
+		return errors.New("Policy.Roles has an empty group or role")
+	}
+	return nil
+}
+
+// rule returns the sync rule of field.
+func (p *Policy) rule(field string) SyncRule {
+	if r, ok := p.Sync[field]; ok {
+		return r
+	}
+	if strings.HasPrefix(field, FieldAttributes+"/") {
+		return p.Sync[FieldAttributes]
+	}
+	return SyncAlways
+}
+
+// apply returns the profile a sign-in writes: in merged with the stored
+// before (nil on creation) field by field by the sync rules, the groups
+// kept from before when an unresolved overage left them unknown, and the
+// roles derived from the resulting groups. It refuses a user the role
+// mapping does not admit, and a first sign-in when creation is disabled
+// or an overage leaves group-based roles unknown.
+func (p *Policy) apply(before *userstore.User, in userstore.Profile, overage bool) (userstore.Profile, error) {
+	if before == nil {
+		if p.DisableCreate {
+			return userstore.Profile{}, ErrUnknownUser
+		}
+		if overage && p.Roles.usesGroups() {
+			return userstore.Profile{}, fmt.Errorf("%w: the IdP omitted the groups and no GroupResolver is configured", ErrGroupsOverage)
+		}
+	}
+	var old userstore.Profile
+	if before != nil {
+		old = before.Profile
+	}
+	out := userstore.Profile{
+		Email:       syncString(p.rule(FieldEmail), before != nil, old.Email, in.Email),
+		DisplayName: syncString(p.rule(FieldDisplayName), before != nil, old.DisplayName, in.DisplayName),
+		GivenName:   syncString(p.rule(FieldGivenName), before != nil, old.GivenName, in.GivenName),
+		FamilyName:  syncString(p.rule(FieldFamilyName), before != nil, old.FamilyName, in.FamilyName),
+		Groups:      syncSlice(p.rule(FieldGroups), before != nil, old.Groups, in.Groups),
+	}
+	if overage {
+		// Unknown is not none: keep what is stored.
+		out.Groups = slices.Clone(old.Groups)
+	}
+	out.Attributes = p.syncAttributes(before != nil, old.Attributes, in.Attributes)
+	if !p.Roles.admits(out.Groups) {
+		return userstore.Profile{}, fmt.Errorf("%w: none of the required groups %q", ErrNotAuthorized, p.Roles.RequiredGroups)
+	}
+	if overage {
+		out.Roles = slices.Clone(old.Roles)
+	} else {
+		out.Roles = p.Roles.roles(out.Groups)
+	}
+	return out, nil
+}
+
+func syncString(r SyncRule, exists bool, old, in string) string {
+	switch {
+	case r == SyncNever:
+		if exists {
+			return old
+		}
+		return ""
+	case !exists, r == SyncAlways:
+		return in
+	case r == SyncIfEmpty && old == "":
+		return in
+	default:
+		return old
+	}
+}
+
+func syncSlice(r SyncRule, exists bool, old, in []string) []string {
+	switch {
+	case r == SyncNever:
+		if exists {
+			return slices.Clone(old)
+		}
+		return nil
+	case !exists, r == SyncAlways:
+		return slices.Clone(in)
+	case r == SyncIfEmpty && len(old) == 0:
+		return slices.Clone(in)
+	default:
+		return slices.Clone(old)
+	}
+}
+
+// syncAttributes merges kept attributes name by name.
+func (p *Policy) syncAttributes(exists bool, old, in map[string][]string) map[string][]string {
+	if len(p.Sync) == 0 {
+		return cloneAttrs(in)
+	}
+	var out map[string][]string
+	set := func(k string, v []string) {
+		if out == nil {
+			out = map[string][]string{}
+		}
+		out[k] = slices.Clone(v)
+	}
+	for k, v := range in {
+		r := p.rule(FieldAttributes + "/" + k)
+		switch {
+		case r == SyncNever:
+		case !exists, r == SyncAlways:
+			set(k, v)
+		case r == SyncIfEmpty && len(old[k]) == 0:
+			set(k, v)
+		}
+	}
+	for k, v := range old {
+		if _, done := out[k]; done {
+			continue
+		}
+		r := p.rule(FieldAttributes + "/" + k)
+		if exists && r != SyncAlways {
+			set(k, v)
+		}
+	}
+	if out == nil && in != nil && len(in) == 0 {
+		return map[string][]string{}
+	}
+	return out
+}
+
+func cloneAttrs(in map[string][]string) map[string][]string {
+	if in == nil {
+		return nil
+	}
+	out := make(map[string][]string, len(in))
+	for k, v := range in {
+		out[k] = slices.Clone(v)
+	}
+	return out
+}

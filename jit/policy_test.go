@@ -1,0 +1,576 @@
+package jit_test
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/samljit/samljit/claims"
+	"github.com/samljit/samljit/jit"
+	"github.com/samljit/samljit/jit/jittest"
+	"github.com/samljit/samljit/userstore"
+	"github.com/samljit/samljit/userstore/memstore"
+)
+
+// policyHarness starts an app whose connections all have policy p.
+func policyHarness(t *testing.T, p jit.Policy, names ...string) *harness {
+	t.Helper()
+	return newHarness(t, harnessConfig{connections: names, configure: func(o *jit.Options) {
+		for i := range o.Connections {
+			o.Connections[i].Policy = p
+		}
+	}})
+}
+
+// localAccount creates a brownfield account, as an application that had
+// users before JIT does.
+func localAccount(t *testing.T, h *harness, id, email string) userstore.User {
+	t.Helper()
+	p, err := h.store.Provision(context.Background(), userstore.Key{Issuer: userstore.LocalIssuer, Subject: id},
+		userstore.Profile{Email: email, DisplayName: "Local " + id}, time.Now())
+	require.NoError(t, err)
+	return p.User
+}
+
+// lastRefusal returns the reason of the latest refused event.
+func (h *harness) lastRefusal() error {
+	evs := h.eventsOf(jit.EventRefused)
+	if len(evs) == 0 {
+		return nil
+	}
+	return evs[len(evs)-1].Err
+}
+
+func TestBrownfield(t *testing.T) {
+	const email = "ada@example.com"
+	tests := []struct {
+		name     string
+		policy   jit.Brownfield
+		asserted string // the email the IdP asserts
+		cookie   string // a local session the Prove hook accepts
+		wantErr  error
+		wantLink bool
+	}{
+		{name: "DenyByDefault", asserted: email, wantErr: jit.ErrEmailConflict},
+		{name: "VerifiedDomainLinks", policy: jit.Brownfield{Mode: jit.BrownfieldLinkVerifiedDomains, VerifiedDomains: []string{"example.com"}},
+			asserted: email, wantLink: true},
+		{name: "VerifiedDomainASCIICase", policy: jit.Brownfield{Mode: jit.BrownfieldLinkVerifiedDomains, VerifiedDomains: []string{"Example.COM"}},
+			asserted: "ADA@example.com", wantLink: true},
+		{name: "UnverifiedDomainRefused", policy: jit.Brownfield{Mode: jit.BrownfieldLinkVerifiedDomains, VerifiedDomains: []string{"example.org"}},
+			asserted: email, wantErr: jit.ErrEmailConflict},
+		{name: "SubdomainIsNotVerified", policy: jit.Brownfield{Mode: jit.BrownfieldLinkVerifiedDomains, VerifiedDomains: []string{"com"}},
+			asserted: email, wantErr: jit.ErrEmailConflict},
+		{name: "ProofAccepted", policy: jit.Brownfield{Mode: jit.BrownfieldLinkAfterProof, Prove: proveByCookie},
+			asserted: email, cookie: "acct-1", wantLink: true},
+		{name: "ProofMissing", policy: jit.Brownfield{Mode: jit.BrownfieldLinkAfterProof, Prove: proveByCookie},
+			asserted: email, wantErr: jit.ErrProofRequired},
+		{name: "ProofOfAnotherAccount", policy: jit.Brownfield{Mode: jit.BrownfieldLinkAfterProof, Prove: proveByCookie},
+			asserted: email, cookie: "acct-2", wantErr: jit.ErrProofRequired},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			h := policyHarness(t, jit.Policy{Brownfield: tt.policy})
+			local := localAccount(t, h, "acct-1", email)
+			h.idp().AddUser(person("p-ada", tt.asserted, "Ada", "Lovelace", "staff"))
+			c := h.client()
+			if tt.cookie != "" {
+				c.Jar.SetCookies(mustURL(h.app.URL), []*http.Cookie{{Name: "local_session", Value: tt.cookie, Path: "/"}})
+			}
+			resp, body := h.signIn(c, "", "p-ada")
+			idpKey := userstore.Key{Issuer: h.idp().EntityID(), Subject: "p-ada"}
+			if tt.wantErr != nil {
+				refusal(t, resp, body, http.StatusForbidden)
+				require.ErrorIs(t, h.lastRefusal(), tt.wantErr)
+				us := h.users()
+				require.Len(t, us, 1, "nothing created")
+				assert.Equal(t, local, us[0], "the local account is untouched")
+				return
+			}
+			require.Equal(t, http.StatusSeeOther, resp.StatusCode, body)
+			us := h.users()
+			require.Len(t, us, 1, "linked, not duplicated")
+			assert.Equal(t, local.ID, us[0].ID, "the account keeps its ID")
+			assert.Equal(t, idpKey, us[0].Key)
+			assert.Equal(t, tt.asserted, us[0].Profile.Email)
+			linked := h.eventsOf(jit.EventLinked)
+			require.Len(t, linked, 1)
+			assert.Equal(t, "Local acct-1", linked[0].Before.DisplayName)
+			assert.Contains(t, linked[0].Changed, "display_name")
+			_, err := h.store.Lookup(context.Background(), local.Key)
+			require.ErrorIs(t, err, userstore.ErrNotFound, "the local key no longer finds the account")
+
+			// The next sign-in is an ordinary update of the same record.
+			resp, body = h.signIn(h.client(), "", "p-ada")
+			require.Equal(t, http.StatusSeeOther, resp.StatusCode, body)
+			assert.Equal(t, jit.EventUpdated, h.lastEvent().Kind)
+			require.Len(t, h.users(), 1)
+		})
+	}
+}
+
+// proveByCookie accepts the link when the request carries the
+// application's local session for the existing account.
+func proveByCookie(r *http.Request, existing userstore.User, _ userstore.Key, _ userstore.Profile) error {
+	ck, err := r.Cookie("local_session")
+	if err != nil || ck.Value != existing.Key.Subject {
+		return jit.Veto("Sign in to your existing account with your password first, then use your organisation's sign-in again.")
+	}
+	return nil
+}
+
+func TestBrownfieldProofMessageShown(t *testing.T) {
+	h := policyHarness(t, jit.Policy{Brownfield: jit.Brownfield{Mode: jit.BrownfieldLinkAfterProof, Prove: proveByCookie}})
+	localAccount(t, h, "acct-1", "ada@example.com")
+	h.idp().AddUser(person("p-ada", "ada@example.com", "Ada", "Lovelace"))
+	resp, body := h.signIn(h.client(), "", "p-ada")
+	refusal(t, resp, body, http.StatusForbidden)
+	assert.Contains(t, body, "Sign in to your existing account with your password first")
+}
+
+func TestBrownfieldSuspendedLocalAccountNotLinked(t *testing.T) {
+	h := policyHarness(t, jit.Policy{Brownfield: jit.Brownfield{Mode: jit.BrownfieldLinkVerifiedDomains, VerifiedDomains: []string{"example.com"}}})
+	local := localAccount(t, h, "acct-1", "ada@example.com")
+	require.NoError(t, h.store.Suspend(context.Background(), local.Key))
+	h.idp().AddUser(person("p-ada", "ada@example.com", "Ada", "Lovelace"))
+	resp, body := h.signIn(h.client(), "", "p-ada")
+	refusal(t, resp, body, http.StatusForbidden)
+	require.ErrorIs(t, h.lastRefusal(), jit.ErrSuspended)
+	u, err := h.store.Lookup(context.Background(), local.Key)
+	require.NoError(t, err)
+	assert.Equal(t, userstore.Suspended, u.Status)
+}
+
+// TestBrownfieldTakeoverRefused: an IdP asserting the email of a user who
+// belongs to another connection is refused, even where the policy links
+// verified domains, and so is a second subject of the same IdP.
+func TestBrownfieldTakeoverRefused(t *testing.T) {
+	link := jit.Policy{Brownfield: jit.Brownfield{Mode: jit.BrownfieldLinkVerifiedDomains, VerifiedDomains: []string{"example.com"}}}
+	h := policyHarness(t, link, "acme", "evil")
+	h.idp("acme").AddUser(person("p-ada", "ada@example.com", "Ada", "Lovelace", "staff"))
+	resp, body := h.signIn(h.client(), "acme", "p-ada")
+	require.Equal(t, http.StatusSeeOther, resp.StatusCode, body)
+	before := h.users()
+	require.Len(t, before, 1)
+
+	// Another tenant claims the same address.
+	h.idp("evil").AddUser(person("p-mallory", "ada@example.com", "Ada", "Lovelace", "admins"))
+	resp, body = h.signIn(h.client(), "evil", "p-mallory")
+	refusal(t, resp, body, http.StatusForbidden)
+	require.ErrorIs(t, h.lastRefusal(), jit.ErrEmailConflict)
+	assert.Equal(t, before, h.users())
+
+	// The same IdP asserts the address for a new subject: the address was
+	// reassigned, or the subject changed. Refused and reported.
+	h.idp("acme").AddUser(person("p-ada-2", "Ada@Example.com", "Ada", "Lovelace", "staff"))
+	resp, body = h.signIn(h.client(), "acme", "p-ada-2")
+	refusal(t, resp, body, http.StatusForbidden)
+	require.ErrorIs(t, h.lastRefusal(), jit.ErrIdentifierConflict)
+	assert.Equal(t, before, h.users())
+}
+
+// TestEmailLookalikeIsAnotherAddress: a Unicode look-alike is not folded
+// onto the existing address, so it neither links nor conflicts.
+func TestEmailLookalikeIsAnotherAddress(t *testing.T) {
+	h := policyHarness(t, jit.Policy{Brownfield: jit.Brownfield{Mode: jit.BrownfieldLinkVerifiedDomains, VerifiedDomains: []string{"example.com"}}})
+	local := localAccount(t, h, "acct-1", "kate@example.com")
+	h.idp().AddUser(person("p-kate", "\u212Ate@example.com", "Kate", "K")) // Kelvin sign
+	resp, body := h.signIn(h.client(), "", "p-kate")
+	require.Equal(t, http.StatusSeeOther, resp.StatusCode, body)
+	assert.Equal(t, jit.EventCreated, h.lastEvent().Kind)
+	u, err := h.store.Lookup(context.Background(), local.Key)
+	require.NoError(t, err, "the local account is not linked")
+	assert.Equal(t, local, u)
+	assert.Len(t, h.users(), 2)
+}
+
+func TestIdentifierChangeUpdatesInPlace(t *testing.T) {
+	h := policyHarness(t, jit.Policy{})
+	h.idp().AddUser(person("p-ada", "ada@old.example", "Ada", "Lovelace"))
+	resp, body := h.signIn(h.client(), "", "p-ada")
+	require.Equal(t, http.StatusSeeOther, resp.StatusCode, body)
+	first := h.users()[0]
+
+	h.idp().AddUser(person("p-ada", "ada.king@new.example", "Ada", "King"))
+	resp, body = h.signIn(h.client(), "", "p-ada")
+	require.Equal(t, http.StatusSeeOther, resp.StatusCode, body)
+	us := h.users()
+	require.Len(t, us, 1)
+	assert.Equal(t, first.ID, us[0].ID)
+	assert.Equal(t, "ada.king@new.example", us[0].Profile.Email)
+	e := h.lastEvent()
+	assert.Equal(t, jit.EventUpdated, e.Kind)
+	assert.Equal(t, []string{"email", "display_name", "family_name"}, e.Changed)
+	assert.Equal(t, "ada@old.example", e.Before.Email)
+	assert.Equal(t, "ada.king@new.example", e.After.Email)
+}
+
+func TestRolesFromGroups(t *testing.T) {
+	roles := jit.RoleMapping{
+		GroupRoles:     map[string][]string{"g-eng": {"editor"}, "g-ops": {"editor", "operator"}},
+		RequiredGroups: []string{"g-eng", "g-ops", "g-admin"},
+		AdminGroups:    []string{"g-admin"},
+		DefaultRoles:   []string{"viewer"},
+	}
+	h := policyHarness(t, jit.Policy{Roles: roles})
+	signIn := func(groups ...string) (*http.Response, string) {
+		h.idp().AddUser(person("p-ada", "ada@example.com", "Ada", "Lovelace", groups...))
+		return h.signIn(h.client(), "", "p-ada")
+	}
+	key := userstore.Key{Issuer: h.idp().EntityID(), Subject: "p-ada"}
+	lookup := func() userstore.User {
+		u, err := h.store.Lookup(context.Background(), key)
+		require.NoError(t, err)
+		return u
+	}
+
+	resp, body := signIn("g-eng", "g-unmapped")
+	require.Equal(t, http.StatusSeeOther, resp.StatusCode, body)
+	assert.Equal(t, []string{"editor", "viewer"}, lookup().Profile.Roles)
+
+	// A role granted in the application survives every re-sync.
+	require.NoError(t, h.store.GrantRole(context.Background(), key, "auditor"))
+
+	resp, body = signIn("g-ops", "g-admin")
+	require.Equal(t, http.StatusSeeOther, resp.StatusCode, body)
+	u := lookup()
+	assert.Equal(t, []string{"admin", "editor", "operator", "viewer"}, u.Profile.Roles)
+	assert.Equal(t, []string{"auditor"}, u.LocalRoles)
+	assert.Contains(t, h.lastEvent().Changed, "roles")
+
+	// The group that granted admin is gone at the IdP: so is the role.
+	resp, body = signIn("g-eng")
+	require.Equal(t, http.StatusSeeOther, resp.StatusCode, body)
+	u = lookup()
+	assert.Equal(t, []string{"editor", "viewer"}, u.Profile.Roles)
+	assert.Equal(t, []string{"auditor", "editor", "viewer"}, u.Roles())
+	assert.True(t, u.HasRole("auditor"))
+	assert.False(t, u.HasRole(jit.RoleAdmin))
+
+	// In no required group: refused, nothing written.
+	resp, body = signIn("g-unmapped")
+	refusal(t, resp, body, http.StatusForbidden)
+	require.ErrorIs(t, h.lastRefusal(), jit.ErrNotAuthorized)
+	assert.Contains(t, body, "not in a group that may use this application")
+	assert.Equal(t, u, lookup())
+
+	// A newcomer in no required group is not created.
+	h.idp().AddUser(person("p-eve", "eve@example.com", "Eve", "E", "g-unmapped"))
+	resp, body = h.signIn(h.client(), "", "p-eve")
+	refusal(t, resp, body, http.StatusForbidden)
+	assert.Len(t, h.users(), 1)
+}
+
+// overagePerson is a person whose assertion carries Entra ID's groups
+// overage claim instead of groups.
+func overagePerson(nameID, email string) jittest.User {
+	p := person(nameID, email, "Ada", "Lovelace")
+	delete(p.Attributes, "urn:oid:1.3.6.1.4.1.5923.1.5.1.1")
+	p.Attributes[claims.ClaimGroupsLink] = []string{"https://graph.windows.net/tenant/users/oid/getMemberObjects"}
+	return p
+}
+
+func TestGroupsOverage(t *testing.T) {
+	roles := jit.RoleMapping{GroupRoles: map[string][]string{"g-eng": {"editor"}, "g-admin": {"owner"}}, DefaultRoles: []string{"viewer"}}
+
+	t.Run("NoResolverKeepsStoredGroupsAndRoles", func(t *testing.T) {
+		h := policyHarness(t, jit.Policy{Roles: roles})
+		h.idp().AddUser(person("p-ada", "ada@example.com", "Ada", "Lovelace", "g-eng"))
+		resp, body := h.signIn(h.client(), "", "p-ada")
+		require.Equal(t, http.StatusSeeOther, resp.StatusCode, body)
+		before := h.users()[0]
+		require.Equal(t, []string{"editor", "viewer"}, before.Profile.Roles)
+
+		h.idp().AddUser(overagePerson("p-ada", "ada@example.com"))
+		resp, body = h.signIn(h.client(), "", "p-ada")
+		require.Equal(t, http.StatusSeeOther, resp.StatusCode, body)
+		after := h.users()[0]
+		assert.Equal(t, []string{"g-eng"}, after.Profile.Groups, "unknown groups are not no groups")
+		assert.Equal(t, before.Profile.Roles, after.Profile.Roles)
+		over := h.eventsOf(jit.EventGroupsOverage)
+		require.Len(t, over, 1)
+		assert.False(t, over[0].Resolved)
+		assert.NotContains(t, h.lastEvent().Changed, "groups")
+		assert.NotContains(t, h.lastEvent().Changed, "roles")
+	})
+
+	t.Run("NoResolverFirstSignInRefused", func(t *testing.T) {
+		h := policyHarness(t, jit.Policy{Roles: roles})
+		h.idp().AddUser(overagePerson("p-ada", "ada@example.com"))
+		resp, body := h.signIn(h.client(), "", "p-ada")
+		refusal(t, resp, body, http.StatusForbidden)
+		require.ErrorIs(t, h.lastRefusal(), jit.ErrGroupsOverage)
+		assert.Empty(t, h.users(), "never created with no roles")
+		require.Len(t, h.eventsOf(jit.EventGroupsOverage), 1)
+	})
+
+	t.Run("NoRoleMappingFirstSignInCreated", func(t *testing.T) {
+		h := policyHarness(t, jit.Policy{})
+		h.idp().AddUser(overagePerson("p-ada", "ada@example.com"))
+		resp, body := h.signIn(h.client(), "", "p-ada")
+		require.Equal(t, http.StatusSeeOther, resp.StatusCode, body)
+		us := h.users()
+		require.Len(t, us, 1)
+		assert.Nil(t, us[0].Profile.Groups)
+	})
+
+	t.Run("Resolver", func(t *testing.T) {
+		var asked atomic.Value
+		resolver := jit.GroupResolverFunc(func(_ context.Context, q jit.GroupsQuery) ([]string, error) {
+			asked.Store(q)
+			return []string{"g-admin", "", "g-admin", "g-eng"}, nil
+		})
+		h := policyHarness(t, jit.Policy{Roles: roles, GroupResolver: resolver})
+		h.idp().AddUser(overagePerson("p-ada", "ada@example.com"))
+		resp, body := h.signIn(h.client(), "", "p-ada")
+		require.Equal(t, http.StatusSeeOther, resp.StatusCode, body)
+		u := h.users()[0]
+		assert.Equal(t, []string{"g-admin", "g-eng"}, u.Profile.Groups)
+		assert.Equal(t, []string{"editor", "owner", "viewer"}, u.Profile.Roles)
+		q := asked.Load().(jit.GroupsQuery)
+		assert.Equal(t, "p-ada", q.Key.Subject)
+		assert.Contains(t, q.Link, "getMemberObjects")
+		over := h.eventsOf(jit.EventGroupsOverage)
+		require.Len(t, over, 1)
+		assert.True(t, over[0].Resolved)
+	})
+
+	t.Run("ResolverFailureIs503", func(t *testing.T) {
+		fail := jit.GroupResolverFunc(func(context.Context, jit.GroupsQuery) ([]string, error) {
+			return nil, errors.New("graph: 429 too many requests")
+		})
+		h := policyHarness(t, jit.Policy{Roles: roles, GroupResolver: fail})
+		h.idp().AddUser(overagePerson("p-ada", "ada@example.com"))
+		resp, body := h.signIn(h.client(), "", "p-ada")
+		corr := refusal(t, resp, body, http.StatusServiceUnavailable)
+		require.ErrorIs(t, h.lastRefusal(), jit.ErrGroupsUnavailable)
+		assert.True(t, h.logged(corr, "429"))
+		assert.Empty(t, h.users())
+	})
+}
+
+func TestDisableCreate(t *testing.T) {
+	h := policyHarness(t, jit.Policy{DisableCreate: true})
+	h.idp().AddUser(person("p-ada", "ada@example.com", "Ada", "Lovelace"))
+	resp, body := h.signIn(h.client(), "", "p-ada")
+	refusal(t, resp, body, http.StatusForbidden)
+	require.ErrorIs(t, h.lastRefusal(), jit.ErrUnknownUser)
+	assert.Contains(t, body, "has not been set up in this application")
+	assert.Empty(t, h.users())
+
+	// Provisioned ahead of time (by an admin, SCIM or an import): allowed.
+	_, err := h.store.Provision(context.Background(), userstore.Key{Issuer: h.idp().EntityID(), Subject: "p-ada"}, userstore.Profile{}, time.Now())
+	require.NoError(t, err)
+	resp, body = h.signIn(h.client(), "", "p-ada")
+	require.Equal(t, http.StatusSeeOther, resp.StatusCode, body)
+	assert.Equal(t, "ada@example.com", h.users()[0].Profile.Email)
+}
+
+func TestSyncRules(t *testing.T) {
+	p := jit.Policy{Sync: map[string]jit.SyncRule{
+		jit.FieldEmail:       jit.SyncOnCreate,
+		jit.FieldDisplayName: jit.SyncIfEmpty,
+		jit.FieldGivenName:   jit.SyncNever,
+		jit.FieldGroups:      jit.SyncAlways,
+	}}
+	h := policyHarness(t, p)
+	ada := person("p-ada", "ada@example.com", "Ada", "Lovelace", "staff")
+	ada.Attributes["urn:oid:2.16.840.1.113730.3.1.241"] = []string{""}
+	h.idp().AddUser(ada)
+	resp, body := h.signIn(h.client(), "", "p-ada")
+	require.Equal(t, http.StatusSeeOther, resp.StatusCode, body)
+	u := h.users()[0]
+	assert.Equal(t, "ada@example.com", u.Profile.Email)
+	assert.Equal(t, "", u.Profile.DisplayName)
+	assert.Equal(t, "", u.Profile.GivenName, "never synced")
+	assert.Equal(t, "Lovelace", u.Profile.FamilyName)
+
+	h.idp().AddUser(person("p-ada", "ada.king@example.com", "Augusta", "King", "admins"))
+	resp, body = h.signIn(h.client(), "", "p-ada")
+	require.Equal(t, http.StatusSeeOther, resp.StatusCode, body)
+	u = h.users()[0]
+	assert.Equal(t, "ada@example.com", u.Profile.Email, "only on create")
+	assert.Equal(t, "Augusta King", u.Profile.DisplayName, "was empty")
+	assert.Equal(t, "", u.Profile.GivenName, "never synced")
+	assert.Equal(t, "King", u.Profile.FamilyName, "always")
+	assert.Equal(t, []string{"admins"}, u.Profile.Groups)
+
+	h.idp().AddUser(person("p-ada", "ada@example.com", "Ada", "Byron", "admins"))
+	resp, body = h.signIn(h.client(), "", "p-ada")
+	require.Equal(t, http.StatusSeeOther, resp.StatusCode, body)
+	u = h.users()[0]
+	assert.Equal(t, "Augusta King", u.Profile.DisplayName, "no longer empty")
+	assert.Equal(t, "Byron", u.Profile.FamilyName)
+}
+
+func TestHooks(t *testing.T) {
+	var created, after atomic.Int32
+	var events []jit.Event
+	p := jit.Policy{
+		BeforeCreate: func(_ context.Context, u jit.NewUser) error {
+			created.Add(1)
+			switch {
+			case strings.HasSuffix(u.Profile.Email, "@contractor.example"):
+				return jit.Veto("Contractors are not admitted to this application.")
+			case strings.HasPrefix(u.Profile.Email, "broken"):
+				return errors.New("licence server down")
+			}
+			require.NotNil(t, u.Request)
+			return nil
+		},
+		AfterProvision: func(_ context.Context, e jit.Event) {
+			after.Add(1)
+			events = append(events, e)
+		},
+	}
+	h := policyHarness(t, p)
+
+	h.idp().AddUser(person("p-con", "carl@contractor.example", "Carl", "C"))
+	resp, body := h.signIn(h.client(), "", "p-con")
+	refusal(t, resp, body, http.StatusForbidden)
+	assert.Contains(t, body, "Contractors are not admitted to this application.")
+	require.ErrorIs(t, h.lastRefusal(), jit.ErrVetoed)
+
+	h.idp().AddUser(person("p-broken", "broken@example.com", "B", "B"))
+	resp, body = h.signIn(h.client(), "", "p-broken")
+	corr := refusal(t, resp, body, http.StatusServiceUnavailable)
+	require.ErrorIs(t, h.lastRefusal(), jit.ErrHook)
+	assert.NotContains(t, body, "licence server")
+	assert.True(t, h.logged(corr, "licence server down"))
+	assert.Empty(t, h.users())
+	assert.Zero(t, after.Load())
+
+	h.idp().AddUser(person("p-ada", "ada@example.com", "Ada", "Lovelace"))
+	resp, body = h.signIn(h.client(), "", "p-ada")
+	require.Equal(t, http.StatusSeeOther, resp.StatusCode, body)
+	h.idp().AddUser(person("p-ada", "ada@example.com", "Ada", "King"))
+	resp, body = h.signIn(h.client(), "", "p-ada")
+	require.Equal(t, http.StatusSeeOther, resp.StatusCode, body)
+	assert.EqualValues(t, 3, created.Load(), "BeforeCreate runs for first sign-ins only")
+	require.Len(t, events, 2)
+	assert.Equal(t, jit.EventCreated, events[0].Kind)
+	assert.Equal(t, jit.EventUpdated, events[1].Kind)
+	assert.Equal(t, "Lovelace", events[1].Before.FamilyName)
+	assert.Equal(t, "King", events[1].After.FamilyName)
+	assert.Contains(t, events[1].Changed, "family_name")
+}
+
+func TestPolicyValidatedAtNew(t *testing.T) {
+	tests := []struct {
+		name  string
+		p     jit.Policy
+		store testStore
+		want  string
+	}{
+		{name: "UnknownSyncField", p: jit.Policy{Sync: map[string]jit.SyncRule{"mail": jit.SyncNever}}, want: `unknown field "mail"`},
+		{name: "LinkWithoutDomains", p: jit.Policy{Brownfield: jit.Brownfield{Mode: jit.BrownfieldLinkVerifiedDomains}}, want: "VerifiedDomains is empty"},
+		{name: "ProofWithoutHook", p: jit.Policy{Brownfield: jit.Brownfield{Mode: jit.BrownfieldLinkAfterProof}}, want: "Prove is nil"},
+		{name: "LinkNeedsLinker", p: jit.Policy{Brownfield: jit.Brownfield{Mode: jit.BrownfieldLinkVerifiedDomains, VerifiedDomains: []string{"example.com"}}},
+			store: noLinker{memstore.New()}, want: "userstore.Linker"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			idp := jittest.New(t)
+			key, cert := spKeyPair()
+			store := tt.store
+			if store == nil {
+				store = memstore.New()
+			}
+			_, err := jit.New(context.Background(), jit.Options{
+				RootURL: "https://app.example.com", Key: key, Certificate: cert, Store: store, SessionKeys: [][]byte{make32()},
+				Connections: []jit.Connection{{IDPMetadata: idp.Metadata(), Policy: tt.p}},
+			})
+			require.ErrorContains(t, err, tt.want)
+		})
+	}
+}
+
+// noLinker is a store without the brownfield side.
+type noLinker struct{ s *memstore.Store }
+
+func (n noLinker) Lookup(ctx context.Context, k userstore.Key) (userstore.User, error) {
+	return n.s.Lookup(ctx, k)
+}
+
+func (n noLinker) Provision(ctx context.Context, k userstore.Key, p userstore.Profile, now time.Time) (userstore.Provisioned, error) {
+	return n.s.Provision(ctx, k, p, now)
+}
+
+func (n noLinker) ConsumeAssertion(ctx context.Context, issuer, id string, expires, now time.Time) error {
+	return n.s.ConsumeAssertion(ctx, issuer, id, expires, now)
+}
+
+func (n noLinker) ReleaseAssertion(ctx context.Context, issuer, id string) error {
+	return n.s.ReleaseAssertion(ctx, issuer, id)
+}
+
+func (n noLinker) List(ctx context.Context) ([]userstore.User, error) { return n.s.List(ctx) }
+
+func (n noLinker) Suspend(ctx context.Context, k userstore.Key) error { return n.s.Suspend(ctx, k) }
+
+func (n noLinker) Unsuspend(ctx context.Context, k userstore.Key) error { return n.s.Unsuspend(ctx, k) }
+
+func (n noLinker) Delete(ctx context.Context, k userstore.Key) error { return n.s.Delete(ctx, k) }
+
+func (n noLinker) NotSignedInSince(ctx context.Context, t time.Time) ([]userstore.User, error) {
+	return n.s.NotSignedInSince(ctx, t)
+}
+
+func (n noLinker) GrantRole(ctx context.Context, k userstore.Key, role string) error {
+	return n.s.GrantRole(ctx, k, role)
+}
+
+func (n noLinker) RevokeRole(ctx context.Context, k userstore.Key, role string) error {
+	return n.s.RevokeRole(ctx, k, role)
+}
+
+// stepStore hides memstore's SignIn, so the middleware records the
+// assertion and writes the user in separate steps, as with a store of an
+// application's own.
+type stepStore struct {
+	noLinker
+}
+
+func (s stepStore) LookupEmail(ctx context.Context, email string) ([]userstore.User, error) {
+	return s.s.LookupEmail(ctx, email)
+}
+
+func (s stepStore) Link(ctx context.Context, id string, k userstore.Key, p userstore.Profile, now time.Time) (userstore.Provisioned, error) {
+	return s.s.Link(ctx, id, k, p, now)
+}
+
+// TestPolicyWithoutSignInStore runs the policies through the step-by-step
+// path: link, roles, a refusal that writes nothing.
+func TestPolicyWithoutSignInStore(t *testing.T) {
+	var _ userstore.Linker = stepStore{}
+	_, isSignIn := any(stepStore{}).(userstore.SignInStore)
+	require.False(t, isSignIn)
+
+	st := stepStore{noLinker{memstore.New()}}
+	h := newHarness(t, harnessConfig{store: st, configure: func(o *jit.Options) {
+		o.Connections[0].Policy = jit.Policy{
+			Brownfield: jit.Brownfield{Mode: jit.BrownfieldLinkVerifiedDomains, VerifiedDomains: []string{"example.com"}},
+			Roles:      jit.RoleMapping{GroupRoles: map[string][]string{"staff": {"editor"}}, RequiredGroups: []string{"staff"}},
+		}
+	}})
+	local := localAccount(t, h, "acct-1", "ada@example.com")
+	h.idp().AddUser(person("p-ada", "ada@example.com", "Ada", "Lovelace", "staff"))
+	resp, body := h.signIn(h.client(), "", "p-ada")
+	require.Equal(t, http.StatusSeeOther, resp.StatusCode, body)
+	us := h.users()
+	require.Len(t, us, 1)
+	assert.Equal(t, local.ID, us[0].ID)
+	assert.Equal(t, []string{"editor"}, us[0].Profile.Roles)
+
+	h.idp().AddUser(person("p-ada", "ada@example.com", "Ada", "Lovelace", "visitors"))
+	resp, body = h.signIn(h.client(), "", "p-ada")
+	refusal(t, resp, body, http.StatusForbidden)
+	require.ErrorIs(t, h.lastRefusal(), jit.ErrNotAuthorized)
+	assert.Equal(t, us, h.users())
+}

@@ -1,0 +1,72 @@
+package jit
+
+import (
+	"github.com/samljit/samljit/claims"
+	"github.com/samljit/samljit/userstore"
+)
+
+// StepNames are the checks of a sign-in in the order they run (a panic
+// aside), as a [Trace] names them.
+var StepNames = []string{StepMetadata, StepDecode, StepParse, StepStructure, StepProtocol, StepAssertion, StepMapping, StepSession}
+
+// The checks of a sign-in, in the order they run, as named in a [Trace].
+const (
+	StepMetadata  = "metadata"  // the IdP metadata in hand is still valid
+	StepDecode    = "decode"    // base64, within the size bound
+	StepParse     = "parse"     // XML within the depth bound, no DOCTYPE or directive
+	StepStructure = "structure" // one assertion, namespaces, algorithms, one Reference
+	StepProtocol  = "protocol"  // crewjam/saml: round trip, signature, issuer, destination, status
+	StepAssertion = "assertion" // issuer, time windows, audience, bearer recipient, InResponseTo
+	StepMapping   = "mapping"   // claims to a key and a profile
+	StepSession   = "session"   // the IdP session has not ended
+	StepPanic     = "panic"     // the SAML library panicked (refused)
+)
+
+// Trace is the decision trace of one sign-in, as [Explain] reports it:
+// each check that ran, what the assertion says, and what the connection's
+// policy would do.
+type Trace struct {
+	// Steps are the checks that ran, in order; the first that failed
+	// ends the list.
+	Steps []Step `json:"steps"`
+	// Notes are what could not be judged, and why.
+	Notes []string `json:"notes,omitempty"`
+	// Identity is what the validated assertion says; nil when validation
+	// failed before the claims were read.
+	Identity *claims.Identity `json:"identity,omitempty"`
+	// Key and Profile are what the mapping derived.
+	Key     userstore.Key     `json:"key"`
+	Profile userstore.Profile `json:"profile"`
+	// Decision is what the sign-in would do.
+	Decision Decision `json:"decision"`
+}
+
+// Step is the outcome of one check.
+type Step struct {
+	Name   string `json:"name"`
+	OK     bool   `json:"ok"`
+	Detail string `json:"detail,omitempty"`
+}
+
+// Decision is what a sign-in would do to the store, and the roles it would
+// grant and remove.
+type Decision struct {
+	// Action is "create", "update", "link" or "refuse".
+	Action string `json:"action"`
+	// Reason says why a sign-in is refused.
+	Reason string `json:"reason,omitempty"`
+	// UserID is the existing user updated or linked.
+	UserID string `json:"user_id,omitempty"`
+	// Changed names the profile fields an update or link would change.
+	Changed []string `json:"changed,omitempty"`
+	// Before is the stored profile an update or link starts from; After
+	// the profile it would write.
+	Before *userstore.Profile `json:"before,omitempty"`
+	After  *userstore.Profile `json:"after,omitempty"`
+	// RolesGranted and RolesRemoved are the IdP-derived roles the sign-in
+	// would add and take away.
+	RolesGranted []string `json:"roles_granted,omitempty"`
+	RolesRemoved []string `json:"roles_removed,omitempty"`
+	// Err is the refusal's error, for errors.Is; not serialised.
+	Err error `json:"-"`
+}

@@ -1,0 +1,146 @@
+package pgstore_test
+
+import (
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/samljit/samljit/userstore"
+	"github.com/samljit/samljit/userstore/pgstore"
+)
+
+// schemaV1 is the schema of version 1, as pgstore created it before roles
+// and email lookup existed. It is a frozen copy, so that the test below
+// checks the migration from what that release wrote, whatever later edits
+// do to the package's own migrations.
+var schemaV1 = []string{
+	`CREATE TABLE samljit_schema_version (
+		singleton boolean PRIMARY KEY DEFAULT true CHECK (singleton),
+		version   integer NOT NULL
+	)`,
+	`CREATE TABLE samljit_users (
+		id              text COLLATE "C" PRIMARY KEY,
+		issuer          text COLLATE "C" NOT NULL CHECK (issuer <> ''),
+		subject         text COLLATE "C" NOT NULL CHECK (subject <> ''),
+		email           text NOT NULL,
+		display_name    text NOT NULL,
+		given_name      text NOT NULL,
+		family_name     text NOT NULL,
+		groups          jsonb NOT NULL,
+		attributes      jsonb NOT NULL,
+		status          smallint NOT NULL DEFAULT 0,
+		created_at      timestamptz NOT NULL,
+		created_ns      smallint NOT NULL CHECK (created_ns BETWEEN 0 AND 999),
+		updated_at      timestamptz NOT NULL,
+		updated_ns      smallint NOT NULL CHECK (updated_ns BETWEEN 0 AND 999),
+		last_sign_in_at timestamptz NOT NULL,
+		last_sign_in_ns smallint NOT NULL CHECK (last_sign_in_ns BETWEEN 0 AND 999),
+		UNIQUE (issuer, subject)
+	)`,
+	`CREATE INDEX samljit_users_created ON samljit_users (created_at, created_ns, id)`,
+	`CREATE INDEX samljit_users_last_sign_in ON samljit_users (last_sign_in_at, last_sign_in_ns, id)`,
+	`CREATE TABLE samljit_replay (
+		issuer       text COLLATE "C" NOT NULL,
+		assertion_id text COLLATE "C" NOT NULL,
+		expires_at   timestamptz NOT NULL,
+		expires_ns   smallint NOT NULL CHECK (expires_ns BETWEEN 0 AND 999),
+		PRIMARY KEY (issuer, assertion_id)
+	)`,
+	`CREATE INDEX samljit_replay_expires ON samljit_replay (expires_at, expires_ns)`,
+	`INSERT INTO samljit_schema_version (version) VALUES (1)`,
+}
+
+// TestMigrateFromVersion1 opens a schema written at version 1 and finds
+// its users migrated: roles empty, the normalized email backfilled (in Go,
+// so without Unicode folding) so that LookupEmail finds them, and the new
+// columns written by later sign-ins.
+func TestMigrateFromVersion1(t *testing.T) {
+	ctx := t.Context()
+	schema := newSchema(t)
+	db := openDB(t, schema)
+	for _, stmt := range schemaV1 {
+		_, err := db.ExecContext(ctx, stmt)
+		require.NoError(t, err)
+	}
+	created := time.Date(2024, time.June, 1, 8, 0, 0, 123456000, time.UTC)
+	users := []struct{ id, subject, email string }{
+		{"u1", "ada", " Ada.Lovelace@Example.COM\t"},
+		{"u2", "grace", ""},
+		{"u3", "kelvin", "\u212Aelvin@example.com"},
+		{"u4", "long-s", "\u017Fam@example.com"},
+	}
+	// More users than one backfill batch, so that batching is exercised.
+	for i := range 1500 {
+		users = append(users, struct{ id, subject, email string }{
+			fmt.Sprint("bulk-", i), fmt.Sprint("bulk-", i), fmt.Sprint("Bulk", i, "@Example.com"),
+		})
+	}
+	for _, u := range users {
+		_, err := db.ExecContext(ctx, `INSERT INTO samljit_users (id, issuer, subject, email, display_name, given_name, family_name,
+				groups, attributes, status, created_at, created_ns, updated_at, updated_ns, last_sign_in_at, last_sign_in_ns)
+			VALUES ($1, 'https://idp.example/', $2, $3, 'Someone', '', '', '["g"]', '{"a": ["b"]}', 1, $4, 789, $4, 789, $4, 789)`,
+			u.id, u.subject, u.email, created)
+		require.NoError(t, err)
+	}
+
+	s, err := pgstore.Open(ctx, db, pgstore.Options{})
+	require.NoError(t, err)
+	var version int
+	require.NoError(t, db.QueryRowContext(ctx, `SELECT version FROM samljit_schema_version`).Scan(&version))
+	require.Equal(t, pgstore.SchemaVersion, version)
+	var indexes int
+	require.NoError(t, db.QueryRowContext(ctx, `SELECT count(*) FROM pg_indexes WHERE schemaname = $1 AND indexname = 'samljit_users_email_norm'`, schema).Scan(&indexes))
+	require.Equal(t, 1, indexes, "the normalized email is not indexed")
+
+	ada := userstore.Key{Issuer: "https://idp.example/", Subject: "ada"}
+	u, err := s.Lookup(ctx, ada)
+	require.NoError(t, err)
+	require.Equal(t, "u1", u.ID)
+	require.Equal(t, userstore.Suspended, u.Status)
+	require.Equal(t, []string{"g"}, u.Profile.Groups)
+	require.Equal(t, map[string][]string{"a": {"b"}}, u.Profile.Attributes)
+	require.Nil(t, u.Profile.Roles)
+	require.Nil(t, u.LocalRoles)
+	require.True(t, created.Add(789).Equal(u.CreatedAt))
+
+	for _, tc := range []struct {
+		email string
+		want  []string
+	}{
+		{"ada.lovelace@example.com", []string{"u1"}},
+		{"\u212Aelvin@example.com", []string{"u3"}},
+		{"kelvin@example.com", nil},
+		{"\u017Fam@example.com", []string{"u4"}},
+		{"sam@example.com", nil},
+		{"bulk0@example.com", []string{"bulk-0"}},
+		{"BULK1499@example.com", []string{"bulk-1499"}},
+	} {
+		found, err := s.LookupEmail(ctx, tc.email)
+		require.NoError(t, err)
+		var got []string
+		for _, u := range found {
+			got = append(got, u.ID)
+		}
+		require.Equal(t, tc.want, got, "LookupEmail(%q) on migrated rows", tc.email)
+	}
+
+	// The migrated rows take the new columns.
+	require.NoError(t, s.GrantRole(ctx, ada, "admin"))
+	require.NoError(t, s.Unsuspend(ctx, ada))
+	res, err := s.Provision(ctx, ada, userstore.Profile{Email: "ada@example.org", Roles: []string{}}, created.Add(time.Hour))
+	require.NoError(t, err)
+	require.Equal(t, []string{"admin"}, res.User.LocalRoles)
+	u, err = s.Lookup(ctx, ada)
+	require.NoError(t, err)
+	require.Equal(t, []string{}, u.Profile.Roles)
+	require.Equal(t, []string{"admin"}, u.LocalRoles)
+	found, err := s.LookupEmail(ctx, "ada.lovelace@example.com")
+	require.NoError(t, err)
+	require.Empty(t, found, "the old email still finds the user")
+
+	// Opening again changes nothing.
+	_, err = pgstore.Open(ctx, db, pgstore.Options{})
+	require.NoError(t, err)
+}
