@@ -6,6 +6,7 @@
 //
 // Commands:
 //
+//	explain    judge a captured SAMLResponse and print the decision trace
 //	loadtest   drive an in-process app's ACS over HTTP with signed responses
 //
 // Run "samljit <command> -h" for a command's flags.
@@ -26,6 +27,7 @@ type command struct {
 }
 
 var commands = []command{
+	{"explain", "judge a captured SAMLResponse as a connection would and print the decision trace; writes nothing", runExplain},
 	{"loadtest", "drive an in-process app's ACS over HTTP on 127.0.0.1 with distinct signed responses", runLoadtest},
 }
 
@@ -45,9 +47,15 @@ func run(args []string, stdout, stderr io.Writer) int {
 	for _, c := range commands {
 		if c.name == args[0] {
 			err := c.run(args[1:], stdout, stderr)
+			var usage usageError
 			switch {
 			case errors.Is(err, flag.ErrHelp):
 				return 0
+			case errors.As(err, &usage):
+				fmt.Fprintf(stderr, "samljit %s: %v\n", c.name, err)
+				return 2
+			case errors.Is(err, refusedError{}):
+				return 1
 			case err != nil:
 				fmt.Fprintf(stderr, "samljit %s: %v\n", c.name, err)
 				return 1

@@ -1,0 +1,217 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"database/sql"
+	"encoding/base64"
+	"encoding/json"
+	"flag"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	_ "github.com/mattn/go-sqlite3"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/samljit/samljit/claims"
+	"github.com/samljit/samljit/jit"
+	"github.com/samljit/samljit/jit/jittest"
+	"github.com/samljit/samljit/userstore"
+	"github.com/samljit/samljit/userstore/sqlitestore"
+)
+
+var update = flag.Bool("update", false, "regenerate testdata/explain: the captured response, the IdP metadata and the golden traces")
+
+// The explain fixture: an Entra ID-shaped sign-in captured at issuedAt.
+const (
+	fixtureDir    = "../../testdata/explain"
+	fixtureTenant = "72f988bf-86f1-41af-91ab-2d7cd011db47"
+	fixtureObject = "00000000-0000-0000-0000-0000000000a1"
+	fixtureSP     = "https://app.example.com/saml/metadata"
+	fixtureACS    = "https://app.example.com/saml/acs"
+	groupEng      = "5e0f4a9c-2b9e-4c1e-9a3b-1f2d3c4b5a69"
+	groupAdmins   = "0c7b1d2e-3f4a-4b5c-8d6e-7f8091a2b3c4"
+)
+
+var issuedAt = time.Date(2026, time.March, 2, 9, 30, 0, 0, time.UTC)
+
+// writeFixture signs a fresh response with a jittest IdP and writes it with
+// the IdP's metadata. Run with -update after changing it.
+func writeFixture(t *testing.T) {
+	idp := jittest.New(t, func(o *jittest.Options) {
+		o.EntityID = "https://sts.windows.net/" + fixtureTenant + "/"
+		o.Now = func() time.Time { return issuedAt }
+		o.SessionLifetime = 8 * time.Hour
+	})
+	idp.AddUser(jittest.User{
+		NameID:       "ada@contoso.example",
+		NameIDFormat: claims.NameIDFormatEmailAddress,
+		Attributes: map[string][]string{
+			claims.ClaimEntraTenantID: {fixtureTenant},
+			claims.ClaimEntraObjectID: {fixtureObject},
+			claims.ClaimEmailAddress:  {"ada@contoso.example"},
+			claims.ClaimGivenName:     {"Ada"},
+			claims.ClaimSurname:       {"Lovelace"},
+			claims.ClaimDisplayName:   {"Ada Lovelace"},
+			claims.ClaimGroups:        {groupEng, groupAdmins},
+		},
+	})
+	f, err := idp.ResponseFor(jittest.Request{ID: "_req-7f3a", SPEntityID: fixtureSP, ACSURL: fixtureACS}, "ada@contoso.example")
+	require.NoError(t, err)
+	xml, err := base64.StdEncoding.DecodeString(f.SAMLResponse)
+	require.NoError(t, err)
+	require.NoError(t, os.MkdirAll(fixtureDir, 0o755))
+	require.NoError(t, os.WriteFile(filepath.Join(fixtureDir, "response.b64"), []byte(f.SAMLResponse+"\n"), 0o644))
+	require.NoError(t, os.WriteFile(filepath.Join(fixtureDir, "response.xml"), xml, 0o644))
+	require.NoError(t, os.WriteFile(filepath.Join(fixtureDir, "idp-metadata.xml"), idp.Metadata(), 0o644))
+}
+
+// explain runs the command and returns its exit status and output.
+func explain(t *testing.T, stdin []byte, args ...string) (int, string, string) {
+	t.Helper()
+	if stdin != nil {
+		r, w, err := os.Pipe()
+		require.NoError(t, err)
+		go func() { _, _ = w.Write(stdin); _ = w.Close() }()
+		old := os.Stdin
+		os.Stdin = r
+		defer func() { os.Stdin = old }()
+	}
+	var out, errOut bytes.Buffer
+	code := run(append([]string{"explain"}, args...), &out, &errOut)
+	return code, out.String(), errOut.String()
+}
+
+// fixtureArgs are the flags for the fixture's connection.
+func fixtureArgs(extra ...string) []string {
+	return append([]string{
+		"-idp-metadata", filepath.Join(fixtureDir, "idp-metadata.xml"),
+		"-sp-entity-id", fixtureSP,
+		"-acs-url", fixtureACS,
+		"-preset", "entra",
+		"-now", issuedAt.Add(30 * time.Second).Format(time.RFC3339),
+		"-config", filepath.Join(fixtureDir, "policy.json"),
+	}, extra...)
+}
+
+// golden compares got with testdata/explain/NAME, or rewrites it with
+// -update.
+func golden(t *testing.T, name, got string) {
+	t.Helper()
+	path := filepath.Join(fixtureDir, name)
+	if *update {
+		require.NoError(t, os.WriteFile(path, []byte(got), 0o644))
+		return
+	}
+	want, err := os.ReadFile(path)
+	require.NoError(t, err, "run go test ./cmd/samljit -run Explain -update to create it")
+	assert.Equal(t, string(want), got, "output differs from %s (rerun with -update if the change is intended)", path)
+}
+
+func TestExplainGolden(t *testing.T) {
+	if *update {
+		writeFixture(t)
+	}
+	t.Run("FirstSignIn", func(t *testing.T) {
+		code, out, errOut := explain(t, nil, fixtureArgs(filepath.Join(fixtureDir, "response.b64"))...)
+		require.Equal(t, 0, code, errOut+out)
+		golden(t, "first-sign-in.golden", out)
+		assert.Contains(t, out, "subject: "+fixtureTenant+"/"+fixtureObject)
+		assert.Contains(t, out, "roles granted: admin, editor, viewer")
+	})
+	t.Run("XMLFromStdin", func(t *testing.T) {
+		xml, err := os.ReadFile(filepath.Join(fixtureDir, "response.xml"))
+		require.NoError(t, err)
+		code, out, errOut := explain(t, xml, fixtureArgs()...)
+		require.Equal(t, 0, code, errOut+out)
+		want, err := os.ReadFile(filepath.Join(fixtureDir, "first-sign-in.golden"))
+		require.NoError(t, err)
+		assert.Equal(t, string(want), out, "base64 and XML give the same trace")
+	})
+	t.Run("WrongAudience", func(t *testing.T) {
+		args := fixtureArgs(filepath.Join(fixtureDir, "response.b64"))
+		args[3] = "https://other.example.com/saml/metadata"
+		code, out, _ := explain(t, nil, args...)
+		require.Equal(t, 1, code, out)
+		golden(t, "wrong-audience.golden", out)
+	})
+	t.Run("Expired", func(t *testing.T) {
+		code, out, _ := explain(t, nil, fixtureArgs("-now", issuedAt.Add(time.Hour).Format(time.RFC3339), filepath.Join(fixtureDir, "response.b64"))...)
+		require.Equal(t, 1, code, out)
+		golden(t, "expired.golden", out)
+	})
+}
+
+func TestExplainJSON(t *testing.T) {
+	code, out, errOut := explain(t, nil, fixtureArgs("-json", filepath.Join(fixtureDir, "response.b64"))...)
+	require.Equal(t, 0, code, errOut)
+	var tr jit.Trace
+	require.NoError(t, json.Unmarshal([]byte(out), &tr))
+	assert.Equal(t, "create", tr.Decision.Action)
+	assert.Equal(t, userstore.Key{Issuer: "https://sts.windows.net/" + fixtureTenant + "/", Subject: fixtureTenant + "/" + fixtureObject}, tr.Key)
+	require.NotEmpty(t, tr.Steps)
+	for _, s := range tr.Steps {
+		assert.True(t, s.OK, "%s: %s", s.Name, s.Detail)
+	}
+	assert.Contains(t, strings.Join(tr.Notes, "\n"), `InResponseTo "_req-7f3a": not checkable`)
+}
+
+// TestExplainReturningUser reads a real SQLite store without writing it:
+// the trace shows the update's diff and the roles removed.
+func TestExplainReturningUser(t *testing.T) {
+	dbPath := filepath.Join(t.TempDir(), "users.db")
+	db, err := sql.Open("sqlite3", sqlitestore.DSN(dbPath))
+	require.NoError(t, err)
+	st, err := sqlitestore.Open(context.Background(), db, sqlitestore.Options{})
+	require.NoError(t, err)
+	key := userstore.Key{Issuer: "https://sts.windows.net/" + fixtureTenant + "/", Subject: fixtureTenant + "/" + fixtureObject}
+	_, err = st.Provision(context.Background(), key, userstore.Profile{
+		Email: "ada@contoso.example", DisplayName: "Ada Byron", Groups: []string{groupEng, "b1d6e1f0-0000-4000-8000-000000000001"},
+		Roles: []string{"editor", "operator", "viewer"},
+	}, issuedAt.Add(-24*time.Hour))
+	require.NoError(t, err)
+	require.NoError(t, db.Close())
+	sum := fileSum(t, dbPath)
+
+	code, out, errOut := explain(t, nil, fixtureArgs("-db", dbPath, filepath.Join(fixtureDir, "response.b64"))...)
+	require.Equal(t, 0, code, errOut+out)
+	assert.Contains(t, out, "update user ")
+	assert.Contains(t, out, "changed: display_name, given_name, family_name, groups, roles")
+	assert.Contains(t, out, "roles granted: admin")
+	assert.Contains(t, out, "roles removed: operator")
+	assert.Equal(t, sum, fileSum(t, dbPath), "explain writes nothing")
+}
+
+func TestExplainUsage(t *testing.T) {
+	resp := filepath.Join(fixtureDir, "response.b64")
+	for name, args := range map[string][]string{
+		"NoFlags":       {resp},
+		"BadNow":        fixtureArgs("-now", "yesterday", resp),
+		"BadPreset":     fixtureArgs("-preset", "nonesuch", resp),
+		"KeyWithout":    fixtureArgs("-sp-key", resp, resp),
+		"MissingConfig": fixtureArgs("-config", "/nonexistent.json", resp),
+		"TwoResponses":  fixtureArgs(resp, resp),
+	} {
+		t.Run(name, func(t *testing.T) {
+			code, _, errOut := explain(t, nil, args...)
+			assert.Equal(t, 2, code, errOut)
+		})
+	}
+}
+
+func fileSum(t *testing.T, path string) [32]byte {
+	t.Helper()
+	var all []byte
+	for _, p := range []string{path, path + "-wal"} {
+		b, err := os.ReadFile(p)
+		if err == nil {
+			all = append(all, b...)
+		}
+	}
+	return sha256.Sum256(all)
+}
