@@ -123,6 +123,12 @@ func newApp(ctx context.Context, cfg config, logger *slog.Logger) (*app, error) 
 	}
 	for i := range conns {
 		conns[i].AllowIDPInitiated = cfg.allowIDPInitiated
+		// Roles follow the IdP's groups at every sign-in: members of the
+		// admin group hold jit.RoleAdmin until the group is taken away.
+		conns[i].Policy.Roles = jit.RoleMapping{DefaultRoles: []string{"member"}}
+		if a.cfg.adminGroup != "" {
+			conns[i].Policy.Roles.AdminGroups = []string{a.cfg.adminGroup}
+		}
 	}
 
 	if a.db, a.store, err = openStore(ctx, cfg.db); err != nil {
@@ -240,6 +246,7 @@ type userJSON struct {
 	GivenName    string              `json:"given_name"`
 	FamilyName   string              `json:"family_name"`
 	Groups       []string            `json:"groups"`
+	Roles        []string            `json:"roles"`
 	Attributes   map[string][]string `json:"attributes,omitempty"`
 	Status       string              `json:"status"`
 	CreatedAt    time.Time           `json:"created_at"`
@@ -252,13 +259,14 @@ func apiUser(u userstore.User) userJSON {
 		ID: u.ID, Issuer: u.Key.Issuer, Subject: u.Key.Subject,
 		Email: u.Profile.Email, DisplayName: u.Profile.DisplayName,
 		GivenName: u.Profile.GivenName, FamilyName: u.Profile.FamilyName,
+		Roles:  u.Roles(),
 		Groups: u.Profile.Groups, Attributes: u.Profile.Attributes,
 		Status: u.Status.String(), CreatedAt: u.CreatedAt, UpdatedAt: u.UpdatedAt, LastSignInAt: u.LastSignInAt,
 	}
 }
 
 func (a *app) isAdmin(u userstore.User) bool {
-	return a.cfg.adminGroup != "" && slices.Contains(u.Profile.Groups, a.cfg.adminGroup)
+	return u.HasRole(jit.RoleAdmin)
 }
 
 func (a *app) requireAdmin(next http.Handler) http.Handler {
@@ -280,20 +288,36 @@ func (a *app) admin(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
 	users, err := a.store.List(ctx)
 	if err == nil {
+		now := time.Now()
 		var stale []userstore.User
-		stale, err = a.store.NotSignedInSince(ctx, time.Now().AddDate(0, 0, -days))
+		stale, err = a.store.NotSignedInSince(ctx, now.AddDate(0, 0, -days))
 		if err == nil {
 			a.mu.Lock()
 			audit := slices.Clone(a.audit)
 			a.mu.Unlock()
 			slices.Reverse(audit)
 			me, _ := jit.UserFromContext(ctx)
-			a.render(w, http.StatusOK, "admin", pageData{Title: "Admin", User: &me, Admin: true, Users: users, Stale: stale, StaleDays: days, Audit: audit, Dev: a.dev != nil})
+			a.render(w, http.StatusOK, "admin", pageData{Title: "Admin", User: &me, Admin: true, Users: users, Stale: staleUsers(stale, now), StaleDays: days, Audit: audit, Dev: a.dev != nil})
 			return
 		}
 	}
 	a.log.ErrorContext(ctx, "admin", "err", err)
 	a.render(w, http.StatusServiceUnavailable, "error", pageData{Title: "Unavailable", Message: "The user store is unavailable."})
+}
+
+// staleUser is a line of the stale-account report: a user and the whole
+// days since their last sign-in.
+type staleUser struct {
+	userstore.User
+	Days int
+}
+
+func staleUsers(users []userstore.User, now time.Time) []staleUser {
+	out := make([]staleUser, len(users))
+	for i, u := range users {
+		out[i] = staleUser{User: u, Days: int(now.Sub(u.LastSignInAt) / (24 * time.Hour))}
+	}
+	return out
 }
 
 // adminAction suspends or unsuspends a user. The session cookie is
@@ -334,8 +358,14 @@ func (a *app) adminAction(w http.ResponseWriter, r *http.Request) {
 	http.Redirect(w, r, "/admin", http.StatusSeeOther)
 }
 
-func (a *app) jitVsSCIM(w http.ResponseWriter, _ *http.Request) {
-	a.render(w, http.StatusOK, "jitvsscim", pageData{Title: "JIT vs SCIM", Comparison: comparison})
+// jitVsSCIM is the public page comparing JIT with SCIM and Microsoft
+// Graph, from the facts README.md states too.
+func (a *app) jitVsSCIM(w http.ResponseWriter, r *http.Request) {
+	d := pageData{Title: "JIT vs SCIM", Facts: &jitVsSCIM, Dev: a.dev != nil}
+	if u, err := a.mw.CurrentUser(r); err == nil {
+		d.User, d.Admin = &u, a.isAdmin(u)
+	}
+	a.render(w, http.StatusOK, "jitvsscim", d)
 }
 
 // connectionsFromFlags turns -idp-metadata values into connections.

@@ -32,6 +32,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/samljit/samljit/claims"
 )
 
 // config is the command line.
@@ -59,7 +61,7 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 	fs.StringVar(&c.rootURL, "root-url", "", "public base URL, used in SP metadata and the ACS URL (default http://ADDR)")
 	var md multiFlag
 	fs.Var(&md, "idp-metadata", "IdP metadata URL or file; repeat as tenant=URL-or-file for several tenants (default: the built-in development IdP)")
-	fs.StringVar(&c.preset, "preset", "generic", "claims mapping preset: generic, entra, okta, adfs")
+	fs.StringVar(&c.preset, "preset", "generic", "claims mapping preset: "+strings.Join(claims.PresetNames(), ", "))
 	fs.StringVar(&c.db, "db", "", "SQLite database file, or a postgres:// URL to share users between instances (default DATA/samljit.db)")
 	fs.StringVar(&c.data, "data", "samljit-data", "data directory for keys, session secret and database")
 	fs.BoolVar(&c.allowIDPInitiated, "allow-idp-initiated", false, "accept IdP-initiated sign-in")
@@ -67,12 +69,25 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 	if err := fs.Parse(args); err != nil {
 		return c, err
 	}
+	// usage reports a mistake the flag package cannot see the way it
+	// reports its own: the error, then the usage, on stderr.
+	usage := func(err error) (config, error) {
+		fmt.Fprintln(stderr, err)
+		fs.Usage()
+		return c, err
+	}
 	if fs.NArg() > 0 {
-		return c, fmt.Errorf("unexpected arguments: %q", fs.Args())
+		return usage(fmt.Errorf("unexpected arguments: %q", fs.Args()))
+	}
+	if _, err := claims.Preset(c.preset); err != nil {
+		return usage(fmt.Errorf("-preset: %w", err))
 	}
 	c.idpMetadata = md
 	if c.rootURL == "" {
 		c.rootURL = "http://" + c.addr
+	}
+	if u, err := url.Parse(c.rootURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return usage(fmt.Errorf("-root-url %q is not an absolute http(s) URL", c.rootURL))
 	}
 	if c.db == "" {
 		c.db = c.data + string(os.PathSeparator) + "samljit.db"
@@ -88,8 +103,13 @@ func redactDSN(dsn string) string {
 	return dsn
 }
 
+// newLogger is the app's logger: one slog JSON object per line.
+func newLogger(w io.Writer) *slog.Logger {
+	return slog.New(slog.NewJSONHandler(w, nil))
+}
+
 func main() {
-	logger := slog.New(slog.NewJSONHandler(os.Stderr, nil))
+	logger := newLogger(os.Stderr)
 	cfg, err := parseFlags(os.Args[1:], os.Stderr)
 	if errors.Is(err, flag.ErrHelp) {
 		os.Exit(0)
@@ -99,41 +119,72 @@ func main() {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	if err := run(ctx, cfg, logger); err != nil {
+	ln, err := net.Listen("tcp", cfg.addr)
+	if err != nil {
+		logger.Error("example cannot listen", "addr", cfg.addr, "err", err)
+		os.Exit(1)
+	}
+	if err := run(ctx, cfg, ln, logger, os.Stdout); err != nil {
 		logger.Error("example stopped", "err", err)
 		os.Exit(1)
 	}
 }
 
-// run serves the app until ctx is cancelled, then shuts down gracefully.
-func run(ctx context.Context, cfg config, logger *slog.Logger) error {
+// Server limits. The timeouts bound how long a slow or idle client can hold
+// a connection; shutdownTimeout is how long in-flight requests get to
+// finish after SIGINT or SIGTERM.
+const (
+	readHeaderTimeout = 10 * time.Second
+	readTimeout       = 30 * time.Second
+	writeTimeout      = 30 * time.Second
+	idleTimeout       = 2 * time.Minute
+	maxHeaderBytes    = 64 << 10
+	shutdownTimeout   = 10 * time.Second
+)
+
+// newServer is the HTTP server run uses: every timeout set, and the
+// server's own error log sent through logger.
+func newServer(h http.Handler, logger *slog.Logger) *http.Server {
+	return &http.Server{
+		Handler:           h,
+		ReadHeaderTimeout: readHeaderTimeout,
+		ReadTimeout:       readTimeout,
+		WriteTimeout:      writeTimeout,
+		IdleTimeout:       idleTimeout,
+		MaxHeaderBytes:    maxHeaderBytes,
+		ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
+	}
+}
+
+// run serves the app on ln until ctx is cancelled, then shuts down
+// gracefully: it stops accepting connections, lets in-flight requests
+// finish (for at most shutdownTimeout), and returns. It closes ln. Logs go
+// to logger; the one line for the person who started the app goes to
+// stdout.
+func run(ctx context.Context, cfg config, ln net.Listener, logger *slog.Logger, stdout io.Writer) error {
 	a, err := newApp(ctx, cfg, logger)
 	if err != nil {
+		_ = ln.Close()
 		return err
 	}
 	defer a.Close()
-	ln, err := net.Listen("tcp", cfg.addr)
-	if err != nil {
-		return err
-	}
-	srv := &http.Server{
-		Handler:           a,
-		ReadHeaderTimeout: 10 * time.Second,
-		ReadTimeout:       30 * time.Second,
-		WriteTimeout:      30 * time.Second,
-		IdleTimeout:       2 * time.Minute,
-		ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
-	}
+	srv := newServer(a, logger)
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
-	logger.Info("example app listening", "url", cfg.rootURL, "dev_idp", a.dev != nil, "db", redactDSN(cfg.db))
-	fmt.Fprintf(os.Stderr, "\n  samljit example: open %s\n\n", cfg.rootURL)
+	logger.Info("example app listening", "addr", ln.Addr().String(), "url", cfg.rootURL, "dev_idp", a.dev != nil, "db", redactDSN(cfg.db))
+	fmt.Fprintf(stdout, "\n  samljit example: open %s\n\n", cfg.rootURL)
 	select {
 	case err := <-errc:
 		return err
 	case <-ctx.Done():
 	}
-	shutdown, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	logger.Info("example app shutting down", "timeout", shutdownTimeout.String())
+	shutdown, cancel := context.WithTimeout(context.WithoutCancel(ctx), shutdownTimeout)
 	defer cancel()
-	return srv.Shutdown(shutdown)
+	if err := srv.Shutdown(shutdown); err != nil {
+		_ = srv.Close() // requests still running past the timeout are cut off
+		return fmt.Errorf("shutdown: %w", err)
+	}
+	logger.Info("example app stopped")
+	return nil
 }

@@ -12,17 +12,17 @@ import (
 
 // pageData is what every page template receives.
 type pageData struct {
-	Title      string
-	Message    string
-	Dev        bool
-	LoginURL   string
-	User       *userstore.User
-	Admin      bool
-	Users      []userstore.User
-	Stale      []userstore.User
-	StaleDays  int
-	Audit      []jit.Event
-	Comparison []comparisonRow
+	Title     string
+	Message   string
+	Dev       bool
+	LoginURL  string
+	User      *userstore.User
+	Admin     bool
+	Users     []userstore.User
+	StaleDays int
+	Audit     []jit.Event
+	Facts     *jitVsSCIMFacts
+	Stale     []staleUser
 
 	// Development IdP pages only.
 	Error      string          // a refused edit
@@ -31,23 +31,68 @@ type pageData struct {
 	Person     *devPerson      // the edited person
 }
 
-// comparisonRow is one line of the JIT-versus-SCIM comparison. The same
-// facts are in README.md; a test keeps the two in step.
+// jitVsSCIMFacts is the content of the "JIT vs SCIM" page. README.md's
+// section "What SAML JIT cannot do" states the same facts in Markdown;
+// TestREADMEMatchesJITvsSCIMPage keeps the two in step in both directions.
+// Text fields are Markdown limited to `code` and **bold**.
+type jitVsSCIMFacts struct {
+	// Intro is the sentence before the comparison table.
+	Intro string
+	// Columns heads the table's SCIM, Graph and JIT columns.
+	Columns [3]string
+	// Rows is the comparison table.
+	Rows []comparisonRow
+	// Measured is samljit's own behaviour at the limit, each line backed
+	// by a test.
+	Measured []measuredFact
+}
+
+// comparisonRow is one line of the JIT-versus-SCIM comparison.
 type comparisonRow struct {
 	Aspect, SCIM, Graph, JIT string
 }
 
-var comparison = []comparisonRow{
-	{"Who acts", "the IdP pushes to your `/Users`, `/Groups`", "your app pulls", "your app, at each sign-in"},
-	{"Create, read, update users", "yes", "yes", "yes: create at first sign-in, update at every sign-in"},
-	{"Delete / disable users", "**yes**", "yes (you poll for changes)", "**no**: a person who left never signs in again"},
-	{"Groups", "yes (group objects, membership)", "yes", "only as claims on the user, at sign-in (Entra: 150 max, then a `groups.link` overage claim)"},
-	{"Multiple IdPs / tenants", "one SCIM endpoint per tenant", "per tenant consent", "yes, one connection per IdP"},
-	{"Guest (B2B) accounts", "yes", "yes", "yes, as they sign in"},
-	{"Effort", "a SCIM server", "Graph client, polling, consent", "this library"},
+// measuredFact is one thing samljit does about JIT's limit and the test
+// that measures it.
+type measuredFact struct {
+	Text string // what holds
+	Test string // the name of the test function that checks it
+	File string // the file that holds that test, relative to the module root
 }
 
-// plain strips the Markdown emphasis and code marks the README uses.
+var jitVsSCIM = jitVsSCIMFacts{
+	Intro:   "Entra ID offers SaaS apps three ways to have a user record before a user's first sign-in:",
+	Columns: [3]string{"SCIM 2.0 provisioning", "Microsoft Graph", "SAML JIT (samljit)"},
+	Rows: []comparisonRow{
+		{"Who acts", "the IdP pushes to your `/Users`, `/Groups`", "your app pulls", "your app, at each sign-in"},
+		{"Create, read, update users", "yes", "yes", "yes: create at first sign-in, update at every sign-in"},
+		{"Delete / disable users", "**yes**", "yes (you poll for changes)", "**no**: a person who left never signs in again"},
+		{"Groups", "yes (group objects, membership)", "yes", "only as claims on the user, at sign-in (Entra: 150 max, then a `groups.link` overage claim)"},
+		{"Multiple IdPs / tenants", "one SCIM endpoint per tenant", "per tenant consent", "yes, one connection per IdP"},
+		{"Guest (B2B) accounts", "yes", "yes", "yes, as they sign in"},
+		{"Effort", "a SCIM server", "Graph client, polling, consent", "this library"},
+	},
+	Measured: []measuredFact{
+		{"`userstore.Store`, the only store the sign-in path accepts, has exactly two methods, `Lookup` and `Provision`: no sign-in can delete, suspend or reactivate anyone, and a test fails if the interface is widened.",
+			"TestStoreIsNarrow", "userstore/contract_test.go"},
+		{"`userstore.Profile` has no status field: no claim can suspend or re-enable a user.",
+			"TestProfileHasNoStatus", "userstore/contract_test.go"},
+		{"A suspended user is refused at sign-in, before any write, and on their next request.",
+			"TestSuspendedUserRefusedAtACSAndMidSession", "jit/signin_test.go"},
+		{"A person deleted at the IdP keeps their record and their session until it expires: `SessionLifetime` (8 h by default) is the worst-case delay.",
+			"TestRemovedAtIdPKeepsAccessUntilSessionEnds", "jit/session_test.go"},
+		{"Deleting a JIT user locally is not deprovisioning: their next sign-in creates them again.",
+			"TestSessionEndsAndDeletedUserMustSignInAgain", "jit/session_test.go"},
+		{"**Suspend** is the supported deprovisioning (`userstore.Admin.Suspend`, on the concrete stores), and JIT never reverses it: only an administrator's `Unsuspend` does.",
+			"testProvisionNeverChangesStatus", "userstore/storetest/storetest.go"},
+		{"Every sign-in stamps `LastSignInAt`; `userstore.Admin.NotSignedInSince` is the stale-account report to review and suspend from, oldest first.",
+			"TestAdminStaleAccountReport", "example/admin_test.go"},
+		{"To deprovision automatically, use **SCIM** (or an HR feed) to call `Suspend` when the IdP disables someone: their next request is refused.",
+			"TestFeedSuspendEndsAccess", "example/admin_test.go"},
+	},
+}
+
+// plain strips the Markdown emphasis and code marks the facts use.
 func plain(s string) string {
 	b := make([]byte, 0, len(s))
 	for i := 0; i < len(s); i++ {
@@ -58,8 +103,37 @@ func plain(s string) string {
 	return string(b)
 }
 
+// inlineMarkdown renders the Markdown the facts use, `code` and **bold**,
+// as HTML. Everything else, unmatched marks included, is escaped text.
+func inlineMarkdown(s string) template.HTML {
+	var b strings.Builder
+	for s != "" {
+		switch {
+		case strings.HasPrefix(s, "`"):
+			if end := strings.IndexByte(s[1:], '`'); end >= 0 {
+				b.WriteString("<code>" + template.HTMLEscapeString(s[1:1+end]) + "</code>")
+				s = s[end+2:]
+				continue
+			}
+		case strings.HasPrefix(s, "**"):
+			if end := strings.Index(s[2:], "**"); end >= 0 {
+				b.WriteString("<strong>" + string(inlineMarkdown(s[2:2+end])) + "</strong>")
+				s = s[end+4:]
+				continue
+			}
+		}
+		i := strings.IndexAny(s[1:], "`*") + 1
+		if i == 0 {
+			i = len(s)
+		}
+		b.WriteString(template.HTMLEscapeString(s[:i]))
+		s = s[i:]
+	}
+	return template.HTML(b.String()) //nolint:gosec // every piece of s is escaped above
+}
+
 var pages = template.Must(template.New("").Funcs(template.FuncMap{
-	"plain": plain,
+	"md": inlineMarkdown,
 	"when": func(t interface{ Format(string) string }) string {
 		return t.Format("2006-01-02 15:04:05 MST")
 	},
@@ -99,7 +173,7 @@ button,.button{cursor:pointer;font:inherit;border-radius:.4rem;border:1px solid 
 .flash{background:#e6f4ea;border:1px solid #9fd3ae;padding:.6rem 1rem;border-radius:.4rem}
 .error{background:#fdecea;border:1px solid #f1a7a0;padding:.6rem 1rem;border-radius:.4rem}
 .form label{display:block;margin:.6rem 0 .2rem;font-weight:600} input[type=text],input[type=email],textarea{font:inherit;width:100%;max-width:28rem;padding:.35rem .5rem;border:1px solid #b9c0c9;border-radius:.3rem}
-.nowrap{white-space:nowrap} .scroll{overflow-x:auto} .issuer{word-break:break-all;min-width:10rem} .hint{font-size:.85rem;color:#5b6470;margin:.15rem 0 0}
+#measured li{margin:.35rem 0} .nowrap{white-space:nowrap} .scroll{overflow-x:auto} .issuer{word-break:break-all;min-width:10rem} .hint{font-size:.85rem;color:#5b6470;margin:.15rem 0 0}
 </style></head><body>
 <header><div class="bar"><a class="brand" href="/">samljit example</a><a href="/">Home</a>{{if .Admin}}<a href="/admin">Admin</a>{{end}}<a href="/jit-vs-scim">JIT vs SCIM</a>{{if .Dev}}<a href="/dev-idp">Dev IdP people</a>{{end}}
 {{if .User}}<span class="who">Signed in as {{or .User.Profile.DisplayName .User.Key.Subject}} · <a href="/saml/logout" id="signout">Sign out</a></span>{{end}}</div></header>
@@ -132,6 +206,7 @@ button,.button{cursor:pointer;font:inherit;border-radius:.4rem;border:1px solid 
 <tr><th>Name</th><td id="name">{{.Profile.GivenName}} {{.Profile.FamilyName}}</td></tr>
 <tr><th>Email</th><td id="email">{{.Profile.Email}}</td></tr>
 <tr><th>Groups</th><td id="groups">{{range .Profile.Groups}}<span class="tag">{{.}}</span>{{else}}none{{end}}</td></tr>
+<tr><th>Roles</th><td id="roles">{{range .Roles}}<span class="tag">{{.}}</span>{{else}}none{{end}}</td></tr>
 <tr><th>Issuer (tenant)</th><td><code>{{.Key.Issuer}}</code></td></tr>
 <tr><th>Subject</th><td><code>{{.Key.Subject}}</code></td></tr>
 <tr><th>Status</th><td class="ok">{{.Status}}</td></tr>
@@ -153,10 +228,11 @@ button,.button{cursor:pointer;font:inherit;border-radius:.4rem;border:1px solid 
 {{define "admin"}}{{template "head" .}}
 <div class="card">
 <h1>Users</h1>
-<div class="scroll"><table id="users"><tr><th>Tenant (issuer)</th><th>Subject</th><th>Name</th><th>Email</th><th>Groups</th><th>Created</th><th>Last sign-in</th><th>Status</th><th></th></tr>
+<div class="scroll"><table id="users"><tr><th>Tenant (issuer)</th><th>Subject</th><th>Name</th><th>Email</th><th>Groups</th><th>Roles</th><th>Created</th><th>Last sign-in</th><th>Status</th><th></th></tr>
 {{range .Users}}<tr data-subject="{{.Key.Subject}}">
 <td class="issuer"><code>{{.Key.Issuer}}</code></td><td class="nowrap"><code>{{.Key.Subject}}</code></td><td>{{.Profile.DisplayName}}</td><td>{{.Profile.Email}}</td>
 <td>{{range .Profile.Groups}}<span class="tag">{{.}}</span>{{end}}</td>
+<td class="roles">{{range .Roles}}<span class="tag">{{.}}</span>{{end}}</td>
 <td>{{short .CreatedAt}}</td><td>{{short .LastSignInAt}}</td>
 <td class="status {{if eq .Status.String "suspended"}}suspended{{else}}ok{{end}}">{{.Status}}</td>
 <td><form method="post" action="/admin/users/{{.ID}}/{{if eq .Status.String "suspended"}}unsuspend{{else}}suspend{{end}}">
@@ -168,8 +244,9 @@ button,.button{cursor:pointer;font:inherit;border-radius:.4rem;border:1px solid 
 <div class="card">
 <h2>Not signed in for {{.StaleDays}} days</h2>
 <form method="get"><label>Days <input name="stale_days" type="number" min="0" value="{{.StaleDays}}"></label> <button>Show</button></form>
-<table id="stale"><tr><th>Subject</th><th>Email</th><th>Last sign-in</th><th>Status</th></tr>
-{{range .Stale}}<tr><td><code>{{.Key.Subject}}</code></td><td>{{.Profile.Email}}</td><td>{{when .LastSignInAt}}</td><td>{{.Status}}</td></tr>{{else}}<tr><td colspan="4">Nobody.</td></tr>{{end}}</table>
+<table id="stale"><tr><th>Subject</th><th>Email</th><th>Last sign-in</th><th>Days ago</th><th>Status</th></tr>
+{{range .Stale}}<tr data-subject="{{.Key.Subject}}"><td><code>{{.Key.Subject}}</code></td><td>{{.Profile.Email}}</td><td>{{when .LastSignInAt}}</td><td class="days">{{.Days}}</td><td class="status">{{.Status}}</td></tr>
+{{else}}<tr><td colspan="5">Nobody.</td></tr>{{end}}</table>
 <p class="muted">JIT cannot learn that someone left their organisation. Review this list and suspend, or deprovision automatically with SCIM.</p>
 </div>
 
@@ -182,12 +259,21 @@ button,.button{cursor:pointer;font:inherit;border-radius:.4rem;border:1px solid 
 {{template "foot"}}{{end}}
 
 {{define "jitvsscim"}}{{template "head" .}}
+{{with .Facts}}
 <div class="card">
 <h1>SAML JIT vs SCIM vs Microsoft Graph</h1>
-<table><tr><th></th><th>SCIM 2.0 provisioning</th><th>Microsoft Graph</th><th>SAML JIT (samljit)</th></tr>
-{{range .Comparison}}<tr><th>{{plain .Aspect}}</th><td>{{plain .SCIM}}</td><td>{{plain .Graph}}</td><td>{{plain .JIT}}</td></tr>{{end}}</table>
-<p>JIT creates and updates users at sign-in; it cannot deprovision, because a person who left never signs in again. Suspend users (by an admin, an HR feed, SCIM, or a stale-account review) to keep them out; the session lifetime is the longest a removed person keeps access.</p>
+<p>{{md .Intro}}</p>
+<div class="scroll"><table id="comparison"><tr><th></th>{{range .Columns}}<th>{{md .}}</th>{{end}}</tr>
+{{range .Rows}}<tr><th>{{md .Aspect}}</th><td>{{md .SCIM}}</td><td>{{md .Graph}}</td><td>{{md .JIT}}</td></tr>
+{{end}}</table></div>
 </div>
+<div class="card">
+<h2>What samljit does about the limit</h2>
+<ul id="measured">
+{{range .Measured}}<li>{{md .Text}} <span class="muted">Measured by <code>{{.Test}}</code> ({{.File}}).</span></li>
+{{end}}</ul>
+</div>
+{{end}}
 {{template "foot"}}{{end}}
 
 {{define "devidp"}}{{template "head" .}}
