@@ -162,8 +162,13 @@ func New(ctx context.Context, opts Options) (*Middleware, error) {
 		return nil, errors.New("jit: Options.SessionKeys is required")
 	}
 	for i, k := range opts.SessionKeys {
-		if i%2 == 0 && len(k) < 32 {
-			return nil, fmt.Errorf("jit: session authentication key %d is %d bytes; use 32 or 64 random bytes", i/2, len(k))
+		switch {
+		case i%2 == 0 && len(k) < 32:
+			return nil, fmt.Errorf("jit: session authentication key %d (SessionKeys[%d]) is %d bytes; use 32 or 64 random bytes", i/2, i, len(k))
+		case i%2 == 1 && len(k) != 0 && len(k) != 16 && len(k) != 24 && len(k) != 32:
+			// Usually an older authentication key put where the pair's
+			// encryption key goes: keys come in pairs.
+			return nil, fmt.Errorf("jit: session encryption key %d (SessionKeys[%d]) is %d bytes; keys come in pairs (authentication key, then a 16-, 24- or 32-byte encryption key or nil)", i/2, i, len(k))
 		}
 	}
 	m.codecs = securecookie.CodecsFromPairs(opts.SessionKeys...)

@@ -67,11 +67,14 @@ type Options struct {
 	Replay userstore.ReplayCache
 
 	// SessionKeys are the gorilla/securecookie key pairs for the session and
-	// request-tracking cookies: a 32- or 64-byte authentication key,
-	// optionally followed by a 16-, 24- or 32-byte encryption key, then
-	// older pairs for rotation (new cookies use the first pair, all pairs
-	// are tried when reading). Every instance of an application must share
-	// them. Required unless SessionStore is set.
+	// request-tracking cookies: a 32- or 64-byte authentication key, then a
+	// 16-, 24- or 32-byte encryption key or nil, then older pairs for
+	// rotation (new cookies use the first pair, all pairs are tried when
+	// reading). To rotate, put a new pair first and keep the old pair until
+	// the sessions it sealed have expired: {newAuth, newEnc, oldAuth,
+	// oldEnc}. A lone trailing authentication key is a pair without
+	// encryption. Every instance of an application must share them.
+	// Required unless SessionStore is set.
 	SessionKeys [][]byte
 
 	// SessionStore, when set, replaces the cookie store built from

@@ -43,13 +43,14 @@ func Example() {
 	}
 
 	// Every instance must use the same session keys (and SP key pair and
-	// RootURL). To rotate, prepend a new key and keep the old one until
-	// the sessions it sealed have expired.
+	// RootURL). Keys come in pairs: an authentication key, then an
+	// encryption key or nil. To rotate, put the new pair first and keep
+	// the old pair until the sessions it sealed have expired.
 	newKey, _ := base64.StdEncoding.DecodeString(os.Getenv("SESSION_KEY"))
 	oldKey, _ := base64.StdEncoding.DecodeString(os.Getenv("SESSION_KEY_PREVIOUS"))
-	sessionKeys := [][]byte{newKey}
+	sessionKeys := [][]byte{newKey, nil}
 	if len(oldKey) > 0 {
-		sessionKeys = append(sessionKeys, oldKey)
+		sessionKeys = append(sessionKeys, oldKey, nil)
 	}
 
 	var (
