@@ -175,11 +175,17 @@ func New(ctx context.Context, opts Options) (*Middleware, error) {
 	for _, c := range m.codecs {
 		if sc, ok := c.(*securecookie.SecureCookie); ok {
 			sc.MaxAge(int(DefaultRequestLifetime / time.Second))
+			sc.SetSerializer(cookieSerializer{})
 		}
 	}
 	if m.sessions == nil {
 		cs := sessions.NewCookieStore(opts.SessionKeys...)
 		cs.MaxAge(int(m.lifetime / time.Second))
+		for _, c := range cs.Codecs {
+			if sc, ok := c.(*securecookie.SecureCookie); ok {
+				sc.SetSerializer(cookieSerializer{})
+			}
+		}
 		m.sessions = cs
 	}
 	if len(opts.Connections) == 0 {
