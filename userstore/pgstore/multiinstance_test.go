@@ -1,11 +1,14 @@
 package pgstore_test
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
 	"crypto/rsa"
 	"crypto/x509"
+	"database/sql"
 	"encoding/json"
+	"encoding/xml"
 	"errors"
 	"fmt"
 	"io"
@@ -13,6 +16,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"regexp"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -49,6 +53,9 @@ type instance struct {
 	mw      *jit.Middleware
 	store   *pgstore.Store
 	handler http.Handler
+	// app is the application_name of the instance's connections, which
+	// picks out its backends in pg_stat_activity.
+	app string
 
 	mu     sync.Mutex
 	events []jit.Event
@@ -79,18 +86,19 @@ func (in *instance) lastEvent() jit.Event {
 // database, the SP key pair and the session keys, as a deployment behind a
 // load balancer does.
 type cluster struct {
-	t     *testing.T
-	srv   *httptest.Server
-	idp   *jittest.IdP
-	inst  atomic.Pointer[[2]*instance]
-	next  atomic.Uint64
-	store *pgstore.Store // for the test's own checks
+	t      *testing.T
+	schema string // the database schema the instances share
+	srv    *httptest.Server
+	idp    *jittest.IdP
+	inst   atomic.Pointer[[2]*instance]
+	next   atomic.Uint64
+	store  *pgstore.Store // for the test's own checks
 }
 
 func newCluster(t *testing.T) *cluster {
 	t.Helper()
 	schema := newSchema(t)
-	c := &cluster{t: t}
+	c := &cluster{t: t, schema: schema}
 	c.srv = httptest.NewServer(http.HandlerFunc(c.serve))
 	t.Cleanup(c.srv.Close)
 	c.idp = jittest.New(t)
@@ -102,8 +110,8 @@ func newCluster(t *testing.T) *cluster {
 	}
 	var insts [2]*instance
 	for i := range insts {
-		in := &instance{}
-		db := openDB(t, schema) // each instance has its own pool
+		in := &instance{app: randomName(fmt.Sprintf("samljit_inst%d_", i))}
+		db := openDB(t, schema, "application_name", in.app) // each instance has its own pool
 		st, err := pgstore.Open(t.Context(), db, pgstore.Options{})
 		require.NoError(t, err)
 		in.store = st
@@ -349,4 +357,259 @@ func TestMultiInstanceSessionAcrossInstances(t *testing.T) {
 	require.NoError(t, c.instance(0).store.Suspend(context.Background(), users[0].Key))
 	r, _ = c.me(1, cookies)
 	require.NotEqual(t, http.StatusOK, r.StatusCode, "instance B served a suspended user")
+}
+
+// assertionID returns the ID of the assertion in f's response.
+func assertionID(t *testing.T, f jittest.Form) string {
+	t.Helper()
+	raw, err := f.XML()
+	require.NoError(t, err)
+	d := xml.NewDecoder(bytes.NewReader(raw))
+	for {
+		tok, err := d.Token()
+		require.NoError(t, err, "the response holds no assertion")
+		if el, ok := tok.(xml.StartElement); ok && el.Name.Space == samlAssertionNS && el.Name.Local == "Assertion" {
+			for _, a := range el.Attr {
+				if a.Name.Space == "" && a.Name.Local == "ID" && a.Value != "" {
+					return a.Value
+				}
+			}
+			t.Fatal("the assertion has no ID")
+		}
+	}
+}
+
+const samlAssertionNS = "urn:oasis:names:tc:SAML:2.0:assertion"
+
+// refusalReference finds the correlation id on the middleware's default
+// refusal page.
+var refusalReference = regexp.MustCompile(`Reference: <code>([0-9a-f]+)</code>`)
+
+// replayRecords returns how many replay records the schema's replay table
+// holds for the assertion id (0 for the empty id), and how many it holds
+// in all.
+func replayRecords(t *testing.T, db *sql.DB, id string) (forID, total int) {
+	t.Helper()
+	require.NoError(t, db.QueryRowContext(t.Context(),
+		`SELECT count(*) FILTER (WHERE assertion_id = $1), count(*) FROM samljit_replay`, id).Scan(&forID, &total))
+	return forID, total
+}
+
+// TestKilledConnectionMidSignIn terminates the database backend of a
+// sign-in through the middleware while its transaction (the replay record
+// and the user write together, as pgstore's SignIn does them) waits for a
+// row lock another transaction holds. The person is refused with a 503 and
+// a correlation id, and nothing is half-written: the user and the replay
+// table are as before and no session is issued. Once the lock is released,
+// the same response signs the person in, writing the user once, and then
+// it is a replay. The instance's pool recovers from the lost connection.
+func TestKilledConnectionMidSignIn(t *testing.T) {
+	c := newCluster(t)
+	ctx := t.Context()
+	issuer := c.idp.EntityID()
+	in := c.instance(0)
+	// A pool of its own, not an instance's, holds the locks and kills.
+	admin := openDB(t, c.schema)
+
+	// killedSignIn posts f to instance 0 while hold's transaction blocks
+	// the sign-in, terminates the sign-in's backend once it waits for the
+	// lock, releases the lock by rolling hold's transaction back, and
+	// returns the person's response.
+	killedSignIn := func(t *testing.T, f jittest.Form, hold func(tx *sql.Tx)) (*http.Response, string) {
+		t.Helper()
+		tx, err := admin.BeginTx(ctx, nil)
+		require.NoError(t, err)
+		defer func() { _ = tx.Rollback() }()
+		hold(tx)
+
+		type result struct {
+			resp *http.Response
+			body string
+			err  error
+		}
+		done := make(chan result, 1)
+		go func() {
+			resp, body, err := c.post(f, 0)
+			done <- result{resp, body, err}
+		}()
+		pid := waitForLock(t, admin, in.app)
+		var ok bool
+		require.NoError(t, admin.QueryRowContext(ctx, `SELECT pg_terminate_backend($1)`, pid).Scan(&ok))
+		require.True(t, ok, "pg_terminate_backend(%d)", pid)
+		var res result
+		select {
+		case res = <-done:
+		case <-time.After(20 * time.Second):
+			t.Fatal("the sign-in did not end after its connection was terminated")
+		}
+		require.NoError(t, tx.Rollback(), "release the lock")
+		require.NoError(t, res.err)
+		return res.resp, res.body
+	}
+
+	// checkRefused checks the killed sign-in of key was refused as a
+	// store failure the person may retry, with no session.
+	checkRefused := func(t *testing.T, resp *http.Response, body string, key userstore.Key) {
+		t.Helper()
+		require.Equal(t, http.StatusServiceUnavailable, resp.StatusCode, body)
+		m := refusalReference.FindStringSubmatch(body)
+		require.NotNil(t, m, "the refusal page shows no correlation id: %s", body)
+		e := in.lastEvent()
+		require.Equal(t, jit.EventRefused, e.Kind)
+		require.Equal(t, m[1], e.CorrelationID, "the page's correlation id is not the event's")
+		require.Equal(t, key, e.Key)
+		require.ErrorIs(t, e.Err, jit.ErrStoreUnavailable)
+		t.Logf("refused with: %v", e.Err)
+		for _, ck := range resp.Cookies() {
+			require.NotEqual(t, jit.DefaultSessionName, ck.Name, "a refused sign-in set a session cookie")
+		}
+	}
+
+	// signInAgain posts f, the response of the killed sign-in, again: it
+	// signs the person in with one write of the user (an event of kind,
+	// the stored record being that sign-in's), and a third post, on the
+	// other instance, is refused as a replay and writes nothing. It
+	// returns the user as stored.
+	signInAgain := func(t *testing.T, f jittest.Form, key userstore.Key, kind jit.EventKind) userstore.User {
+		t.Helper()
+		writes := func() int {
+			n := 0
+			for i := range 2 {
+				for _, e := range c.instance(i).allEvents() {
+					if e.Key == key && (e.Kind == jit.EventCreated || e.Kind == jit.EventUpdated) {
+						n++
+					}
+				}
+			}
+			return n
+		}
+		writesBefore := writes()
+		resp, body, err := c.post(f, 0)
+		require.NoError(t, err)
+		require.Equal(t, http.StatusSeeOther, resp.StatusCode, "the same response after the failure: %s", body)
+		e := in.lastEvent()
+		require.Equal(t, kind, e.Kind)
+		require.NoError(t, e.Err)
+		require.Equal(t, key, e.Key)
+		require.Equal(t, writesBefore+1, writes(), "writes of the user")
+
+		u, err := c.store.Lookup(ctx, key)
+		require.NoError(t, err)
+		require.Equal(t, e.UserID, u.ID)
+		require.Equal(t, *e.After, u.Profile)
+		require.True(t, u.UpdatedAt.Equal(e.Time), "UpdatedAt %s, the sign-in was at %s", u.UpdatedAt, e.Time)
+		require.True(t, u.LastSignInAt.Equal(e.Time), "LastSignInAt %s, the sign-in was at %s", u.LastSignInAt, e.Time)
+		n := 0
+		for _, v := range c.users() {
+			if v.Key == key {
+				n++
+			}
+		}
+		require.Equal(t, 1, n, "users with the key")
+		forID, _ := replayRecords(t, admin, assertionID(t, f))
+		require.Equal(t, 1, forID, "replay records of the assertion")
+
+		// The session works, on both instances.
+		cookies := resp.Cookies()
+		for i := range 2 {
+			r, me := c.me(i, cookies)
+			require.Equal(t, http.StatusOK, r.StatusCode, "instance %d refused the session", i)
+			require.Equal(t, u.ID, me.ID)
+		}
+
+		resp, body, err = c.post(f, 1)
+		require.NoError(t, err)
+		require.Equal(t, http.StatusForbidden, resp.StatusCode, "a third post: %s", body)
+		e = c.instance(1).lastEvent()
+		require.Equal(t, jit.EventRefused, e.Kind)
+		require.ErrorIs(t, e.Err, jit.ErrReplayed)
+		for _, ck := range resp.Cookies() {
+			require.NotEqual(t, jit.DefaultSessionName, ck.Name, "a replay set a session cookie")
+		}
+		again, err := c.store.Lookup(ctx, key)
+		require.NoError(t, err)
+		require.Equal(t, u, again, "the replay changed the user")
+		require.Equal(t, writesBefore+1, writes(), "writes of the user")
+		return u
+	}
+
+	t.Run("first sign-in", func(t *testing.T) {
+		const nameID = "p-first"
+		key := userstore.Key{Issuer: issuer, Subject: nameID}
+		c.addPerson(nameID)
+		f := c.unsolicited(nameID)
+		id := assertionID(t, f)
+		usersBefore := c.users()
+		_, replayBefore := replayRecords(t, admin, id)
+
+		resp, body := killedSignIn(t, f, func(tx *sql.Tx) {
+			// An uncommitted row with the same key makes the sign-in's
+			// insert wait for this transaction.
+			_, err := tx.ExecContext(ctx, `INSERT INTO samljit_users (id, issuer, subject, email, display_name, given_name, family_name,
+				groups, attributes, created_at, created_ns, updated_at, updated_ns, last_sign_in_at, last_sign_in_ns)
+				VALUES ('held', $1, $2, '', '', '', '', 'null', 'null', now(), 0, now(), 0, now(), 0)`, key.Issuer, key.Subject)
+			require.NoError(t, err)
+		})
+		checkRefused(t, resp, body, key)
+		_, err := c.store.Lookup(ctx, key)
+		require.ErrorIs(t, err, userstore.ErrNotFound, "the killed sign-in created the user")
+		require.Equal(t, usersBefore, c.users(), "the killed sign-in changed the users")
+		forID, total := replayRecords(t, admin, id)
+		require.Zero(t, forID, "the killed sign-in recorded the assertion")
+		require.Equal(t, replayBefore, total, "replay records")
+
+		u := signInAgain(t, f, key, jit.EventCreated)
+		require.Len(t, c.users(), len(usersBefore)+1)
+		require.Equal(t, "Given p-first Family", u.Profile.DisplayName)
+	})
+
+	t.Run("returning user", func(t *testing.T) {
+		const nameID = "p-returning"
+		key := userstore.Key{Issuer: issuer, Subject: nameID}
+		c.addPerson(nameID)
+		resp, body, err := c.post(c.unsolicited(nameID), 0)
+		require.NoError(t, err)
+		require.Equal(t, http.StatusSeeOther, resp.StatusCode, body)
+		before, err := c.store.Lookup(ctx, key)
+		require.NoError(t, err)
+
+		// The IdP now sends a new name, which the killed sign-in would
+		// have written.
+		p, ok := c.idp.User(nameID)
+		require.True(t, ok)
+		p.Attributes["urn:oid:2.16.840.1.113730.3.1.241"] = []string{"Renamed"}
+		c.idp.AddUser(p)
+		f := c.unsolicited(nameID)
+		id := assertionID(t, f)
+		usersBefore := c.users()
+		_, replayBefore := replayRecords(t, admin, id)
+
+		resp, body = killedSignIn(t, f, func(tx *sql.Tx) {
+			_, err := tx.ExecContext(ctx, `SELECT 1 FROM samljit_users WHERE issuer = $1 AND subject = $2 FOR UPDATE`, key.Issuer, key.Subject)
+			require.NoError(t, err)
+		})
+		checkRefused(t, resp, body, key)
+		after, err := c.store.Lookup(ctx, key)
+		require.NoError(t, err)
+		require.Equal(t, before, after, "the killed sign-in changed the user")
+		require.Equal(t, usersBefore, c.users(), "the killed sign-in changed the users")
+		forID, total := replayRecords(t, admin, id)
+		require.Zero(t, forID, "the killed sign-in recorded the assertion")
+		require.Equal(t, replayBefore, total, "replay records")
+
+		u := signInAgain(t, f, key, jit.EventUpdated)
+		require.Equal(t, before.ID, u.ID)
+		require.True(t, before.CreatedAt.Equal(u.CreatedAt), "CreatedAt changed")
+		require.Equal(t, "Renamed", u.Profile.DisplayName)
+		require.Len(t, c.users(), len(usersBefore))
+	})
+
+	// The pool of instance 0 recovers: its next sign-ins work.
+	for _, nameID := range []string{"p-later", "p-returning"} {
+		c.addPerson(nameID)
+		resp, body, err := c.post(c.unsolicited(nameID), 0)
+		require.NoError(t, err)
+		require.Equal(t, http.StatusSeeOther, resp.StatusCode, "sign-in of %s after the kills: %s", nameID, body)
+		require.NoError(t, in.lastEvent().Err)
+	}
 }

@@ -168,7 +168,7 @@ func waitForLock(t *testing.T, admin *sql.DB, app string) int {
 			return pid
 		}
 		require.ErrorIs(t, err, sql.ErrNoRows)
-		require.True(t, time.Now().Before(deadline), "Provision never waited for the lock")
+		require.True(t, time.Now().Before(deadline), "the statement never waited for the lock")
 		time.Sleep(10 * time.Millisecond)
 	}
 }
