@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"runtime/debug"
 	"slices"
 	"strings"
 	"time"
@@ -51,6 +52,17 @@ func (s *signIn) step(name string, err error) error {
 // serveACS is the assertion consumer service of connection c.
 func (m *Middleware) serveACS(w http.ResponseWriter, r *http.Request, c *connection) {
 	s := &signIn{corr: newCorrelationID(), conn: c, idp: c.current(), now: m.now(), returnTo: m.afterSignIn}
+	defer func() {
+		// A panic past validation (a hook, the resolver, the store, the
+		// event callback) still gets the person a page and the log a
+		// reason, not a dropped connection.
+		if p := recover(); p != nil {
+			m.log.LogAttrs(r.Context(), slog.LevelError, "panic in sign-in",
+				slog.String("correlation_id", s.corr), slog.String("connection", c.name),
+				slog.Any("panic", p), slog.String("stack", string(debug.Stack())))
+			m.refuse(w, r, s, fmt.Errorf("%w: panic during the sign-in: %v", ErrInternal, p))
+		}
+	}()
 	if r.Method != http.MethodPost {
 		w.Header().Set("Allow", "POST")
 		m.refuse(w, r, s, fmt.Errorf("%w: %s", errMethod, r.Method))
@@ -119,7 +131,7 @@ func (m *Middleware) serveACS(w http.ResponseWriter, r *http.Request, c *connect
 func (m *Middleware) validate(ctx context.Context, s *signIn, b64, requestID string, solicited bool) (err error) {
 	defer func() {
 		if p := recover(); p != nil {
-			err = s.step(StepPanic, invalid("SAML library panicked on the response: %v", p))
+			err = s.step(StepPanic, invalid("panic while validating or mapping the response: %v", p))
 		}
 	}()
 	c := s.conn
@@ -169,7 +181,7 @@ func (m *Middleware) validate(ctx context.Context, s *signIn, b64, requestID str
 		return s.step(StepMapping, fmt.Errorf("%w: mapper returned key %s; its issuer must be the connection's IdP %q", ErrMapping, s.key, c.issuer))
 	}
 	_ = s.step(StepMapping, nil)
-	m.lintSignIn(ctx, c, id, s.profile, st.sha1)
+	m.lintSignIn(ctx, s.corr, c, id, s.profile, st.sha1)
 	s.session = s.now.Add(m.lifetime)
 	if !id.SessionNotOnOrAfter.IsZero() && id.SessionNotOnOrAfter.Before(s.session) {
 		s.session = id.SessionNotOnOrAfter
@@ -471,8 +483,11 @@ func (m *Middleware) refuse(w http.ResponseWriter, r *http.Request, s *signIn, e
 		m.untrack(w, s.conn, s.relay)
 	}
 	f := failure(err, s.corr, s.conn.name)
-	m.fail(w, r, f)
+	m.logFailure(r.Context(), f)
+	// The event is emitted before the page is written, so that whoever
+	// reads the page can already find the event.
 	m.emit(r.Context(), Event{Kind: EventRefused, Time: s.now, CorrelationID: s.corr, Connection: s.conn.name, Key: s.key, Err: err})
+	m.renderError(w, r, f)
 }
 
 func (m *Middleware) emit(ctx context.Context, e Event) {

@@ -75,6 +75,10 @@ var (
 	// ErrHook means an application hook failed without a veto; the person
 	// sees a 503.
 	ErrHook = errors.New("jit: application hook failed")
+	// ErrInternal means something panicked during a sign-in (a hook, the
+	// group resolver, the store or the event callback); the person sees a
+	// 500 and the log holds the panic and its stack.
+	ErrInternal = errors.New("jit: internal error")
 	// ErrNotSignedIn means a protected request carried no valid session.
 	ErrNotSignedIn = errors.New("jit: not signed in")
 	// ErrSessionExpired means the session's lifetime has passed.
@@ -110,6 +114,9 @@ func failure(err error, corr, conn string) *Failure {
 	var missing *claims.MissingAttributeError
 	var veto *VetoError
 	switch {
+	case errors.Is(err, ErrInternal):
+		f.Status = http.StatusInternalServerError
+		f.Message = "Something went wrong while signing you in. Please try again; if it keeps happening, give your administrator the reference below."
 	case errors.As(err, &veto):
 		f.Message = veto.Reason
 	case errors.Is(err, ErrGroupsUnavailable), errors.Is(err, ErrHook):

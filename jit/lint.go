@@ -57,6 +57,12 @@ type lint struct {
 
 // warn records w once per code and logs it.
 func (m *Middleware) warn(ctx context.Context, c *connection, code, format string, args ...any) {
+	m.warnCorr(ctx, "", c, code, format, args...)
+}
+
+// warnCorr is warn during a sign-in: the log record carries its
+// correlation id.
+func (m *Middleware) warnCorr(ctx context.Context, corr string, c *connection, code, format string, args ...any) {
 	w := Warning{Connection: c.name, Code: code, Message: fmt.Sprintf(format, args...)}
 	c.lint.mu.Lock()
 	if c.lint.seen == nil {
@@ -69,8 +75,11 @@ func (m *Middleware) warn(ctx context.Context, c *connection, code, format strin
 	}
 	c.lint.mu.Unlock()
 	if !dup {
-		m.log.LogAttrs(ctx, slog.LevelWarn, "connection lint",
-			slog.String("connection", c.name), slog.String("code", code), slog.String("warning", w.Message))
+		attrs := []slog.Attr{slog.String("connection", c.name), slog.String("code", code), slog.String("warning", w.Message)}
+		if corr != "" {
+			attrs = append(attrs, slog.String("correlation_id", corr))
+		}
+		m.log.LogAttrs(ctx, slog.LevelWarn, "connection lint", attrs...)
 	}
 }
 
@@ -137,7 +146,7 @@ var guid = regexp.MustCompile(`^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-
 
 // lintSignIn examines a connection's first successful validation: what the
 // IdP really sends.
-func (m *Middleware) lintSignIn(ctx context.Context, c *connection, id *claims.Identity, p userstore.Profile, sha1 bool) {
+func (m *Middleware) lintSignIn(ctx context.Context, corr string, c *connection, id *claims.Identity, p userstore.Profile, sha1 bool) {
 	c.lint.mu.Lock()
 	first := !c.lint.signedIn
 	c.lint.signedIn = true
@@ -146,17 +155,17 @@ func (m *Middleware) lintSignIn(ctx context.Context, c *connection, id *claims.I
 		return
 	}
 	if sha1 {
-		m.warn(ctx, c, WarnSHA1, "the IdP signed with SHA-1 (accepted because AllowSHA1 is set). Ask it to sign with RSA-SHA256.")
+		m.warnCorr(ctx, corr, c, WarnSHA1, "the IdP signed with SHA-1 (accepted because AllowSHA1 is set). Ask it to sign with RSA-SHA256.")
 	}
 	if mp, ok := mappingOf(c.mapper); ok && len(mp.Subject.Names) == 0 && id.NameIDFormat != claims.NameIDFormatPersistent {
 		format := id.NameIDFormat
 		if format == "" {
 			format = "none"
 		}
-		m.warn(ctx, c, WarnNameIDKey, "the key is the NameID and the IdP sent format %s, not persistent: ask the IdP for a persistent NameID, or key on an immutable attribute", format)
+		m.warnCorr(ctx, corr, c, WarnNameIDKey, "the key is the NameID and the IdP sent format %s, not persistent: ask the IdP for a persistent NameID, or key on an immutable attribute", format)
 	}
 	if isEntra(c.issuer) && len(id.Find(claims.ClaimEntraTenantID)) == 0 {
-		m.warn(ctx, c, WarnEntraTenantID, "the Entra ID assertion carried no tenantid claim; add it to the application's claims")
+		m.warnCorr(ctx, corr, c, WarnEntraTenantID, "the Entra ID assertion carried no tenantid claim; add it to the application's claims")
 	}
 	rm := &c.policy.Roles
 	unmapped := 0
@@ -166,6 +175,6 @@ func (m *Middleware) lintSignIn(ctx context.Context, c *connection, id *claims.I
 		}
 	}
 	if unmapped > 0 {
-		m.warn(ctx, c, WarnUnmappedGroups, "%d of the %d groups sent are object IDs that Policy.Roles does not map to any role; Entra ID sends group object IDs, not names", unmapped, len(p.Groups))
+		m.warnCorr(ctx, corr, c, WarnUnmappedGroups, "%d of the %d groups sent are object IDs that Policy.Roles does not map to any role; Entra ID sends group object IDs, not names", unmapped, len(p.Groups))
 	}
 }

@@ -510,10 +510,15 @@ func isLocalPath(s string) bool {
 }
 
 func (m *Middleware) fail(w http.ResponseWriter, r *http.Request, f *Failure) {
-	m.log.LogAttrs(r.Context(), slog.LevelWarn, "request refused",
+	m.logFailure(r.Context(), f)
+	m.renderError(w, r, f)
+}
+
+// logFailure logs why a request was refused, under its correlation id.
+func (m *Middleware) logFailure(ctx context.Context, f *Failure) {
+	m.log.LogAttrs(ctx, slog.LevelWarn, "request refused",
 		slog.String("correlation_id", f.CorrelationID),
 		slog.String("connection", f.Connection),
 		slog.Int("status", f.Status),
 		slog.String("reason", f.Err.Error()))
-	m.renderError(w, r, f)
 }

@@ -574,3 +574,28 @@ func TestPolicyWithoutSignInStore(t *testing.T) {
 	require.ErrorIs(t, h.lastRefusal(), jit.ErrNotAuthorized)
 	assert.Equal(t, us, h.users())
 }
+
+// TestPanicInHookRefused: a panic in application code called during a
+// sign-in (here BeforeCreate) gives the person a page with a correlation
+// id and the log the panic, writes nothing, and the next sign-in works.
+func TestPanicInHookRefused(t *testing.T) {
+	h := policyHarness(t, jit.Policy{BeforeCreate: func(_ context.Context, u jit.NewUser) error {
+		if u.Key.Subject == "p-boom" {
+			panic("licence table missing")
+		}
+		return nil
+	}})
+	h.idp().AddUser(person("p-boom", "boom@example.com", "B", "Oom"))
+	h.idp().AddUser(person("p-ada", "ada@example.com", "Ada", "Lovelace"))
+	c := h.client()
+	resp, body := h.signIn(c, "", "p-boom")
+	corr := refusal(t, resp, body, http.StatusInternalServerError)
+	assert.NotContains(t, body, "licence table")
+	require.ErrorIs(t, h.lastRefusal(), jit.ErrInternal)
+	assert.True(t, h.logged(corr, "panic in sign-in", "licence table missing"))
+	assert.Empty(t, h.users())
+	assert.Empty(t, sessionCookie(c, h))
+
+	resp, body = h.signIn(h.client(), "", "p-ada")
+	require.Equal(t, http.StatusSeeOther, resp.StatusCode, body)
+}
