@@ -1,14 +1,21 @@
 package jit_test
 
 import (
+	"bytes"
+	crand "crypto/rand"
+	"crypto/rsa"
+	"crypto/sha256"
+	"crypto/x509"
+	"crypto/x509/pkix"
 	"encoding/base64"
+	"math/big"
+	mrand "math/rand/v2"
 	"net/http"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/beevik/etree"
-	"github.com/crewjam/saml"
 	"github.com/stretchr/testify/require"
 
 	"github.com/samljit/samljit/jit"
@@ -16,113 +23,154 @@ import (
 	"github.com/samljit/samljit/userstore/memstore"
 )
 
+const (
+	// fuzzMaxResponse is FuzzACS's bound on the decoded response: a
+	// quarter of the default, so that the oversized seeds stay small.
+	fuzzMaxResponse = 64 << 10
+	// fuzzRoot and fuzzIssuer are FuzzACS's SP root URL and IdP entity ID,
+	// the same in every process of a fuzzing run, as are its keys.
+	fuzzRoot   = "http://sp.fuzz.test"
+	fuzzIssuer = "https://idp.fuzz.test/metadata"
+)
+
 // FuzzACS posts arbitrary response XML to the ACS. No panic may escape,
 // every refusal is a plain page with a correlation id, and a sign-in that
 // is accepted must have produced a valid key bound to the connection.
+//
+// The seeds are every case of the hostile suites (signatureCases,
+// protocolFieldCases, encryptedCases, crewjamGapCases, rawXMLCases), RSA-SHA1,
+// a directive inside the Response, oversized bodies, and responses that are
+// accepted. In a plain go test, where this process built and signed them,
+// each hostile seed must be refused and each good one accepted.
+//
+// With -fuzz, the coordinator builds the seeds and the workers run them,
+// each with its own middleware; the URLs, IdP entity ID and both key pairs
+// are fixed so that a worker's middleware verifies and decrypts them as
+// this one does, and mutations start from responses that pass the
+// signature checks. Seeds older than crewjam's MaxIssueDelay and the clock
+// skew (about 4.5 minutes) are refused as too old, so long fuzzing runs
+// explore less past that point.
 func FuzzACS(f *testing.F) {
+	idpKey, idpCert, err := fixedKeyPair("samljit FuzzACS IdP")
+	require.NoError(f, err)
+	spKey, spCert, err := fixedKeyPair("samljit FuzzACS SP")
+	require.NoError(f, err)
 	h := newHarness(f, harnessConfig{
-		store:     memstore.New(),
-		configure: func(o *jit.Options) { o.Connections[0].AllowIDPInitiated = true },
+		store: memstore.New(),
+		idpOptions: func(o *jittest.Options) {
+			o.Key, o.Certificate, o.EntityID = idpKey, idpCert, fuzzIssuer
+		},
+		configure: func(o *jit.Options) {
+			o.RootURL = fuzzRoot
+			o.Key, o.Certificate = spKey, spCert
+			o.Connections[0].AllowIDPInitiated = true
+			o.MaxResponseBytes = fuzzMaxResponse
+		},
 	})
 	idp := h.idp()
-	idp.AddUser(person("p-fuzz", "fuzz@example.com", "Fuzz", "Er", "g1"))
-	acs := h.app.URL + "/saml/acs"
-	seed := func(mutA func(*saml.Assertion), mutR func(*etree.Element)) {
-		idp.SetMutateAssertion(mutA)
-		idp.SetMutateResponse(mutR)
-		form, err := idp.Unsolicited(h.app.URL+"/saml/metadata", acs, "p-fuzz", "/")
+	for _, p := range []string{"p-fuzz", "p-comment", victim, admin} {
+		idp.AddUser(person(p, p+"@example.com", "Fuzz", "Er", "g1"))
+	}
+	acs := fuzzRoot + "/saml/acs"
+	// What each seed must come to when this process posts it: refused
+	// (hostile) or accepted. Seeds are looked up by their exact bytes, so
+	// no mutation of the fuzzer matches, nor a seed another process built.
+	mustRefuse, mustAccept := map[string]string{}, map[string]string{}
+	hostile := func(name string, raw []byte) {
+		f.Add(raw)
+		mustRefuse[string(raw)] = name
+	}
+	good := func(name string, raw []byte) {
+		f.Add(raw)
+		mustAccept[string(raw)] = name
+	}
+	// build signs an IdP-initiated response for nameID with p, forged as
+	// tc says (its idp options are those p was started with).
+	build := func(p *jittest.IdP, nameID string, tc hostileCase) []byte {
+		p.SetMutateAssertion(tc.assertion)
+		p.SetMutateAssertionElement(tc.element)
+		if tc.response != nil {
+			p.SetMutateResponse(func(r *etree.Element) { tc.response(f, h, r) })
+		}
+		defer func() {
+			p.SetMutateAssertion(nil)
+			p.SetMutateAssertionElement(nil)
+			p.SetMutateResponse(nil)
+		}()
+		form, err := p.Unsolicited(fuzzRoot+"/saml/metadata", acs, nameID, "/")
 		require.NoError(f, err)
 		raw, err := form.XML()
 		require.NoError(f, err)
-		f.Add(raw)
+		return raw
 	}
-	seed(nil, nil)
-	seed(func(a *saml.Assertion) { a.Conditions = nil }, nil)
-	seed(func(a *saml.Assertion) { a.Subject = nil }, nil)
-	seed(func(a *saml.Assertion) { a.AuthnStatements = nil }, nil)
-	seed(func(a *saml.Assertion) { a.Conditions.AudienceRestrictions = nil }, nil)
-	seed(nil, func(r *etree.Element) { r.AddChild(childNamed(r, "Assertion").Copy()) })
-	seed(nil, func(r *etree.Element) {
-		a := childNamed(r, "Assertion")
-		a.RemoveChildAt(childNamed(a, "Signature").Index())
-	})
-	// Every forgery of hostile_test.go, as a seed.
-	resign := func(r *etree.Element) {
-		signed, err := jittest.Sign(r, idp.Key(), idp.Certificate())
-		require.NoError(f, err)
-		replaceInPlace(r, signed)
-	}
-	for x := jittest.XSW1; x <= jittest.XSW8; x++ {
-		seed(nil, func(r *etree.Element) {
-			if x <= jittest.XSW2 {
-				resign(r)
-			}
-			require.NoError(f, jittest.Wrap(r, x, becomeAdmin))
+	// signer returns an IdP that is the trusted one (same key, certificate
+	// and entity ID) but started with other options, such as signing the
+	// Response or signing with RSA-SHA1.
+	signer := func(opts func(*jittest.Options)) *jittest.IdP {
+		if opts == nil {
+			return idp
+		}
+		p := jittest.New(f, opts, func(o *jittest.Options) {
+			o.Key, o.Certificate, o.EntityID = idp.Key(), idp.Certificate(), idp.EntityID()
 		})
+		p.AddUser(person(victim, victim+"@example.com", "Fuzz", "Er", "g1"))
+		return p
 	}
-	seed(nil, func(r *etree.Element) { require.NoError(f, jittest.DuplicateID(r, becomeAdmin)) })
-	seed(nil, func(r *etree.Element) { becomeAdmin(childNamed(r, "Assertion")) })
-	seed(nil, func(r *etree.Element) {
-		key, cert, err := jittest.GenerateKeyPair()
-		require.NoError(f, err)
-		a := childNamed(r, "Assertion")
-		becomeAdmin(a)
-		forged, err := jittest.Sign(a, key, cert)
-		require.NoError(f, err)
-		replaceInPlace(a, forged)
-	})
-	seed(nil, func(r *etree.Element) {
-		si := childNamed(childNamed(childNamed(r, "Assertion"), "Signature"), "SignedInfo")
-		si.AddChild(childNamed(si, "Reference").Copy())
-	})
-	seed(nil, func(r *etree.Element) {
-		nid := r.FindElement("./Assertion/Subject/NameID")
-		nid.CreateComment("")
-		nid.CreateText(".evil.example")
-	})
-	seed(nil, func(r *etree.Element) {
-		r.FindElement("./Status/StatusCode").CreateAttr("Value", "urn:oasis:names:tc:SAML:2.0:status:Responder")
-	})
-	seed(nil, func(r *etree.Element) { r.CreateAttr("Destination", "https://evil.example/acs") })
-	seed(func(a *saml.Assertion) { a.Conditions.AudienceRestrictions[0].Audience.Value = "https://evil.example/" }, nil)
-	seed(func(a *saml.Assertion) { a.Subject.SubjectConfirmations[0].SubjectConfirmationData = nil }, nil)
-	seed(func(a *saml.Assertion) {
-		a.Subject.SubjectConfirmations[0].SubjectConfirmationData.NotOnOrAfter = time.Time{}
-	}, nil)
-	seed(func(a *saml.Assertion) {
-		a.Subject.SubjectConfirmations[0].SubjectConfirmationData.InResponseTo = "id-unknown"
-	}, nil)
-	seed(func(a *saml.Assertion) { a.Issuer.Value = "https://evil.example/" }, nil)
-	_, spCert := spKeyPair()
-	for _, enc := range []jittest.Encryption{
-		{},
-		{Block: jittest.BlockAES256CBC},
-		{KeyTransport: jittest.KeyTransportPKCS1v15},
-		{Block: jittest.BlockTripleDES},
+
+	valid := build(idp, "p-fuzz", hostileCase{})
+	good("valid", valid)
+	for _, enc := range acceptedEncryptions {
+		good("encrypted "+enc.Block, build(idp, "p-fuzz", hostileCase{response: encryptWith(enc)}))
+	}
+	// The comment splits the signed NameID; the full text is the subject.
+	good("comment in NameID", build(idp, "p-comment", hostileCase{
+		element:  signNameID("p-comment.evil.example"),
+		response: func(_ testing.TB, _ *harness, r *etree.Element) { commentInNameID("p-comment", ".evil.example")(r) },
+	}))
+
+	var cases []hostileCase
+	for _, suite := range [][]hostileCase{signatureCases(), protocolFieldCases(), encryptedCases(), crewjamGapCases()} {
+		cases = append(cases, suite...)
+	}
+	cases = append(cases,
+		hostileCase{name: "RSA-SHA1 signature", idp: signWithSHA1},
+		hostileCase{name: "signed assertion twice", response: func(_ testing.TB, _ *harness, r *etree.Element) {
+			r.AddChild(childNamed(r, "Assertion").Copy())
+		}},
+	)
+	for _, tc := range cases {
+		hostile(tc.name, build(signer(tc.idp), victim, tc))
+	}
+	// Altered as text or padded, a response that would otherwise be good.
+	for _, rc := range rawXMLCases() {
+		hostile(rc.name, []byte(rc.edit(string(build(idp, victim, hostileCase{})))))
+	}
+	hostile("directive inside the Response", []byte(directiveInsideResponse(string(build(idp, victim, hostileCase{})))))
+	for _, size := range []int{
+		fuzzMaxResponse + 1,     // refused once decoded
+		fuzzMaxResponse * 5 / 4, // refused by its encoded length, before decoding
+		fuzzMaxResponse * 2,     // over the body bound: never read in full
 	} {
-		seed(nil, func(r *etree.Element) { require.NoError(f, jittest.EncryptAssertion(r, spCert, enc)) })
+		hostile("oversized", padTo(build(idp, victim, hostileCase{}), size))
 	}
-	for _, n := range []int{5, 16, 20, 40} {
-		seed(nil, func(r *etree.Element) {
-			require.NoError(f, jittest.EncryptAssertion(r, spCert, jittest.Encryption{Block: jittest.BlockAES256CBC}))
-			require.NoError(f, jittest.TruncateCiphertext(r, n))
-		})
-		seed(nil, func(r *etree.Element) {
-			require.NoError(f, jittest.EncryptAssertion(r, spCert, jittest.Encryption{}))
-			require.NoError(f, jittest.TruncateCiphertext(r, n))
-		})
+	for _, raw := range []string{
+		`<?xml version="1.0"?><!DOCTYPE r [<!ENTITY x "y">]><r>&x;</r>`,
+		`<samlp:Response xmlns:samlp="urn:oasis:names:tc:SAML:2.0:protocol"></samlp:Response>`,
+		strings.Repeat("<a>", 100),
+		"",
+	} {
+		hostile("literal", []byte(raw))
 	}
-	idp.SetMutateAssertion(nil)
-	idp.SetMutateResponse(nil)
-	f.Add([]byte(billionLaughs))
-	f.Add([]byte(`<?xml version="1.0"?><!DOCTYPE r [<!ENTITY x "y">]><r>&x;</r>`))
-	f.Add([]byte(`<samlp:Response xmlns:samlp="urn:oasis:names:tc:SAML:2.0:protocol"></samlp:Response>`))
-	f.Add([]byte(strings.Repeat("<a>", 100)))
-	f.Add([]byte{})
 
 	f.Fuzz(func(t *testing.T, raw []byte) {
 		before := len(h.eventsOf(jit.EventCreated)) + len(h.eventsOf(jit.EventUpdated))
 		rec := postForm(t, h.mw, jittest.Form{ACS: acs, SAMLResponse: base64.StdEncoding.EncodeToString(raw)})
+		if name, ok := mustRefuse[string(raw)]; ok {
+			require.NotEqual(t, http.StatusSeeOther, rec.Code, "hostile seed %q was accepted", name)
+		}
+		if name, ok := mustAccept[string(raw)]; ok {
+			require.Equal(t, http.StatusSeeOther, rec.Code, "good seed %q was refused: %v", name, h.lastEvent().Err)
+		}
 		switch rec.Code {
 		case http.StatusSeeOther:
 			e := h.lastEvent()
@@ -135,4 +183,66 @@ func FuzzACS(f *testing.F) {
 			require.Regexp(t, correlationRE, rec.Body.String())
 		}
 	})
+}
+
+// padTo appends a comment to raw, after its root element, so that it is
+// size bytes long: a response that is valid but for its size.
+func padTo(raw []byte, size int) []byte {
+	const open, end = "<!--", "-->"
+	n := size - len(raw) - len(open) - len(end)
+	if n < 0 {
+		n = 0
+	}
+	return bytes.Join([][]byte{raw, []byte(open), bytes.Repeat([]byte{'x'}, n), []byte(end)}, nil)
+}
+
+// fixedKeyPair derives an RSA-2048 key, and a self-signed certificate for
+// it, from name alone. FuzzACS signs its seeds in one process (the fuzzing
+// coordinator) and runs them in others (its workers): only keys and
+// certificates every process derives alike let a worker verify, and
+// decrypt, what the coordinator signed and encrypted. The key is as secret
+// as name: for tests only.
+func fixedKeyPair(name string) (*rsa.PrivateKey, *x509.Certificate, error) {
+	rng := mrand.NewChaCha8(sha256.Sum256([]byte(name)))
+	prime := func() *big.Int {
+		b := make([]byte, 128)
+		for {
+			_, _ = rng.Read(b)
+			b[0] |= 0xc0 // the top two bits set: p*q has 2048 bits
+			b[len(b)-1] |= 1
+			if p := new(big.Int).SetBytes(b); p.ProbablyPrime(20) {
+				return p
+			}
+		}
+	}
+	e := big.NewInt(65537)
+	one := big.NewInt(1)
+	var key *rsa.PrivateKey
+	for key == nil {
+		p, q := prime(), prime()
+		phi := new(big.Int).Mul(new(big.Int).Sub(p, one), new(big.Int).Sub(q, one))
+		d := new(big.Int).ModInverse(e, phi)
+		if p.Cmp(q) == 0 || d == nil {
+			continue
+		}
+		key = &rsa.PrivateKey{PublicKey: rsa.PublicKey{N: new(big.Int).Mul(p, q), E: int(e.Int64())}, D: d, Primes: []*big.Int{p, q}}
+	}
+	if err := key.Validate(); err != nil {
+		return nil, nil, err
+	}
+	key.Precompute()
+	tmpl := &x509.Certificate{
+		SerialNumber: big.NewInt(1),
+		Subject:      pkix.Name{Organization: []string{"samljit FuzzACS"}, CommonName: name},
+		NotBefore:    time.Date(2020, 1, 1, 0, 0, 0, 0, time.UTC),
+		NotAfter:     time.Date(2100, 1, 1, 0, 0, 0, 0, time.UTC),
+		KeyUsage:     x509.KeyUsageDigitalSignature | x509.KeyUsageKeyEncipherment,
+	}
+	// PKCS #1 v1.5 signatures are deterministic: so is the certificate.
+	der, err := x509.CreateCertificate(crand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		return nil, nil, err
+	}
+	cert, err := x509.ParseCertificate(der)
+	return key, cert, err
 }

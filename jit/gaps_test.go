@@ -1,6 +1,7 @@
 package jit_test
 
 import (
+	"context"
 	"encoding/base64"
 	"fmt"
 	"net/http"
@@ -16,8 +17,10 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/samljit/samljit/claims"
 	"github.com/samljit/samljit/jit"
 	"github.com/samljit/samljit/jit/jittest"
+	"github.com/samljit/samljit/userstore"
 )
 
 func mustURL(s string) *url.URL {
@@ -92,27 +95,24 @@ func childNamed(el *etree.Element, local string) *etree.Element {
 
 // TestCrewjamGapsClosed shows, for each way crewjam/saml v0.5.1 is unsafe
 // as shipped, that crewjam alone mishandles the response and that the
-// middleware refuses it with nothing written.
-func TestCrewjamGapsClosed(t *testing.T) {
-	cases := []struct {
-		name       string
-		assertion  func(*saml.Assertion)
-		element    func(*etree.Element)
-		response   func(*etree.Element)
-		crewjam    bareOutcome
-		wantReason string
-	}{
+// middleware refuses it with the store unchanged.
+func TestCrewjamGapsClosed(t *testing.T) { runHostile(t, crewjamGapCases()) }
+
+// crewjamGapCases are the responses crewjam/saml v0.5.1 alone panics on or
+// accepts. FuzzACS seeds them.
+func crewjamGapCases() []hostileCase {
+	return []hostileCase{
 		{
-			name:       "signed assertion without Conditions",
-			assertion:  func(a *saml.Assertion) { a.Conditions = nil },
-			crewjam:    barePanics,
-			wantReason: "Conditions",
+			name:      "signed assertion without Conditions",
+			assertion: func(a *saml.Assertion) { a.Conditions = nil },
+			crewjam:   barePanics,
+			reason:    "Conditions",
 		},
 		{
-			name:       "signed assertion without Subject",
-			assertion:  func(a *saml.Assertion) { a.Subject = nil },
-			crewjam:    barePanics,
-			wantReason: "Subject",
+			name:      "signed assertion without Subject",
+			assertion: func(a *saml.Assertion) { a.Subject = nil },
+			crewjam:   barePanics,
+			reason:    "Subject",
 		},
 		{
 			name: "NameID in a foreign namespace (GO-2026-6909)",
@@ -121,10 +121,10 @@ func TestCrewjamGapsClosed(t *testing.T) {
 				nid := childNamed(subj, "NameID")
 				nid.Space = "evil"
 				nid.CreateAttr("xmlns:evil", "urn:example:not-saml")
-				nid.SetText("p-admin")
+				nid.SetText(admin)
 			},
-			crewjam:    bareAccepts,
-			wantReason: "NameID",
+			crewjam: bareAccepts,
+			reason:  "NameID",
 		},
 		{
 			name: "second NameID in a foreign namespace after the real one",
@@ -132,83 +132,66 @@ func TestCrewjamGapsClosed(t *testing.T) {
 				subj := childNamed(a, "Subject")
 				evil := etree.NewElement("evil:NameID")
 				evil.CreateAttr("xmlns:evil", "urn:example:not-saml")
-				evil.SetText("p-admin")
+				evil.SetText(admin)
 				subj.InsertChildAt(1, evil)
 			},
-			crewjam:    bareAccepts,
-			wantReason: "NameID",
+			crewjam: bareAccepts,
+			reason:  "NameID",
 		},
 		{
-			name:       "no AudienceRestriction",
-			assertion:  func(a *saml.Assertion) { a.Conditions.AudienceRestrictions = nil },
-			crewjam:    bareAccepts,
-			wantReason: "AudienceRestriction",
+			name:      "no AudienceRestriction",
+			assertion: func(a *saml.Assertion) { a.Conditions.AudienceRestrictions = nil },
+			crewjam:   bareAccepts,
+			reason:    "AudienceRestriction",
 		},
 		{
-			name:       "no SubjectConfirmation",
-			assertion:  func(a *saml.Assertion) { a.Subject.SubjectConfirmations = nil },
-			crewjam:    bareAccepts,
-			wantReason: "SubjectConfirmation",
+			name:      "no SubjectConfirmation",
+			assertion: func(a *saml.Assertion) { a.Subject.SubjectConfirmations = nil },
+			crewjam:   bareAccepts,
+			reason:    "SubjectConfirmation",
 		},
 		{
 			name: "holder-of-key instead of bearer confirmation",
 			assertion: func(a *saml.Assertion) {
 				a.Subject.SubjectConfirmations[0].Method = "urn:oasis:names:tc:SAML:2.0:cm:holder-of-key"
 			},
-			crewjam:    bareAccepts,
-			wantReason: "bearer",
+			crewjam: bareAccepts,
+			reason:  "bearer",
 		},
 		{
-			name:       "no AuthnStatement",
-			assertion:  func(a *saml.Assertion) { a.AuthnStatements = nil },
-			crewjam:    bareAccepts,
-			wantReason: "AuthnStatement",
+			name:      "no AuthnStatement",
+			assertion: func(a *saml.Assertion) { a.AuthnStatements = nil },
+			crewjam:   bareAccepts,
+			reason:    "AuthnStatement",
 		},
 		{
 			name: "unsigned assertion after the signed one",
-			response: func(resp *etree.Element) {
-				a := childNamed(resp, "Assertion").Copy()
-				a.RemoveChildAt(childNamed(a, "Signature").Index())
-				a.CreateAttr("ID", "_forged")
-				resp.AddChild(a)
+			response: func(_ testing.TB, _ *harness, resp *etree.Element) {
+				resp.AddChild(unsignedCopy(resp))
 			},
-			crewjam:    bareAccepts,
-			wantReason: "exactly one",
+			crewjam: bareAccepts,
+			reason:  "exactly one",
 		},
 		{
 			name: "unsigned assertion before the signed one",
-			response: func(resp *etree.Element) {
+			response: func(_ testing.TB, _ *harness, resp *etree.Element) {
 				signed := childNamed(resp, "Assertion")
-				a := signed.Copy()
-				a.RemoveChildAt(childNamed(a, "Signature").Index())
-				a.CreateAttr("ID", "_forged")
-				resp.InsertChildAt(signed.Index(), a)
+				resp.InsertChildAt(signed.Index(), unsignedCopy(resp))
 			},
-			crewjam:    bareAccepts,
-			wantReason: "exactly one",
+			crewjam: bareAccepts,
+			reason:  "exactly one",
 		},
 	}
-	for _, tc := range cases {
-		t.Run(tc.name, func(t *testing.T) {
-			h := newHarness(t, harnessConfig{})
-			idp := h.idp()
-			idp.AddUser(person("p-victim", "victim@example.com", "Vic", "Tim"))
-			idp.SetMutateAssertion(tc.assertion)
-			idp.SetMutateAssertionElement(tc.element)
-			idp.SetMutateResponse(tc.response)
+}
 
-			assert.Equal(t, tc.crewjam, bareCrewjam(t, idp, "p-victim"), "crewjam alone")
-
-			resp, body := h.signIn(h.client(), "", "p-victim")
-			corr := refusal(t, resp, body, http.StatusForbidden)
-			assert.Empty(t, h.users(), "nothing written")
-			e := h.lastEvent()
-			assert.Equal(t, jit.EventRefused, e.Kind)
-			assert.ErrorIs(t, e.Err, jit.ErrInvalidResponse)
-			assert.Contains(t, e.Err.Error(), tc.wantReason)
-			assert.True(t, h.logged(corr, tc.wantReason), "the log says why")
-		})
-	}
+// unsignedCopy is the Response's assertion without its signature, under a
+// new ID, naming the admin: an extra assertion no signature covers.
+func unsignedCopy(resp *etree.Element) *etree.Element {
+	a := childNamed(resp, "Assertion").Copy()
+	a.RemoveChildAt(childNamed(a, "Signature").Index())
+	a.CreateAttr("ID", "_forged")
+	becomeAdmin(a)
+	return a
 }
 
 func TestCrewjamKeepsNoReplayRecord(t *testing.T) {
@@ -231,15 +214,39 @@ func TestCrewjamKeepsNoReplayRecord(t *testing.T) {
 	// TestReplayedResponseRefused and TestReplayRefusedAfterRestart.
 }
 
-func TestSHA1RefusedUnlessAllowed(t *testing.T) {
-	sha1 := func(o *jittest.Options) { o.SignatureMethod = dsig.RSASHA1SignatureMethod }
-	h := newHarness(t, harnessConfig{idpOptions: sha1})
-	h.idp().AddUser(person("p-s", "s@example.com", "S", "S"))
-	resp, body := h.signIn(h.client(), "", "p-s")
-	refusal(t, resp, body, http.StatusForbidden)
-	assert.Contains(t, h.lastEvent().Err.Error(), "rsa-sha1")
+// signWithSHA1 makes a jittest IdP sign with RSA-SHA1 and SHA-1 digests.
+func signWithSHA1(o *jittest.Options) { o.SignatureMethod = dsig.RSASHA1SignatureMethod }
 
-	h = newHarness(t, harnessConfig{idpOptions: sha1, configure: func(o *jit.Options) { o.Connections[0].AllowSHA1 = true }})
+// TestSHA1RefusedUnlessAllowed: an RSA-SHA1 signature by the trusted IdP
+// key is refused by default, before any write: a returning user's record
+// is untouched (not even the sign-in time), no session is issued, and the
+// log names the refused method. Connection.AllowSHA1 accepts it.
+func TestSHA1RefusedUnlessAllowed(t *testing.T) {
+	h := newHarness(t, harnessConfig{idpOptions: signWithSHA1})
+	h.idp().AddUser(person("p-s", "s@example.com", "S", "S"))
+	// A returning user: provisioned as an earlier sign-in would have.
+	key := userstore.Key{Issuer: h.idp().EntityID(), Subject: "p-s"}
+	_, err := h.store.Provision(context.Background(), key, userstore.Profile{Email: "s@example.com", DisplayName: "S S"}, time.Now().Add(-time.Hour))
+	require.NoError(t, err)
+	before := h.users()
+	require.Len(t, before, 1)
+
+	c := h.client()
+	resp, body := h.signIn(c, "", "p-s")
+	corr := refusal(t, resp, body, http.StatusForbidden)
+	e := h.lastEvent()
+	require.Equal(t, jit.EventRefused, e.Kind)
+	assert.Equal(t, corr, e.CorrelationID)
+	assert.ErrorIs(t, e.Err, jit.ErrInvalidResponse)
+	assert.Contains(t, e.Err.Error(), "rsa-sha1")
+	assert.True(t, h.logged(corr, "request refused", `signature method \"`+dsig.RSASHA1SignatureMethod+`\" is not allowed`),
+		"the log names the refused method under %s:\n%s", corr, h.logs.String())
+	assert.Equal(t, before, h.users(), "store unchanged")
+	assert.Nil(t, findCookie(resp, jit.DefaultSessionName), "no session")
+	r, _ := h.me(c)
+	assert.Equal(t, http.StatusUnauthorized, r.StatusCode)
+
+	h = newHarness(t, harnessConfig{idpOptions: signWithSHA1, configure: func(o *jit.Options) { o.Connections[0].AllowSHA1 = true }})
 	h.idp().AddUser(person("p-s", "s@example.com", "S", "S"))
 	resp, body = h.signIn(h.client(), "", "p-s")
 	assert.Equal(t, http.StatusSeeOther, resp.StatusCode, body)
@@ -305,3 +312,46 @@ func TestResponseBounds(t *testing.T) {
 }
 
 func b64(s string) string { return base64.StdEncoding.EncodeToString([]byte(s)) }
+
+// TestPanicInValidationRefused: a panic anywhere in validation and mapping
+// (here, the connection's Mapper) is recovered into a refused sign-in, with
+// nothing stored and no session, and the server goes on serving.
+func TestPanicInValidationRefused(t *testing.T) {
+	const boom, ok = "p-boom", "p-ok"
+	generic := claims.Generic()
+	mapper := claims.MapperFunc(func(id *claims.Identity) (userstore.Key, userstore.Profile, error) {
+		if id.NameID == boom {
+			panic("mapper exploded on " + boom)
+		}
+		return generic.Map(id)
+	})
+	h := newHarness(t, harnessConfig{mapper: mapper})
+	h.idp().AddUser(person(boom, "boom@example.com", "Boo", "M"))
+	h.idp().AddUser(person(ok, "ok@example.com", "O", "K"))
+
+	c := h.client()
+	resp, body := h.signIn(c, "", boom)
+	corr := refusal(t, resp, body, http.StatusForbidden)
+	assert.NotContains(t, body, "exploded", "the panic stays out of the page")
+	e := h.lastEvent()
+	require.Equal(t, jit.EventRefused, e.Kind)
+	assert.Equal(t, corr, e.CorrelationID)
+	assert.ErrorIs(t, e.Err, jit.ErrInvalidResponse)
+	assert.Contains(t, e.Err.Error(), "panic while validating")
+	assert.True(t, h.logged(corr, "request refused", "panic while validating", "mapper exploded on "+boom), "the log says a panic was recovered, and which:\n%s", h.logs.String())
+	assert.Empty(t, h.users(), "nothing stored")
+	assert.Nil(t, findCookie(resp, jit.DefaultSessionName), "no session cookie")
+	r, _ := h.me(c)
+	assert.Equal(t, http.StatusUnauthorized, r.StatusCode, "no session")
+
+	// The server keeps serving: the same browser, and another, sign in.
+	for _, b := range []*http.Client{c, h.client()} {
+		resp, body = h.signIn(b, "", ok)
+		require.Equal(t, http.StatusSeeOther, resp.StatusCode, body)
+		r, u := h.me(b)
+		require.Equal(t, http.StatusOK, r.StatusCode)
+		assert.Equal(t, ok, u.Key.Subject)
+	}
+	require.Len(t, h.users(), 1)
+	assert.Equal(t, ok, h.users()[0].Key.Subject)
+}

@@ -24,15 +24,23 @@ import (
 // user the forgery tries to become ("p-admin", signed in once before)
 // still has exactly the record it had.
 //
+// The case tables (signatureCases, protocolFieldCases, encryptedCases,
+// crewjamGapCases, rawXMLCases) are also FuzzACS's seeds: a case added to
+// one is seeded too.
+//
 // Covered elsewhere, not repeated here:
 //   - two assertions, signed+unsigned in both orders; missing Conditions,
 //     Subject, AuthnStatement, SubjectConfirmation; holder-of-key instead
 //     of bearer; foreign-namespace NameID: TestCrewjamGapsClosed
-//     (gaps_test.go), which also shows what crewjam alone does;
+//     (gaps_test.go, crewjamGapCases), which also shows what crewjam alone
+//     does;
 //   - RSA-SHA1 refused by default and accepted with Connection.AllowSHA1:
 //     TestSHA1RefusedUnlessAllowed;
+//   - a panic in validation or mapping: TestPanicInValidationRefused;
 //   - replay in the same and another browser, and after a restart:
-//     TestReplayedResponseRefused, TestReplayRefusedAfterRestart.
+//     TestReplayedResponseRefused, TestReplayInProcessRefusedAsReplay
+//     (the replay record, not the used-up request cookie, refuses it),
+//     TestReplayRefusedAfterRestart.
 
 const (
 	victim = "p-victim"
@@ -63,7 +71,7 @@ func assertRefused(t *testing.T, h *harness, resp *http.Response, body string, s
 	require.Equal(t, corr, e.CorrelationID)
 	assert.ErrorIs(t, e.Err, is)
 	assert.Contains(t, e.Err.Error(), reason)
-	assert.NotContains(t, e.Err.Error(), "panicked", "refused by a check, not by a recovered panic")
+	assert.NotContains(t, e.Err.Error(), "panic while", "refused by a check, not by a recovered panic")
 	assert.True(t, h.logged(corr, "request refused", reason), "the log says why under %s", corr)
 	assert.Equal(t, before, h.users(), "store unchanged")
 }
@@ -98,11 +106,13 @@ type hostileCase struct {
 	idp       func(*jittest.Options)
 	assertion func(*saml.Assertion)
 	element   func(*etree.Element)
-	response  func(t *testing.T, h *harness, r *etree.Element)
-	status    int   // default 403
-	is        error // default jit.ErrInvalidResponse
-	reason    string
-	crewjam   bareOutcome // when set: what crewjam/saml v0.5.1 alone does
+	// response forges the complete Response; t is a *testing.T, or the
+	// *testing.F of FuzzACS, which seeds every case.
+	response func(t testing.TB, h *harness, r *etree.Element)
+	status   int   // default 403
+	is       error // default jit.ErrInvalidResponse
+	reason   string
+	crewjam  bareOutcome // when set: what crewjam/saml v0.5.1 alone does
 }
 
 func runHostile(t *testing.T, cases []hostileCase) {
@@ -132,11 +142,15 @@ func runHostile(t *testing.T, cases []hostileCase) {
 	}
 }
 
-func TestHostileSignatures(t *testing.T) {
+func TestHostileSignatures(t *testing.T) { runHostile(t, signatureCases()) }
+
+// signatureCases forge the signature: removed, broken, made with a key the
+// SP does not trust, wrapped (XSW1-XSW8), duplicated. FuzzACS seeds them.
+func signatureCases() []hostileCase {
 	cases := []hostileCase{
 		{
 			name: "signature removed",
-			response: func(t *testing.T, _ *harness, r *etree.Element) {
+			response: func(t testing.TB, _ *harness, r *etree.Element) {
 				a := childNamed(r, "Assertion")
 				a.RemoveChild(childNamed(a, "Signature"))
 				becomeAdmin(a)
@@ -145,14 +159,14 @@ func TestHostileSignatures(t *testing.T) {
 		},
 		{
 			name: "signed content changed after signing",
-			response: func(t *testing.T, _ *harness, r *etree.Element) {
+			response: func(t testing.TB, _ *harness, r *etree.Element) {
 				becomeAdmin(childNamed(r, "Assertion"))
 			},
 			reason: "Signature could not be verified",
 		},
 		{
 			name: "certificate in KeyInfo the SP does not trust",
-			response: func(t *testing.T, _ *harness, r *etree.Element) {
+			response: func(t testing.TB, _ *harness, r *etree.Element) {
 				key, cert, err := jittest.GenerateKeyPair()
 				require.NoError(t, err)
 				a := childNamed(r, "Assertion")
@@ -165,7 +179,7 @@ func TestHostileSignatures(t *testing.T) {
 		},
 		{
 			name: "more than one Reference",
-			response: func(t *testing.T, _ *harness, r *etree.Element) {
+			response: func(t testing.TB, _ *harness, r *etree.Element) {
 				si := childNamed(childNamed(childNamed(r, "Assertion"), "Signature"), "SignedInfo")
 				extra := childNamed(si, "Reference").Copy()
 				extra.RemoveAttr("URI")
@@ -177,7 +191,7 @@ func TestHostileSignatures(t *testing.T) {
 		{
 			name: "response signed, second signature added",
 			idp:  signedBy(true, true),
-			response: func(t *testing.T, _ *harness, r *etree.Element) {
+			response: func(t testing.TB, _ *harness, r *etree.Element) {
 				r.AddChild(childNamed(r, "Signature").Copy())
 			},
 			reason: "2 Signature elements",
@@ -186,7 +200,7 @@ func TestHostileSignatures(t *testing.T) {
 	for _, x := range []jittest.XSW{jittest.XSW1, jittest.XSW2, jittest.XSW3, jittest.XSW4, jittest.XSW5, jittest.XSW6, jittest.XSW7, jittest.XSW8} {
 		tc := hostileCase{
 			name: x.String(),
-			response: func(t *testing.T, _ *harness, r *etree.Element) {
+			response: func(t testing.TB, _ *harness, r *etree.Element) {
 				require.NoError(t, jittest.Wrap(r, x, becomeAdmin))
 			},
 			reason:  xswReason[x],
@@ -204,13 +218,13 @@ func TestHostileSignatures(t *testing.T) {
 	}
 	cases = append(cases, hostileCase{
 		name: "duplicate ID: evil copy with the signed assertion's ID",
-		response: func(t *testing.T, _ *harness, r *etree.Element) {
+		response: func(t testing.TB, _ *harness, r *etree.Element) {
 			require.NoError(t, jittest.DuplicateID(r, becomeAdmin))
 		},
 		reason:  "exactly one",
 		crewjam: bareAccepts, // returns the signed one, as for XSW3
 	})
-	runHostile(t, cases)
+	return cases
 }
 
 // xswReason is the reason each wrapping is refused with: the structural
@@ -226,11 +240,16 @@ var xswReason = map[jittest.XSW]string{
 	jittest.XSW8: "exactly one",
 }
 
-func TestHostileProtocolFields(t *testing.T) {
+func TestHostileProtocolFields(t *testing.T) { runHostile(t, protocolFieldCases()) }
+
+// protocolFieldCases forge, under a valid signature, the fields the SP must
+// check: audience, recipient, destination, issuers, the validity windows,
+// status, InResponseTo and nesting depth. FuzzACS seeds them.
+func protocolFieldCases() []hostileCase {
 	const evil = "https://evil.example/"
 	past := func(a *saml.Assertion) time.Time { return a.IssueInstant.Add(-10 * time.Minute) }
 	future := func(a *saml.Assertion) time.Time { return a.IssueInstant.Add(10 * time.Minute) }
-	runHostile(t, []hostileCase{
+	return []hostileCase{
 		{
 			name:      "wrong Audience",
 			assertion: func(a *saml.Assertion) { a.Conditions.AudienceRestrictions[0].Audience.Value = evil },
@@ -265,13 +284,13 @@ func TestHostileProtocolFields(t *testing.T) {
 		},
 		{
 			name:     "wrong Destination",
-			response: func(t *testing.T, _ *harness, r *etree.Element) { r.CreateAttr("Destination", evil+"acs") },
+			response: func(t testing.TB, _ *harness, r *etree.Element) { r.CreateAttr("Destination", evil+"acs") },
 			reason:   "Destination",
 		},
 		{
 			name: "missing Destination on a signed Response",
 			idp:  signedBy(true, true),
-			response: func(t *testing.T, h *harness, r *etree.Element) {
+			response: func(t testing.TB, h *harness, r *etree.Element) {
 				r.RemoveAttr("Destination")
 				signed, err := jittest.Sign(r, h.idp().Key(), h.idp().Certificate())
 				require.NoError(t, err)
@@ -291,7 +310,7 @@ func TestHostileProtocolFields(t *testing.T) {
 		},
 		{
 			name:     "wrong Response Issuer",
-			response: func(t *testing.T, _ *harness, r *etree.Element) { childNamed(r, "Issuer").SetText(evil) },
+			response: func(t testing.TB, _ *harness, r *etree.Element) { childNamed(r, "Issuer").SetText(evil) },
 			reason:   "Issuer",
 		},
 		{
@@ -344,7 +363,7 @@ func TestHostileProtocolFields(t *testing.T) {
 		},
 		{
 			name: "non-success status",
-			response: func(t *testing.T, _ *harness, r *etree.Element) {
+			response: func(t testing.TB, _ *harness, r *etree.Element) {
 				r.FindElement("./Status/StatusCode").CreateAttr("Value", "urn:oasis:names:tc:SAML:2.0:status:Responder")
 			},
 			reason: "status:Responder",
@@ -354,12 +373,12 @@ func TestHostileProtocolFields(t *testing.T) {
 			assertion: func(a *saml.Assertion) {
 				a.Subject.SubjectConfirmations[0].SubjectConfirmationData.InResponseTo = "id-unknown"
 			},
-			response: func(t *testing.T, _ *harness, r *etree.Element) { r.CreateAttr("InResponseTo", "id-unknown") },
+			response: func(t testing.TB, _ *harness, r *etree.Element) { r.CreateAttr("InResponseTo", "id-unknown") },
 			reason:   "InResponseTo",
 		},
 		{
 			name:     "Response InResponseTo of no request, assertion's right",
-			response: func(t *testing.T, _ *harness, r *etree.Element) { r.CreateAttr("InResponseTo", "id-unknown") },
+			response: func(t testing.TB, _ *harness, r *etree.Element) { r.CreateAttr("InResponseTo", "id-unknown") },
 			reason:   "InResponseTo",
 		},
 		{
@@ -391,7 +410,7 @@ func TestHostileProtocolFields(t *testing.T) {
 			is:     jit.ErrResponseTooLarge,
 			reason: "nesting deeper",
 		},
-	})
+	}
 }
 
 // TestHostileCommentInNameID is the CVE-2017-11427 class: a comment in a
@@ -408,20 +427,8 @@ func TestHostileCommentInNameID(t *testing.T) {
 	require.Equal(t, http.StatusSeeOther, resp.StatusCode, body)
 	before := h.users()
 
-	// Signed over the full text; the comment goes in after signing, where
-	// exclusive c14n without comments does not see it.
-	idp.SetMutateAssertionElement(func(a *etree.Element) {
-		a.FindElement("./Subject/NameID").SetText(prefix + suffix)
-	})
-	idp.SetMutateResponse(func(r *etree.Element) {
-		nid := r.FindElement("./Assertion/Subject/NameID")
-		for len(nid.Child) > 0 {
-			nid.RemoveChildAt(0)
-		}
-		nid.CreateText(prefix)
-		nid.CreateComment("")
-		nid.CreateText(suffix)
-	})
+	idp.SetMutateAssertionElement(signNameID(prefix + suffix))
+	idp.SetMutateResponse(commentInNameID(prefix, suffix))
 	raw, err := h.respond(h.client(), "", victim).XML()
 	require.NoError(t, err)
 	require.Contains(t, string(raw), prefix+"<!---->"+suffix, "the forgery is what it says")
@@ -437,15 +444,39 @@ func TestHostileCommentInNameID(t *testing.T) {
 	assert.Equal(t, prefix+suffix, us[1].Key.Subject)
 }
 
-// rawCase posts a signed response altered as text.
-func TestHostileRawXML(t *testing.T) {
-	cases := []struct {
-		name   string
-		edit   func(string) string
-		is     error
-		status int
-		reason string
-	}{
+// signNameID makes the signed NameID text.
+func signNameID(text string) func(*etree.Element) {
+	return func(a *etree.Element) { a.FindElement("./Subject/NameID").SetText(text) }
+}
+
+// commentInNameID splits the signed NameID prefix+suffix with a comment,
+// after signing: exclusive c14n without comments does not see it, so the
+// signature still holds. FuzzACS seeds it.
+func commentInNameID(prefix, suffix string) func(*etree.Element) {
+	return func(r *etree.Element) {
+		nid := r.FindElement("./Assertion/Subject/NameID")
+		for len(nid.Child) > 0 {
+			nid.RemoveChildAt(0)
+		}
+		nid.CreateText(prefix)
+		nid.CreateComment("")
+		nid.CreateText(suffix)
+	}
+}
+
+// rawCase is a signed response altered as text.
+type rawCase struct {
+	name   string
+	edit   func(string) string
+	is     error
+	status int
+	reason string
+}
+
+// rawXMLCases are DOCTYPEs, entities and bytes that are not XML. FuzzACS
+// seeds them.
+func rawXMLCases() []rawCase {
+	return []rawCase{
 		{
 			name:   "DOCTYPE before a signed response",
 			edit:   func(x string) string { return `<!DOCTYPE Response [<!ELEMENT x ANY>]>` + x },
@@ -477,7 +508,10 @@ func TestHostileRawXML(t *testing.T) {
 			reason: "XML",
 		},
 	}
-	for _, tc := range cases {
+}
+
+func TestHostileRawXML(t *testing.T) {
+	for _, tc := range rawXMLCases() {
 		t.Run(tc.name, func(t *testing.T) {
 			h, before := hostileHarness(t, harnessConfig{})
 			c := h.client()
@@ -543,26 +577,31 @@ func TestHostileInResponseToOfAnotherBrowser(t *testing.T) {
 
 // --- encrypted assertions --------------------------------------------------
 
-func encryptWith(enc jittest.Encryption, after ...func(*testing.T, *etree.Element)) func(*testing.T, *harness, *etree.Element) {
-	return func(t *testing.T, _ *harness, r *etree.Element) {
-		_, cert := spKeyPair()
-		require.NoError(t, jittest.EncryptAssertion(r, cert, enc))
+// encryptWith encrypts the assertion as enc says to the certificate in
+// h's SP metadata, then applies after.
+func encryptWith(enc jittest.Encryption, after ...func(testing.TB, *etree.Element)) func(testing.TB, *harness, *etree.Element) {
+	return func(t testing.TB, h *harness, r *etree.Element) {
+		require.NoError(t, jittest.EncryptAssertion(r, h.spCertificate(t), enc))
 		for _, f := range after {
 			f(t, r)
 		}
 	}
 }
 
-func truncate(n int) func(*testing.T, *etree.Element) {
-	return func(t *testing.T, r *etree.Element) { require.NoError(t, jittest.TruncateCiphertext(r, n)) }
+func truncate(n int) func(testing.TB, *etree.Element) {
+	return func(t testing.TB, r *etree.Element) { require.NoError(t, jittest.TruncateCiphertext(r, n)) }
+}
+
+// acceptedEncryptions are the encryptions the SP decrypts. FuzzACS seeds
+// them.
+var acceptedEncryptions = []jittest.Encryption{
+	{KeyTransport: jittest.KeyTransportOAEP, Block: jittest.BlockAES128GCM},
+	{KeyTransport: jittest.KeyTransportOAEP, Block: jittest.BlockAES256CBC},
+	{KeyTransport: jittest.KeyTransportOAEP, Block: jittest.BlockAES128CBC},
 }
 
 func TestEncryptedAssertionAccepted(t *testing.T) {
-	for _, enc := range []jittest.Encryption{
-		{KeyTransport: jittest.KeyTransportOAEP, Block: jittest.BlockAES128GCM},
-		{KeyTransport: jittest.KeyTransportOAEP, Block: jittest.BlockAES256CBC},
-		{KeyTransport: jittest.KeyTransportOAEP, Block: jittest.BlockAES128CBC},
-	} {
+	for _, enc := range acceptedEncryptions {
 		t.Run(enc.KeyTransport[strings.LastIndex(enc.KeyTransport, "#")+1:]+"+"+enc.Block[strings.LastIndex(enc.Block, "#")+1:], func(t *testing.T) {
 			h := newHarness(t, harnessConfig{})
 			h.idp().AddUser(person(victim, "victim@example.com", "Vic", "Tim"))
@@ -582,10 +621,16 @@ func TestEncryptedAssertionAccepted(t *testing.T) {
 	}
 }
 
-func TestHostileEncryptedAssertions(t *testing.T) {
+func TestHostileEncryptedAssertions(t *testing.T) { runHostile(t, encryptedCases()) }
+
+// encryptedCases forge encrypted assertions: weak key transport or block
+// cipher, truncated ciphertext, an unsigned assertion inside, and the
+// XML Encryption 1.1 RSA-OAEP identifier crewjam cannot decrypt. FuzzACS
+// seeds them.
+func encryptedCases() []hostileCase {
 	gcm := jittest.Encryption{Block: jittest.BlockAES128GCM}
 	cbc := jittest.Encryption{Block: jittest.BlockAES256CBC}
-	runHostile(t, []hostileCase{
+	return []hostileCase{
 		{
 			name:     "rsa-1_5 key transport",
 			response: encryptWith(jittest.Encryption{KeyTransport: jittest.KeyTransportPKCS1v15}),
@@ -637,7 +682,7 @@ func TestHostileEncryptedAssertions(t *testing.T) {
 		},
 		{
 			name: "unsigned assertion inside the encryption",
-			response: func(t *testing.T, h *harness, r *etree.Element) {
+			response: func(t testing.TB, h *harness, r *etree.Element) {
 				a := childNamed(r, "Assertion")
 				a.RemoveChild(childNamed(a, "Signature"))
 				becomeAdmin(a)
@@ -652,7 +697,7 @@ func TestHostileEncryptedAssertions(t *testing.T) {
 			response: encryptWith(jittest.Encryption{KeyTransport: jittest.KeyTransportOAEP11}),
 			reason:   "not implemented",
 		},
-	})
+	}
 }
 
 // --- IdP-initiated sign-in -------------------------------------------------
@@ -794,7 +839,7 @@ func TestDirectiveInsideResponseRefused(t *testing.T) {
 	f := h.respond(c, "", "p-x")
 	raw, err := f.XML()
 	require.NoError(t, err)
-	odd := strings.Replace(string(raw), "<samlp:Status>", `<samlp:Status><!ENTITY x "y">`, 1)
+	odd := directiveInsideResponse(string(raw))
 	require.NotEqual(t, string(raw), odd)
 	f.SAMLResponse = base64.StdEncoding.EncodeToString([]byte(odd))
 	resp, body := h.post(c, f)
@@ -802,4 +847,10 @@ func TestDirectiveInsideResponseRefused(t *testing.T) {
 	assert.ErrorIs(t, h.lastEvent().Err, jit.ErrInvalidResponse)
 	assert.True(t, h.logged(corr, "directive"), h.logs.String())
 	assert.Empty(t, h.users())
+}
+
+// directiveInsideResponse puts an ENTITY directive inside the Response's
+// Status, not before the root. FuzzACS seeds it.
+func directiveInsideResponse(x string) string {
+	return strings.Replace(x, "<samlp:Status>", `<samlp:Status><!ENTITY x "y">`, 1)
 }

@@ -13,6 +13,7 @@ import (
 
 	"github.com/samljit/samljit/jit"
 	"github.com/samljit/samljit/jit/jittest"
+	"github.com/samljit/samljit/userstore"
 )
 
 func findCookie(resp *http.Response, name string) *http.Cookie {
@@ -221,4 +222,82 @@ func TestRemovedAtIdPKeepsAccessUntilSessionEnds(t *testing.T) {
 	require.Error(t, err)
 	assert.Contains(t, err.Error(), "unknown user", "and the IdP will not sign them in again")
 	require.Len(t, h.users(), 1, "the record is still there: deprovision by suspending")
+}
+
+// TestReplayInProcessRefusedAsReplay: a response posted a second time to
+// the same process is refused by the replay record itself (ErrReplayed),
+// not merely because its request cookie was used up: the replayer here
+// holds the request cookie too. The store is unchanged, to the sign-in
+// time, and no session is issued.
+func TestReplayInProcessRefusedAsReplay(t *testing.T) {
+	t.Run("SP-initiated, request cookie replayed with the response", func(t *testing.T) {
+		h := newHarness(t, harnessConfig{})
+		h.idp().AddUser(person("p-rex", "rex@example.com", "Rex", "Play"))
+		victimBrowser := h.client()
+		f := h.respond(victimBrowser, "", "p-rex")
+		attacker := h.replayer(victimBrowser, f) // no session of its own
+		restore := requestCookies(h.t, victimBrowser, f)
+
+		resp, body := h.post(victimBrowser, f)
+		require.Equal(t, http.StatusSeeOther, resp.StatusCode, body)
+		before := h.users()
+		require.Len(t, before, 1)
+
+		resp, body = h.post(attacker, f)
+		assertReplayRefused(t, h, attacker, resp, body, before)
+
+		// The victim's own browser, its used-up request cookie restored.
+		victimBrowser.Jar.SetCookies(mustURL(f.ACS), restore)
+		resp, body = h.post(victimBrowser, f)
+		assertReplayRefused(t, h, nil, resp, body, before)
+	})
+	t.Run("IdP-initiated", func(t *testing.T) {
+		h := newHarness(t, harnessConfig{configure: allowIDPInit})
+		h.idp().AddUser(person("p-rex", "rex@example.com", "Rex", "Play"))
+		f, err := h.idp().Unsolicited(h.app.URL+"/saml/metadata", h.app.URL+"/saml/acs", "p-rex", "/")
+		require.NoError(t, err)
+		resp, body := h.post(h.client(), f)
+		require.Equal(t, http.StatusSeeOther, resp.StatusCode, body)
+		before := h.users()
+		require.Len(t, before, 1)
+		c := h.client()
+		resp, body = h.post(c, f)
+		assertReplayRefused(t, h, c, resp, body, before)
+	})
+}
+
+// assertReplayRefused checks a refused replay: the reason is ErrReplayed,
+// the store still holds exactly before, no session cookie was set and,
+// when c is given, c has no session.
+func assertReplayRefused(t *testing.T, h *harness, c *http.Client, resp *http.Response, body string, before []userstore.User) {
+	t.Helper()
+	assertRefused(t, h, resp, body, http.StatusForbidden, jit.ErrReplayed, "replayed", before)
+	assert.Nil(t, findCookie(resp, jit.DefaultSessionName), "no session cookie")
+	if c != nil {
+		r, _ := h.me(c)
+		assert.Equal(t, http.StatusUnauthorized, r.StatusCode, "no session")
+	}
+}
+
+// requestCookies returns the cookies c sends to f's ACS (its request
+// cookie), ready to be set again, before f is posted and they are cleared.
+func requestCookies(t testing.TB, c *http.Client, f jittest.Form) []*http.Cookie {
+	t.Helper()
+	acs := mustURL(f.ACS)
+	cks := c.Jar.Cookies(acs)
+	require.NotEmpty(t, cks, "the request cookie is sent to the ACS")
+	for _, ck := range cks {
+		ck.Path = acs.Path
+	}
+	return cks
+}
+
+// replayer returns a new browser that holds the request cookie c holds for
+// f: someone who captured both the response and the cookie, so that only
+// the replay record can tell a second post of f from the first. Call it
+// before f is posted.
+func (h *harness) replayer(c *http.Client, f jittest.Form) *http.Client {
+	r := h.client()
+	r.Jar.SetCookies(mustURL(f.ACS), requestCookies(h.t, c, f))
+	return r
 }
