@@ -122,8 +122,8 @@ func FuzzACS(f *testing.F) {
 	for _, enc := range acceptedEncryptions {
 		good("encrypted "+enc.Block, build(idp, "p-fuzz", hostileCase{response: encryptWith(enc)}))
 	}
-	// The comment splits the signed NameID; the full text is the subject.
-	good("comment in NameID", build(idp, "p-comment", hostileCase{
+	// The comment splits the signed NameID: refused.
+	hostile("comment in NameID", build(idp, "p-comment", hostileCase{
 		element:  signNameID("p-comment.evil.example"),
 		response: func(_ testing.TB, _ *harness, r *etree.Element) { commentInNameID("p-comment", ".evil.example")(r) },
 	}))

@@ -416,7 +416,8 @@ func protocolFieldCases() []hostileCase {
 // TestHostileCommentInNameID is the CVE-2017-11427 class: a comment in a
 // signed NameID is invisible to exclusive canonicalization without
 // comments, so the signature holds. An SP that reads the first text node
-// would take "admin@example.com"; samljit must map the full text.
+// would take "admin@example.com". samljit refuses any comment in a
+// response outright: no IdP sends one, and it splits signed values.
 func TestHostileCommentInNameID(t *testing.T) {
 	const prefix, suffix = "admin@example.com", ".evil.example"
 	h := newHarness(t, harnessConfig{})
@@ -434,14 +435,13 @@ func TestHostileCommentInNameID(t *testing.T) {
 	require.Contains(t, string(raw), prefix+"<!---->"+suffix, "the forgery is what it says")
 
 	resp, body = h.signIn(h.client(), "", victim)
-	require.Equal(t, http.StatusSeeOther, resp.StatusCode, body)
+	corr := refusal(t, resp, body, http.StatusForbidden)
 	e := h.lastEvent()
-	require.Equal(t, jit.EventCreated, e.Kind, "a new user, never the admin")
-	assert.Equal(t, prefix+suffix, e.Key.Subject, "the full NameID text, not the prefix")
-	us := h.users()
-	require.Len(t, us, 2)
-	assert.Equal(t, before[0], us[0], "the admin's record is untouched")
-	assert.Equal(t, prefix+suffix, us[1].Key.Subject)
+	require.Equal(t, jit.EventRefused, e.Kind)
+	require.ErrorIs(t, e.Err, jit.ErrInvalidResponse)
+	assert.Contains(t, e.Err.Error(), "comment")
+	assert.True(t, h.logged(corr, "request refused", "comment"))
+	assert.Equal(t, before, h.users(), "the admin's record is untouched and no user is created")
 }
 
 // signNameID makes the signed NameID text.

@@ -104,8 +104,8 @@ func parseXML(raw []byte, maxDepth int) (*etree.Element, error) {
 		}
 		return nil, invalid("XML does not parse: %v", err)
 	}
-	if hasDirective(&doc.Element) {
-		return nil, invalid("XML contains a DOCTYPE or other directive")
+	if what := hasMarkup(&doc.Element); what != "" {
+		return nil, invalid("XML contains %s", what)
 	}
 	root := doc.Root()
 	if root == nil {
@@ -114,20 +114,30 @@ func parseXML(raw []byte, maxDepth int) (*etree.Element, error) {
 	return root, nil
 }
 
-// hasDirective reports whether a DOCTYPE, ENTITY or other directive
-// appears anywhere in the tree.
-func hasDirective(el *etree.Element) bool {
+// hasMarkup names the first markup anywhere in the tree that a SAML
+// response has no use for: a DOCTYPE, ENTITY or other directive, a comment
+// (invisible to exclusive canonicalization, so a comment inside a signed
+// value splits it without breaking the signature: the CVE-2017-11427
+// class), or a processing instruction other than the XML declaration. It
+// returns "" when there is none.
+func hasMarkup(el *etree.Element) string {
 	for _, tok := range el.Child {
 		switch t := tok.(type) {
 		case *etree.Directive:
-			return true
+			return "a DOCTYPE or other directive"
+		case *etree.Comment:
+			return "a comment"
+		case *etree.ProcInst:
+			if t.Target != "xml" || el.Parent() != nil {
+				return "a processing instruction"
+			}
 		case *etree.Element:
-			if hasDirective(t) {
-				return true
+			if what := hasMarkup(t); what != "" {
+				return what
 			}
 		}
 	}
-	return false
+	return ""
 }
 
 // structure holds what the structural check learned.
