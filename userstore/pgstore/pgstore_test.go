@@ -357,3 +357,22 @@ func TestSignInDecidePanics(t *testing.T) {
 	require.NoError(t, err, "the panicking SignIn recorded its assertion")
 	require.True(t, res.Created())
 }
+
+// TestKeyIsUniqueInTheSchema: PostgreSQL itself refuses a second row for
+// one (issuer, subject), whatever writes it.
+func TestKeyIsUniqueInTheSchema(t *testing.T) {
+	schema := newSchema(t)
+	db := openDB(t, schema)
+	st, err := pgstore.Open(t.Context(), db, pgstore.Options{})
+	require.NoError(t, err)
+	k := userstore.Key{Issuer: "https://idp.example/", Subject: "ada"}
+	_, err = st.Provision(t.Context(), k, userstore.Profile{}, time.Now())
+	require.NoError(t, err)
+	insert := `INSERT INTO samljit_users (id, issuer, subject, email, display_name, given_name, family_name, groups, attributes,
+		created_at, created_ns, updated_at, updated_ns, last_sign_in_at, last_sign_in_ns)
+		VALUES ($1, $2, $3, '', '', '', '', 'null', 'null', now(), 0, now(), 0, now(), 0)`
+	_, err = db.ExecContext(t.Context(), insert, "other", k.Issuer, k.Subject)
+	require.ErrorContains(t, err, "SQLSTATE 23505")
+	_, err = db.ExecContext(t.Context(), insert, "other", k.Issuer, "ADA")
+	require.NoError(t, err, "keys compare byte for byte")
+}

@@ -630,3 +630,19 @@ func BenchmarkLookup(b *testing.B) {
 		}
 	}
 }
+
+// TestKeyIsUniqueInTheSchema: the database itself refuses a second row for
+// one (issuer, subject), whatever writes it: the store's serialised writes
+// are not the only guard.
+func TestKeyIsUniqueInTheSchema(t *testing.T) {
+	db := openDB(t, sqlitestore.DSN(tempPath(t)))
+	s := openStore(t, db)
+	k := userstore.Key{Issuer: "https://idp.example/", Subject: "ada"}
+	_, err := s.Provision(t.Context(), k, userstore.Profile{}, time.Now())
+	require.NoError(t, err)
+	_, err = db.ExecContext(t.Context(), `INSERT INTO users (id, issuer, subject, created_at, updated_at, last_sign_in_at) VALUES ('other', ?, ?, 0, 0, 0)`, k.Issuer, k.Subject)
+	require.ErrorContains(t, err, "UNIQUE constraint failed: users.issuer, users.subject")
+	// Keys compare byte for byte: another case is another key.
+	_, err = db.ExecContext(t.Context(), `INSERT INTO users (id, issuer, subject, created_at, updated_at, last_sign_in_at) VALUES ('other', ?, ?, 0, 0, 0)`, k.Issuer, "ADA")
+	require.NoError(t, err)
+}
