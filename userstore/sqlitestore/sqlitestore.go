@@ -122,16 +122,18 @@ var (
 
 // DSN returns a data source name for github.com/mattn/go-sqlite3 that opens
 // the database file at path with a busy timeout of 5 seconds, WAL journaling,
-// foreign keys enforced and BEGIN IMMEDIATE transactions:
+// foreign keys enforced, BEGIN IMMEDIATE transactions and a cache of 32
+// prepared statements per connection (the store runs a handful of fixed
+// statements, and preparing them was a tenth of a sign-in's store time):
 //
-//	file:PATH?_busy_timeout=5000&_journal_mode=WAL&_foreign_keys=on&_txlock=immediate
+//	file:PATH?_busy_timeout=5000&_journal_mode=WAL&_foreign_keys=on&_txlock=immediate&_stmt_cache_size=32
 //
 // It is a convenience for applications using that driver: the store is
 // correct with any data source name that opens the file read-write. The
 // characters '%', '?' and '#' in path are escaped.
 func DSN(path string) string {
 	path = strings.NewReplacer("%", "%25", "?", "%3f", "#", "%23").Replace(path)
-	return "file:" + path + "?_busy_timeout=5000&_journal_mode=WAL&_foreign_keys=on&_txlock=immediate"
+	return "file:" + path + "?_busy_timeout=5000&_journal_mode=WAL&_foreign_keys=on&_txlock=immediate&_stmt_cache_size=32"
 }
 
 // Open returns a Store on db. It creates the schema, or migrates an older

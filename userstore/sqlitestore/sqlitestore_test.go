@@ -554,7 +554,7 @@ func TestTimeOutOfRange(t *testing.T) {
 
 func TestDSN(t *testing.T) {
 	require.Equal(t,
-		"file:/tmp/users.db?_busy_timeout=5000&_journal_mode=WAL&_foreign_keys=on&_txlock=immediate",
+		"file:/tmp/users.db?_busy_timeout=5000&_journal_mode=WAL&_foreign_keys=on&_txlock=immediate&_stmt_cache_size=32",
 		sqlitestore.DSN("/tmp/users.db"))
 
 	// Characters that would end the path in a URI are escaped.
