@@ -4,9 +4,11 @@ import (
 	"bytes"
 	"context"
 	"crypto/sha256"
+	"crypto/x509"
 	"database/sql"
 	"encoding/base64"
 	"encoding/json"
+	"encoding/pem"
 	"flag"
 	"os"
 	"path/filepath"
@@ -14,6 +16,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/beevik/etree"
 	_ "github.com/mattn/go-sqlite3"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -214,4 +217,42 @@ func fileSum(t *testing.T, path string) [32]byte {
 		}
 	}
 	return sha256.Sum256(all)
+}
+
+// TestExplainEncryptedAssertion: -sp-key and -sp-cert decrypt an
+// encrypted assertion; without them the trace says the structure check
+// cannot decrypt it.
+func TestExplainEncryptedAssertion(t *testing.T) {
+	spKey, spCert, err := jittest.GenerateKeyPair()
+	require.NoError(t, err)
+	idp := jittest.New(t, func(o *jittest.Options) { o.Now = func() time.Time { return issuedAt } })
+	idp.AddUser(jittest.User{NameID: "p-enc", Attributes: map[string][]string{claims.OIDMail: {"enc@example.com"}}})
+	idp.SetMutateResponse(func(resp *etree.Element) {
+		require.NoError(t, jittest.EncryptAssertion(resp, spCert, jittest.Encryption{}))
+	})
+	f, err := idp.ResponseFor(jittest.Request{ID: "_req-enc", SPEntityID: fixtureSP, ACSURL: fixtureACS}, "p-enc")
+	require.NoError(t, err)
+
+	dir := t.TempDir()
+	write := func(name string, b []byte) string {
+		p := filepath.Join(dir, name)
+		require.NoError(t, os.WriteFile(p, b, 0o600))
+		return p
+	}
+	der, err := x509.MarshalPKCS8PrivateKey(spKey)
+	require.NoError(t, err)
+	keyFile := write("sp.key", pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der}))
+	certFile := write("sp.crt", pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: spCert.Raw}))
+	args := []string{"-idp-metadata", write("idp.xml", idp.Metadata()), "-sp-entity-id", fixtureSP, "-acs-url", fixtureACS,
+		"-now", issuedAt.Add(10 * time.Second).Format(time.RFC3339)}
+	resp := write("response.b64", []byte(f.SAMLResponse))
+
+	code, out, errOut := explain(t, nil, append(args, "-sp-key", keyFile, "-sp-cert", certFile, resp)...)
+	require.Equal(t, 0, code, errOut+out)
+	assert.Contains(t, out, "subject: p-enc")
+	assert.Contains(t, out, "Decision:\n  create")
+
+	code, out, _ = explain(t, nil, append(args, resp)...)
+	require.Equal(t, 1, code, out)
+	assert.Contains(t, out, "FAIL structure")
 }
