@@ -10,8 +10,11 @@ import (
 	"log"
 	"net/http"
 	"os"
+	"time"
 
+	"github.com/crewjam/saml"
 	_ "github.com/mattn/go-sqlite3"
+	dsig "github.com/russellhaering/goxmldsig"
 
 	"github.com/samljit/samljit/claims"
 	"github.com/samljit/samljit/jit"
@@ -78,4 +81,82 @@ func ExampleDiff() {
 	after := userstore.Profile{Email: "ada@new.example", Groups: []string{"eng"}, Attributes: map[string][]string{"dept": {"R&D"}}}
 	fmt.Println(jit.Diff(before, after))
 	// Output: [email attributes/dept]
+}
+
+// A connection's Policy decides what its sign-ins may create and change:
+// here roles follow Entra group object IDs at every sign-in, an overage of
+// groups is resolved through Microsoft Graph, and accounts that existed
+// before JIT are linked only for the tenant's verified domain.
+func ExamplePolicy() {
+	var graph jit.GroupResolverFunc = func(ctx context.Context, q jit.GroupsQuery) ([]string, error) {
+		// Call Microsoft Graph's getMemberObjects for the user in
+		// q.Identity (tenantid and objectidentifier claims).
+		return nil, fmt.Errorf("not implemented in this example")
+	}
+	conn := jit.Connection{
+		Name:           "contoso",
+		IDPMetadataURL: "https://login.microsoftonline.com/72f988bf-86f1-41af-91ab-2d7cd011db47/federationmetadata/2007-06/federationmetadata.xml",
+		Mapper:         claims.Entra(),
+		Policy: jit.Policy{
+			Roles: jit.RoleMapping{
+				GroupRoles:     map[string][]string{"5e0f4a9c-2b9e-4c1e-9a3b-1f2d3c4b5a69": {"editor"}},
+				AdminGroups:    []string{"0c7b1d2e-3f4a-4b5c-8d6e-7f8091a2b3c4"},
+				RequiredGroups: []string{"5e0f4a9c-2b9e-4c1e-9a3b-1f2d3c4b5a69", "0c7b1d2e-3f4a-4b5c-8d6e-7f8091a2b3c4"},
+				DefaultRoles:   []string{"viewer"},
+			},
+			GroupResolver: graph,
+			Sync:          map[string]jit.SyncRule{jit.FieldDisplayName: jit.SyncIfEmpty},
+			Brownfield:    jit.Brownfield{Mode: jit.BrownfieldLinkVerifiedDomains, VerifiedDomains: []string{"contoso.com"}},
+			BeforeCreate: func(ctx context.Context, u jit.NewUser) error {
+				if u.Profile.Email == "" {
+					return jit.Veto("Your account has no email address; ask IT to add one.")
+				}
+				return nil
+			},
+		},
+	}
+	_ = conn // passed in jit.Options.Connections
+}
+
+// Explain judges a captured response as a connection would, writing
+// nothing. crewjam/saml judges time by its package clock, so a captured
+// response is judged at its issue time by setting that clock too.
+func ExampleExplain() {
+	read := func(name string) []byte {
+		b, err := os.ReadFile("../testdata/explain/" + name)
+		if err != nil {
+			log.Fatal(err)
+		}
+		return b
+	}
+	at := time.Date(2026, time.March, 2, 9, 30, 30, 0, time.UTC)
+	prevNow, prevClock := saml.TimeNow, saml.Clock
+	saml.TimeNow, saml.Clock = func() time.Time { return at }, dsig.NewFakeClockAt(at)
+	defer func() { saml.TimeNow, saml.Clock = prevNow, prevClock }()
+
+	t, err := jit.Explain(context.Background(), jit.ExplainRequest{
+		Response:    read("response.b64"),
+		IDPMetadata: read("idp-metadata.xml"),
+		SPEntityID:  "https://app.example.com/saml/metadata",
+		ACSURL:      "https://app.example.com/saml/acs",
+		Mapper:      claims.Entra(),
+		Now:         at,
+	})
+	if err != nil {
+		log.Fatal(err)
+	}
+	for _, s := range t.Steps {
+		fmt.Println(s.Name, s.OK)
+	}
+	fmt.Println(t.Decision.Action, t.Key.Subject)
+	// Output:
+	// metadata true
+	// decode true
+	// parse true
+	// structure true
+	// protocol true
+	// assertion true
+	// mapping true
+	// session true
+	// create 72f988bf-86f1-41af-91ab-2d7cd011db47/00000000-0000-0000-0000-0000000000a1
 }

@@ -1,0 +1,28 @@
+package userstore_test
+
+import (
+	"fmt"
+
+	"github.com/samljit/samljit/userstore"
+)
+
+// A user's effective roles are the IdP-derived ones, re-derived at every
+// sign-in, and those granted in the application, which no sign-in touches.
+func ExampleUser_Roles() {
+	u := userstore.User{
+		Profile:    userstore.Profile{Roles: []string{"viewer", "editor"}},
+		LocalRoles: []string{"auditor", "viewer"},
+	}
+	fmt.Println(u.Roles(), u.HasRole("auditor"), u.HasRole("admin"))
+	// Output: [auditor editor viewer] true false
+}
+
+// Stores compare emails with only ASCII letters folded: a look-alike with
+// the Kelvin sign is another address.
+func ExampleNormalizeEmail() {
+	fmt.Println(userstore.NormalizeEmail("  Ada@Example.COM "))
+	fmt.Println(userstore.NormalizeEmail("\u212Ate@example.com") == userstore.NormalizeEmail("kate@example.com"))
+	// Output:
+	// ada@example.com
+	// false
+}
