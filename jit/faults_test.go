@@ -6,6 +6,8 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"os"
+	"os/exec"
 	"path/filepath"
 	"sync"
 	"testing"
@@ -279,6 +281,38 @@ func TestSQLiteReadOnly(t *testing.T) {
 	t.Cleanup(func() { _ = db.Close() })
 	st, err := sqlitestore.Open(context.Background(), db, sqlitestore.Options{BusyTimeout: 50 * time.Millisecond})
 	require.NoError(t, err)
+	h := newHarness(t, harnessConfig{store: st})
+	h.idp().AddUser(person(victim, "victim@example.com", "Vic", "Tim"))
+	before := h.users()
+	require.Len(t, before, 1)
+
+	resp, body := h.signIn(h.client(), "", victim)
+	assertUnavailable(t, h, resp, body, "readonly", before)
+}
+
+// TestSQLiteReadOnlyFile: the database file itself cannot be written (made
+// immutable with chattr +i, which binds root too, unlike file modes): the
+// person gets a 503 with a correlation id, the log says why, and nothing
+// changes.
+func TestSQLiteReadOnlyFile(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "users.db")
+	rw, rwDB := openSQLite(t, path)
+	_, err := rw.Provision(context.Background(), userstore.Key{Issuer: "https://idp.example/", Subject: "someone"}, userstore.Profile{Email: "s@example.com"}, time.Now())
+	require.NoError(t, err)
+	_, err = rwDB.Exec("PRAGMA wal_checkpoint(TRUNCATE)")
+	require.NoError(t, err)
+	require.NoError(t, rwDB.Close())
+
+	if out, err := exec.Command("chattr", "+i", path).CombinedOutput(); err != nil {
+		if os.Getenv("CI") == "true" {
+			t.Fatalf("chattr +i: %v: %s", err, out)
+		}
+		t.Skipf("cannot make the file immutable here (chattr +i needs root and ext4): %v: %s", err, out)
+	}
+	t.Cleanup(func() { _ = exec.Command("chattr", "-i", path).Run() })
+	require.Error(t, os.WriteFile(path, []byte("x"), 0o644), "the file is really read-only")
+
+	st, _ := openSQLite(t, path)
 	h := newHarness(t, harnessConfig{store: st})
 	h.idp().AddUser(person(victim, "victim@example.com", "Vic", "Tim"))
 	before := h.users()
