@@ -37,3 +37,22 @@ func TestProfileHasNoStatus(t *testing.T) {
 		}
 	}
 }
+
+// TestSignInSideCannotDeprovision fails if any interface the sign-in path
+// may use (Store and the optional ones it discovers) gains a method that
+// deletes, suspends or reactivates a user. Those belong on Admin only.
+func TestSignInSideCannotDeprovision(t *testing.T) {
+	for _, typ := range []reflect.Type{
+		reflect.TypeOf((*userstore.Store)(nil)).Elem(),
+		reflect.TypeOf((*userstore.ReplayCache)(nil)).Elem(),
+		reflect.TypeOf((*userstore.SignInStore)(nil)).Elem(),
+		reflect.TypeOf((*userstore.Linker)(nil)).Elem(),
+	} {
+		for i := range typ.NumMethod() {
+			name := strings.ToLower(typ.Method(i).Name)
+			for _, bad := range []string{"delete", "remove", "suspend", "activate", "disable", "enable", "status", "grant", "revoke"} {
+				require.NotContains(t, name, bad, "userstore.%s.%s: the sign-in side must not change a user's status or existence", typ.Name(), typ.Method(i).Name)
+			}
+		}
+	}
+}
