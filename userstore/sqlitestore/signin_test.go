@@ -123,21 +123,8 @@ func TestSignInDecidePanics(t *testing.T) {
 // transaction that records the assertion, reads the user, calls decide and
 // writes the profile.
 func BenchmarkSignInReturning(b *testing.B) {
-	s := openStore(b, openDB(b, sqlitestore.DSN(tempPath(b))))
+	s, k, p, now := returningUser(b)
 	ctx := b.Context()
-	k := userstore.Key{Issuer: "https://idp.example/", Subject: "ada"}
-	p := userstore.Profile{
-		Email:       "ada@example.com",
-		DisplayName: "Ada Lovelace",
-		GivenName:   "Ada",
-		FamilyName:  "Lovelace",
-		Groups:      []string{"b5b3c1d2-0000-0000-0000-000000000001", "engineers"},
-		Attributes:  map[string][]string{"department": {"Engines"}},
-	}
-	now := time.Date(2025, time.March, 14, 9, 0, 0, 0, time.UTC)
-	if _, err := s.Provision(ctx, k, p, now); err != nil {
-		b.Fatal(err)
-	}
 	decide := profile(p)
 	b.ReportAllocs()
 	i := 0
