@@ -18,8 +18,10 @@ import (
 // an email already held by another user refuses the first sign-in.
 type Policy struct {
 	// DisableCreate refuses first sign-ins: only users that already exist
-	// (created earlier, by an administrator, or linked) may sign in. An
-	// unknown user is refused with [ErrUnknownUser].
+	// (created earlier, by an administrator, SCIM or an import) may sign
+	// in. An unknown user is refused with [ErrUnknownUser]. Linking an
+	// existing local account under the Brownfield policy is not a creation
+	// and is still allowed.
 	DisableCreate bool
 
 	// Sync says, per profile field, when a sign-in writes it. Keys are
@@ -48,7 +50,8 @@ type Policy struct {
 	Brownfield Brownfield
 
 	// BeforeCreate, when set, is called before a first sign-in creates a
-	// user, outside any store transaction. Returning an error made by
+	// user (not before a brownfield link, which Brownfield.Prove guards),
+	// outside any store transaction. Returning an error made by
 	// [Veto] refuses the sign-in and shows the person the veto's reason;
 	// any other error refuses it as a temporary failure (503).
 	BeforeCreate func(ctx context.Context, u NewUser) error
@@ -367,9 +370,16 @@ func (p *Policy) apply(before *userstore.User, in userstore.Profile, overage boo
 	if !p.Roles.admits(out.Groups) {
 		return userstore.Profile{}, fmt.Errorf("%w: none of the required groups %q", ErrNotAuthorized, p.Roles.RequiredGroups)
 	}
-	if overage {
+	switch {
+	case overage && before != nil:
+		// The groups are unknown: no role changes.
 		out.Roles = slices.Clone(old.Roles)
-	} else {
+	case overage:
+		// A first sign-in reaches here only when no role depends on
+		// groups (apply refused it above otherwise): the default roles
+		// are the whole answer.
+		out.Roles = p.Roles.roles(nil)
+	default:
 		out.Roles = p.Roles.roles(out.Groups)
 	}
 	return out, nil

@@ -310,6 +310,14 @@ func TestGroupsOverage(t *testing.T) {
 		require.Len(t, h.eventsOf(jit.EventGroupsOverage), 1)
 	})
 
+	t.Run("DefaultRolesOnlyFirstSignInCreated", func(t *testing.T) {
+		h := policyHarness(t, jit.Policy{Roles: jit.RoleMapping{DefaultRoles: []string{"viewer"}}})
+		h.idp().AddUser(overagePerson("p-ada", "ada@example.com"))
+		resp, body := h.signIn(h.client(), "", "p-ada")
+		require.Equal(t, http.StatusSeeOther, resp.StatusCode, body)
+		assert.Equal(t, []string{"viewer"}, h.users()[0].Profile.Roles, "no role depends on groups: the default is complete")
+	})
+
 	t.Run("NoRoleMappingFirstSignInCreated", func(t *testing.T) {
 		h := policyHarness(t, jit.Policy{})
 		h.idp().AddUser(overagePerson("p-ada", "ada@example.com"))
