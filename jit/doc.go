@@ -11,7 +11,8 @@
 // and stops at the first that refuses:
 //
 //  1. bounds: the POST body, the decoded XML and its nesting depth are
-//     capped before anything is parsed; DOCTYPE and entities are refused;
+//     capped before anything is parsed; DOCTYPE, entities, comments and
+//     processing instructions are refused;
 //  2. structure: exactly one assertion, namespace-correct Subject, NameID,
 //     Conditions and AuthnStatement, allowed signature and encryption
 //     algorithms (checked on the decrypted plaintext too);
@@ -22,12 +23,21 @@
 //     whose Recipient is this ACS and whose InResponseTo is the request this
 //     browser started, validity windows, an AuthnStatement;
 //  5. the connection's [claims.Mapper] derives the user's key and profile;
-//  6. the assertion ID is consumed in the [userstore.ReplayCache]: a second
-//     use is refused, across restarts and instances that share the store;
-//  7. [userstore.Store.Lookup]: a suspended user is refused before any write;
-//  8. [userstore.Store.Provision] creates or updates the record;
-//  9. a fresh session cookie holding only the user's key is issued, an
+//  6. [userstore.Store.Lookup]: a suspended user is refused before any write;
+//     a first sign-in meets the connection's [Policy]: creation allowed,
+//     brownfield email conflicts and links, the BeforeCreate hook;
+//  7. the assertion ID is consumed in the [userstore.ReplayCache] and the
+//     record created or updated by the policy's sync rules and roles, in
+//     one transaction where the store is a [userstore.SignInStore]: a
+//     second use of the assertion is refused, across restarts and
+//     instances that share the store;
+//  8. a fresh session cookie holding only the user's key is issued, an
 //     [Event] is emitted and the browser is redirected to where it started.
+//
+// [Explain] runs the same checks on a captured response, writing nothing,
+// and reports each one and what the policy would do. [Middleware.Warnings]
+// lists risky settings and IdP behaviour found at start-up and at each
+// connection's first sign-in.
 //
 // Every refusal shows the person a plain page with a correlation id, logs
 // the reason under that id, and writes nothing to the store.
