@@ -214,6 +214,80 @@ func (m *Middleware) provision(ctx context.Context, r *http.Request, s *signIn) 
 	if err := m.resolveOverage(ctx, s); err != nil {
 		return p, "", err
 	}
+	if m.signInStore == nil {
+		return m.provisionGeneric(ctx, r, s)
+	}
+	// A returning user is one transaction: decide meets the stored record.
+	// For a first sign-in decide stops the transaction, which then writes
+	// nothing, so that the first-sign-in checks run outside it (they read
+	// the store and call the application); then the sign-in runs again.
+	checked := false
+	for {
+		p, err = m.signInStore.SignIn(ctx, c.issuer, s.assertion.ID, s.expires, s.key, s.now, func(before *userstore.User) (userstore.Profile, error) {
+			if before == nil && !checked {
+				return userstore.Profile{}, errFirstSignIn
+			}
+			return c.policy.apply(before, s.profile, s.overage)
+		})
+		if checked || !errors.Is(err, errFirstSignIn) {
+			break
+		}
+		checked = true
+		if p, linked, err := m.firstSignIn(ctx, r, s); linked || err != nil {
+			return p, EventLinked, err
+		}
+	}
+	switch {
+	case errors.Is(err, userstore.ErrReplayed):
+		return p, "", fmt.Errorf("%w: assertion %q: %w", ErrReplayed, s.assertion.ID, err)
+	case err != nil && isDecideErr(err):
+		return p, "", err
+	case err != nil:
+		return p, "", storeErr("record assertion and provision", err)
+	}
+	return outcome(p)
+}
+
+// errFirstSignIn stops a SignIn transaction that met no stored user before
+// the first-sign-in checks ran.
+var errFirstSignIn = errors.New("jit: first sign-in checks pending")
+
+// firstSignIn runs the checks of a first sign-in: the brownfield policy
+// (which may refuse, or link a local account: linked), creation allowed by
+// the policy, and the BeforeCreate hook.
+func (m *Middleware) firstSignIn(ctx context.Context, r *http.Request, s *signIn) (p userstore.Provisioned, linked bool, err error) {
+	c := s.conn
+	if p, linked, err := m.brownfield(ctx, r, s); linked || err != nil {
+		return p, linked, err
+	}
+	if _, err := c.policy.apply(nil, s.profile, s.overage); err != nil {
+		return p, false, err
+	}
+	if hook := c.policy.BeforeCreate; hook != nil {
+		if err := hook(ctx, NewUser{Connection: c.name, Key: s.key, Profile: s.profile.Clone(), Request: r}); err != nil {
+			return p, false, hookErr("BeforeCreate", err)
+		}
+	}
+	return p, false, nil
+}
+
+// outcome refuses a user suspended during the sign-in and names the event.
+func outcome(p userstore.Provisioned) (userstore.Provisioned, EventKind, error) {
+	switch {
+	case p.User.Status == userstore.Suspended:
+		return p, "", fmt.Errorf("%w: user %s", ErrSuspended, p.User.ID)
+	case p.Created():
+		return p, EventCreated, nil
+	default:
+		return p, EventUpdated, nil
+	}
+}
+
+// provisionGeneric is provision on a store that is not a
+// [userstore.SignInStore]: look the user up, run the first-sign-in checks
+// when there is none, then write in separate steps.
+func (m *Middleware) provisionGeneric(ctx context.Context, r *http.Request, s *signIn) (p userstore.Provisioned, kind EventKind, err error) {
+	c := s.conn
 	pre, err := m.store.Lookup(ctx, s.key)
 	switch {
 	case err == nil && pre.Status == userstore.Suspended:
@@ -222,50 +296,22 @@ func (m *Middleware) provision(ctx context.Context, r *http.Request, s *signIn) 
 	case !errors.Is(err, userstore.ErrNotFound):
 		return p, "", storeErr("lookup", err)
 	default:
-		if p, linked, err := m.brownfield(ctx, r, s); linked || err != nil {
+		if p, linked, err := m.firstSignIn(ctx, r, s); linked || err != nil {
 			return p, EventLinked, err
-		}
-		if _, err := c.policy.apply(nil, s.profile, s.overage); err != nil {
-			return p, "", err
-		}
-		if hook := c.policy.BeforeCreate; hook != nil {
-			if err := hook(ctx, NewUser{Connection: c.name, Key: s.key, Profile: s.profile.Clone(), Request: r}); err != nil {
-				return p, "", hookErr("BeforeCreate", err)
-			}
 		}
 	}
 	existed := err == nil
-	decide := func(before *userstore.User) (userstore.Profile, error) {
+	p, err = m.provisionSteps(ctx, s, func(before *userstore.User) (userstore.Profile, error) {
 		if before == nil && existed {
 			// Deleted since the lookup: the first-sign-in checks did not run.
 			return userstore.Profile{}, storeErr("provision", errors.New("the user was deleted during the sign-in; retry"))
 		}
 		return c.policy.apply(before, s.profile, s.overage)
+	})
+	if err != nil {
+		return p, "", err
 	}
-	if m.signInStore != nil {
-		p, err = m.signInStore.SignIn(ctx, c.issuer, s.assertion.ID, s.expires, s.key, s.now, decide)
-		switch {
-		case errors.Is(err, userstore.ErrReplayed):
-			return p, "", fmt.Errorf("%w: assertion %q: %w", ErrReplayed, s.assertion.ID, err)
-		case err != nil && isDecideErr(err):
-			return p, "", err
-		case err != nil:
-			return p, "", storeErr("record assertion and provision", err)
-		}
-	} else {
-		p, err = m.provisionSteps(ctx, s, decide)
-		if err != nil {
-			return p, "", err
-		}
-	}
-	if p.User.Status == userstore.Suspended {
-		// Suspended since the lookup: still refused.
-		return p, "", fmt.Errorf("%w: user %s", ErrSuspended, p.User.ID)
-	}
-	if p.Created() {
-		return p, EventCreated, nil
-	}
-	return p, EventUpdated, nil
+	return outcome(p)
 }
 
 // provisionSteps is provision on a store that cannot record the assertion
