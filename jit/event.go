@@ -34,8 +34,12 @@ const (
 // Event is the audit record of one sign-in outcome, passed to
 // [Options.OnEvent].
 type Event struct {
-	Kind          EventKind
-	Time          time.Time
+	// Kind is what happened.
+	Kind EventKind
+	// Time is when, by the middleware's clock.
+	Time time.Time
+	// CorrelationID ties the event to the log and to the page the person
+	// saw.
 	CorrelationID string
 	// Connection is the IdP connection's name.
 	Connection string

@@ -43,8 +43,11 @@ type Trace struct {
 
 // Step is the outcome of one check.
 type Step struct {
-	Name   string `json:"name"`
-	OK     bool   `json:"ok"`
+	// Name is one of the Step… constants.
+	Name string `json:"name"`
+	// OK reports whether the check passed.
+	OK bool `json:"ok"`
+	// Detail is why it failed; empty when it passed.
 	Detail string `json:"detail,omitempty"`
 }
 
