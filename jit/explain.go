@@ -26,6 +26,7 @@ import (
 // configuration of the connection it was sent to.
 type ExplainRequest struct {
 	// Response is the captured SAMLResponse: base64 as posted to the ACS,
+	// the whole form body the browser posted (SAMLResponse=…&RelayState=…),
 	// or the XML itself.
 	Response []byte
 	// IDPMetadata is the IdP's metadata XML; its signing certificates are
@@ -236,11 +237,18 @@ func changeDecision(action string, u *userstore.User, after userstore.Profile) D
 }
 
 // responseBase64 returns a captured response as the base64 the ACS
-// receives: XML is encoded, base64 has its whitespace removed.
+// receives: XML is encoded, a form body as a browser posts it
+// (SAMLResponse=…&RelayState=…, as copied from developer tools) has its
+// SAMLResponse taken out, base64 has its whitespace removed.
 func responseBase64(raw []byte) string {
 	trimmed := bytes.TrimSpace(raw)
 	if bytes.HasPrefix(trimmed, []byte("<")) {
 		return base64.StdEncoding.EncodeToString(trimmed)
+	}
+	if bytes.HasPrefix(trimmed, []byte("SAMLResponse=")) || bytes.Contains(trimmed, []byte("&SAMLResponse=")) {
+		if form, err := url.ParseQuery(string(trimmed)); err == nil && form.Get("SAMLResponse") != "" {
+			return form.Get("SAMLResponse")
+		}
 	}
 	return strings.Join(strings.Fields(string(trimmed)), "")
 }

@@ -39,7 +39,8 @@ func (refusedError) Error() string { return "the sign-in would be refused" }
 
 const explainUsage = `Usage: samljit explain [flags] [RESPONSE_FILE]
 
-Judges a captured SAMLResponse (base64 as posted to the ACS, or its XML; from
+Judges a captured SAMLResponse (base64 as posted to the ACS, the whole form
+body SAMLResponse=…&RelayState=… as developer tools show it, or its XML; from
 RESPONSE_FILE or standard input) the way the samljit middleware would, and
 prints the decision trace: each check, the identity and key derived, and what
 the connection's policy would do. It writes nothing.

@@ -10,6 +10,7 @@ import (
 	"encoding/json"
 	"encoding/pem"
 	"flag"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
@@ -135,6 +136,16 @@ func TestExplainGolden(t *testing.T) {
 		want, err := os.ReadFile(filepath.Join(fixtureDir, "first-sign-in.golden"))
 		require.NoError(t, err)
 		assert.Equal(t, string(want), out, "base64 and XML give the same trace")
+	})
+	t.Run("FormBodyFromDevTools", func(t *testing.T) {
+		b64, err := os.ReadFile(filepath.Join(fixtureDir, "response.b64"))
+		require.NoError(t, err)
+		body := "SAMLResponse=" + url.QueryEscape(strings.TrimSpace(string(b64))) + "&RelayState=4f1c"
+		code, out, errOut := explain(t, []byte(body), fixtureArgs()...)
+		require.Equal(t, 0, code, errOut+out)
+		want, err := os.ReadFile(filepath.Join(fixtureDir, "first-sign-in.golden"))
+		require.NoError(t, err)
+		assert.Equal(t, string(want), out, "a posted form body gives the same trace")
 	})
 	t.Run("WrongAudience", func(t *testing.T) {
 		args := fixtureArgs(filepath.Join(fixtureDir, "response.b64"))
