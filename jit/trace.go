@@ -5,9 +5,11 @@ import (
 	"github.com/samljit/samljit/userstore"
 )
 
-// StepNames are the checks of a sign-in in the order they run (a panic
+// StepOrder returns the checks of a sign-in in the order they run (a panic
 // aside), as a [Trace] names them.
-var StepNames = []string{StepMetadata, StepDecode, StepParse, StepStructure, StepProtocol, StepAssertion, StepMapping, StepSession}
+func StepOrder() []string {
+	return []string{StepMetadata, StepDecode, StepParse, StepStructure, StepProtocol, StepAssertion, StepMapping, StepSession}
+}
 
 // The checks of a sign-in, in the order they run, as named in a [Trace].
 const (

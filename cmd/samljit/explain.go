@@ -194,7 +194,7 @@ func printTrace(w io.Writer, t *jit.Trace) {
 		}
 	}
 	if n := len(t.Steps); n > 0 && !t.Steps[n-1].OK {
-		for _, name := range jit.StepNames {
+		for _, name := range jit.StepOrder() {
 			if !slices.ContainsFunc(t.Steps, func(s jit.Step) bool { return s.Name == name }) {
 				fmt.Fprintf(w, "  --   %s (not reached)\n", name)
 			}
