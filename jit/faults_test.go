@@ -273,19 +273,32 @@ func TestSQLiteLocked(t *testing.T) {
 func TestSQLiteReadOnly(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "users.db")
 	rw, _ := openSQLite(t, path)
-	_, err := rw.Provision(context.Background(), userstore.Key{Issuer: "https://idp.example/", Subject: "someone"}, userstore.Profile{Email: "s@example.com"}, time.Now())
-	require.NoError(t, err)
+	seedOneUser(t, rw)
 
 	db, err := sql.Open("sqlite3", sqlitestore.DSN(path)+"&mode=ro")
 	require.NoError(t, err)
 	t.Cleanup(func() { _ = db.Close() })
 	st, err := sqlitestore.Open(context.Background(), db, sqlitestore.Options{BusyTimeout: 50 * time.Millisecond})
 	require.NoError(t, err)
+	signInReadOnly(t, st)
+}
+
+// seedOneUser provisions one user, so that "nothing changed" is a real
+// check.
+func seedOneUser(t *testing.T, st testStore) {
+	t.Helper()
+	_, err := st.Provision(context.Background(), userstore.Key{Issuer: "https://idp.example/", Subject: "someone"}, userstore.Profile{Email: "s@example.com"}, time.Now())
+	require.NoError(t, err)
+}
+
+// signInReadOnly signs a new person in against st, whose database cannot
+// be written, and checks the clean 503 and the unchanged store.
+func signInReadOnly(t *testing.T, st testStore) {
+	t.Helper()
 	h := newHarness(t, harnessConfig{store: st})
 	h.idp().AddUser(person(victim, "victim@example.com", "Vic", "Tim"))
 	before := h.users()
 	require.Len(t, before, 1)
-
 	resp, body := h.signIn(h.client(), "", victim)
 	assertUnavailable(t, h, resp, body, "readonly", before)
 }
@@ -297,9 +310,8 @@ func TestSQLiteReadOnly(t *testing.T) {
 func TestSQLiteReadOnlyFile(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "users.db")
 	rw, rwDB := openSQLite(t, path)
-	_, err := rw.Provision(context.Background(), userstore.Key{Issuer: "https://idp.example/", Subject: "someone"}, userstore.Profile{Email: "s@example.com"}, time.Now())
-	require.NoError(t, err)
-	_, err = rwDB.Exec("PRAGMA wal_checkpoint(TRUNCATE)")
+	seedOneUser(t, rw)
+	_, err := rwDB.Exec("PRAGMA wal_checkpoint(TRUNCATE)")
 	require.NoError(t, err)
 	require.NoError(t, rwDB.Close())
 
@@ -313,11 +325,5 @@ func TestSQLiteReadOnlyFile(t *testing.T) {
 	require.Error(t, os.WriteFile(path, []byte("x"), 0o644), "the file is really read-only")
 
 	st, _ := openSQLite(t, path)
-	h := newHarness(t, harnessConfig{store: st})
-	h.idp().AddUser(person(victim, "victim@example.com", "Vic", "Tim"))
-	before := h.users()
-	require.Len(t, before, 1)
-
-	resp, body := h.signIn(h.client(), "", victim)
-	assertUnavailable(t, h, resp, body, "readonly", before)
+	signInReadOnly(t, st)
 }

@@ -272,6 +272,15 @@ func TestSerializableDefault(t *testing.T) {
 
 	k := userstore.Key{Issuer: "https://idp.example/", Subject: "ada"}
 	const n = 16
+	requireOneCreated(t, st, n, func(i int) (userstore.Provisioned, error) {
+		return st.Provision(t.Context(), k, userstore.Profile{DisplayName: fmt.Sprint(i)}, time.Now())
+	})
+}
+
+// requireOneCreated runs call(0) … call(n-1) at once and requires that
+// none fails, exactly one created the user, and the store holds one user.
+func requireOneCreated(t *testing.T, st *pgstore.Store, n int, call func(i int) (userstore.Provisioned, error)) {
+	t.Helper()
 	errs := make([]error, n)
 	created := make([]bool, n)
 	var wg sync.WaitGroup
@@ -279,7 +288,7 @@ func TestSerializableDefault(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			res, err := st.Provision(t.Context(), k, userstore.Profile{DisplayName: fmt.Sprint(i)}, time.Now())
+			res, err := call(i)
 			errs[i], created[i] = err, err == nil && res.Created()
 		}()
 	}
@@ -309,32 +318,12 @@ func TestSignInSerializableDefault(t *testing.T) {
 
 	k := userstore.Key{Issuer: "https://idp.example/", Subject: "ada"}
 	const n = 8
-	errs := make([]error, n)
-	created := make([]bool, n)
-	var wg sync.WaitGroup
-	for i := range n {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			res, err := st.SignIn(t.Context(), k.Issuer, fmt.Sprint("_s", i), time.Now().Add(time.Minute), k, time.Now(),
-				func(*userstore.User) (userstore.Profile, error) {
-					return userstore.Profile{DisplayName: fmt.Sprint(i)}, nil
-				})
-			errs[i], created[i] = err, err == nil && res.Created()
-		}()
-	}
-	wg.Wait()
-	count := 0
-	for i, err := range errs {
-		require.NoError(t, err, "call %d", i)
-		if created[i] {
-			count++
-		}
-	}
-	require.Equal(t, 1, count)
-	users, err := st.List(t.Context())
-	require.NoError(t, err)
-	require.Len(t, users, 1)
+	requireOneCreated(t, st, n, func(i int) (userstore.Provisioned, error) {
+		return st.SignIn(t.Context(), k.Issuer, fmt.Sprint("_s", i), time.Now().Add(time.Minute), k, time.Now(),
+			func(*userstore.User) (userstore.Profile, error) {
+				return userstore.Profile{DisplayName: fmt.Sprint(i)}, nil
+			})
+	})
 }
 
 // TestSignInDecidePanics checks that a panic in decide rolls the

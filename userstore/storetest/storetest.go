@@ -489,12 +489,18 @@ func testListOrder(t *testing.T, s Store) {
 	// Two users created at one instant are ordered by ID.
 	d := provision(t, s, key("d"), userstore.Profile{}, t0.Add(4*time.Hour)).User
 	e := provision(t, s, key("e"), userstore.Profile{}, t0.Add(4*time.Hour)).User
+
+	requireCreationOrder(t, list(t, s), d, e)
+}
+
+// requireCreationOrder checks the users c, b, a (created in that order)
+// then d and e (created at one instant, so ordered by ID).
+func requireCreationOrder(t *testing.T, users []userstore.User, d, e userstore.User) {
+	t.Helper()
 	tied := []string{d.ID, e.ID}
 	if e.ID < d.ID {
 		tied = []string{e.ID, d.ID}
 	}
-
-	users := list(t, s)
 	require.Len(t, users, 5)
 	var subjects []string
 	for _, u := range users {
@@ -1077,19 +1083,8 @@ func testLookupEmailOrder(t *testing.T, s Store) {
 	// Two users created at one instant are ordered by ID.
 	d := provision(t, s, key("d"), userstore.Profile{Email: email}, t0.Add(4*time.Hour)).User
 	e := provision(t, s, key("e"), userstore.Profile{Email: email}, t0.Add(4*time.Hour)).User
-	tied := []string{d.ID, e.ID}
-	if e.ID < d.ID {
-		tied = []string{e.ID, d.ID}
-	}
 
-	found := lookupEmail(t, l, email)
-	require.Len(t, found, 5)
-	var subjects []string
-	for _, u := range found {
-		subjects = append(subjects, u.Key.Subject)
-	}
-	require.Equal(t, []string{"c", "b", "a"}, subjects[:3])
-	require.Equal(t, tied, ids(found[3:]))
+	requireCreationOrder(t, lookupEmail(t, l, email), d, e)
 }
 
 func testLookupEmailBlank(t *testing.T, s Store) {
