@@ -8,6 +8,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 
 	"github.com/crewjam/saml"
 
@@ -52,7 +53,7 @@ type lint struct {
 	mu       sync.Mutex
 	warnings []Warning
 	seen     map[string]bool
-	signedIn bool // the first sign-in was examined
+	signedIn atomic.Bool // the first sign-in was examined; read on every sign-in without the lock
 }
 
 // warn records w once per code and logs it.
@@ -147,11 +148,7 @@ var guid = regexp.MustCompile(`^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-
 // lintSignIn examines a connection's first successful validation: what the
 // IdP really sends.
 func (m *Middleware) lintSignIn(ctx context.Context, corr string, c *connection, id *claims.Identity, p userstore.Profile, sha1 bool) {
-	c.lint.mu.Lock()
-	first := !c.lint.signedIn
-	c.lint.signedIn = true
-	c.lint.mu.Unlock()
-	if !first {
+	if c.lint.signedIn.Load() || !c.lint.signedIn.CompareAndSwap(false, true) {
 		return
 	}
 	if sha1 {
