@@ -146,7 +146,10 @@ func (m *Middleware) validate(ctx context.Context, s *signIn, b64, requestID str
 	if err := s.step(StepParse, err); err != nil {
 		return err
 	}
-	st, err := checkResponse(root, m.spKey, m.maxDepth, c.allowSHA1)
+	st, err := checkResponse(root, c.allowSHA1)
+	if err == nil && st.encrypted != nil && len(m.decryptKeys) == 0 {
+		err = invalid("the assertion is encrypted and this SP has no RSA key to decrypt it")
+	}
 	if err := s.step(StepStructure, err); err != nil {
 		return err
 	}
@@ -158,6 +161,11 @@ func (m *Middleware) validate(ctx context.Context, s *signIn, b64, requestID str
 	a, err := sp.ParseXMLResponse(raw, ids, sp.AcsURL)
 	if err != nil {
 		err = fmt.Errorf("%w: %w", ErrInvalidResponse, privateErr(err))
+	}
+	if err == nil && st.encrypted != nil {
+		var weak bool
+		weak, err = checkDecrypted(st.encrypted, m.decryptKeys, m.maxDepth, c.allowSHA1)
+		st.sha1 = st.sha1 || weak
 	}
 	if err := s.step(StepProtocol, err); err != nil {
 		return err

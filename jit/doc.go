@@ -70,11 +70,13 @@
 // [ErrMetadataExpired] (a 503) until a fresh copy arrives. Call
 // [Middleware.Close] to stop the goroutine.
 //
-// # crewjam/saml and its global clock
+// # crewjam/saml and the clock
 //
 // Signature and protocol validation is done by github.com/crewjam/saml,
-// which reads the package-level saml.TimeNow. This package never sets it:
-// crewjam judges times against the real clock, and this package judges them
-// again against [Options.Now], so both must accept. Tests that need to move
-// crewjam's clock set saml.TimeNow themselves.
+// given [Options.Now] as its ServiceProvider.Clock: crewjam and this
+// package judge every time (validity windows, IssueInstant, the IdP
+// certificate's validity) against the same clock, and no package-level
+// clock is read or set. crewjam's own tolerance is its package variable
+// saml.MaxClockSkew (180 s); [Options.ClockSkew] applies to this package's
+// checks, so a larger ClockSkew does not loosen crewjam's.
 package jit

@@ -16,8 +16,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/crewjam/saml"
-
 	"github.com/samljit/samljit/claims"
 	"github.com/samljit/samljit/userstore"
 )
@@ -42,22 +40,23 @@ type ExplainRequest struct {
 	// Policy is the connection's policy. Hooks, Prove and GroupResolver
 	// are not called: Explain reports where they would be.
 	Policy Policy
-	// Now is the instant the response is judged at; zero means the
-	// current time. crewjam/saml judges time with its own package clock
-	// (saml.TimeNow and saml.Clock, which also decides certificate
-	// validity); Explain never changes them, so a caller judging a
-	// captured response at its issue time sets them to the same instant,
-	// as the samljit explain command does.
+	// Now is the instant the response is judged at, by every check,
+	// crewjam/saml's included (the IdP certificate's validity too); zero
+	// means the current time.
 	Now time.Time
 	// ClockSkew is the tolerance on validity windows; default 180 s.
 	ClockSkew time.Duration
-	// AllowSHA1 and AllowIDPInitiated are the connection's opt-ins.
-	AllowSHA1         bool
-	AllowIDPInitiated bool
+	// AllowSHA1, AllowIDPInitiated and AllowCBCWithoutSignedResponse are
+	// the connection's opt-ins (see [Connection]).
+	AllowSHA1                     bool
+	AllowIDPInitiated             bool
+	AllowCBCWithoutSignedResponse bool
 	// Key and Certificate are the SP's key pair, needed only to decrypt
-	// an encrypted assertion.
-	Key         crypto.Signer
-	Certificate *x509.Certificate
+	// an encrypted assertion; DecryptionKeys are older SP keys, as in
+	// [Options].
+	Key            crypto.Signer
+	Certificate    *x509.Certificate
+	DecryptionKeys []*rsa.PrivateKey
 	// Store, when set, is read (never written) to tell a first sign-in
 	// from a returning one and to find brownfield conflicts. Without it
 	// the sign-in is judged as a first sign-in into an empty store.
@@ -96,6 +95,11 @@ func Explain(ctx context.Context, req ExplainRequest) (*Trace, error) {
 	if rk, ok := req.Key.(*rsa.PrivateKey); ok {
 		m.spKey = rk
 	}
+	keys, err := decryptionKeys(m.spKey, req.DecryptionKeys)
+	if err != nil {
+		return nil, fmt.Errorf("jit: explain: %w", err)
+	}
+	m.decryptKeys = keys
 	if req.Store != nil {
 		m.linker, _ = req.Store.(userstore.Linker)
 	}
@@ -118,6 +122,7 @@ func Explain(ctx context.Context, req ExplainRequest) (*Trace, error) {
 		mapper:       req.Mapper,
 		allowIDPInit: req.AllowIDPInitiated,
 		allowSHA1:    req.AllowSHA1,
+		allowCBC:     req.AllowCBCWithoutSignedResponse,
 		policy:       req.Policy,
 	}
 	if c.mapper == nil {
@@ -126,14 +131,7 @@ func Explain(ctx context.Context, req ExplainRequest) (*Trace, error) {
 	if err := checkPolicy(&c.policy); err != nil {
 		return nil, fmt.Errorf("jit: explain: %w", err)
 	}
-	c.spBase = saml.ServiceProvider{
-		EntityID:          c.entityID,
-		Key:               req.Key,
-		Certificate:       req.Certificate,
-		AcsURL:            *acs,
-		AllowIDPInitiated: req.AllowIDPInitiated,
-		ValidateRequestID: validateRequestID(req.AllowIDPInitiated),
-	}
+	c.spBase = c.serviceProvider(req.Key, req.Certificate, req.DecryptionKeys, url.URL{}, *acs, m.now)
 	snap, err := c.newSnapshot(md)
 	if err != nil {
 		return nil, fmt.Errorf("jit: explain: %w", err)

@@ -113,14 +113,20 @@ func FuzzACS(f *testing.F) {
 		p := jittest.New(f, opts, func(o *jittest.Options) {
 			o.Key, o.Certificate, o.EntityID = idp.Key(), idp.Certificate(), idp.EntityID()
 		})
-		p.AddUser(person(victim, victim+"@example.com", "Fuzz", "Er", "g1"))
+		for _, n := range []string{victim, "p-fuzz"} {
+			p.AddUser(person(n, n+"@example.com", "Fuzz", "Er", "g1"))
+		}
 		return p
 	}
 
 	valid := build(idp, "p-fuzz", hostileCase{})
 	good("valid", valid)
 	for _, enc := range acceptedEncryptions {
-		good("encrypted "+enc.Block, build(idp, "p-fuzz", hostileCase{response: encryptWith(enc)}))
+		p := idp
+		if strings.HasSuffix(enc.Block, "-cbc") {
+			p = signer(signedBy(true, true)) // AES-CBC needs a signed Response
+		}
+		good("encrypted "+enc.KeyTransport+" "+enc.Block, build(p, "p-fuzz", hostileCase{response: encryptWith(enc)}))
 	}
 	// The comment splits the signed NameID: refused.
 	hostile("comment in NameID", build(idp, "p-comment", hostileCase{

@@ -46,6 +46,9 @@ const (
 	// WarnSHA1: the connection accepts SHA-1 signatures, or its IdP used
 	// one.
 	WarnSHA1 = "sha1"
+	// WarnUnsignedCBC: the connection decrypts AES-CBC assertions in a
+	// Response that is not signed (Connection.AllowCBCWithoutSignedResponse).
+	WarnUnsignedCBC = "unsigned-cbc"
 )
 
 // lint is what one connection has warned about so far.
@@ -119,6 +122,9 @@ func mappingOf(mp claims.Mapper) (claims.Mapping, bool) {
 func (m *Middleware) lintConfig(ctx context.Context, c *connection, cfg *Connection) {
 	if c.allowSHA1 {
 		m.warn(ctx, c, WarnSHA1, "AllowSHA1 is set: SHA-1 signatures are accepted from this IdP, and SHA-1 collisions are practical. Ask the IdP to sign with RSA-SHA256.")
+	}
+	if c.allowCBC {
+		m.warn(ctx, c, WarnUnsignedCBC, "AllowCBCWithoutSignedResponse is set: AES-CBC encrypted assertions are decrypted before any signature authenticates them, which padding-oracle attacks need. Ask the IdP to sign the response too, or to encrypt with AES-GCM.")
 	}
 	mp, ok := mappingOf(c.mapper)
 	if !ok {

@@ -50,7 +50,8 @@ type Middleware struct {
 	log         *slog.Logger
 	onEvent     func(context.Context, Event)
 	renderError func(http.ResponseWriter, *http.Request, *Failure)
-	spKey       *rsa.PrivateKey
+	spKey       *rsa.PrivateKey       // Options.Key, when it is an RSA key
+	decryptKeys []*rsa.PrivateKey     // spKey (if any), then Options.DecryptionKeys
 	linker      userstore.Linker      // set when the store can look users up by email and link
 	signInStore userstore.SignInStore // set when the store is the replay cache and can do both at once
 
@@ -77,6 +78,7 @@ type connection struct {
 	mapper        claims.Mapper
 	allowIDPInit  bool
 	allowSHA1     bool
+	allowCBC      bool // Connection.AllowCBCWithoutSignedResponse
 	policy        Policy
 	lint          lint
 	spBase        saml.ServiceProvider // the SP, without IdP metadata
@@ -157,6 +159,9 @@ func New(ctx context.Context, opts Options) (*Middleware, error) {
 	}
 	if rk, ok := opts.Key.(*rsa.PrivateKey); ok {
 		m.spKey = rk
+	}
+	if m.decryptKeys, err = decryptionKeys(m.spKey, opts.DecryptionKeys); err != nil {
+		return nil, err
 	}
 	if len(opts.SessionKeys) == 0 {
 		return nil, errors.New("jit: Options.SessionKeys is required")
@@ -239,6 +244,7 @@ func (m *Middleware) newConnection(ctx context.Context, opts *Options, cfg *Conn
 		mapper:       cfg.Mapper,
 		allowIDPInit: cfg.AllowIDPInitiated,
 		allowSHA1:    cfg.AllowSHA1,
+		allowCBC:     cfg.AllowCBCWithoutSignedResponse,
 		policy:       cfg.Policy,
 	}
 	if err := checkPolicy(&c.policy); err != nil {
@@ -276,17 +282,8 @@ func (m *Middleware) newConnection(ctx context.Context, opts *Options, cfg *Conn
 	}
 	c.issuer = idp.EntityID
 	m.lintConfig(ctx, c, cfg)
-	c.spBase = saml.ServiceProvider{
-		EntityID:          c.entityID,
-		Key:               opts.Key,
-		Certificate:       opts.Certificate,
-		MetadataURL:       metadataURL,
-		AcsURL:            acsURL,
-		AuthnNameIDFormat: orDefault(cfg.NameIDFormat, saml.PersistentNameIDFormat),
-		AllowIDPInitiated: cfg.AllowIDPInitiated,
-		ValidateRequestID: validateRequestID(cfg.AllowIDPInitiated),
-		LogoutBindings:    []string{saml.HTTPPostBinding},
-	}
+	c.spBase = c.serviceProvider(opts.Key, opts.Certificate, opts.DecryptionKeys, metadataURL, acsURL, m.now)
+	c.spBase.AuthnNameIDFormat = orDefault(cfg.NameIDFormat, saml.PersistentNameIDFormat)
 	if opts.SignRequests {
 		c.spBase.SignatureMethod = dsig.RSASHA256SignatureMethod
 	}

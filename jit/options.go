@@ -3,6 +3,7 @@ package jit
 import (
 	"context"
 	"crypto"
+	"crypto/rsa"
 	"crypto/x509"
 	"log/slog"
 	"net/http"
@@ -51,6 +52,14 @@ type Options struct {
 	Key         crypto.Signer
 	Certificate *x509.Certificate
 
+	// DecryptionKeys are older SP keys that still decrypt encrypted
+	// assertions, tried in order after Key; they sign nothing and are not
+	// published in SP metadata. To roll the SP key over, publish metadata
+	// with the new Key and Certificate, keep the old key here until every
+	// IdP has fetched the new metadata (or its administrator has uploaded
+	// it), then drop it.
+	DecryptionKeys []*rsa.PrivateKey
+
 	// Connections are the identity providers (tenants) this application
 	// trusts, each with its own metadata, mapping and endpoints. At least
 	// one is required; names and IdP entity IDs must be unique.
@@ -96,7 +105,8 @@ type Options struct {
 	AfterSignInPath string
 
 	// Now is the clock. Default time.Now. Every time judgement this package
-	// makes uses it; see the package documentation about crewjam's own.
+	// makes uses it, and so does crewjam/saml's validation for this
+	// middleware (signature certificates' validity included).
 	Now func() time.Time
 
 	// ClockSkew is the tolerance applied to validity windows. Default 180
@@ -197,6 +207,17 @@ type Connection struct {
 	// AllowSHA1 accepts RSA-SHA1 signatures and SHA-1 digests from this
 	// IdP. SHA-1 is refused by default: collisions are practical.
 	AllowSHA1 bool
+
+	// AllowCBCWithoutSignedResponse accepts an assertion encrypted with an
+	// AES-CBC block cipher when only the assertion inside the encryption is
+	// signed. By default an AES-CBC EncryptedAssertion is decrypted only
+	// when the Response carrying it has a valid signature by the IdP, since
+	// decrypting unauthenticated CBC ciphertext is what padding-oracle
+	// attacks on XML Encryption need (saml-core errata E93). AES-GCM is not
+	// affected. Microsoft Entra ID and ADFS encrypt with AES-256-CBC and by
+	// default sign only the assertion: configure them to sign the response
+	// too (Entra: "Sign SAML response and assertion"), or set this.
+	AllowCBCWithoutSignedResponse bool
 
 	// Policy says what sign-ins through this connection may create and
 	// change: creation, per-field sync rules, roles from groups, the groups

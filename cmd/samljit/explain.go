@@ -18,9 +18,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/crewjam/saml"
 	_ "github.com/mattn/go-sqlite3"
-	dsig "github.com/russellhaering/goxmldsig"
 
 	"github.com/samljit/samljit/claims"
 	"github.com/samljit/samljit/jit"
@@ -83,6 +81,7 @@ func runExplain(args []string, stdout, stderr io.Writer) error {
 		asJSON    = fs.Bool("json", false, "print the trace as JSON")
 		allowSHA1 = fs.Bool("allow-sha1", false, "accept RSA-SHA1 signatures, as a connection with AllowSHA1")
 		allowIDPI = fs.Bool("allow-idp-initiated", false, "accept an unsolicited response, as a connection with AllowIDPInitiated")
+		allowCBC  = fs.Bool("allow-cbc-without-signed-response", false, "decrypt an AES-CBC assertion in an unsigned Response, as a connection with AllowCBCWithoutSignedResponse")
 		keyFile   = fs.String("sp-key", "", "the SP's private key (PEM), to decrypt an encrypted assertion")
 		certFile  = fs.String("sp-cert", "", "the SP's certificate (PEM), with -sp-key")
 		config    = fs.String("config", "", "the connection's policy as JSON: disable_create, sync, roles, brownfield")
@@ -114,7 +113,7 @@ func runExplain(args []string, stdout, stderr io.Writer) error {
 		return usageError{err}
 	}
 	req := jit.ExplainRequest{SPEntityID: *entityID, ACSURL: *acsURL, Mapper: mapper, Now: now,
-		AllowSHA1: *allowSHA1, AllowIDPInitiated: *allowIDPI}
+		AllowSHA1: *allowSHA1, AllowIDPInitiated: *allowIDPI, AllowCBCWithoutSignedResponse: *allowCBC}
 	if *config != "" {
 		if req.Policy, err = readPolicy(*config); err != nil {
 			return usageError{err}
@@ -155,14 +154,6 @@ func runExplain(args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return usageError{fmt.Errorf("read the response: %w", err)}
 	}
-
-	// crewjam/saml judges time, certificate validity included, by its
-	// package clock. The command judges one response, so it sets that
-	// clock to the same instant as ours while it does, and puts it back.
-	prevNow, prevClock := saml.TimeNow, saml.Clock
-	saml.TimeNow = func() time.Time { return now }
-	saml.Clock = dsig.NewFakeClockAt(now)
-	defer func() { saml.TimeNow, saml.Clock = prevNow, prevClock }()
 
 	t, err := jit.Explain(ctx, req)
 	if err != nil {
