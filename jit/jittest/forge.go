@@ -84,7 +84,7 @@ const (
 func (x XSW) String() string { return fmt.Sprintf("XSW%d", int(x)) }
 
 // Wrap applies variant x to resp, a complete signed Response, in place, as
-// a [IdP.MutateResponse] hook would. evil changes the evil copy of the
+// a hook set with [IdP.SetMutateResponse] would. evil changes the evil copy of the
 // Assertion (for example its NameID); it may be nil.
 func Wrap(resp *etree.Element, x XSW, evil func(assertion *etree.Element)) error {
 	if evil == nil {
@@ -200,7 +200,7 @@ type Encryption struct {
 // EncryptAssertion replaces the Assertion child of resp with an
 // EncryptedAssertion holding it, encrypted to cert (the service
 // provider's certificate) as enc says. Run it from a
-// [IdP.MutateResponse] hook; the assertion's own signature, if any, stays
+// [IdP.SetMutateResponse] hook; the assertion's own signature, if any, stays
 // inside the ciphertext.
 func EncryptAssertion(resp *etree.Element, cert *x509.Certificate, enc Encryption) error {
 	a := child(resp, nsAssertion, "Assertion")

@@ -34,7 +34,8 @@ type Request struct {
 }
 
 // ResponseFor builds a response for the user with the given NameID, signed
-// as [Options] say, applying the IdP's hooks. It is the building block of
+// as [Options] say, applying the hooks set with [IdP.SetMutateAssertion],
+// [IdP.SetMutateAssertionElement] and [IdP.SetMutateResponse]. It is the building block of
 // the SSO endpoint, [IdP.Respond] and [IdP.Unsolicited]. It returns an error
 // wrapping [ErrUnknownUser] if no such user was added.
 func (p *IdP) ResponseFor(req Request, nameID string) (Form, error) {
@@ -46,7 +47,7 @@ func (p *IdP) ResponseFor(req Request, nameID string) (Form, error) {
 	}
 	p.mu.Lock()
 	u, ok := p.users[nameID]
-	mutateAssertion, mutateAssertionEl, mutateResponse := p.MutateAssertion, p.MutateAssertionElement, p.MutateResponse
+	mutateAssertion, mutateAssertionEl, mutateResponse := p.mutateAssertion, p.mutateAssertionElement, p.mutateResponse
 	p.mu.Unlock()
 	if !ok {
 		return Form{}, fmt.Errorf("%w %q", ErrUnknownUser, nameID)
