@@ -97,7 +97,7 @@ func replaceInPlace(dst, src *etree.Element) {
 func signedBy(signResponse, signAssertion bool) func(*jittest.Options) {
 	return func(o *jittest.Options) {
 		o.SignResponse = signResponse
-		o.SignAssertion = &signAssertion
+		o.UnsignedAssertion = !signAssertion
 	}
 }
 

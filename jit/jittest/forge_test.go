@@ -39,8 +39,7 @@ func TestSignVerifiesWithTheGivenCertificate(t *testing.T) {
 }
 
 func TestWrapNeedsASignature(t *testing.T) {
-	unsigned := false
-	r := forgeResponse(t, func(o *jittest.Options) { o.SignAssertion = &unsigned })
+	r := forgeResponse(t, func(o *jittest.Options) { o.UnsignedAssertion = true })
 	for x := jittest.XSW1; x <= jittest.XSW8; x++ {
 		assert.Error(t, jittest.Wrap(r.Copy(), x, nil), x.String())
 	}

@@ -98,9 +98,10 @@ type Options struct {
 	// SignResponse also signs the Response element (after the assertion is
 	// signed and embedded).
 	SignResponse bool
-	// SignAssertion signs the Assertion; nil means true. With SignAssertion
-	// false and SignResponse false, responses are entirely unsigned.
-	SignAssertion *bool
+	// UnsignedAssertion leaves the Assertion unsigned; by default it is
+	// signed. With UnsignedAssertion set and SignResponse not, responses
+	// are entirely unsigned.
+	UnsignedAssertion bool
 	// SignatureMethod is the XML-DSig signature algorithm URI; empty means
 	// dsig.RSASHA256SignatureMethod. The digest algorithm follows it (SHA-256
 	// for RSA-SHA256, SHA-1 for dsig.RSASHA1SignatureMethod).
@@ -153,10 +154,6 @@ func NewServer(opts Options) (*IdP, error) {
 	}
 	if opts.AssertionLifetime <= 0 {
 		opts.AssertionLifetime = 5 * time.Minute
-	}
-	if opts.SignAssertion == nil {
-		t := true
-		opts.SignAssertion = &t
 	}
 	switch opts.SignatureMethod {
 	case "":

@@ -239,7 +239,6 @@ func TestTimestampsFollowOptionsNow(t *testing.T) {
 
 func TestSigningOptions(t *testing.T) {
 	t.Parallel()
-	no := false
 	for _, tc := range []struct {
 		name          string
 		opts          func(*jittest.Options)
@@ -249,9 +248,9 @@ func TestSigningOptions(t *testing.T) {
 	}{
 		{"default", func(*jittest.Options) {}, false, true, dsig.RSASHA256SignatureMethod},
 		{"response and assertion", func(o *jittest.Options) { o.SignResponse = true }, true, true, dsig.RSASHA256SignatureMethod},
-		{"response only", func(o *jittest.Options) { o.SignResponse = true; o.SignAssertion = &no }, true, false, dsig.RSASHA256SignatureMethod},
+		{"response only", func(o *jittest.Options) { o.SignResponse = true; o.UnsignedAssertion = true }, true, false, dsig.RSASHA256SignatureMethod},
 		{"RSA-SHA1", func(o *jittest.Options) { o.SignatureMethod = dsig.RSASHA1SignatureMethod }, false, true, dsig.RSASHA1SignatureMethod},
-		{"unsigned", func(o *jittest.Options) { o.SignAssertion = &no }, false, false, ""},
+		{"unsigned", func(o *jittest.Options) { o.UnsignedAssertion = true }, false, false, ""},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			p := jittest.New(t, tc.opts)

@@ -62,7 +62,7 @@ func (p *IdP) ResponseFor(req Request, nameID string) (Form, error) {
 	if mutateAssertionEl != nil {
 		mutateAssertionEl(assertionEl)
 	}
-	if *p.opts.SignAssertion {
+	if !p.opts.UnsignedAssertion {
 		var err error
 		if assertionEl, err = p.sign(assertionEl); err != nil {
 			return Form{}, err
