@@ -14,6 +14,8 @@ import (
 	"github.com/beevik/etree"
 	"github.com/crewjam/saml"
 	dsig "github.com/russellhaering/goxmldsig"
+
+	"github.com/samljit/samljit/jit/jittest/internal/xmlsign"
 )
 
 // Request holds the parameters of a response: what an AuthnRequest names, or
@@ -196,12 +198,8 @@ func declareXS(assertion *etree.Element) {
 }
 
 func (p *IdP) signingContext() (*dsig.SigningContext, error) {
-	ctx, err := dsig.NewSigningContext(p.key, [][]byte{p.cert.Raw})
+	ctx, err := xmlsign.Context(p.key, p.cert, p.opts.SignatureMethod)
 	if err != nil {
-		return nil, fmt.Errorf("jittest: %w", err)
-	}
-	ctx.Canonicalizer = dsig.MakeC14N10ExclusiveCanonicalizerWithPrefixList("")
-	if err := ctx.SetSignatureMethod(p.opts.SignatureMethod); err != nil {
 		return nil, fmt.Errorf("jittest: %w", err)
 	}
 	return ctx, nil
@@ -214,22 +212,10 @@ func (p *IdP) sign(el *etree.Element) (*etree.Element, error) {
 	if err != nil {
 		return nil, err
 	}
-	signed, err := ctx.SignEnveloped(el)
+	signed, err := xmlsign.Enveloped(ctx, el)
 	if err != nil {
-		return nil, fmt.Errorf("jittest: signing %s: %w", el.Tag, err)
+		return nil, fmt.Errorf("jittest: %w", err)
 	}
-	// SignEnveloped appends the Signature without setting its parent, so
-	// detach it by hand; InsertChildAt then adopts it properly.
-	sig := signed.Child[len(signed.Child)-1]
-	signed.Child = signed.Child[:len(signed.Child)-1]
-	at := 0
-	for i, tok := range signed.Child {
-		if child, ok := tok.(*etree.Element); ok && child.Tag == "Issuer" {
-			at = i + 1
-			break
-		}
-	}
-	signed.InsertChildAt(at, sig)
 	return signed, nil
 }
 
