@@ -14,6 +14,7 @@ import (
 
 	"github.com/samljit/samljit/jit"
 	"github.com/samljit/samljit/jit/jittest"
+	"github.com/samljit/samljit/jit/jittest/forge"
 	"github.com/samljit/samljit/userstore"
 )
 
@@ -171,7 +172,7 @@ func signatureCases() []hostileCase {
 				require.NoError(t, err)
 				a := childNamed(r, "Assertion")
 				becomeAdmin(a)
-				forged, err := jittest.Sign(a, key, cert)
+				forged, err := forge.Sign(a, key, cert)
 				require.NoError(t, err)
 				replaceInPlace(a, forged)
 			},
@@ -197,21 +198,21 @@ func signatureCases() []hostileCase {
 			reason: "2 Signature elements",
 		},
 	}
-	for _, x := range []jittest.XSW{jittest.XSW1, jittest.XSW2, jittest.XSW3, jittest.XSW4, jittest.XSW5, jittest.XSW6, jittest.XSW7, jittest.XSW8} {
+	for _, x := range []forge.XSW{forge.XSW1, forge.XSW2, forge.XSW3, forge.XSW4, forge.XSW5, forge.XSW6, forge.XSW7, forge.XSW8} {
 		tc := hostileCase{
 			name: x.String(),
 			response: func(t testing.TB, _ *harness, r *etree.Element) {
-				require.NoError(t, jittest.Wrap(r, x, becomeAdmin))
+				require.NoError(t, forge.Wrap(r, x, becomeAdmin))
 			},
 			reason:  xswReason[x],
 			crewjam: bareRefuses,
 		}
-		if x == jittest.XSW3 {
+		if x == forge.XSW3 {
 			// crewjam skips the unsigned evil assertion and returns the
 			// signed one: not exploitable, but not refused either.
 			tc.crewjam = bareAccepts
 		}
-		if x <= jittest.XSW2 {
+		if x <= forge.XSW2 {
 			tc.idp = signedBy(true, false)
 		}
 		cases = append(cases, tc)
@@ -219,7 +220,7 @@ func signatureCases() []hostileCase {
 	cases = append(cases, hostileCase{
 		name: "duplicate ID: evil copy with the signed assertion's ID",
 		response: func(t testing.TB, _ *harness, r *etree.Element) {
-			require.NoError(t, jittest.DuplicateID(r, becomeAdmin))
+			require.NoError(t, forge.DuplicateID(r, becomeAdmin))
 		},
 		reason:  "exactly one",
 		crewjam: bareAccepts, // returns the signed one, as for XSW3
@@ -229,15 +230,15 @@ func signatureCases() []hostileCase {
 
 // xswReason is the reason each wrapping is refused with: the structural
 // check counts assertions anywhere in the document before crewjam runs.
-var xswReason = map[jittest.XSW]string{
-	jittest.XSW1: "exactly one",
-	jittest.XSW2: "exactly one",
-	jittest.XSW3: "exactly one",
-	jittest.XSW4: "exactly one",
-	jittest.XSW5: "exactly one",
-	jittest.XSW6: "exactly one",
-	jittest.XSW7: "exactly one",
-	jittest.XSW8: "exactly one",
+var xswReason = map[forge.XSW]string{
+	forge.XSW1: "exactly one",
+	forge.XSW2: "exactly one",
+	forge.XSW3: "exactly one",
+	forge.XSW4: "exactly one",
+	forge.XSW5: "exactly one",
+	forge.XSW6: "exactly one",
+	forge.XSW7: "exactly one",
+	forge.XSW8: "exactly one",
 }
 
 func TestHostileProtocolFields(t *testing.T) { runHostile(t, protocolFieldCases()) }
@@ -292,7 +293,7 @@ func protocolFieldCases() []hostileCase {
 			idp:  signedBy(true, true),
 			response: func(t testing.TB, h *harness, r *etree.Element) {
 				r.RemoveAttr("Destination")
-				signed, err := jittest.Sign(r, h.idp().Key(), h.idp().Certificate())
+				signed, err := forge.Sign(r, h.idp().Key(), h.idp().Certificate())
 				require.NoError(t, err)
 				replaceInPlace(r, signed)
 			},
@@ -579,9 +580,9 @@ func TestHostileInResponseToOfAnotherBrowser(t *testing.T) {
 
 // encryptWith encrypts the assertion as enc says to the certificate in
 // h's SP metadata, then applies after.
-func encryptWith(enc jittest.Encryption, after ...func(testing.TB, *etree.Element)) func(testing.TB, *harness, *etree.Element) {
+func encryptWith(enc forge.Encryption, after ...func(testing.TB, *etree.Element)) func(testing.TB, *harness, *etree.Element) {
 	return func(t testing.TB, h *harness, r *etree.Element) {
-		require.NoError(t, jittest.EncryptAssertion(r, h.spCertificate(t), enc))
+		require.NoError(t, forge.EncryptAssertion(r, h.spCertificate(t), enc))
 		for _, f := range after {
 			f(t, r)
 		}
@@ -589,15 +590,15 @@ func encryptWith(enc jittest.Encryption, after ...func(testing.TB, *etree.Elemen
 }
 
 func truncate(n int) func(testing.TB, *etree.Element) {
-	return func(t testing.TB, r *etree.Element) { require.NoError(t, jittest.TruncateCiphertext(r, n)) }
+	return func(t testing.TB, r *etree.Element) { require.NoError(t, forge.TruncateCiphertext(r, n)) }
 }
 
 // acceptedEncryptions are the encryptions the SP decrypts. FuzzACS seeds
 // them.
-var acceptedEncryptions = []jittest.Encryption{
-	{KeyTransport: jittest.KeyTransportOAEP, Block: jittest.BlockAES128GCM},
-	{KeyTransport: jittest.KeyTransportOAEP, Block: jittest.BlockAES256CBC},
-	{KeyTransport: jittest.KeyTransportOAEP, Block: jittest.BlockAES128CBC},
+var acceptedEncryptions = []forge.Encryption{
+	{KeyTransport: forge.KeyTransportOAEP, Block: forge.BlockAES128GCM},
+	{KeyTransport: forge.KeyTransportOAEP, Block: forge.BlockAES256CBC},
+	{KeyTransport: forge.KeyTransportOAEP, Block: forge.BlockAES128CBC},
 }
 
 func TestEncryptedAssertionAccepted(t *testing.T) {
@@ -628,18 +629,18 @@ func TestHostileEncryptedAssertions(t *testing.T) { runHostile(t, encryptedCases
 // XML Encryption 1.1 RSA-OAEP identifier crewjam cannot decrypt. FuzzACS
 // seeds them.
 func encryptedCases() []hostileCase {
-	gcm := jittest.Encryption{Block: jittest.BlockAES128GCM}
-	cbc := jittest.Encryption{Block: jittest.BlockAES256CBC}
+	gcm := forge.Encryption{Block: forge.BlockAES128GCM}
+	cbc := forge.Encryption{Block: forge.BlockAES256CBC}
 	return []hostileCase{
 		{
 			name:     "rsa-1_5 key transport",
-			response: encryptWith(jittest.Encryption{KeyTransport: jittest.KeyTransportPKCS1v15}),
+			response: encryptWith(forge.Encryption{KeyTransport: forge.KeyTransportPKCS1v15}),
 			reason:   "key transport",
 			crewjam:  bareAccepts,
 		},
 		{
 			name:     "3DES block encryption",
-			response: encryptWith(jittest.Encryption{Block: jittest.BlockTripleDES}),
+			response: encryptWith(forge.Encryption{Block: forge.BlockTripleDES}),
 			reason:   "block encryption",
 			crewjam:  barePanics, // its "TripleDES" is single DES, read with an AES-sized IV
 		},
@@ -694,7 +695,7 @@ func encryptedCases() []hostileCase {
 			// Allowed by our list, but crewjam v0.5.1 registers no decrypter
 			// for the XML Encryption 1.1 RSA-OAEP identifier.
 			name:     "xmlenc11 rsa-oaep key transport",
-			response: encryptWith(jittest.Encryption{KeyTransport: jittest.KeyTransportOAEP11}),
+			response: encryptWith(forge.Encryption{KeyTransport: forge.KeyTransportOAEP11}),
 			reason:   "not implemented",
 		},
 	}

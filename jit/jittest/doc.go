@@ -13,7 +13,10 @@
 // signed, [IdP.SetMutateAssertionElement] edits the rendered assertion XML
 // before it is signed, and [IdP.SetMutateResponse] edits the complete,
 // signed Response XML (sign, then mutate: strip or move signatures, wrap,
-// duplicate assertions, change namespaces).
+// duplicate assertions, change namespaces). The
+// [github.com/samljit/samljit/jit/jittest/forge] package holds ready-made
+// forgeries for that last hook: XML Signature Wrapping, duplicate IDs,
+// signatures by other keys, and encryption with chosen algorithms.
 //
 // A test drives a browser-like sign-in with [IdP.SignIn]:
 //

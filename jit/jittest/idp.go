@@ -282,8 +282,9 @@ func (p *IdP) SetMutateAssertionElement(f func(a *etree.Element)) {
 
 // SetMutateResponse sets the hook called with each complete Response
 // element after all signing and before it is serialized and
-// base64-encoded: its changes are not covered by any signature. nil
-// removes it.
+// base64-encoded: its changes are not covered by any signature. The
+// [github.com/samljit/samljit/jit/jittest/forge] package forges such
+// changes. nil removes the hook.
 func (p *IdP) SetMutateResponse(f func(resp *etree.Element)) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
@@ -327,6 +328,13 @@ func (p *IdP) buildMetadata() ([]byte, error) {
 	}
 	doc.Indent(2)
 	return doc.WriteToBytes()
+}
+
+// GenerateKeyPair returns a fresh RSA-2048 key and a self-signed
+// certificate for it: an SP's key pair in a test, or an attacker's signing
+// key.
+func GenerateKeyPair() (*rsa.PrivateKey, *x509.Certificate, error) {
+	return generateKeyPair(time.Now())
 }
 
 // generateKeyPair makes an RSA-2048 key and a self-signed certificate valid
