@@ -15,6 +15,7 @@ import (
 
 	"github.com/samljit/samljit/jit"
 	"github.com/samljit/samljit/jit/jittest"
+	"github.com/samljit/samljit/jit/jittest/forge"
 	"github.com/samljit/samljit/userstore"
 )
 
@@ -98,7 +99,7 @@ func replaceInPlace(dst, src *etree.Element) {
 func signedBy(signResponse, signAssertion bool) func(*jittest.Options) {
 	return func(o *jittest.Options) {
 		o.SignResponse = signResponse
-		o.SignAssertion = &signAssertion
+		o.UnsignedAssertion = !signAssertion
 	}
 }
 
@@ -169,7 +170,7 @@ func signatureCases() []hostileCase {
 				require.NoError(t, err)
 				a := childNamed(r, "Assertion")
 				becomeAdmin(a)
-				forged, err := jittest.Sign(a, key, cert)
+				forged, err := forge.Sign(a, key, cert)
 				require.NoError(t, err)
 				replaceInPlace(a, forged)
 			},
@@ -195,15 +196,15 @@ func signatureCases() []hostileCase {
 			reason: "2 Signature elements",
 		},
 	}
-	for _, x := range []jittest.XSW{jittest.XSW1, jittest.XSW2, jittest.XSW3, jittest.XSW4, jittest.XSW5, jittest.XSW6, jittest.XSW7, jittest.XSW8} {
+	for _, x := range []forge.XSW{forge.XSW1, forge.XSW2, forge.XSW3, forge.XSW4, forge.XSW5, forge.XSW6, forge.XSW7, forge.XSW8} {
 		tc := hostileCase{
 			name: x.String(),
 			response: func(t testing.TB, _ *harness, r *etree.Element) {
-				require.NoError(t, jittest.Wrap(r, x, becomeAdmin))
+				require.NoError(t, forge.Wrap(r, x, becomeAdmin))
 			},
 			reason: xswReason[x],
 		}
-		if x <= jittest.XSW2 {
+		if x <= forge.XSW2 {
 			tc.idp = signedBy(true, false)
 		}
 		cases = append(cases, tc)
@@ -211,7 +212,7 @@ func signatureCases() []hostileCase {
 	cases = append(cases, hostileCase{
 		name: "duplicate ID: evil copy with the signed assertion's ID",
 		response: func(t testing.TB, _ *harness, r *etree.Element) {
-			require.NoError(t, jittest.DuplicateID(r, becomeAdmin))
+			require.NoError(t, forge.DuplicateID(r, becomeAdmin))
 		},
 		reason: "exactly one",
 	})
@@ -220,15 +221,15 @@ func signatureCases() []hostileCase {
 
 // xswReason is the reason each wrapping is refused with: the structural
 // check counts assertions anywhere in the document before crewjam runs.
-var xswReason = map[jittest.XSW]string{
-	jittest.XSW1: "exactly one",
-	jittest.XSW2: "exactly one",
-	jittest.XSW3: "exactly one",
-	jittest.XSW4: "exactly one",
-	jittest.XSW5: "exactly one",
-	jittest.XSW6: "exactly one",
-	jittest.XSW7: "exactly one",
-	jittest.XSW8: "exactly one",
+var xswReason = map[forge.XSW]string{
+	forge.XSW1: "exactly one",
+	forge.XSW2: "exactly one",
+	forge.XSW3: "exactly one",
+	forge.XSW4: "exactly one",
+	forge.XSW5: "exactly one",
+	forge.XSW6: "exactly one",
+	forge.XSW7: "exactly one",
+	forge.XSW8: "exactly one",
 }
 
 func TestHostileProtocolFields(t *testing.T) { runHostile(t, protocolFieldCases()) }
@@ -283,7 +284,7 @@ func protocolFieldCases() []hostileCase {
 			idp:  signedBy(true, true),
 			response: func(t testing.TB, h *harness, r *etree.Element) {
 				r.RemoveAttr("Destination")
-				signed, err := jittest.Sign(r, h.idp().Key(), h.idp().Certificate())
+				signed, err := forge.Sign(r, h.idp().Key(), h.idp().Certificate())
 				require.NoError(t, err)
 				replaceInPlace(r, signed)
 			},
@@ -569,17 +570,17 @@ func TestHostileInResponseToOfAnotherBrowser(t *testing.T) {
 
 // encryptWith encrypts the assertion as enc says to the certificate in
 // h's SP metadata, then applies after.
-func encryptWith(enc jittest.Encryption, after ...func(testing.TB, *etree.Element)) func(testing.TB, *harness, *etree.Element) {
+func encryptWith(enc forge.Encryption, after ...func(testing.TB, *etree.Element)) func(testing.TB, *harness, *etree.Element) {
 	return func(t testing.TB, h *harness, r *etree.Element) {
 		signed := childNamed(r, "Signature") != nil
-		require.NoError(t, jittest.EncryptAssertion(r, h.spCertificate(t), enc))
+		require.NoError(t, forge.EncryptAssertion(r, h.spCertificate(t), enc))
 		for _, f := range after {
 			f(t, r)
 		}
 		if signed {
 			// As an IdP does: encrypt the assertion, then sign the
 			// Response that carries it.
-			resigned, err := jittest.Sign(r, h.idp().Key(), h.idp().Certificate())
+			resigned, err := forge.Sign(r, h.idp().Key(), h.idp().Certificate())
 			require.NoError(t, err)
 			replaceInPlace(r, resigned)
 		}
@@ -587,16 +588,16 @@ func encryptWith(enc jittest.Encryption, after ...func(testing.TB, *etree.Elemen
 }
 
 func truncate(n int) func(testing.TB, *etree.Element) {
-	return func(t testing.TB, r *etree.Element) { require.NoError(t, jittest.TruncateCiphertext(r, n)) }
+	return func(t testing.TB, r *etree.Element) { require.NoError(t, forge.TruncateCiphertext(r, n)) }
 }
 
 // acceptedEncryptions are the encryptions the SP decrypts. FuzzACS seeds
 // them.
-var acceptedEncryptions = []jittest.Encryption{
-	{KeyTransport: jittest.KeyTransportOAEP, Block: jittest.BlockAES128GCM},
-	{KeyTransport: jittest.KeyTransportOAEP11, Block: jittest.BlockAES128GCM},
-	{KeyTransport: jittest.KeyTransportOAEP, Block: jittest.BlockAES256CBC},
-	{KeyTransport: jittest.KeyTransportOAEP, Block: jittest.BlockAES128CBC},
+var acceptedEncryptions = []forge.Encryption{
+	{KeyTransport: forge.KeyTransportOAEP, Block: forge.BlockAES128GCM},
+	{KeyTransport: forge.KeyTransportOAEP11, Block: forge.BlockAES128GCM},
+	{KeyTransport: forge.KeyTransportOAEP, Block: forge.BlockAES256CBC},
+	{KeyTransport: forge.KeyTransportOAEP, Block: forge.BlockAES128CBC},
 }
 
 func TestEncryptedAssertionAccepted(t *testing.T) {
@@ -640,7 +641,7 @@ func TestCBCWithoutSignedResponseAllowed(t *testing.T) {
 	require.Len(t, h.mw.Warnings(), 1)
 	assert.Equal(t, jit.WarnUnsignedCBC, h.mw.Warnings()[0].Code, "the opt-in is linted")
 	signInEncrypted(t, h, func(r *etree.Element) {
-		encryptWith(jittest.Encryption{Block: jittest.BlockAES256CBC})(t, h, r)
+		encryptWith(forge.Encryption{Block: forge.BlockAES256CBC})(t, h, r)
 	})
 }
 
@@ -653,7 +654,7 @@ func TestDecryptionKeysRollOver(t *testing.T) {
 	newKey, newCert, err := jittest.GenerateKeyPair()
 	require.NoError(t, err)
 	encryptToOld := func(t testing.TB, _ *harness, r *etree.Element) {
-		require.NoError(t, jittest.EncryptAssertion(r, oldCert, jittest.Encryption{}))
+		require.NoError(t, forge.EncryptAssertion(r, oldCert, forge.Encryption{}))
 	}
 	rolled := func(keep bool) func(o *jit.Options) {
 		return func(o *jit.Options) {
@@ -682,8 +683,8 @@ func TestHostileEncryptedAssertions(t *testing.T) { runHostile(t, encryptedCases
 // test something else come in a signed Response, so that the rule on
 // unauthenticated CBC does not hide what they test.
 func encryptedCases() []hostileCase {
-	gcm := jittest.Encryption{Block: jittest.BlockAES128GCM}
-	cbc := jittest.Encryption{Block: jittest.BlockAES256CBC}
+	gcm := forge.Encryption{Block: forge.BlockAES128GCM}
+	cbc := forge.Encryption{Block: forge.BlockAES256CBC}
 	signedResponse := signedBy(true, true)
 	return []hostileCase{
 		{
@@ -693,12 +694,12 @@ func encryptedCases() []hostileCase {
 		},
 		{
 			name:     "rsa-1_5 key transport",
-			response: encryptWith(jittest.Encryption{KeyTransport: jittest.KeyTransportPKCS1v15}),
+			response: encryptWith(forge.Encryption{KeyTransport: forge.KeyTransportPKCS1v15}),
 			reason:   "key transport",
 		},
 		{
 			name:     "3DES block encryption",
-			response: encryptWith(jittest.Encryption{Block: jittest.BlockTripleDES}),
+			response: encryptWith(forge.Encryption{Block: forge.BlockTripleDES}),
 			reason:   "block encryption",
 		},
 		{

@@ -16,6 +16,7 @@ import (
 	"github.com/samljit/samljit/claims"
 	"github.com/samljit/samljit/jit"
 	"github.com/samljit/samljit/jit/jittest"
+	"github.com/samljit/samljit/jit/jittest/forge"
 )
 
 // TestLogNeverHoldsTheAssertion signs in, signs in again with changes, and
@@ -69,7 +70,7 @@ func TestLogNeverHoldsTheAssertion(t *testing.T) {
 		key, cert, err := jittest.GenerateKeyPair()
 		require.NoError(t, err)
 		a := childNamed(r, "Assertion")
-		forged, err := jittest.Sign(a, key, cert)
+		forged, err := forge.Sign(a, key, cert)
 		require.NoError(t, err)
 		replaceInPlace(a, forged)
 	})

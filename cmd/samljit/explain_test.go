@@ -25,6 +25,7 @@ import (
 	"github.com/samljit/samljit/claims"
 	"github.com/samljit/samljit/jit"
 	"github.com/samljit/samljit/jit/jittest"
+	"github.com/samljit/samljit/jit/jittest/forge"
 	"github.com/samljit/samljit/userstore"
 	"github.com/samljit/samljit/userstore/sqlitestore"
 )
@@ -239,7 +240,7 @@ func TestExplainEncryptedAssertion(t *testing.T) {
 	idp := jittest.New(t, func(o *jittest.Options) { o.Now = func() time.Time { return issuedAt } })
 	idp.AddUser(jittest.User{NameID: "p-enc", Attributes: map[string][]string{claims.OIDMail: {"enc@example.com"}}})
 	idp.SetMutateResponse(func(resp *etree.Element) {
-		require.NoError(t, jittest.EncryptAssertion(resp, spCert, jittest.Encryption{}))
+		require.NoError(t, forge.EncryptAssertion(resp, spCert, forge.Encryption{}))
 	})
 	f, err := idp.ResponseFor(jittest.Request{ID: "_req-enc", SPEntityID: fixtureSP, ACSURL: fixtureACS}, "p-enc")
 	require.NoError(t, err)

@@ -8,12 +8,15 @@
 // certificate generated when it is constructed, so no key material is ever
 // committed. It trusts every service provider: no SP metadata is needed.
 //
-// Tests forge hostile responses with three hooks on [IdP]:
-// [IdP.MutateAssertion] edits the assertion struct before it is signed,
-// [IdP.MutateAssertionElement] edits the rendered assertion XML before it is
-// signed, and [IdP.MutateResponse] edits the complete, signed Response XML
-// (sign, then mutate: strip or move signatures, wrap, duplicate assertions,
-// change namespaces).
+// Tests forge hostile responses with three hooks, set on an [IdP] case by
+// case: [IdP.SetMutateAssertion] edits the assertion struct before it is
+// signed, [IdP.SetMutateAssertionElement] edits the rendered assertion XML
+// before it is signed, and [IdP.SetMutateResponse] edits the complete,
+// signed Response XML (sign, then mutate: strip or move signatures, wrap,
+// duplicate assertions, change namespaces). The
+// [github.com/samljit/samljit/jit/jittest/forge] package holds ready-made
+// forgeries for that last hook: XML Signature Wrapping, duplicate IDs,
+// signatures by other keys, and encryption with chosen algorithms.
 //
 // A test drives a browser-like sign-in with [IdP.SignIn]:
 //

@@ -98,9 +98,10 @@ type Options struct {
 	// SignResponse also signs the Response element (after the assertion is
 	// signed and embedded).
 	SignResponse bool
-	// SignAssertion signs the Assertion; nil means true. With SignAssertion
-	// false and SignResponse false, responses are entirely unsigned.
-	SignAssertion *bool
+	// UnsignedAssertion leaves the Assertion unsigned; by default it is
+	// signed. With UnsignedAssertion set and SignResponse not, responses
+	// are entirely unsigned.
+	UnsignedAssertion bool
 	// SignatureMethod is the XML-DSig signature algorithm URI; empty means
 	// dsig.RSASHA256SignatureMethod. The digest algorithm follows it (SHA-256
 	// for RSA-SHA256, SHA-1 for dsig.RSASHA1SignatureMethod).
@@ -122,25 +123,12 @@ type Options struct {
 // 127.0.0.1. Create one with [NewServer] or, in tests, [New]. Its methods
 // are safe for concurrent use.
 //
-// The Mutate hooks forge hostile responses. They may be assigned between
-// sign-ins; the IdP reads them under its mutex when it builds a response.
-// Code that changes them while another goroutine may be signing in should
-// use [IdP.SetMutateAssertion], [IdP.SetMutateAssertionElement] and
-// [IdP.SetMutateResponse], which take the same mutex.
+// Hooks set with [IdP.SetMutateAssertion], [IdP.SetMutateAssertionElement]
+// and [IdP.SetMutateResponse] forge hostile responses. A test sets them
+// after the IdP exists, case by case; the IdP reads them under its mutex
+// when it builds a response, so they may change while another goroutine
+// signs in.
 type IdP struct {
-	// MutateAssertion, if set, is called with each assertion before it is
-	// rendered and signed, so that its changes are covered by the signature.
-	MutateAssertion func(a *saml.Assertion)
-	// MutateAssertionElement, if set, is called with each rendered Assertion
-	// element before it is signed: for forgeries the struct cannot express,
-	// such as elements in a foreign namespace, which the signature then
-	// covers.
-	MutateAssertionElement func(a *etree.Element)
-	// MutateResponse, if set, is called with each complete Response element
-	// after all signing and before it is serialized and base64-encoded:
-	// changes here are not covered by any signature.
-	MutateResponse func(resp *etree.Element)
-
 	opts     Options
 	key      *rsa.PrivateKey
 	cert     *x509.Certificate
@@ -152,6 +140,10 @@ type IdP struct {
 
 	mu    sync.Mutex
 	users map[string]User
+	// The hooks, guarded by mu.
+	mutateAssertion        func(a *saml.Assertion)
+	mutateAssertionElement func(a *etree.Element)
+	mutateResponse         func(resp *etree.Element)
 }
 
 // NewServer generates a signing key and certificate and starts an IdP on
@@ -162,10 +154,6 @@ func NewServer(opts Options) (*IdP, error) {
 	}
 	if opts.AssertionLifetime <= 0 {
 		opts.AssertionLifetime = 5 * time.Minute
-	}
-	if opts.SignAssertion == nil {
-		t := true
-		opts.SignAssertion = &t
 	}
 	switch opts.SignatureMethod {
 	case "":
@@ -273,28 +261,34 @@ func (p *IdP) User(nameID string) (User, bool) {
 	return u.clone(), true
 }
 
-// SetMutateAssertion sets [IdP.MutateAssertion] under the IdP's mutex; nil
-// removes the hook.
+// SetMutateAssertion sets the hook called with each assertion before it is
+// rendered and signed, so that its changes are covered by the signature;
+// nil removes it.
 func (p *IdP) SetMutateAssertion(f func(a *saml.Assertion)) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	p.MutateAssertion = f
+	p.mutateAssertion = f
 }
 
-// SetMutateAssertionElement sets [IdP.MutateAssertionElement] under the
-// IdP's mutex; nil removes the hook.
+// SetMutateAssertionElement sets the hook called with each rendered
+// Assertion element before it is signed: for forgeries the struct cannot
+// express, such as elements in a foreign namespace, which the signature
+// then covers. nil removes it.
 func (p *IdP) SetMutateAssertionElement(f func(a *etree.Element)) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	p.MutateAssertionElement = f
+	p.mutateAssertionElement = f
 }
 
-// SetMutateResponse sets [IdP.MutateResponse] under the IdP's mutex; nil
-// removes the hook.
+// SetMutateResponse sets the hook called with each complete Response
+// element after all signing and before it is serialized and
+// base64-encoded: its changes are not covered by any signature. The
+// [github.com/samljit/samljit/jit/jittest/forge] package forges such
+// changes. nil removes the hook.
 func (p *IdP) SetMutateResponse(f func(resp *etree.Element)) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	p.MutateResponse = f
+	p.mutateResponse = f
 }
 
 func (p *IdP) serveMetadata(w http.ResponseWriter, r *http.Request) {
@@ -334,6 +328,13 @@ func (p *IdP) buildMetadata() ([]byte, error) {
 	}
 	doc.Indent(2)
 	return doc.WriteToBytes()
+}
+
+// GenerateKeyPair returns a fresh RSA-2048 key and a self-signed
+// certificate for it: an SP's key pair in a test, or an attacker's signing
+// key.
+func GenerateKeyPair() (*rsa.PrivateKey, *x509.Certificate, error) {
+	return generateKeyPair(time.Now())
 }
 
 // generateKeyPair makes an RSA-2048 key and a self-signed certificate valid

@@ -239,7 +239,6 @@ func TestTimestampsFollowOptionsNow(t *testing.T) {
 
 func TestSigningOptions(t *testing.T) {
 	t.Parallel()
-	no := false
 	for _, tc := range []struct {
 		name          string
 		opts          func(*jittest.Options)
@@ -249,9 +248,9 @@ func TestSigningOptions(t *testing.T) {
 	}{
 		{"default", func(*jittest.Options) {}, false, true, dsig.RSASHA256SignatureMethod},
 		{"response and assertion", func(o *jittest.Options) { o.SignResponse = true }, true, true, dsig.RSASHA256SignatureMethod},
-		{"response only", func(o *jittest.Options) { o.SignResponse = true; o.SignAssertion = &no }, true, false, dsig.RSASHA256SignatureMethod},
+		{"response only", func(o *jittest.Options) { o.SignResponse = true; o.UnsignedAssertion = true }, true, false, dsig.RSASHA256SignatureMethod},
 		{"RSA-SHA1", func(o *jittest.Options) { o.SignatureMethod = dsig.RSASHA1SignatureMethod }, false, true, dsig.RSASHA1SignatureMethod},
-		{"unsigned", func(o *jittest.Options) { o.SignAssertion = &no }, false, false, ""},
+		{"unsigned", func(o *jittest.Options) { o.UnsignedAssertion = true }, false, false, ""},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			p := jittest.New(t, tc.opts)
@@ -297,13 +296,13 @@ func TestMutateAssertionIsSigned(t *testing.T) {
 	p := jittest.New(t)
 	p.AddUser(alice)
 	sp := newSP(t, p, spACS)
-	p.MutateAssertion = func(a *saml.Assertion) {
+	p.SetMutateAssertion(func(a *saml.Assertion) {
 		for i, at := range a.AttributeStatements[0].Attributes {
 			if at.Name == attrEmail {
 				a.AttributeStatements[0].Attributes[i].Values[0].Value = "mallory@example.com"
 			}
 		}
-	}
+	})
 	f, err := p.ResponseFor(jittest.Request{ID: "_r", SPEntityID: spEntityID, ACSURL: spACS}, alice.NameID)
 	require.NoError(t, err)
 	a, err := parse(t, sp, f, "_r")
@@ -321,12 +320,12 @@ func TestMutateAssertionElementIsSigned(t *testing.T) {
 	p := jittest.New(t)
 	p.AddUser(alice)
 	sp := newSP(t, p, spACS)
-	p.MutateAssertionElement = func(a *etree.Element) {
+	p.SetMutateAssertionElement(func(a *etree.Element) {
 		// A NameID in a foreign namespace, covered by the signature.
 		ext := a.FindElement("Subject").CreateElement("evil:NameID")
 		ext.CreateAttr("xmlns:evil", "urn:example:evil")
 		ext.SetText("admin")
-	}
+	})
 	f, err := p.ResponseFor(jittest.Request{ID: "_r", SPEntityID: spEntityID, ACSURL: spACS}, alice.NameID)
 	require.NoError(t, err)
 	raw, err := f.XML()
@@ -343,9 +342,9 @@ func TestMutateResponseAfterSigningBreaksSignature(t *testing.T) {
 			p := jittest.New(t, func(o *jittest.Options) { o.SignResponse = signResponse })
 			p.AddUser(alice)
 			sp := newSP(t, p, spACS)
-			p.MutateResponse = func(resp *etree.Element) {
+			p.SetMutateResponse(func(resp *etree.Element) {
 				resp.FindElement("Assertion/Subject/NameID").SetText("admin")
-			}
+			})
 			f, err := p.ResponseFor(jittest.Request{ID: "_r", SPEntityID: spEntityID, ACSURL: spACS}, alice.NameID)
 			require.NoError(t, err)
 			raw, err := f.XML()
@@ -370,10 +369,10 @@ func TestMutateResponseCanStripSignatures(t *testing.T) {
 	p := jittest.New(t)
 	p.AddUser(alice)
 	sp := newSP(t, p, spACS)
-	p.MutateResponse = func(resp *etree.Element) {
+	p.SetMutateResponse(func(resp *etree.Element) {
 		a := resp.FindElement("Assertion")
 		a.RemoveChild(a.FindElement("Signature"))
-	}
+	})
 	f, err := p.ResponseFor(jittest.Request{ID: "_r", SPEntityID: spEntityID, ACSURL: spACS}, alice.NameID)
 	require.NoError(t, err)
 	_, err = parse(t, sp, f, "_r")

@@ -14,6 +14,8 @@ import (
 	"github.com/beevik/etree"
 	"github.com/crewjam/saml"
 	dsig "github.com/russellhaering/goxmldsig"
+
+	"github.com/samljit/samljit/jit/jittest/internal/xmlsign"
 )
 
 // Request holds the parameters of a response: what an AuthnRequest names, or
@@ -34,7 +36,8 @@ type Request struct {
 }
 
 // ResponseFor builds a response for the user with the given NameID, signed
-// as [Options] say, applying the IdP's hooks. It is the building block of
+// as [Options] say, applying the hooks set with [IdP.SetMutateAssertion],
+// [IdP.SetMutateAssertionElement] and [IdP.SetMutateResponse]. It is the building block of
 // the SSO endpoint, [IdP.Respond] and [IdP.Unsolicited]. It returns an error
 // wrapping [ErrUnknownUser] if no such user was added.
 func (p *IdP) ResponseFor(req Request, nameID string) (Form, error) {
@@ -46,7 +49,7 @@ func (p *IdP) ResponseFor(req Request, nameID string) (Form, error) {
 	}
 	p.mu.Lock()
 	u, ok := p.users[nameID]
-	mutateAssertion, mutateAssertionEl, mutateResponse := p.MutateAssertion, p.MutateAssertionElement, p.MutateResponse
+	mutateAssertion, mutateAssertionEl, mutateResponse := p.mutateAssertion, p.mutateAssertionElement, p.mutateResponse
 	p.mu.Unlock()
 	if !ok {
 		return Form{}, fmt.Errorf("%w %q", ErrUnknownUser, nameID)
@@ -61,7 +64,7 @@ func (p *IdP) ResponseFor(req Request, nameID string) (Form, error) {
 	if mutateAssertionEl != nil {
 		mutateAssertionEl(assertionEl)
 	}
-	if *p.opts.SignAssertion {
+	if !p.opts.UnsignedAssertion {
 		var err error
 		if assertionEl, err = p.sign(assertionEl); err != nil {
 			return Form{}, err
@@ -195,12 +198,8 @@ func declareXS(assertion *etree.Element) {
 }
 
 func (p *IdP) signingContext() (*dsig.SigningContext, error) {
-	ctx, err := dsig.NewSigningContext(p.key, [][]byte{p.cert.Raw})
+	ctx, err := xmlsign.Context(p.key, p.cert, p.opts.SignatureMethod)
 	if err != nil {
-		return nil, fmt.Errorf("jittest: %w", err)
-	}
-	ctx.Canonicalizer = dsig.MakeC14N10ExclusiveCanonicalizerWithPrefixList("")
-	if err := ctx.SetSignatureMethod(p.opts.SignatureMethod); err != nil {
 		return nil, fmt.Errorf("jittest: %w", err)
 	}
 	return ctx, nil
@@ -213,22 +212,10 @@ func (p *IdP) sign(el *etree.Element) (*etree.Element, error) {
 	if err != nil {
 		return nil, err
 	}
-	signed, err := ctx.SignEnveloped(el)
+	signed, err := xmlsign.Enveloped(ctx, el)
 	if err != nil {
-		return nil, fmt.Errorf("jittest: signing %s: %w", el.Tag, err)
+		return nil, fmt.Errorf("jittest: %w", err)
 	}
-	// SignEnveloped appends the Signature without setting its parent, so
-	// detach it by hand; InsertChildAt then adopts it properly.
-	sig := signed.Child[len(signed.Child)-1]
-	signed.Child = signed.Child[:len(signed.Child)-1]
-	at := 0
-	for i, tok := range signed.Child {
-		if child, ok := tok.(*etree.Element); ok && child.Tag == "Issuer" {
-			at = i + 1
-			break
-		}
-	}
-	signed.InsertChildAt(at, sig)
 	return signed, nil
 }
 

@@ -1,4 +1,4 @@
-package jittest_test
+package forge_test
 
 import (
 	"crypto/x509"
@@ -11,6 +11,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/samljit/samljit/jit/jittest"
+	"github.com/samljit/samljit/jit/jittest/forge"
 )
 
 func forgeResponse(t *testing.T, opts ...func(*jittest.Options)) *etree.Element {
@@ -30,7 +31,7 @@ func TestSignVerifiesWithTheGivenCertificate(t *testing.T) {
 	key, cert, err := jittest.GenerateKeyPair()
 	require.NoError(t, err)
 	a := forgeResponse(t).FindElement("./Assertion")
-	signed, err := jittest.Sign(a, key, cert)
+	signed, err := forge.Sign(a, key, cert)
 	require.NoError(t, err)
 	assert.Len(t, signed.FindElements("./Signature"), 1, "the old signature is replaced")
 	vc := dsig.NewDefaultValidationContext(&dsig.MemoryX509CertificateStore{Roots: []*x509.Certificate{cert}})
@@ -39,15 +40,14 @@ func TestSignVerifiesWithTheGivenCertificate(t *testing.T) {
 }
 
 func TestWrapNeedsASignature(t *testing.T) {
-	unsigned := false
-	r := forgeResponse(t, func(o *jittest.Options) { o.SignAssertion = &unsigned })
-	for x := jittest.XSW1; x <= jittest.XSW8; x++ {
-		assert.Error(t, jittest.Wrap(r.Copy(), x, nil), x.String())
+	r := forgeResponse(t, func(o *jittest.Options) { o.UnsignedAssertion = true })
+	for x := forge.XSW1; x <= forge.XSW8; x++ {
+		assert.Error(t, forge.Wrap(r.Copy(), x, nil), x.String())
 	}
 	r = forgeResponse(t)
-	for x := jittest.XSW3; x <= jittest.XSW8; x++ {
+	for x := forge.XSW3; x <= forge.XSW8; x++ {
 		w := r.Copy()
-		require.NoError(t, jittest.Wrap(w, x, nil), x.String())
+		require.NoError(t, forge.Wrap(w, x, nil), x.String())
 		assert.Len(t, w.FindElements("//Assertion"), 2, x.String())
 	}
 }
@@ -55,9 +55,9 @@ func TestWrapNeedsASignature(t *testing.T) {
 func TestEncryptAssertionDecrypts(t *testing.T) {
 	key, cert, err := jittest.GenerateKeyPair()
 	require.NoError(t, err)
-	for _, enc := range []jittest.Encryption{{}, {Block: jittest.BlockAES256CBC}, {Block: jittest.BlockAES128CBC}} {
+	for _, enc := range []forge.Encryption{{}, {Block: forge.BlockAES256CBC}, {Block: forge.BlockAES128CBC}} {
 		r := forgeResponse(t)
-		require.NoError(t, jittest.EncryptAssertion(r, cert, enc))
+		require.NoError(t, forge.EncryptAssertion(r, cert, enc))
 		assert.Nil(t, r.FindElement("./Assertion"))
 		ed := r.FindElement("./EncryptedAssertion/EncryptedData")
 		require.NotNil(t, ed)

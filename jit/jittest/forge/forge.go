@@ -1,4 +1,25 @@
-package jittest
+// Package forge forges hostile SAML responses for tests of a service
+// provider: it signs (with a trusted or an attacker's key), wraps a signed
+// element the way XML Signature Wrapping attacks do, duplicates IDs, and
+// encrypts an assertion to the service provider with chosen algorithms.
+//
+// Its functions work on the etree elements the hooks of a
+// [github.com/samljit/samljit/jit/jittest.IdP] receive; most run from the
+// hook set with its SetMutateResponse method, on the complete signed
+// Response:
+//
+//	idp := jittest.New(t, func(o *jittest.Options) { o.SignResponse = true })
+//	idp.SetMutateResponse(func(resp *etree.Element) {
+//		err := forge.Wrap(resp, forge.XSW1, func(a *etree.Element) {
+//			a.FindElement("./Subject/NameID").SetText("admin")
+//		})
+//		if err != nil {
+//			t.Error(err)
+//		}
+//	})
+//
+// Never use this package outside tests.
+package forge
 
 import (
 	"crypto/aes"
@@ -9,17 +30,13 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
-	"time"
 
 	"github.com/beevik/etree"
 	"github.com/crewjam/saml/xmlenc"
 	dsig "github.com/russellhaering/goxmldsig"
-)
 
-// This file holds forging helpers for hostile-response tests. They work on
-// the etree elements the IdP's hooks receive: sign (with a trusted or an
-// attacker's key), wrap a signed element the way XML Signature Wrapping
-// attacks do, and encrypt an assertion to the service provider.
+	"github.com/samljit/samljit/jit/jittest/internal/xmlsign"
+)
 
 const (
 	nsAssertion = "urn:oasis:names:tc:SAML:2.0:assertion"
@@ -29,22 +46,23 @@ const (
 // Sign returns a copy of el with an enveloped RSA-SHA256 signature made
 // with key, cert in its KeyInfo, placed right after el's Issuer. Any
 // signature el already carries as a direct child is removed first. Use it
-// with the IdP's own [IdP.Key] to re-sign after a change, or with an
-// attacker's key to forge a signature the SP must not trust.
+// with the IdP's own key (its Key and Certificate methods) to re-sign after
+// a change, or with an attacker's key (from jittest.GenerateKeyPair) to
+// forge a signature the SP must not trust.
 func Sign(el *etree.Element, key *rsa.PrivateKey, cert *x509.Certificate) (*etree.Element, error) {
 	el = el.Copy()
 	if sig := child(el, nsDSig, "Signature"); sig != nil {
 		el.RemoveChild(sig)
 	}
-	p := &IdP{key: key, cert: cert, opts: Options{SignatureMethod: dsig.RSASHA256SignatureMethod}}
-	return p.sign(el)
-}
-
-// GenerateKeyPair returns a fresh RSA-2048 key and a self-signed
-// certificate for it: an SP's key pair in a test, or an attacker's signing
-// key.
-func GenerateKeyPair() (*rsa.PrivateKey, *x509.Certificate, error) {
-	return generateKeyPair(time.Now())
+	ctx, err := xmlsign.Context(key, cert, dsig.RSASHA256SignatureMethod)
+	if err != nil {
+		return nil, fmt.Errorf("forge: %w", err)
+	}
+	signed, err := xmlsign.Enveloped(ctx, el)
+	if err != nil {
+		return nil, fmt.Errorf("forge: %w", err)
+	}
+	return signed, nil
 }
 
 // XSW names an XML Signature Wrapping variant (Somorovsky et al., "On
@@ -81,10 +99,11 @@ const (
 	XSW8
 )
 
+// String returns the variant's name, such as "XSW1".
 func (x XSW) String() string { return fmt.Sprintf("XSW%d", int(x)) }
 
 // Wrap applies variant x to resp, a complete signed Response, in place, as
-// a [IdP.MutateResponse] hook would. evil changes the evil copy of the
+// a response hook of the IdP would. evil changes the evil copy of the
 // Assertion (for example its NameID); it may be nil.
 func Wrap(resp *etree.Element, x XSW, evil func(assertion *etree.Element)) error {
 	if evil == nil {
@@ -94,7 +113,7 @@ func Wrap(resp *etree.Element, x XSW, evil func(assertion *etree.Element)) error
 	case XSW1, XSW2:
 		sig := child(resp, nsDSig, "Signature")
 		if sig == nil {
-			return fmt.Errorf("jittest: %s needs a signed Response", x)
+			return fmt.Errorf("forge: %s needs a signed Response", x)
 		}
 		orig := resp.Copy()
 		orig.RemoveChild(child(orig, nsDSig, "Signature"))
@@ -111,11 +130,11 @@ func Wrap(resp *etree.Element, x XSW, evil func(assertion *etree.Element)) error
 	}
 	a := child(resp, nsAssertion, "Assertion")
 	if a == nil {
-		return errors.New("jittest: the Response has no Assertion")
+		return errors.New("forge: the Response has no Assertion")
 	}
 	sig := child(a, nsDSig, "Signature")
 	if sig == nil {
-		return fmt.Errorf("jittest: %s needs a signed Assertion", x)
+		return fmt.Errorf("forge: %s needs a signed Assertion", x)
 	}
 	evilA := a.Copy()
 	evilA.RemoveChild(child(evilA, nsDSig, "Signature"))
@@ -152,7 +171,7 @@ func Wrap(resp *etree.Element, x XSW, evil func(assertion *etree.Element)) error
 		ext.AddChild(a)
 		resp.InsertChildAt(at, evilA)
 	default:
-		return fmt.Errorf("jittest: unknown XSW variant %d", int(x))
+		return fmt.Errorf("forge: unknown XSW variant %d", int(x))
 	}
 	return nil
 }
@@ -162,7 +181,7 @@ func Wrap(resp *etree.Element, x XSW, evil func(assertion *etree.Element)) error
 func DuplicateID(resp *etree.Element, evil func(assertion *etree.Element)) error {
 	a := child(resp, nsAssertion, "Assertion")
 	if a == nil {
-		return errors.New("jittest: the Response has no Assertion")
+		return errors.New("forge: the Response has no Assertion")
 	}
 	evilA := a.Copy()
 	if sig := child(evilA, nsDSig, "Signature"); sig != nil {
@@ -177,35 +196,46 @@ func DuplicateID(resp *etree.Element, evil func(assertion *etree.Element)) error
 
 // Key transport algorithms for [Encryption].
 const (
-	KeyTransportOAEP     = "http://www.w3.org/2001/04/xmlenc#rsa-oaep-mgf1p"
-	KeyTransportOAEP11   = "http://www.w3.org/2009/xmlenc11#rsa-oaep"
+	// KeyTransportOAEP is RSA-OAEP with MGF1 and SHA-1 (XML Encryption 1.0).
+	KeyTransportOAEP = "http://www.w3.org/2001/04/xmlenc#rsa-oaep-mgf1p"
+	// KeyTransportOAEP11 is RSA-OAEP as XML Encryption 1.1 names it, here
+	// with SHA-256.
+	KeyTransportOAEP11 = "http://www.w3.org/2009/xmlenc11#rsa-oaep"
+	// KeyTransportPKCS1v15 is RSA PKCS #1 v1.5, open to padding-oracle
+	// attacks.
 	KeyTransportPKCS1v15 = "http://www.w3.org/2001/04/xmlenc#rsa-1_5"
 )
 
 // Block encryption algorithms for [Encryption].
 const (
+	// BlockAES128GCM is AES-128 in GCM mode (XML Encryption 1.1).
 	BlockAES128GCM = "http://www.w3.org/2009/xmlenc11#aes128-gcm"
+	// BlockAES128CBC is AES-128 in CBC mode.
 	BlockAES128CBC = "http://www.w3.org/2001/04/xmlenc#aes128-cbc"
+	// BlockAES256CBC is AES-256 in CBC mode.
 	BlockAES256CBC = "http://www.w3.org/2001/04/xmlenc#aes256-cbc"
+	// BlockTripleDES is Triple DES in CBC mode.
 	BlockTripleDES = "http://www.w3.org/2001/04/xmlenc#tripledes-cbc"
 )
 
-// Encryption chooses how [EncryptAssertion] encrypts. Zero values mean
-// RSA-OAEP (mgf1p) and AES-128-GCM.
+// Encryption chooses how [EncryptAssertion] encrypts.
 type Encryption struct {
+	// KeyTransport is the key transport algorithm, one of the KeyTransport
+	// constants; empty means [KeyTransportOAEP] (RSA-OAEP with mgf1p).
 	KeyTransport string
-	Block        string
+	// Block is the block encryption algorithm, one of the Block constants;
+	// empty means [BlockAES128GCM].
+	Block string
 }
 
 // EncryptAssertion replaces the Assertion child of resp with an
 // EncryptedAssertion holding it, encrypted to cert (the service
-// provider's certificate) as enc says. Run it from a
-// [IdP.MutateResponse] hook; the assertion's own signature, if any, stays
-// inside the ciphertext.
+// provider's certificate) as enc says. Run it from the IdP's response hook;
+// the assertion's own signature, if any, stays inside the ciphertext.
 func EncryptAssertion(resp *etree.Element, cert *x509.Certificate, enc Encryption) error {
 	a := child(resp, nsAssertion, "Assertion")
 	if a == nil {
-		return errors.New("jittest: the Response has no Assertion")
+		return errors.New("forge: the Response has no Assertion")
 	}
 	var rsaEnc xmlenc.RSA
 	switch enc.KeyTransport {
@@ -216,7 +246,7 @@ func EncryptAssertion(resp *etree.Element, cert *x509.Certificate, enc Encryptio
 	case KeyTransportPKCS1v15:
 		rsaEnc = xmlenc.PKCS1v15()
 	default:
-		return fmt.Errorf("jittest: unknown key transport %q", enc.KeyTransport)
+		return fmt.Errorf("forge: unknown key transport %q", enc.KeyTransport)
 	}
 	switch enc.Block {
 	case "", BlockAES128GCM:
@@ -228,7 +258,7 @@ func EncryptAssertion(resp *etree.Element, cert *x509.Certificate, enc Encryptio
 	case BlockTripleDES:
 		rsaEnc.BlockCipher = xmlenc.TripleDES
 	default:
-		return fmt.Errorf("jittest: unknown block encryption %q", enc.Block)
+		return fmt.Errorf("forge: unknown block encryption %q", enc.Block)
 	}
 	plain := a.Copy()
 	declareInherited(plain, a)
@@ -236,11 +266,11 @@ func EncryptAssertion(resp *etree.Element, cert *x509.Certificate, enc Encryptio
 	doc.SetRoot(plain)
 	buf, err := doc.WriteToBytes()
 	if err != nil {
-		return fmt.Errorf("jittest: serializing the assertion: %w", err)
+		return fmt.Errorf("forge: serializing the assertion: %w", err)
 	}
 	data, err := rsaEnc.Encrypt(cert, buf, nil)
 	if err != nil {
-		return fmt.Errorf("jittest: encrypting the assertion: %w", err)
+		return fmt.Errorf("forge: encrypting the assertion: %w", err)
 	}
 	ea := etree.NewElement("saml:EncryptedAssertion")
 	ea.CreateAttr("xmlns:saml", nsAssertion)
@@ -266,7 +296,7 @@ func (aes128GCM) Decrypt(key any, el *etree.Element) ([]byte, error) {
 func (aes128GCM) Encrypt(key any, plaintext, _ []byte) (*etree.Element, error) {
 	k, ok := key.([]byte)
 	if !ok || len(k) != 16 {
-		return nil, errors.New("jittest: AES-128-GCM needs a 16-byte key")
+		return nil, errors.New("forge: AES-128-GCM needs a 16-byte key")
 	}
 	block, err := aes.NewCipher(k)
 	if err != nil {
@@ -294,7 +324,7 @@ func (aes128GCM) Encrypt(key any, plaintext, _ []byte) (*etree.Element, error) {
 func TruncateCiphertext(resp *etree.Element, n int) error {
 	cv := resp.FindElement("./EncryptedAssertion/EncryptedData/CipherData/CipherValue")
 	if cv == nil {
-		return errors.New("jittest: no EncryptedData CipherValue")
+		return errors.New("forge: no EncryptedData CipherValue")
 	}
 	b, err := base64.StdEncoding.DecodeString(cv.Text())
 	if err != nil {
