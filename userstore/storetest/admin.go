@@ -5,34 +5,35 @@ import (
 	"testing"
 	"time"
 
-	"github.com/stretchr/testify/require"
-
 	"github.com/samljit/samljit/userstore"
 )
 
-func testDeleteThenProvisionCreatesAnew(t *testing.T, s Store) {
+// This file holds the Admin suite: the contract of userstore.Admin, local
+// roles included, for a store that implements it.
+
+func testDeleteThenProvisionCreatesAnew(t *testing.T, s adminStore) {
 	// Deleting is not deprovisioning: the next sign-in creates the user
 	// again, with a new ID. Suspend is the way to keep someone out.
 	k := key("ada")
 	first := provision(t, s, k, fullProfile(), epoch()).User
-	require.NoError(t, s.Suspend(t.Context(), k))
-	require.NoError(t, s.GrantRole(t.Context(), k, "admin"))
-	require.NoError(t, s.Delete(t.Context(), k))
+	noError(t, s.Suspend(t.Context(), k), "Suspend")
+	noError(t, s.GrantRole(t.Context(), k, "admin"), "GrantRole")
+	noError(t, s.Delete(t.Context(), k), "Delete")
 	_, err := s.Lookup(t.Context(), k)
-	require.ErrorIs(t, err, userstore.ErrNotFound)
-	require.Empty(t, list(t, s))
+	errorIs(t, err, userstore.ErrNotFound, "Lookup after Delete")
+	equal(t, 0, len(list(t, s)), "users listed after Delete")
 
 	later := epoch().Add(24 * time.Hour)
 	res := provision(t, s, k, fullProfile(), later)
-	require.True(t, res.Created(), "Provision after Delete did not create")
-	require.NotEqual(t, first.ID, res.User.ID, "the new record reused the deleted one's ID")
-	require.Equal(t, userstore.Active, res.User.Status, "the new record is not active")
-	require.Nil(t, res.User.LocalRoles, "the new record has the deleted one's local roles")
-	require.Nil(t, lookup(t, s, k).LocalRoles, "the new record has the deleted one's local roles")
+	check(t, res.Created(), "Provision after Delete did not create")
+	check(t, first.ID != res.User.ID, "the new record reused the deleted one's ID")
+	equal(t, userstore.Active, res.User.Status, "the new record is not active")
+	check(t, res.User.LocalRoles == nil, "the new record has the deleted one's local roles: %q", res.User.LocalRoles)
+	check(t, localRoles(t, s, k) == nil, "the new record has the deleted one's local roles: %q", localRoles(t, s, k))
 	requireTime(t, later, res.User.CreatedAt, "CreatedAt")
 }
 
-func testListOrder(t *testing.T, s Store) {
+func testListOrder(t *testing.T, s adminStore) {
 	t0 := epoch()
 	// Created in an order that differs from the keys' order.
 	provision(t, s, key("c"), userstore.Profile{}, t0)
@@ -47,7 +48,7 @@ func testListOrder(t *testing.T, s Store) {
 	requireCreationOrder(t, list(t, s), d, e)
 }
 
-func testNotSignedInSince(t *testing.T, s Store) {
+func testNotSignedInSince(t *testing.T, s adminStore) {
 	t0 := epoch()
 	a := provision(t, s, key("a"), userstore.Profile{}, t0).User
 	b := provision(t, s, key("b"), userstore.Profile{}, t0.Add(1*time.Hour)).User
@@ -55,57 +56,57 @@ func testNotSignedInSince(t *testing.T, s Store) {
 	provision(t, s, key("d"), userstore.Profile{}, t0.Add(3*time.Hour))
 	// a signs in again, so it is now the most recent.
 	provision(t, s, key("a"), userstore.Profile{}, t0.Add(4*time.Hour))
-	require.NoError(t, s.Suspend(t.Context(), key("c")))
+	noError(t, s.Suspend(t.Context(), key("c")), "Suspend")
 
 	stale, err := s.NotSignedInSince(t.Context(), t0.Add(2*time.Hour+30*time.Minute))
-	require.NoError(t, err)
-	require.Equal(t, []string{b.ID, c.ID}, ids(stale), "want b then c, oldest first")
+	noError(t, err, "NotSignedInSince")
+	equal(t, []string{b.ID, c.ID}, ids(stale), "want b then c, oldest first")
 	requireTime(t, t0.Add(time.Hour), stale[0].LastSignInAt, "LastSignInAt")
-	require.Equal(t, userstore.Suspended, stale[1].Status)
+	equal(t, userstore.Suspended, stale[1].Status, "the suspended user's Status")
 
 	// The bound is exclusive: a sign-in exactly at t is not stale.
 	stale, err = s.NotSignedInSince(t.Context(), t0.Add(2*time.Hour))
-	require.NoError(t, err)
-	require.Equal(t, []string{b.ID}, ids(stale))
+	noError(t, err, "NotSignedInSince")
+	equal(t, []string{b.ID}, ids(stale), "a sign-in exactly at the bound is stale")
 
 	stale, err = s.NotSignedInSince(t.Context(), t0)
-	require.NoError(t, err)
-	require.Empty(t, stale)
+	noError(t, err, "NotSignedInSince")
+	equal(t, 0, len(stale), "users stale before the first sign-in")
 
 	stale, err = s.NotSignedInSince(t.Context(), t0.Add(5*time.Hour))
-	require.NoError(t, err)
-	require.Len(t, stale, 4)
-	require.Equal(t, a.ID, stale[3].ID)
+	noError(t, err, "NotSignedInSince")
+	equal(t, 4, len(stale), "users stale after every sign-in")
+	equal(t, a.ID, stale[3].ID, "the most recent sign-in is not last")
 }
 
-func testAdminUnknownKey(t *testing.T, s Store) {
+func testAdminUnknownKey(t *testing.T, s adminStore) {
 	provision(t, s, key("somebody"), fullProfile(), epoch())
 	k := key("nobody")
 	ctx := t.Context()
-	require.ErrorIs(t, s.Suspend(ctx, k), userstore.ErrNotFound, "Suspend")
-	require.ErrorIs(t, s.Unsuspend(ctx, k), userstore.ErrNotFound, "Unsuspend")
-	require.ErrorIs(t, s.Delete(ctx, k), userstore.ErrNotFound, "Delete")
-	require.ErrorIs(t, s.GrantRole(ctx, k, "admin"), userstore.ErrNotFound, "GrantRole")
-	require.ErrorIs(t, s.RevokeRole(ctx, k, "admin"), userstore.ErrNotFound, "RevokeRole")
+	errorIs(t, s.Suspend(ctx, k), userstore.ErrNotFound, "Suspend")
+	errorIs(t, s.Unsuspend(ctx, k), userstore.ErrNotFound, "Unsuspend")
+	errorIs(t, s.Delete(ctx, k), userstore.ErrNotFound, "Delete")
+	errorIs(t, s.GrantRole(ctx, k, "admin"), userstore.ErrNotFound, "GrantRole")
+	errorIs(t, s.RevokeRole(ctx, k, "admin"), userstore.ErrNotFound, "RevokeRole")
 
-	require.Error(t, s.Suspend(ctx, userstore.Key{Subject: "somebody"}), "Suspend with an empty issuer")
-	require.Error(t, s.Delete(ctx, userstore.Key{Issuer: issuer}), "Delete with an empty subject")
+	check(t, s.Suspend(ctx, userstore.Key{Subject: "somebody"}) != nil, "Suspend with an empty issuer succeeded")
+	check(t, s.Delete(ctx, userstore.Key{Issuer: issuer}) != nil, "Delete with an empty subject succeeded")
 
 	users := list(t, s)
-	require.Len(t, users, 1)
-	require.Equal(t, userstore.Active, users[0].Status)
+	equal(t, 1, len(users), "number of users")
+	equal(t, userstore.Active, users[0].Status, "Status")
 }
 
-func testProvisionNeverChangesLocalRoles(t *testing.T, s Store) {
+func testProvisionNeverChangesLocalRoles(t *testing.T, s adminStore) {
 	ctx := t.Context()
 	k := key("ada")
 	res := provision(t, s, k, fullProfile(), epoch())
-	require.Nil(t, res.User.LocalRoles, "a new user has local roles")
-	require.Nil(t, localRoles(t, s, k), "LocalRoles of a user never granted one is not nil")
-	require.Nil(t, list(t, s)[0].LocalRoles, "LocalRoles of a user never granted one is not nil")
+	check(t, res.User.LocalRoles == nil, "a new user has local roles: %#v", res.User.LocalRoles)
+	check(t, localRoles(t, s, k) == nil, "LocalRoles of a user never granted one is not nil: %#v", localRoles(t, s, k))
+	check(t, list(t, s)[0].LocalRoles == nil, "List: LocalRoles of a user never granted one is not nil")
 
-	require.NoError(t, s.GrantRole(ctx, k, "auditor"))
-	require.NoError(t, s.GrantRole(ctx, k, "admin"))
+	noError(t, s.GrantRole(ctx, k, "auditor"), "GrantRole(auditor)")
+	noError(t, s.GrantRole(ctx, k, "admin"), "GrantRole(admin)")
 	want := []string{"admin", "auditor"}
 	for i, p := range []userstore.Profile{
 		{DisplayName: "no roles"},
@@ -115,93 +116,92 @@ func testProvisionNeverChangesLocalRoles(t *testing.T, s Store) {
 		{DisplayName: "other roles", Roles: []string{"admin", "owner"}},
 	} {
 		res := provision(t, s, k, p, epoch().Add(time.Duration(i+1)*time.Hour))
-		require.Equal(t, want, res.Before.LocalRoles, "Provision's Before")
-		require.Equal(t, want, res.User.LocalRoles, "Provision changed LocalRoles")
+		equal(t, want, res.Before.LocalRoles, "Provision's Before")
+		equal(t, want, res.User.LocalRoles, "Provision changed LocalRoles")
 		u := lookup(t, s, k)
-		require.Equal(t, want, u.LocalRoles, "Provision changed LocalRoles")
-		require.Equal(t, p, u.Profile)
+		equal(t, want, u.LocalRoles, "Provision changed LocalRoles")
+		equal(t, p, u.Profile, "Profile")
 	}
 
 	// Revoking a local role that is also an IdP role leaves the IdP role.
-	require.NoError(t, s.RevokeRole(ctx, k, "admin"))
+	noError(t, s.RevokeRole(ctx, k, "admin"), "RevokeRole")
 	u := lookup(t, s, k)
-	require.Equal(t, []string{"auditor"}, u.LocalRoles)
-	require.Equal(t, []string{"admin", "owner"}, u.Profile.Roles, "RevokeRole changed the IdP-granted roles")
+	equal(t, []string{"auditor"}, u.LocalRoles, "LocalRoles after RevokeRole")
+	equal(t, []string{"admin", "owner"}, u.Profile.Roles, "RevokeRole changed the IdP-granted roles")
 }
 
-func testGrantRevokeRole(t *testing.T, s Store) {
+func testGrantRevokeRole(t *testing.T, s adminStore) {
 	ctx := t.Context()
 	k := key("ada")
 	created := provision(t, s, k, fullProfile(), epoch()).User
 
 	for _, role := range []string{"writer", "admin", "reader", "admin", "writer"} {
-		require.NoError(t, s.GrantRole(ctx, k, role), "GrantRole(%q)", role)
+		noError(t, s.GrantRole(ctx, k, role), "GrantRole(%q)", role)
 	}
-	require.Equal(t, []string{"admin", "reader", "writer"}, localRoles(t, s, k), "LocalRoles not sorted and unique")
+	equal(t, []string{"admin", "reader", "writer"}, localRoles(t, s, k), "LocalRoles not sorted and unique")
 
 	// Roles are compared exactly and sorted as Go sorts strings (byte
 	// by byte), not by any locale.
 	for _, role := range []string{"Admin", " admin", "émigré", "Zeta", "admin "} {
-		require.NoError(t, s.GrantRole(ctx, k, role), "GrantRole(%q)", role)
+		noError(t, s.GrantRole(ctx, k, role), "GrantRole(%q)", role)
 	}
-	require.Equal(t, []string{" admin", "Admin", "Zeta", "admin", "admin ", "reader", "writer", "émigré"}, localRoles(t, s, k))
+	equal(t, []string{" admin", "Admin", "Zeta", "admin", "admin ", "reader", "writer", "émigré"}, localRoles(t, s, k), "LocalRoles")
 
 	// Granting changes nothing else.
 	u := lookup(t, s, k)
-	require.Equal(t, created.Profile, u.Profile)
-	require.Equal(t, created.Status, u.Status)
+	equal(t, created.Profile, u.Profile, "GrantRole changed the Profile")
+	equal(t, created.Status, u.Status, "GrantRole changed the Status")
 	requireTime(t, created.UpdatedAt, u.UpdatedAt, "UpdatedAt")
 	requireTime(t, created.LastSignInAt, u.LastSignInAt, "LastSignInAt")
 
-	require.NoError(t, s.RevokeRole(ctx, k, "reader"))
-	require.NoError(t, s.RevokeRole(ctx, k, "reader"), "revoking a role twice")
-	require.NoError(t, s.RevokeRole(ctx, k, "nobody-has-this"), "revoking a role the user does not have")
-	require.Equal(t, []string{" admin", "Admin", "Zeta", "admin", "admin ", "writer", "émigré"}, localRoles(t, s, k))
-	require.Equal(t, fullProfile().Roles, lookup(t, s, k).Profile.Roles, "RevokeRole changed the IdP-granted roles")
+	noError(t, s.RevokeRole(ctx, k, "reader"), "RevokeRole(reader)")
+	noError(t, s.RevokeRole(ctx, k, "reader"), "revoking a role twice")
+	noError(t, s.RevokeRole(ctx, k, "nobody-has-this"), "revoking a role the user does not have")
+	equal(t, []string{" admin", "Admin", "Zeta", "admin", "admin ", "writer", "émigré"}, localRoles(t, s, k), "LocalRoles after RevokeRole")
+	equal(t, fullProfile().Roles, lookup(t, s, k).Profile.Roles, "RevokeRole changed the IdP-granted roles")
 
 	for _, role := range []string{" admin", "Admin", "Zeta", "admin", "admin ", "writer", "émigré"} {
-		require.NoError(t, s.RevokeRole(ctx, k, role), "RevokeRole(%q)", role)
+		noError(t, s.RevokeRole(ctx, k, role), "RevokeRole(%q)", role)
 	}
 	// Nil or empty: the contract only says nil when none was ever
 	// granted.
-	require.Empty(t, localRoles(t, s, k), "LocalRoles after revoking every role")
-	require.NoError(t, s.RevokeRole(ctx, k, "admin"), "revoking from a user with no local roles")
-	require.Empty(t, localRoles(t, s, k))
+	equal(t, 0, len(localRoles(t, s, k)), "number of LocalRoles after revoking every role")
+	noError(t, s.RevokeRole(ctx, k, "admin"), "revoking from a user with no local roles")
+	equal(t, 0, len(localRoles(t, s, k)), "number of LocalRoles after revoking from a user with none")
 
-	require.NoError(t, s.GrantRole(ctx, k, "admin"))
-	require.Equal(t, []string{"admin"}, localRoles(t, s, k))
+	noError(t, s.GrantRole(ctx, k, "admin"), "GrantRole after revoking every role")
+	equal(t, []string{"admin"}, localRoles(t, s, k), "LocalRoles")
 
 	// Other users are unaffected.
 	other := provision(t, s, key("grace"), fullProfile(), epoch()).User
-	require.Nil(t, other.LocalRoles)
-	require.Nil(t, localRoles(t, s, key("grace")))
+	check(t, other.LocalRoles == nil, "another user has local roles: %#v", other.LocalRoles)
+	check(t, localRoles(t, s, key("grace")) == nil, "another user has local roles: %#v", localRoles(t, s, key("grace")))
 }
 
-func testRoleAdminErrors(t *testing.T, s Store) {
+func testRoleAdminErrors(t *testing.T, s adminStore) {
 	ctx := t.Context()
 	k := key("ada")
 	provision(t, s, k, fullProfile(), epoch())
 
 	for _, bad := range []userstore.Key{{Issuer: issuer}, {Subject: "ada"}, {}} {
-		require.ErrorIs(t, s.GrantRole(ctx, bad, "admin"), userstore.ErrInvalidKey, "GrantRole(%s)", bad)
-		require.ErrorIs(t, s.RevokeRole(ctx, bad, "admin"), userstore.ErrInvalidKey, "RevokeRole(%s)", bad)
+		errorIs(t, s.GrantRole(ctx, bad, "admin"), userstore.ErrInvalidKey, "GrantRole(%s)", bad)
+		errorIs(t, s.RevokeRole(ctx, bad, "admin"), userstore.ErrInvalidKey, "RevokeRole(%s)", bad)
 	}
 	for _, nobody := range []userstore.Key{key("nobody"), {Issuer: "https://other.example/", Subject: "ada"}, key("ADA")} {
-		require.ErrorIs(t, s.GrantRole(ctx, nobody, "admin"), userstore.ErrNotFound, "GrantRole(%s)", nobody)
-		require.ErrorIs(t, s.RevokeRole(ctx, nobody, "admin"), userstore.ErrNotFound, "RevokeRole(%s)", nobody)
+		errorIs(t, s.GrantRole(ctx, nobody, "admin"), userstore.ErrNotFound, "GrantRole(%s)", nobody)
+		errorIs(t, s.RevokeRole(ctx, nobody, "admin"), userstore.ErrNotFound, "RevokeRole(%s)", nobody)
 	}
 
-	require.Error(t, s.GrantRole(ctx, k, ""), "GrantRole of an empty role")
-	require.Nil(t, localRoles(t, s, k), "a refused GrantRole wrote local roles")
-	require.NoError(t, s.GrantRole(ctx, k, "admin"))
-	require.Error(t, s.RevokeRole(ctx, k, ""), "RevokeRole of an empty role")
-	require.Equal(t, []string{"admin"}, localRoles(t, s, k))
+	check(t, s.GrantRole(ctx, k, "") != nil, "GrantRole of an empty role succeeded")
+	check(t, localRoles(t, s, k) == nil, "a refused GrantRole wrote local roles: %#v", localRoles(t, s, k))
+	noError(t, s.GrantRole(ctx, k, "admin"), "GrantRole")
+	check(t, s.RevokeRole(ctx, k, "") != nil, "RevokeRole of an empty role succeeded")
+	equal(t, []string{"admin"}, localRoles(t, s, k), "LocalRoles")
 
-	users := list(t, s)
-	require.Len(t, users, 1, "a role change created a user")
+	equal(t, 1, len(list(t, s)), "a role change created a user")
 }
 
-func testConcurrentGrantAndProvision(t *testing.T, s Store) {
+func testConcurrentGrantAndProvision(t *testing.T, s adminStore) {
 	// Grants of different roles, and sign-ins, at once: none is lost,
 	// and no sign-in overwrites the local roles.
 	ctx := t.Context()
@@ -217,36 +217,36 @@ func testConcurrentGrantAndProvision(t *testing.T, s Store) {
 	})
 	var want []string
 	for i, err := range errs {
-		require.NoError(t, err, "call %d", i)
+		noError(t, err, "call %d", i)
 		if i%2 == 0 {
 			want = append(want, fmt.Sprintf("role-%02d", i))
 		}
 	}
-	require.Equal(t, want, localRoles(t, s, k), "a concurrent grant was lost")
+	equal(t, want, localRoles(t, s, k), "a concurrent grant was lost")
 }
 
-func testEffectiveRoles(t *testing.T, s Store) {
+func testEffectiveRoles(t *testing.T, s adminStore) {
 	ctx := t.Context()
 	k := key("ada")
 	provision(t, s, k, userstore.Profile{Roles: []string{"writer", "reader", "writer"}}, epoch())
-	require.NoError(t, s.GrantRole(ctx, k, "reader"))
-	require.NoError(t, s.GrantRole(ctx, k, "admin"))
+	noError(t, s.GrantRole(ctx, k, "reader"), "GrantRole(reader)")
+	noError(t, s.GrantRole(ctx, k, "admin"), "GrantRole(admin)")
 
 	u := lookup(t, s, k)
-	require.Equal(t, []string{"admin", "reader", "writer"}, u.Roles())
+	equal(t, []string{"admin", "reader", "writer"}, u.Roles(), "Roles")
 	for _, role := range []string{"admin", "reader", "writer"} {
-		require.True(t, u.HasRole(role), "HasRole(%q)", role)
+		check(t, u.HasRole(role), "HasRole(%q) = false", role)
 	}
-	require.False(t, u.HasRole("owner"))
-	require.False(t, u.HasRole("Admin"))
+	check(t, !u.HasRole("owner"), "HasRole(owner) = true")
+	check(t, !u.HasRole("Admin"), "HasRole(Admin) = true")
 
 	// The IdP takes a role away at the next sign-in; the local grant of
 	// the same role keeps it.
 	res := provision(t, s, k, userstore.Profile{Roles: []string{"writer"}}, epoch().Add(time.Hour))
-	require.Equal(t, []string{"admin", "reader", "writer"}, res.User.Roles())
+	equal(t, []string{"admin", "reader", "writer"}, res.User.Roles(), "Roles after the IdP took reader away")
 	res = provision(t, s, k, userstore.Profile{}, epoch().Add(2*time.Hour))
-	require.Equal(t, []string{"admin", "reader"}, res.User.Roles())
-	require.False(t, res.User.HasRole("writer"))
-	require.NoError(t, s.RevokeRole(ctx, k, "reader"))
-	require.Equal(t, []string{"admin"}, lookup(t, s, k).Roles())
+	equal(t, []string{"admin", "reader"}, res.User.Roles(), "Roles after the IdP took every role away")
+	check(t, !res.User.HasRole("writer"), "HasRole(writer) = true after the IdP took it away")
+	noError(t, s.RevokeRole(ctx, k, "reader"), "RevokeRole(reader)")
+	equal(t, []string{"admin"}, lookup(t, s, k).Roles(), "Roles after RevokeRole")
 }

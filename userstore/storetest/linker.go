@@ -5,32 +5,22 @@ import (
 	"testing"
 	"time"
 
-	"github.com/stretchr/testify/require"
-
 	"github.com/samljit/samljit/userstore"
 )
 
-// linker returns s as a [userstore.Linker], or skips the test when it is
-// not one.
-func linker(t *testing.T, s Store) userstore.Linker {
-	t.Helper()
-	l, ok := s.(userstore.Linker)
-	if !ok {
-		t.Skipf("%T does not implement userstore.Linker", s)
-	}
-	return l
-}
+// This file holds the Linker suite: the contract of userstore.Linker, for
+// a store that implements it. What only another interface can show runs as
+// a subtest that is skipped when the store does not implement it.
 
 // lookupEmail calls LookupEmail and requires it to succeed.
 func lookupEmail(t *testing.T, l userstore.Linker, email string) []userstore.User {
 	t.Helper()
 	users, err := l.LookupEmail(t.Context(), email)
-	require.NoError(t, err, "LookupEmail(%q)", email)
+	noError(t, err, "LookupEmail(%q)", email)
 	return users
 }
 
-func testLookupEmailFoldsASCIIOnly(t *testing.T, s Store) {
-	l := linker(t, s)
+func testLookupEmailFoldsASCIIOnly(t *testing.T, s linkerStore) {
 	t0 := epoch()
 	// Created in an order that is neither the subjects' nor the IDs'.
 	emails := []struct {
@@ -91,8 +81,8 @@ func testLookupEmailFoldsASCIIOnly(t *testing.T, s Store) {
 		{"e\u0301mile@example.com", []string{"e-combining"}},
 		{"emile@example.com", nil},
 	} {
-		found := lookupEmail(t, l, tc.query)
-		require.Equal(t, tc.want, nilIfEmpty(subjects(found)), "LookupEmail(%q)", tc.query)
+		found := lookupEmail(t, s, tc.query)
+		equal(t, tc.want, nilIfEmpty(subjects(found)), "LookupEmail(%q)", tc.query)
 		for _, u := range found {
 			requireSameUser(t, users[u.Key.Subject], u)
 		}
@@ -107,8 +97,7 @@ func nilIfEmpty(ss []string) []string {
 	return ss
 }
 
-func testLookupEmailOrder(t *testing.T, s Store) {
-	l := linker(t, s)
+func testLookupEmailOrder(t *testing.T, s linkerStore) {
 	t0 := epoch()
 	const email = "shared@example.com"
 	provision(t, s, key("c"), userstore.Profile{Email: email}, t0)
@@ -121,74 +110,76 @@ func testLookupEmailOrder(t *testing.T, s Store) {
 	d := provision(t, s, key("d"), userstore.Profile{Email: email}, t0.Add(4*time.Hour)).User
 	e := provision(t, s, key("e"), userstore.Profile{Email: email}, t0.Add(4*time.Hour)).User
 
-	requireCreationOrder(t, lookupEmail(t, l, email), d, e)
+	requireCreationOrder(t, lookupEmail(t, s, email), d, e)
 }
 
-func testLookupEmailBlank(t *testing.T, s Store) {
-	l := linker(t, s)
+func testLookupEmailBlank(t *testing.T, s linkerStore) {
 	provision(t, s, key("empty"), userstore.Profile{}, epoch())
 	provision(t, s, key("blank"), userstore.Profile{Email: "  \t"}, epoch())
 	provision(t, s, key("ada"), userstore.Profile{Email: "ada@example.com"}, epoch())
 	for _, q := range []string{"", " ", "\t\n", "  \t"} {
-		require.Empty(t, lookupEmail(t, l, q), "LookupEmail(%q) matched someone", q)
+		equal(t, 0, len(lookupEmail(t, s, q)), "LookupEmail(%q) matched someone", q)
 	}
 }
 
-func testLookupEmailFollowsWrites(t *testing.T, s Store) {
-	l := linker(t, s)
+func testLookupEmailFollowsWrites(t *testing.T, s linkerStore) {
 	ctx := t.Context()
 	k := key("ada")
 	t0 := epoch()
 	id := provision(t, s, k, userstore.Profile{Email: "Ada@Example.com"}, t0).User.ID
-	require.Equal(t, []string{id}, ids(lookupEmail(t, l, "ada@example.com")))
+	equal(t, []string{id}, ids(lookupEmail(t, s, "ada@example.com")), "LookupEmail after the first sign-in")
 
 	// A sign-in that changes the email moves the user.
 	provision(t, s, k, userstore.Profile{Email: "ada.king@example.com"}, t0.Add(time.Hour))
-	require.Empty(t, lookupEmail(t, l, "ada@example.com"), "the old email still finds the user")
-	require.Equal(t, []string{id}, ids(lookupEmail(t, l, "ADA.KING@example.com")))
+	equal(t, 0, len(lookupEmail(t, s, "ada@example.com")), "the old email still finds the user")
+	equal(t, []string{id}, ids(lookupEmail(t, s, "ADA.KING@example.com")), "LookupEmail of the new email")
 	provision(t, s, k, userstore.Profile{}, t0.Add(2*time.Hour))
-	require.Empty(t, lookupEmail(t, l, "ada.king@example.com"), "a cleared email still finds the user")
+	equal(t, 0, len(lookupEmail(t, s, "ada.king@example.com")), "a cleared email still finds the user")
 
 	// So does a SignIn.
-	if ss, ok := s.(userstore.SignInStore); ok {
+	checkWith(t, "SignIn", s, func(t *testing.T, ss userstore.SignInStore) {
 		_, err := ss.SignIn(ctx, issuer, "_follow", t0.Add(4*time.Hour), k, t0.Add(3*time.Hour),
 			func(*userstore.User) (userstore.Profile, error) {
 				return userstore.Profile{Email: "countess@example.com"}, nil
 			})
-		require.NoError(t, err)
-		require.Equal(t, []string{id}, ids(lookupEmail(t, l, "Countess@example.com")), "after SignIn")
-	}
+		noError(t, err, "SignIn")
+		equal(t, []string{id}, ids(lookupEmail(t, s, "Countess@example.com")), "after SignIn")
+	})
 
 	// And a Link.
 	local := provision(t, s, localKey("acct-1"), userstore.Profile{Email: "legacy@example.com"}, t0).User
-	_, err := l.Link(ctx, local.ID, key("grace"), userstore.Profile{Email: "grace@example.com"}, t0.Add(time.Hour))
-	require.NoError(t, err)
-	require.Empty(t, lookupEmail(t, l, "legacy@example.com"), "after Link, the local email still finds the user")
-	found := lookupEmail(t, l, "grace@example.com")
-	require.Equal(t, []string{local.ID}, ids(found))
-	require.Equal(t, key("grace"), found[0].Key)
+	_, err := s.Link(ctx, local.ID, key("grace"), userstore.Profile{Email: "grace@example.com"}, t0.Add(time.Hour))
+	noError(t, err, "Link")
+	equal(t, 0, len(lookupEmail(t, s, "legacy@example.com")), "after Link, the local email still finds the user")
+	found := lookupEmail(t, s, "grace@example.com")
+	equal(t, []string{local.ID}, ids(found), "LookupEmail of the linked email")
+	equal(t, key("grace"), found[0].Key, "Key of the linked user")
 
 	// A deleted user is found no more.
-	require.NoError(t, s.Delete(ctx, key("grace")))
-	require.Empty(t, lookupEmail(t, l, "grace@example.com"), "a deleted user is still found")
+	checkWith(t, "Delete", s, func(t *testing.T, a userstore.Admin) {
+		noError(t, a.Delete(ctx, key("grace")), "Delete")
+		equal(t, 0, len(lookupEmail(t, s, "grace@example.com")), "a deleted user is still found")
+	})
 }
 
-func testLinkLocalAccount(t *testing.T, s Store) {
-	l := linker(t, s)
+func testLinkLocalAccount(t *testing.T, s linkerStore) {
 	ctx := t.Context()
 	t0 := epoch()
 	local := localKey("acct-42")
 	provision(t, s, local, userstore.Profile{Email: "ada@example.com", DisplayName: "Ada (local)", Roles: []string{"legacy"}}, t0)
-	require.NoError(t, s.GrantRole(ctx, local, "admin"))
+	// Link must keep the account's local roles; with an Admin, it has one.
+	checkWith(t, "GrantRole", s, func(t *testing.T, a userstore.Admin) {
+		noError(t, a.GrantRole(ctx, local, "admin"), "GrantRole")
+		equal(t, []string{"admin"}, localRoles(t, s, local), "LocalRoles")
+	})
 	before := lookup(t, s, local)
-	require.Equal(t, []string{"admin"}, before.LocalRoles)
 
 	idp := key("ada-object-id")
 	p := fullProfile()
 	t1 := t0.Add(36*time.Hour + 7*time.Nanosecond)
-	res, err := l.Link(ctx, before.ID, idp, p, t1)
-	require.NoError(t, err)
-	require.False(t, res.Created(), "Link reported a new user")
+	res, err := s.Link(ctx, before.ID, idp, p, t1)
+	noError(t, err, "Link")
+	check(t, !res.Created(), "Link reported a new user")
 	requireSameUser(t, before, *res.Before)
 
 	want := before
@@ -202,41 +193,42 @@ func testLinkLocalAccount(t *testing.T, s Store) {
 
 	// The local key no longer finds the user; there is still one user.
 	_, err = s.Lookup(ctx, local)
-	require.ErrorIs(t, err, userstore.ErrNotFound, "the old local key still finds the user")
-	users := list(t, s)
-	require.Len(t, users, 1, "Link created a user")
-	requireSameUser(t, want, users[0])
+	errorIs(t, err, userstore.ErrNotFound, "the old local key still finds the user")
+	checkWith(t, "List", s, func(t *testing.T, a userstore.Admin) {
+		users := list(t, a)
+		equal(t, 1, len(users), "Link created a user")
+		requireSameUser(t, want, users[0])
+	})
 
 	// The next sign-in with the IdP key updates the linked user.
 	next := provision(t, s, idp, p, t1.Add(time.Hour))
-	require.False(t, next.Created())
-	require.Equal(t, before.ID, next.User.ID)
-	require.Equal(t, []string{"admin"}, next.User.LocalRoles)
+	check(t, !next.Created(), "the sign-in after Link created a user")
+	equal(t, before.ID, next.User.ID, "ID after the next sign-in")
+	equal(t, before.LocalRoles, next.User.LocalRoles, "LocalRoles after the next sign-in")
 
 	// It is no longer a local account, so it cannot be linked again.
-	_, err = l.Link(ctx, before.ID, key("someone-else"), p, t1.Add(2*time.Hour))
-	require.ErrorIs(t, err, userstore.ErrNotLinkable, "a linked account was linked again")
-	require.Equal(t, idp, lookup(t, s, idp).Key)
+	_, err = s.Link(ctx, before.ID, key("someone-else"), p, t1.Add(2*time.Hour))
+	errorIs(t, err, userstore.ErrNotLinkable, "a linked account was linked again")
+	equal(t, idp, lookup(t, s, idp).Key, "Key after the refused Link")
 }
 
-func testLinkKeepsSuspended(t *testing.T, s Store) {
-	l := linker(t, s)
+func testLinkKeepsSuspended(t *testing.T, s linkerStore) {
+	a := skipUnless[userstore.Admin](t, s)
 	ctx := t.Context()
 	local := localKey("acct-7")
 	created := provision(t, s, local, userstore.Profile{Email: "grace@example.com"}, epoch()).User
-	require.NoError(t, s.Suspend(ctx, local))
+	noError(t, a.Suspend(ctx, local), "Suspend")
 
 	idp := key("grace")
-	res, err := l.Link(ctx, created.ID, idp, fullProfile(), epoch().Add(time.Hour))
-	require.NoError(t, err)
-	require.Equal(t, userstore.Suspended, res.Before.Status)
-	require.Equal(t, userstore.Suspended, res.User.Status, "Link reactivated a suspended account")
-	require.Equal(t, userstore.Suspended, lookup(t, s, idp).Status, "Link reactivated a suspended account")
-	require.Equal(t, created.ID, lookup(t, s, idp).ID)
+	res, err := s.Link(ctx, created.ID, idp, fullProfile(), epoch().Add(time.Hour))
+	noError(t, err, "Link")
+	equal(t, userstore.Suspended, res.Before.Status, "Before.Status")
+	equal(t, userstore.Suspended, res.User.Status, "Link reactivated a suspended account")
+	equal(t, userstore.Suspended, lookup(t, s, idp).Status, "Link reactivated a suspended account")
+	equal(t, created.ID, lookup(t, s, idp).ID, "ID")
 }
 
-func testLinkRefusesNonLocal(t *testing.T, s Store) {
-	l := linker(t, s)
+func testLinkRefusesNonLocal(t *testing.T, s linkerStore) {
 	ctx := t.Context()
 	// Issuers are compared exactly: these are not the local issuer.
 	for i, k := range []userstore.Key{
@@ -246,51 +238,54 @@ func testLinkRefusesNonLocal(t *testing.T, s Store) {
 	} {
 		u := provision(t, s, k, userstore.Profile{Email: "bob@example.com"}, epoch()).User
 		target := key(fmt.Sprint("bob-new-", i))
-		_, err := l.Link(ctx, u.ID, target, fullProfile(), epoch().Add(time.Hour))
-		require.ErrorIs(t, err, userstore.ErrNotLinkable, "Link of a user of issuer %q", k.Issuer)
+		_, err := s.Link(ctx, u.ID, target, fullProfile(), epoch().Add(time.Hour))
+		errorIs(t, err, userstore.ErrNotLinkable, "Link of a user of issuer %q", k.Issuer)
 		requireSameUser(t, u, lookup(t, s, k))
 		_, err = s.Lookup(ctx, target)
-		require.ErrorIs(t, err, userstore.ErrNotFound, "a refused Link wrote the new key")
+		errorIs(t, err, userstore.ErrNotFound, "a refused Link wrote the new key")
 	}
 }
 
-func testLinkRefusesTakenKey(t *testing.T, s Store) {
-	l := linker(t, s)
+func testLinkRefusesTakenKey(t *testing.T, s linkerStore) {
 	ctx := t.Context()
 	local := provision(t, s, localKey("acct-1"), userstore.Profile{Email: "ada@example.com"}, epoch()).User
 	taken := key("ada")
 	owner := provision(t, s, taken, userstore.Profile{Email: "ada@example.com"}, epoch().Add(time.Minute)).User
 
-	_, err := l.Link(ctx, local.ID, taken, fullProfile(), epoch().Add(time.Hour))
-	require.ErrorIs(t, err, userstore.ErrNotLinkable, "Link to a key another user has")
+	_, err := s.Link(ctx, local.ID, taken, fullProfile(), epoch().Add(time.Hour))
+	errorIs(t, err, userstore.ErrNotLinkable, "Link to a key another user has")
 	requireSameUser(t, local, lookup(t, s, localKey("acct-1")))
 	requireSameUser(t, owner, lookup(t, s, taken))
-	require.Len(t, list(t, s), 2)
+	checkWith(t, "List", s, func(t *testing.T, a userstore.Admin) {
+		equal(t, 2, len(list(t, a)), "number of users after the refused Link")
+	})
 
 	// Another local account's key is taken too.
 	other := provision(t, s, localKey("acct-2"), userstore.Profile{}, epoch()).User
-	_, err = l.Link(ctx, local.ID, localKey("acct-2"), fullProfile(), epoch().Add(time.Hour))
-	require.ErrorIs(t, err, userstore.ErrNotLinkable, "Link to another local account's key")
+	_, err = s.Link(ctx, local.ID, localKey("acct-2"), fullProfile(), epoch().Add(time.Hour))
+	errorIs(t, err, userstore.ErrNotLinkable, "Link to another local account's key")
 	requireSameUser(t, local, lookup(t, s, localKey("acct-1")))
 	requireSameUser(t, other, lookup(t, s, localKey("acct-2")))
 }
 
-func testLinkUnknownID(t *testing.T, s Store) {
-	l := linker(t, s)
+func testLinkUnknownID(t *testing.T, s linkerStore) {
 	ctx := t.Context()
 	local := provision(t, s, localKey("acct-1"), userstore.Profile{}, epoch()).User
 	k := key("ada")
 	for _, id := range []string{"no-such-id", "", local.ID + "0"} {
-		_, err := l.Link(ctx, id, k, fullProfile(), epoch().Add(time.Hour))
-		require.ErrorIs(t, err, userstore.ErrNotFound, "Link(%q)", id)
+		_, err := s.Link(ctx, id, k, fullProfile(), epoch().Add(time.Hour))
+		errorIs(t, err, userstore.ErrNotFound, "Link(%q)", id)
 	}
 	for _, bad := range []userstore.Key{{Issuer: issuer}, {Subject: "ada"}, {}} {
-		_, err := l.Link(ctx, local.ID, bad, fullProfile(), epoch().Add(time.Hour))
-		require.ErrorIs(t, err, userstore.ErrInvalidKey, "Link to %s", bad)
+		_, err := s.Link(ctx, local.ID, bad, fullProfile(), epoch().Add(time.Hour))
+		errorIs(t, err, userstore.ErrInvalidKey, "Link to %s", bad)
 	}
 	_, err := s.Lookup(ctx, k)
-	require.ErrorIs(t, err, userstore.ErrNotFound, "a refused Link created a user")
-	users := list(t, s)
-	require.Len(t, users, 1)
-	requireSameUser(t, local, users[0])
+	errorIs(t, err, userstore.ErrNotFound, "a refused Link created a user")
+	requireSameUser(t, local, lookup(t, s, localKey("acct-1")))
+	checkWith(t, "List", s, func(t *testing.T, a userstore.Admin) {
+		users := list(t, a)
+		equal(t, 1, len(users), "number of users after the refused Links")
+		requireSameUser(t, local, users[0])
+	})
 }

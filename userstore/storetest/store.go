@@ -5,47 +5,51 @@ import (
 	"testing"
 	"time"
 
-	"github.com/stretchr/testify/require"
-
 	"github.com/samljit/samljit/userstore"
 )
 
-func testLookupUnknownKey(t *testing.T, s Store) {
+// This file holds the Store suite: the contract of userstore.Store, which
+// every store implements. What only another interface can show runs as a
+// subtest that is skipped when the store does not implement it.
+
+func testLookupUnknownKey(t *testing.T, s userstore.Store) {
 	_, err := s.Lookup(t.Context(), key("nobody"))
-	require.ErrorIs(t, err, userstore.ErrNotFound)
+	errorIs(t, err, userstore.ErrNotFound, "Lookup in an empty store")
 
 	provision(t, s, key("somebody"), fullProfile(), epoch())
 	_, err = s.Lookup(t.Context(), key("nobody"))
-	require.ErrorIs(t, err, userstore.ErrNotFound)
+	errorIs(t, err, userstore.ErrNotFound, "Lookup of an unknown subject")
 	_, err = s.Lookup(t.Context(), userstore.Key{Issuer: "https://other.example/", Subject: "somebody"})
-	require.ErrorIs(t, err, userstore.ErrNotFound, "a subject of another issuer is another user")
+	errorIs(t, err, userstore.ErrNotFound, "a subject of another issuer is another user")
 }
 
-func testInvalidKey(t *testing.T, s Store) {
+func testInvalidKey(t *testing.T, s userstore.Store) {
 	for _, k := range []userstore.Key{
 		{Issuer: "", Subject: "subject"},
 		{Issuer: issuer, Subject: ""},
 		{},
 	} {
 		_, err := s.Lookup(t.Context(), k)
-		require.ErrorIs(t, err, userstore.ErrInvalidKey, "Lookup(%s)", k)
+		errorIs(t, err, userstore.ErrInvalidKey, "Lookup(%s)", k)
 		_, err = s.Provision(t.Context(), k, fullProfile(), epoch())
-		require.ErrorIs(t, err, userstore.ErrInvalidKey, "Provision(%s)", k)
+		errorIs(t, err, userstore.ErrInvalidKey, "Provision(%s)", k)
 	}
-	require.Empty(t, list(t, s), "a refused Provision wrote a user")
+	checkWith(t, "List", s, func(t *testing.T, a userstore.Admin) {
+		equal(t, 0, len(list(t, a)), "a refused Provision wrote a user")
+	})
 }
 
-func testProvisionCreatesThenUpdates(t *testing.T, s Store) {
+func testProvisionCreatesThenUpdates(t *testing.T, s userstore.Store) {
 	k := key("ada")
 	t0 := epoch()
 	first := provision(t, s, k, fullProfile(), t0)
-	require.True(t, first.Created(), "first Provision did not create")
-	require.Nil(t, first.Before)
+	check(t, first.Created(), "first Provision did not create")
+	check(t, first.Before == nil, "first Provision's Before is %+v, want nil", first.Before)
 	u := first.User
-	require.NotEmpty(t, u.ID)
-	require.Equal(t, k, u.Key)
-	require.Equal(t, fullProfile(), u.Profile)
-	require.Equal(t, userstore.Active, u.Status)
+	check(t, u.ID != "", "the new user has no ID")
+	equal(t, k, u.Key, "Key")
+	equal(t, fullProfile(), u.Profile, "Profile")
+	equal(t, userstore.Active, u.Status, "Status")
 	requireTime(t, t0, u.CreatedAt, "CreatedAt")
 	requireTime(t, t0, u.UpdatedAt, "UpdatedAt")
 	requireTime(t, t0, u.LastSignInAt, "LastSignInAt")
@@ -57,8 +61,8 @@ func testProvisionCreatesThenUpdates(t *testing.T, s Store) {
 	changed.Groups = []string{"countesses"}
 	t1 := t0.Add(36*time.Hour + 7*time.Nanosecond)
 	second := provision(t, s, k, changed, t1)
-	require.False(t, second.Created(), "second Provision created again")
-	require.NotNil(t, second.Before)
+	check(t, !second.Created(), "second Provision created again")
+	check(t, second.Before != nil, "second Provision's Before is nil")
 	requireSameUser(t, u, *second.Before)
 
 	want := u
@@ -68,28 +72,32 @@ func testProvisionCreatesThenUpdates(t *testing.T, s Store) {
 	requireSameUser(t, want, second.User)
 	requireSameUser(t, want, lookup(t, s, k))
 
-	users := list(t, s)
-	require.Len(t, users, 1, "the user was created more than once")
-	requireSameUser(t, want, users[0])
+	checkWith(t, "List", s, func(t *testing.T, a userstore.Admin) {
+		users := list(t, a)
+		equal(t, 1, len(users), "the user was created more than once")
+		requireSameUser(t, want, users[0])
+	})
 }
 
-func testProfileRoundTrip(t *testing.T, s Store) {
+func testProfileRoundTrip(t *testing.T, s userstore.Store) {
 	k := key("ada")
 	p := fullProfile()
 	res := provision(t, s, k, p, epoch())
-	require.Equal(t, p, res.User.Profile, "Provision result")
-	require.Equal(t, p, lookup(t, s, k).Profile, "Lookup")
-	users := list(t, s)
-	require.Len(t, users, 1)
-	require.Equal(t, p, users[0].Profile, "List")
+	equal(t, p, res.User.Profile, "Provision result")
+	equal(t, p, lookup(t, s, k).Profile, "Lookup")
+	checkWith(t, "List", s, func(t *testing.T, a userstore.Admin) {
+		users := list(t, a)
+		equal(t, 1, len(users), "number of users")
+		equal(t, p, users[0].Profile, "List")
+	})
 
 	// An update replaces the whole profile, clearing fields left empty.
 	res = provision(t, s, k, userstore.Profile{DisplayName: "Ada"}, epoch().Add(time.Minute))
-	require.Equal(t, p, res.Before.Profile, "Before")
-	require.Equal(t, userstore.Profile{DisplayName: "Ada"}, lookup(t, s, k).Profile)
+	equal(t, p, res.Before.Profile, "Before")
+	equal(t, userstore.Profile{DisplayName: "Ada"}, lookup(t, s, k).Profile, "Lookup after the update")
 }
 
-func testNilAndEmptyStayApart(t *testing.T, s Store) {
+func testNilAndEmptyStayApart(t *testing.T, s userstore.Store) {
 	nilProfile := userstore.Profile{DisplayName: "nil"}
 	emptyProfile := userstore.Profile{DisplayName: "empty", Groups: []string{}, Attributes: map[string][]string{}, Roles: []string{}}
 	innerProfile := userstore.Profile{
@@ -102,40 +110,36 @@ func testNilAndEmptyStayApart(t *testing.T, s Store) {
 	provision(t, s, key("inner"), innerProfile, epoch())
 
 	got := lookup(t, s, key("nil")).Profile
-	require.Nil(t, got.Groups, "nil Groups came back non-nil")
-	require.Nil(t, got.Attributes, "nil Attributes came back non-nil")
-	require.Nil(t, got.Roles, "nil Roles came back non-nil")
+	check(t, got.Groups == nil, "nil Groups came back non-nil: %#v", got.Groups)
+	check(t, got.Attributes == nil, "nil Attributes came back non-nil: %#v", got.Attributes)
+	check(t, got.Roles == nil, "nil Roles came back non-nil: %#v", got.Roles)
 
 	got = lookup(t, s, key("empty")).Profile
-	require.NotNil(t, got.Groups, "empty Groups came back nil")
-	require.Empty(t, got.Groups)
-	require.NotNil(t, got.Attributes, "empty Attributes came back nil")
-	require.Empty(t, got.Attributes)
-	require.NotNil(t, got.Roles, "empty Roles came back nil")
-	require.Empty(t, got.Roles)
+	equal(t, []string{}, got.Groups, "empty Groups")
+	equal(t, map[string][]string{}, got.Attributes, "empty Attributes")
+	equal(t, []string{}, got.Roles, "empty Roles")
 
 	got = lookup(t, s, key("inner")).Profile
-	require.Equal(t, innerProfile, got)
-	require.Nil(t, got.Attributes["nil"], "a nil attribute value came back non-nil")
-	require.NotNil(t, got.Attributes["empty"], "an empty attribute value came back nil")
-	require.Empty(t, got.Attributes["empty"])
+	equal(t, innerProfile, got, "Profile with nil and empty attribute values")
+	check(t, got.Attributes["nil"] == nil, "a nil attribute value came back non-nil: %#v", got.Attributes["nil"])
+	equal(t, []string{}, got.Attributes["empty"], "an empty attribute value")
 
 	// Updates keep the distinction too, in both directions.
 	res := provision(t, s, key("nil"), emptyProfile, epoch().Add(time.Second))
-	require.Equal(t, nilProfile, res.Before.Profile)
-	require.Nil(t, res.Before.Profile.Groups)
-	require.Equal(t, emptyProfile, lookup(t, s, key("nil")).Profile)
-	require.NotNil(t, lookup(t, s, key("nil")).Profile.Groups)
+	equal(t, nilProfile, res.Before.Profile, "Before")
+	check(t, res.Before.Profile.Groups == nil, "Before: nil Groups came back non-nil")
+	equal(t, emptyProfile, lookup(t, s, key("nil")).Profile, "nil Groups updated to empty")
+	check(t, lookup(t, s, key("nil")).Profile.Groups != nil, "nil Groups updated to empty came back nil")
 
 	res = provision(t, s, key("empty"), nilProfile, epoch().Add(time.Second))
-	require.NotNil(t, res.Before.Profile.Groups)
-	require.NotNil(t, res.Before.Profile.Attributes)
+	check(t, res.Before.Profile.Groups != nil, "Before: empty Groups came back nil")
+	check(t, res.Before.Profile.Attributes != nil, "Before: empty Attributes came back nil")
 	got = lookup(t, s, key("empty")).Profile
-	require.Nil(t, got.Groups)
-	require.Nil(t, got.Attributes)
+	check(t, got.Groups == nil, "empty Groups updated to nil came back non-nil: %#v", got.Groups)
+	check(t, got.Attributes == nil, "empty Attributes updated to nil came back non-nil: %#v", got.Attributes)
 }
 
-func testUnicodeValues(t *testing.T, s Store) {
+func testUnicodeValues(t *testing.T, s userstore.Store) {
 	k := userstore.Key{Issuer: "https://idp.example/ß/", Subject: "山田-🦊-\u0645\u0631\u062d\u0628\u0627"}
 	p := userstore.Profile{
 		Email:       "zoë@bücher.example",
@@ -149,13 +153,13 @@ func testUnicodeValues(t *testing.T, s Store) {
 		},
 	}
 	res := provision(t, s, k, p, epoch())
-	require.Equal(t, p, res.User.Profile)
+	equal(t, p, res.User.Profile, "Provision result")
 	u := lookup(t, s, k)
-	require.Equal(t, k, u.Key)
-	require.Equal(t, p, u.Profile)
+	equal(t, k, u.Key, "Key")
+	equal(t, p, u.Profile, "Lookup")
 }
 
-func testKeysCompareExactly(t *testing.T, s Store) {
+func testKeysCompareExactly(t *testing.T, s userstore.Store) {
 	// Each group holds values that case folding, Unicode normalisation or
 	// trimming would treat as equal. Keys are compared byte for byte, so
 	// every value is a different user.
@@ -174,23 +178,25 @@ func testKeysCompareExactly(t *testing.T, s Store) {
 				{Issuer: "https://idp.example/" + v, Subject: "subject"},
 			} {
 				res := provision(t, s, k, userstore.Profile{DisplayName: k.String()}, epoch())
-				require.True(t, res.Created(), "%s was taken for an existing user", k)
+				check(t, res.Created(), "%s was taken for an existing user", k)
 				prev, dup := seen[res.User.ID]
-				require.False(t, dup, "%s and %s share user %s", k, prev, res.User.ID)
+				check(t, !dup, "%s and %s share user %s", k, prev, res.User.ID)
 				seen[res.User.ID] = k
 			}
 		}
 	}
 	for id, k := range seen {
 		u := lookup(t, s, k)
-		require.Equal(t, id, u.ID, "Lookup(%s)", k)
-		require.Equal(t, k, u.Key)
-		require.Equal(t, k.String(), u.Profile.DisplayName)
+		equal(t, id, u.ID, "Lookup(%s)", k)
+		equal(t, k, u.Key, "Lookup(%s): Key", k)
+		equal(t, k.String(), u.Profile.DisplayName, "Lookup(%s): DisplayName", k)
 	}
-	require.Len(t, list(t, s), len(seen))
+	checkWith(t, "List", s, func(t *testing.T, a userstore.Admin) {
+		equal(t, len(seen), len(list(t, a)), "number of users")
+	})
 }
 
-func testTimestampsRoundTrip(t *testing.T, s Store) {
+func testTimestampsRoundTrip(t *testing.T, s userstore.Store) {
 	k := key("ada")
 	times := []time.Time{
 		epoch(),
@@ -213,7 +219,9 @@ func testTimestampsRoundTrip(t *testing.T, s Store) {
 	}
 }
 
-func testConcurrentFirstSignIn(t *testing.T, s Store) {
+// testProvisionNeverChangesStatus is in storetest.go.
+
+func testConcurrentFirstSignIn(t *testing.T, s userstore.Store) {
 	ctx := t.Context()
 	k := key("ada")
 	results := make([]userstore.Provisioned, concurrency)
@@ -223,7 +231,7 @@ func testConcurrentFirstSignIn(t *testing.T, s Store) {
 		results[i], errs[i] = s.Provision(ctx, k, p, epoch().Add(time.Duration(i)*time.Second))
 	})
 	for i, err := range errs {
-		require.NoError(t, err, "call %d", i)
+		noError(t, err, "call %d", i)
 	}
 
 	created := 0
@@ -232,30 +240,33 @@ func testConcurrentFirstSignIn(t *testing.T, s Store) {
 	// every profile but the last is seen exactly once.
 	befores := make(map[string]int)
 	for i, res := range results {
-		require.Equal(t, results[0].User.ID, res.User.ID, "call %d got another user", i)
-		require.Equal(t, fmt.Sprint(i), res.User.Profile.DisplayName, "call %d", i)
+		equal(t, results[0].User.ID, res.User.ID, "call %d got another user", i)
+		equal(t, fmt.Sprint(i), res.User.Profile.DisplayName, "call %d", i)
 		if res.Created() {
 			created++
 			continue
 		}
-		require.Equal(t, res.User.ID, res.Before.ID, "call %d", i)
-		require.NotEqual(t, res.User.Profile.DisplayName, res.Before.Profile.DisplayName, "call %d saw its own write as before", i)
+		equal(t, res.User.ID, res.Before.ID, "call %d: Before.ID", i)
+		check(t, res.User.Profile.DisplayName != res.Before.Profile.DisplayName, "call %d saw its own write as before", i)
 		befores[res.Before.Profile.DisplayName]++
 	}
-	require.Equal(t, 1, created, "want exactly one call to create the user")
+	equal(t, 1, created, "want exactly one call to create the user")
 	for name, n := range befores {
-		require.Equal(t, 1, n, "profile %s was overwritten %d times", name, n)
+		equal(t, 1, n, "profile %s was overwritten %d times", name, n)
 	}
-	require.Len(t, befores, concurrency-1)
+	equal(t, concurrency-1, len(befores), "number of profiles overwritten")
 	final := lookup(t, s, k)
-	require.NotContains(t, befores, final.Profile.DisplayName, "the stored profile was overwritten")
+	_, overwritten := befores[final.Profile.DisplayName]
+	check(t, !overwritten, "the stored profile %s was overwritten", final.Profile.DisplayName)
 
-	users := list(t, s)
-	require.Len(t, users, 1, "concurrent first sign-ins created more than one user")
-	require.Equal(t, results[0].User.ID, users[0].ID)
+	checkWith(t, "List", s, func(t *testing.T, a userstore.Admin) {
+		users := list(t, a)
+		equal(t, 1, len(users), "concurrent first sign-ins created more than one user")
+		equal(t, results[0].User.ID, users[0].ID, "the listed user")
+	})
 }
 
-func testConcurrentDistinctKeys(t *testing.T, s Store) {
+func testConcurrentDistinctKeys(t *testing.T, s userstore.Store) {
 	ctx := t.Context()
 	results := make([]userstore.Provisioned, concurrency)
 	errs := make([]error, concurrency)
@@ -264,19 +275,24 @@ func testConcurrentDistinctKeys(t *testing.T, s Store) {
 	})
 	seen := make(map[string]bool)
 	for i, err := range errs {
-		require.NoError(t, err, "call %d", i)
-		require.True(t, results[i].Created(), "call %d", i)
-		require.False(t, seen[results[i].User.ID], "call %d reused an ID", i)
+		noError(t, err, "call %d", i)
+		check(t, results[i].Created(), "call %d did not create its user", i)
+		check(t, !seen[results[i].User.ID], "call %d reused an ID", i)
 		seen[results[i].User.ID] = true
 	}
-	users := list(t, s)
-	require.Len(t, users, concurrency)
-	for _, u := range users {
-		require.True(t, seen[u.ID], "List returned unknown user %s", u.ID)
+	for i := range concurrency {
+		equal(t, results[i].User.ID, lookup(t, s, key(fmt.Sprint("user-", i))).ID, "Lookup of call %d's user", i)
 	}
+	checkWith(t, "List", s, func(t *testing.T, a userstore.Admin) {
+		users := list(t, a)
+		equal(t, concurrency, len(users), "number of users")
+		for _, u := range users {
+			check(t, seen[u.ID], "List returned unknown user %s", u.ID)
+		}
+	})
 }
 
-func testReturnedValuesAreCopies(t *testing.T, s Store) {
+func testReturnedValuesAreCopies(t *testing.T, s userstore.Store) {
 	ctx := t.Context()
 	k := key("ada")
 	in := fullProfile()
@@ -287,7 +303,7 @@ func testReturnedValuesAreCopies(t *testing.T, s Store) {
 	in.Attributes["department"][0] = "changed"
 	in.Attributes["new"] = []string{"changed"}
 	in.Roles[0] = "changed"
-	require.Equal(t, fullProfile(), lookup(t, s, k).Profile, "the store kept the caller's slices or map")
+	equal(t, fullProfile(), lookup(t, s, k).Profile, "the store kept the caller's slices or map")
 
 	// Nor does changing what came out.
 	mutate := func(p *userstore.Profile) {
@@ -298,55 +314,63 @@ func testReturnedValuesAreCopies(t *testing.T, s Store) {
 		p.Roles[0] = "changed"
 	}
 	mutate(&res.User.Profile)
-	require.Equal(t, fullProfile(), lookup(t, s, k).Profile, "Provision returned the stored slices or map")
+	equal(t, fullProfile(), lookup(t, s, k).Profile, "Provision returned the stored slices or map")
 
 	u := lookup(t, s, k)
 	mutate(&u.Profile)
-	require.Equal(t, fullProfile(), lookup(t, s, k).Profile, "Lookup returned the stored slices or map")
-
-	users, err := s.List(ctx)
-	require.NoError(t, err)
-	mutate(&users[0].Profile)
-	require.Equal(t, fullProfile(), lookup(t, s, k).Profile, "List returned the stored slices or map")
+	equal(t, fullProfile(), lookup(t, s, k).Profile, "Lookup returned the stored slices or map")
 
 	res = provision(t, s, k, fullProfile(), epoch().Add(time.Minute))
 	mutate(&res.Before.Profile)
 	mutate(&res.User.Profile)
-	require.Equal(t, fullProfile(), lookup(t, s, k).Profile, "Provision returned the stored slices or map")
+	equal(t, fullProfile(), lookup(t, s, k).Profile, "Provision returned the stored slices or map")
 
-	stale, err := s.NotSignedInSince(ctx, epoch().Add(time.Hour))
-	require.NoError(t, err)
-	require.Len(t, stale, 1)
-	mutate(&stale[0].Profile)
-	require.Equal(t, fullProfile(), lookup(t, s, k).Profile, "NotSignedInSince returned the stored slices or map")
+	checkWith(t, "Admin", s, func(t *testing.T, a userstore.Admin) {
+		users, err := a.List(ctx)
+		noError(t, err, "List")
+		equal(t, 1, len(users), "number of users")
+		mutate(&users[0].Profile)
+		equal(t, fullProfile(), lookup(t, s, k).Profile, "List returned the stored slices or map")
 
-	// Local roles likewise.
-	require.NoError(t, s.GrantRole(ctx, k, "admin"))
-	u = lookup(t, s, k)
-	u.LocalRoles[0] = "changed"
-	require.Equal(t, []string{"admin"}, lookup(t, s, k).LocalRoles, "Lookup returned the stored local roles")
-	users, err = s.List(ctx)
-	require.NoError(t, err)
-	users[0].LocalRoles[0] = "changed"
-	require.Equal(t, []string{"admin"}, lookup(t, s, k).LocalRoles, "List returned the stored local roles")
-	res = provision(t, s, k, fullProfile(), epoch().Add(2*time.Minute))
-	res.User.LocalRoles[0] = "changed"
-	res.Before.LocalRoles[0] = "changed"
-	require.Equal(t, []string{"admin"}, lookup(t, s, k).LocalRoles, "Provision returned the stored local roles")
+		stale, err := a.NotSignedInSince(ctx, epoch().Add(time.Hour))
+		noError(t, err, "NotSignedInSince")
+		equal(t, 1, len(stale), "number of stale users")
+		mutate(&stale[0].Profile)
+		equal(t, fullProfile(), lookup(t, s, k).Profile, "NotSignedInSince returned the stored slices or map")
 
-	if l, ok := s.(userstore.Linker); ok {
-		found, err := l.LookupEmail(ctx, fullProfile().Email)
-		require.NoError(t, err)
-		require.Len(t, found, 1)
-		mutate(&found[0].Profile)
-		found[0].LocalRoles[0] = "changed"
+		// Local roles likewise.
+		noError(t, a.GrantRole(ctx, k, "admin"), "GrantRole")
 		u := lookup(t, s, k)
-		require.Equal(t, fullProfile(), u.Profile, "LookupEmail returned the stored slices or map")
-		require.Equal(t, []string{"admin"}, u.LocalRoles, "LookupEmail returned the stored local roles")
-	}
+		u.LocalRoles[0] = "changed"
+		equal(t, []string{"admin"}, lookup(t, s, k).LocalRoles, "Lookup returned the stored local roles")
+		users, err = a.List(ctx)
+		noError(t, err, "List")
+		users[0].LocalRoles[0] = "changed"
+		equal(t, []string{"admin"}, lookup(t, s, k).LocalRoles, "List returned the stored local roles")
+		res := provision(t, s, k, fullProfile(), epoch().Add(2*time.Minute))
+		res.User.LocalRoles[0] = "changed"
+		res.Before.LocalRoles[0] = "changed"
+		equal(t, []string{"admin"}, lookup(t, s, k).LocalRoles, "Provision returned the stored local roles")
+	})
+
+	checkWith(t, "LookupEmail", s, func(t *testing.T, l userstore.Linker) {
+		// The local role the Admin check granted, if the store is an Admin.
+		wantRoles := lookup(t, s, k).LocalRoles
+		found, err := l.LookupEmail(ctx, fullProfile().Email)
+		noError(t, err, "LookupEmail")
+		equal(t, 1, len(found), "number of users found")
+		equal(t, wantRoles, found[0].LocalRoles, "LookupEmail's LocalRoles")
+		mutate(&found[0].Profile)
+		if len(found[0].LocalRoles) > 0 {
+			found[0].LocalRoles[0] = "changed"
+		}
+		u := lookup(t, s, k)
+		equal(t, fullProfile(), u.Profile, "LookupEmail returned the stored slices or map")
+		equal(t, wantRoles, u.LocalRoles, "LookupEmail returned the stored local roles")
+	})
 }
 
-func testProfileRolesNilAndEmpty(t *testing.T, s Store) {
+func testProfileRolesNilAndEmpty(t *testing.T, s userstore.Store) {
 	nilRoles := userstore.Profile{DisplayName: "nil"}
 	emptyRoles := userstore.Profile{DisplayName: "empty", Roles: []string{}}
 	someRoles := userstore.Profile{DisplayName: "some", Roles: []string{"z", "a", "z", "管理者", "e\u0301", ""}}
@@ -356,33 +380,37 @@ func testProfileRolesNilAndEmpty(t *testing.T, s Store) {
 		p       userstore.Profile
 	}{{"nil", nilRoles}, {"empty", emptyRoles}, {"some", someRoles}} {
 		res := provision(t, s, key(tc.subject), tc.p, epoch())
-		require.Equal(t, tc.p, res.User.Profile, "Provision result for %s roles", tc.subject)
-		require.Equal(t, tc.p, lookup(t, s, key(tc.subject)).Profile, "Lookup of %s roles", tc.subject)
+		equal(t, tc.p, res.User.Profile, "Provision result for %s roles", tc.subject)
+		equal(t, tc.p, lookup(t, s, key(tc.subject)).Profile, "Lookup of %s roles", tc.subject)
 	}
-	require.Nil(t, lookup(t, s, key("nil")).Profile.Roles, "nil Roles came back non-nil")
-	got := lookup(t, s, key("empty")).Profile.Roles
-	require.NotNil(t, got, "empty Roles came back nil")
-	require.Empty(t, got)
-	for _, u := range list(t, s) {
-		switch u.Key.Subject {
-		case "nil":
-			require.Nil(t, u.Profile.Roles, "List: nil Roles came back non-nil")
-		case "empty":
-			require.NotNil(t, u.Profile.Roles, "List: empty Roles came back nil")
-		case "some":
-			require.Equal(t, someRoles.Roles, u.Profile.Roles, "List")
+	got := lookup(t, s, key("nil")).Profile.Roles
+	check(t, got == nil, "nil Roles came back non-nil: %#v", got)
+	equal(t, []string{}, lookup(t, s, key("empty")).Profile.Roles, "empty Roles")
+	checkWith(t, "List", s, func(t *testing.T, a userstore.Admin) {
+		users := list(t, a)
+		equal(t, 3, len(users), "number of users")
+		for _, u := range users {
+			switch u.Key.Subject {
+			case "nil":
+				check(t, u.Profile.Roles == nil, "List: nil Roles came back non-nil: %#v", u.Profile.Roles)
+			case "empty":
+				check(t, u.Profile.Roles != nil, "List: empty Roles came back nil")
+			case "some":
+				equal(t, someRoles.Roles, u.Profile.Roles, "List")
+			}
 		}
-	}
+	})
 
 	// Every sign-in writes the roles, in both directions.
 	res := provision(t, s, key("nil"), emptyRoles, epoch().Add(time.Second))
-	require.Nil(t, res.Before.Profile.Roles)
-	require.NotNil(t, res.User.Profile.Roles)
-	require.NotNil(t, lookup(t, s, key("nil")).Profile.Roles, "nil Roles updated to empty came back nil")
+	check(t, res.Before.Profile.Roles == nil, "Before: nil Roles came back non-nil: %#v", res.Before.Profile.Roles)
+	check(t, res.User.Profile.Roles != nil, "nil Roles updated to empty came back nil in Provision's result")
+	check(t, lookup(t, s, key("nil")).Profile.Roles != nil, "nil Roles updated to empty came back nil")
 	res = provision(t, s, key("empty"), nilRoles, epoch().Add(time.Second))
-	require.NotNil(t, res.Before.Profile.Roles)
-	require.Nil(t, lookup(t, s, key("empty")).Profile.Roles, "empty Roles updated to nil came back non-nil")
+	check(t, res.Before.Profile.Roles != nil, "Before: empty Roles came back nil")
+	got = lookup(t, s, key("empty")).Profile.Roles
+	check(t, got == nil, "empty Roles updated to nil came back non-nil: %#v", got)
 	res = provision(t, s, key("some"), userstore.Profile{DisplayName: "some", Roles: []string{"b"}}, epoch().Add(time.Second))
-	require.Equal(t, someRoles.Roles, res.Before.Profile.Roles)
-	require.Equal(t, []string{"b"}, lookup(t, s, key("some")).Profile.Roles, "a role whose group disappeared is still there")
+	equal(t, someRoles.Roles, res.Before.Profile.Roles, "Before")
+	equal(t, []string{"b"}, lookup(t, s, key("some")).Profile.Roles, "a role whose group disappeared is still there")
 }

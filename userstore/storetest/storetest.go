@@ -1,17 +1,34 @@
-// Package storetest is a conformance suite for user stores: every
-// implementation of [userstore.Store], [userstore.ReplayCache] and
-// [userstore.Admin] in this module runs it, and so should any other. A
-// store that also implements the optional [userstore.SignInStore] or
-// [userstore.Linker] is checked against those contracts too; for a store
-// that does not, their subtests are skipped.
+// Package storetest is a conformance suite for user stores. A store for the
+// sign-in path implements [userstore.Store], two methods, and may also
+// implement [userstore.ReplayCache], [userstore.Admin], [userstore.Linker]
+// and [userstore.SignInStore]. [Run] checks the Store contract, and the
+// contract of each optional interface the store implements. The stores of
+// this module, memstore, sqlitestore and pgstore, implement them all and
+// pass; a store of your own should pass too.
 //
-// Call [Run] from a test of the store's package:
+// Call [Run] from a test of the store's package, with a function that
+// returns a new, empty store:
 //
 //	func TestConformance(t *testing.T) {
-//		storetest.Run(t, func(t *testing.T) storetest.Store {
+//		storetest.Run(t, func(t *testing.T) userstore.Store {
 //			return mystore.New()
 //		})
 //	}
+//
+// Run's subtests form one suite per interface: Store, ReplayCache, Admin,
+// Linker and SignInStore (the last for a store that is also its own
+// ReplayCache, as the jit middleware requires before it calls SignIn). It
+// runs the Store suite always and each other suite only when the store
+// implements its interface, and logs which suites it ran and which it
+// skipped.
+//
+// Some checks can see what they check only through another interface:
+// that a refused Provision wrote no user shows in [userstore.Admin.List],
+// for instance. Such a check runs as a subtest named after the method it
+// calls (TestConformance/Store/InvalidKey/List, say), skipped, saying why,
+// when the store does not implement that method's interface.
+//
+// The package depends on the standard library and userstore only.
 //
 // The suite checks the behaviour the userstore contract documents, and a
 // few things the sign-in path relies on: keys are compared exactly, nil and
@@ -39,99 +56,252 @@
 package storetest
 
 import (
+	"errors"
+	"fmt"
+	"reflect"
+	"strings"
 	"sync"
 	"testing"
 	"time"
 
-	"github.com/stretchr/testify/require"
-
 	"github.com/samljit/samljit/userstore"
 )
 
-// Store is what the suite tests: a store for the sign-in path that is also a
-// replay cache and has the administrative operations. The stores of this
-// module, memstore, sqlitestore and pgstore, satisfy it, and each also
-// implements [userstore.SignInStore] and [userstore.Linker], which the
-// suite tests when a store has them.
-type Store interface {
-	userstore.Store
-	userstore.ReplayCache
-	userstore.Admin
+// Run runs the conformance suite as subtests of t. newStore must return a
+// new, empty store each time it is called, always of the same type, and
+// should register any clean-up with t.Cleanup. Run calls it once with t
+// itself, to learn which optional interfaces the store implements, then
+// once per subtest.
+func Run(t *testing.T, newStore func(t *testing.T) userstore.Store) {
+	t.Helper()
+	first := newStore(t)
+	if first == nil {
+		t.Fatal("storetest: newStore returned nil")
+	}
+	// notImplemented says why a suite does not run, or "" when it does.
+	notImplemented := func(iface string, ok bool) string {
+		if ok {
+			return ""
+		}
+		return fmt.Sprintf("%T does not implement userstore.%s", first, iface)
+	}
+	_, isReplay := first.(userstore.ReplayCache)
+	_, isAdmin := first.(userstore.Admin)
+	_, isLinker := first.(userstore.Linker)
+	_, isSignIn := first.(userstore.SignInStore)
+	signInSkip := notImplemented("SignInStore", isSignIn)
+	if isSignIn && !isReplay {
+		signInSkip = fmt.Sprintf("%T implements userstore.SignInStore but not userstore.ReplayCache; "+
+			"a SignInStore is its own replay cache, and the jit middleware calls SignIn only then", first)
+	}
+	suites := []struct {
+		name string
+		skip string
+		run  func(t *testing.T)
+	}{
+		{"Store", "", func(t *testing.T) { runSuite(t, newStore, storeTests) }},
+		{"ReplayCache", notImplemented("ReplayCache", isReplay), func(t *testing.T) { runSuite(t, newStore, replayTests) }},
+		{"Admin", notImplemented("Admin", isAdmin), func(t *testing.T) { runSuite(t, newStore, adminTests) }},
+		{"Linker", notImplemented("Linker", isLinker), func(t *testing.T) { runSuite(t, newStore, linkerTests) }},
+		{"SignInStore", signInSkip, func(t *testing.T) { runSuite(t, newStore, signInTests) }},
+	}
+	var running []string
+	for _, suite := range suites {
+		if suite.skip == "" {
+			running = append(running, suite.name)
+		}
+	}
+	t.Logf("storetest: %T: running suites %s", first, strings.Join(running, ", "))
+	for _, suite := range suites {
+		if suite.skip != "" {
+			t.Logf("storetest: skipping suite %s: %s", suite.name, suite.skip)
+		}
+	}
+	for _, suite := range suites {
+		t.Run(suite.name, func(t *testing.T) {
+			if suite.skip != "" {
+				t.Skip(suite.skip)
+			}
+			suite.run(t)
+		})
+	}
 }
 
-// concurrency is how many goroutines the concurrency tests start at once.
-const concurrency = 64
-
-// Run runs the conformance suite as subtests of t. newStore must return a
-// new, empty store each time it is called; it is called once per subtest and
-// should register any clean-up with t.Cleanup.
-func Run(t *testing.T, newStore func(t *testing.T) Store) {
-	t.Helper()
-	tests := []struct {
-		name string
-		fn   func(t *testing.T, s Store)
-	}{
-		{"LookupUnknownKey", testLookupUnknownKey},
-		{"InvalidKey", testInvalidKey},
-		{"ProvisionCreatesThenUpdates", testProvisionCreatesThenUpdates},
-		{"ProfileRoundTrip", testProfileRoundTrip},
-		{"NilAndEmptyStayApart", testNilAndEmptyStayApart},
-		{"UnicodeValues", testUnicodeValues},
-		{"KeysCompareExactly", testKeysCompareExactly},
-		{"TimestampsRoundTrip", testTimestampsRoundTrip},
-		{"ProvisionNeverChangesStatus", testProvisionNeverChangesStatus},
-		{"DeleteThenProvisionCreatesAnew", testDeleteThenProvisionCreatesAnew},
-		{"ListOrder", testListOrder},
-		{"NotSignedInSince", testNotSignedInSince},
-		{"AdminUnknownKey", testAdminUnknownKey},
-		{"ReplayConsumeTwice", testReplayConsumeTwice},
-		{"ReplayAfterExpiry", testReplayAfterExpiry},
-		{"ReplayIssuersIndependent", testReplayIssuersIndependent},
-		{"ReplayRelease", testReplayRelease},
-		{"ReplayConcurrentConsume", testReplayConcurrentConsume},
-		{"ConcurrentFirstSignIn", testConcurrentFirstSignIn},
-		{"ConcurrentDistinctKeys", testConcurrentDistinctKeys},
-		{"ReturnedValuesAreCopies", testReturnedValuesAreCopies},
-
-		{"ProfileRolesNilAndEmpty", testProfileRolesNilAndEmpty},
-		{"ProvisionNeverChangesLocalRoles", testProvisionNeverChangesLocalRoles},
-		{"GrantRevokeRole", testGrantRevokeRole},
-		{"RoleAdminErrors", testRoleAdminErrors},
-		{"ConcurrentGrantAndProvision", testConcurrentGrantAndProvision},
-		{"EffectiveRoles", testEffectiveRoles},
-
-		{"LookupEmailFoldsASCIIOnly", testLookupEmailFoldsASCIIOnly},
-		{"LookupEmailOrder", testLookupEmailOrder},
-		{"LookupEmailBlank", testLookupEmailBlank},
-		{"LookupEmailFollowsWrites", testLookupEmailFollowsWrites},
-		{"LinkLocalAccount", testLinkLocalAccount},
-		{"LinkKeepsSuspended", testLinkKeepsSuspended},
-		{"LinkRefusesNonLocal", testLinkRefusesNonLocal},
-		{"LinkRefusesTakenKey", testLinkRefusesTakenKey},
-		{"LinkUnknownID", testLinkUnknownID},
-
-		{"SignInCreatesThenUpdates", testSignInCreatesThenUpdates},
-		{"SignInReplayed", testSignInReplayed},
-		{"SignInSuspended", testSignInSuspended},
-		{"SignInDecideError", testSignInDecideError},
-		{"SignInInvalidKey", testSignInInvalidKey},
-		{"SignInConcurrentFirst", testSignInConcurrentFirst},
-		{"SignInConcurrentSameAssertion", testSignInConcurrentSameAssertion},
+// adminStore, linkerStore and signInStore are what the Admin, Linker and
+// SignInStore suites test.
+type (
+	adminStore interface {
+		userstore.Store
+		userstore.Admin
 	}
+	linkerStore interface {
+		userstore.Store
+		userstore.Linker
+	}
+	signInStore interface {
+		userstore.Store
+		userstore.ReplayCache
+		userstore.SignInStore
+	}
+)
+
+// test is one subtest of a suite: fn is given a new store as an S.
+type test[S any] struct {
+	name string
+	fn   func(t *testing.T, s S)
+}
+
+var storeTests = []test[userstore.Store]{
+	{"LookupUnknownKey", testLookupUnknownKey},
+	{"InvalidKey", testInvalidKey},
+	{"ProvisionCreatesThenUpdates", testProvisionCreatesThenUpdates},
+	{"ProfileRoundTrip", testProfileRoundTrip},
+	{"NilAndEmptyStayApart", testNilAndEmptyStayApart},
+	{"UnicodeValues", testUnicodeValues},
+	{"KeysCompareExactly", testKeysCompareExactly},
+	{"TimestampsRoundTrip", testTimestampsRoundTrip},
+	{"ProvisionNeverChangesStatus", testProvisionNeverChangesStatus},
+	{"ConcurrentFirstSignIn", testConcurrentFirstSignIn},
+	{"ConcurrentDistinctKeys", testConcurrentDistinctKeys},
+	{"ReturnedValuesAreCopies", testReturnedValuesAreCopies},
+	{"ProfileRolesNilAndEmpty", testProfileRolesNilAndEmpty},
+}
+
+var replayTests = []test[userstore.ReplayCache]{
+	{"ReplayConsumeTwice", testReplayConsumeTwice},
+	{"ReplayAfterExpiry", testReplayAfterExpiry},
+	{"ReplayIssuersIndependent", testReplayIssuersIndependent},
+	{"ReplayRelease", testReplayRelease},
+	{"ReplayConcurrentConsume", testReplayConcurrentConsume},
+}
+
+var adminTests = []test[adminStore]{
+	{"DeleteThenProvisionCreatesAnew", testDeleteThenProvisionCreatesAnew},
+	{"ListOrder", testListOrder},
+	{"NotSignedInSince", testNotSignedInSince},
+	{"AdminUnknownKey", testAdminUnknownKey},
+	{"ProvisionNeverChangesLocalRoles", testProvisionNeverChangesLocalRoles},
+	{"GrantRevokeRole", testGrantRevokeRole},
+	{"RoleAdminErrors", testRoleAdminErrors},
+	{"ConcurrentGrantAndProvision", testConcurrentGrantAndProvision},
+	{"EffectiveRoles", testEffectiveRoles},
+}
+
+var linkerTests = []test[linkerStore]{
+	{"LookupEmailFoldsASCIIOnly", testLookupEmailFoldsASCIIOnly},
+	{"LookupEmailOrder", testLookupEmailOrder},
+	{"LookupEmailBlank", testLookupEmailBlank},
+	{"LookupEmailFollowsWrites", testLookupEmailFollowsWrites},
+	{"LinkLocalAccount", testLinkLocalAccount},
+	{"LinkKeepsSuspended", testLinkKeepsSuspended},
+	{"LinkRefusesNonLocal", testLinkRefusesNonLocal},
+	{"LinkRefusesTakenKey", testLinkRefusesTakenKey},
+	{"LinkUnknownID", testLinkUnknownID},
+}
+
+var signInTests = []test[signInStore]{
+	{"SignInCreatesThenUpdates", testSignInCreatesThenUpdates},
+	{"SignInReplayed", testSignInReplayed},
+	{"SignInSuspended", testSignInSuspended},
+	{"SignInDecideError", testSignInDecideError},
+	{"SignInInvalidKey", testSignInInvalidKey},
+	{"SignInConcurrentFirst", testSignInConcurrentFirst},
+	{"SignInConcurrentSameAssertion", testSignInConcurrentSameAssertion},
+}
+
+// runSuite runs each of tests as a subtest of t, on a new store.
+func runSuite[S any](t *testing.T, newStore func(t *testing.T) userstore.Store, tests []test[S]) {
+	t.Helper()
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			s := newStore(t)
-			require.NotNil(t, s, "newStore returned nil")
+			st := newStore(t)
+			if st == nil {
+				t.Fatal("newStore returned nil")
+			}
+			s, ok := any(st).(S)
+			if !ok {
+				t.Fatalf("newStore returned a %T, which is not a %v as the first store it returned was", st, reflect.TypeFor[S]())
+			}
 			tt.fn(t, s)
 		})
 	}
 }
+
+// skipUnless returns s as an I, or skips the test when s is not one.
+func skipUnless[I any](t *testing.T, s any) I {
+	t.Helper()
+	i, ok := s.(I)
+	if !ok {
+		t.Skipf("%T does not implement %v, which this test needs", s, reflect.TypeFor[I]())
+	}
+	return i
+}
+
+// checkWith runs fn, checks that need s as an I, as the subtest name of t.
+// The subtest is skipped, saying why, when s is not an I.
+func checkWith[I any](t *testing.T, name string, s any, fn func(t *testing.T, i I)) {
+	t.Helper()
+	t.Run(name, func(t *testing.T) {
+		fn(t, skipUnless[I](t, s))
+	})
+}
+
+// noError stops the test when err is not nil.
+func noError(t *testing.T, err error, format string, args ...any) {
+	t.Helper()
+	if err != nil {
+		t.Fatalf("%s: unexpected error: %v", fmt.Sprintf(format, args...), err)
+	}
+}
+
+// errorIs stops the test unless err wraps target.
+func errorIs(t *testing.T, err, target error, format string, args ...any) {
+	t.Helper()
+	if !errors.Is(err, target) {
+		t.Fatalf("%s: got error %v, want one wrapping %q", fmt.Sprintf(format, args...), err, target)
+	}
+}
+
+// equal stops the test unless got is deeply equal to want. As with
+// reflect.DeepEqual, a nil slice or map is not equal to an empty one.
+func equal[T any](t *testing.T, want, got T, format string, args ...any) {
+	t.Helper()
+	if !reflect.DeepEqual(want, got) {
+		t.Fatalf("%s: got %s, want %s", fmt.Sprintf(format, args...), show(got), show(want))
+	}
+}
+
+// show formats v for a failure message: with its String method if it has
+// one (a Status reads "suspended", not 1), else in Go syntax, which tells
+// a nil slice or map from an empty one.
+func show(v any) string {
+	if s, ok := v.(fmt.Stringer); ok {
+		return s.String()
+	}
+	return fmt.Sprintf("%#v", v)
+}
+
+// check stops the test, saying what failed, when ok is false.
+func check(t *testing.T, ok bool, format string, args ...any) {
+	t.Helper()
+	if !ok {
+		t.Fatalf(format, args...)
+	}
+}
+
+// concurrency is how many goroutines the concurrency tests start at once.
+const concurrency = 64
 
 const issuer = "https://sts.windows.net/00000000-0000-0000-0000-000000000001/"
 
 // key returns a key of the test issuer.
 func key(subject string) userstore.Key {
 	return userstore.Key{Issuer: issuer, Subject: subject}
+}
+
+// localKey returns the key of a local (brownfield) account.
+func localKey(subject string) userstore.Key {
+	return userstore.Key{Issuer: userstore.LocalIssuer, Subject: subject}
 }
 
 // epoch is the time the tests start from. It is not in UTC and has
@@ -158,48 +328,71 @@ func fullProfile() userstore.Profile {
 }
 
 // provision calls s.Provision and requires it to succeed.
-func provision(t *testing.T, s Store, k userstore.Key, p userstore.Profile, now time.Time) userstore.Provisioned {
+func provision(t *testing.T, s userstore.Store, k userstore.Key, p userstore.Profile, now time.Time) userstore.Provisioned {
 	t.Helper()
 	res, err := s.Provision(t.Context(), k, p, now)
-	require.NoError(t, err, "Provision(%s)", k)
+	noError(t, err, "Provision(%s)", k)
 	return res
 }
 
 // lookup calls s.Lookup and requires it to succeed.
-func lookup(t *testing.T, s Store, k userstore.Key) userstore.User {
+func lookup(t *testing.T, s userstore.Store, k userstore.Key) userstore.User {
 	t.Helper()
 	u, err := s.Lookup(t.Context(), k)
-	require.NoError(t, err, "Lookup(%s)", k)
+	noError(t, err, "Lookup(%s)", k)
 	return u
 }
 
-// list calls s.List and requires it to succeed.
-func list(t *testing.T, s Store) []userstore.User {
+// list calls a.List and requires it to succeed.
+func list(t *testing.T, a userstore.Admin) []userstore.User {
 	t.Helper()
-	users, err := s.List(t.Context())
-	require.NoError(t, err, "List")
+	users, err := a.List(t.Context())
+	noError(t, err, "List")
 	return users
+}
+
+// localRoles returns the local roles of the user with key k.
+func localRoles(t *testing.T, s userstore.Store, k userstore.Key) []string {
+	t.Helper()
+	return lookup(t, s, k).LocalRoles
 }
 
 // requireTime requires got to be the same instant as want and in UTC.
 func requireTime(t *testing.T, want, got time.Time, field string) {
 	t.Helper()
-	require.Truef(t, want.Equal(got), "%s = %s, want %s", field, got, want)
-	require.Samef(t, time.UTC, got.Location(), "%s is in %s, want UTC", field, got.Location())
+	check(t, want.Equal(got), "%s = %s, want %s", field, got, want)
+	check(t, got.Location() == time.UTC, "%s is in %s, want UTC", field, got.Location())
 }
 
 // requireSameUser requires got to be want, comparing times as instants and
 // requiring them in UTC.
 func requireSameUser(t *testing.T, want, got userstore.User) {
 	t.Helper()
-	require.Equal(t, want.ID, got.ID, "ID")
-	require.Equal(t, want.Key, got.Key, "Key")
-	require.Equal(t, want.Profile, got.Profile, "Profile")
-	require.Equal(t, want.Status, got.Status, "Status")
-	require.Equal(t, want.LocalRoles, got.LocalRoles, "LocalRoles")
+	equal(t, want.ID, got.ID, "ID")
+	equal(t, want.Key, got.Key, "Key")
+	equal(t, want.Profile, got.Profile, "Profile")
+	equal(t, want.Status, got.Status, "Status")
+	equal(t, want.LocalRoles, got.LocalRoles, "LocalRoles")
 	requireTime(t, want.CreatedAt, got.CreatedAt, "CreatedAt")
 	requireTime(t, want.UpdatedAt, got.UpdatedAt, "UpdatedAt")
 	requireTime(t, want.LastSignInAt, got.LastSignInAt, "LastSignInAt")
+}
+
+// requireCreationOrder checks the users c, b, a (created in that order)
+// then d and e (created at one instant, so ordered by ID).
+func requireCreationOrder(t *testing.T, users []userstore.User, d, e userstore.User) {
+	t.Helper()
+	tied := []string{d.ID, e.ID}
+	if e.ID < d.ID {
+		tied = []string{e.ID, d.ID}
+	}
+	equal(t, 5, len(users), "number of users")
+	var subjects []string
+	for _, u := range users {
+		subjects = append(subjects, u.Key.Subject)
+	}
+	equal(t, []string{"c", "b", "a"}, subjects[:3], "the users created one after another")
+	equal(t, tied, ids(users[3:]), "the users created at one instant")
 }
 
 // ids returns the IDs of users, in order.
@@ -228,55 +421,28 @@ func concurrently(n int, fn func(i int)) {
 	wg.Wait()
 }
 
-// testProvisionNeverChangesStatus stays in this file, not in store.go with
-// the rest of the Store tests, because README.md and example/pages.go cite
+// testProvisionNeverChangesStatus is in this file, not in store.go with
+// the rest of the Store suite, because README.md and example/pages.go cite
 // it here as the measure of "JIT never reverses a suspension".
-func testProvisionNeverChangesStatus(t *testing.T, s Store) {
+func testProvisionNeverChangesStatus(t *testing.T, s userstore.Store) {
+	a := skipUnless[userstore.Admin](t, s)
 	k := key("ada")
 	created := provision(t, s, k, fullProfile(), epoch()).User
-	require.NoError(t, s.Suspend(t.Context(), k))
-	require.Equal(t, userstore.Suspended, lookup(t, s, k).Status)
+	noError(t, a.Suspend(t.Context(), k), "Suspend")
+	equal(t, userstore.Suspended, lookup(t, s, k).Status, "Status after Suspend")
 
 	changed := userstore.Profile{DisplayName: "Ada King", Groups: []string{"admins"}}
 	res := provision(t, s, k, changed, epoch().Add(time.Hour))
-	require.False(t, res.Created())
-	require.Equal(t, userstore.Suspended, res.Before.Status)
-	require.Equal(t, userstore.Suspended, res.User.Status, "Provision reactivated a suspended user")
-	require.Equal(t, created.ID, res.User.ID)
+	check(t, !res.Created(), "Provision of a suspended user created a user")
+	equal(t, userstore.Suspended, res.Before.Status, "Before.Status")
+	equal(t, userstore.Suspended, res.User.Status, "Provision reactivated a suspended user")
+	equal(t, created.ID, res.User.ID, "ID")
 	u := lookup(t, s, k)
-	require.Equal(t, userstore.Suspended, u.Status, "Provision reactivated a suspended user")
-	require.Equal(t, changed, u.Profile, "Provision of a suspended user did not write the profile")
+	equal(t, userstore.Suspended, u.Status, "Provision reactivated a suspended user")
+	equal(t, changed, u.Profile, "Provision of a suspended user did not write the profile")
 
-	require.NoError(t, s.Unsuspend(t.Context(), k))
-	require.Equal(t, userstore.Active, lookup(t, s, k).Status)
+	noError(t, a.Unsuspend(t.Context(), k), "Unsuspend")
+	equal(t, userstore.Active, lookup(t, s, k).Status, "Status after Unsuspend")
 	res = provision(t, s, k, changed, epoch().Add(2*time.Hour))
-	require.Equal(t, userstore.Active, res.User.Status)
-}
-
-// requireCreationOrder checks the users c, b, a (created in that order)
-// then d and e (created at one instant, so ordered by ID).
-func requireCreationOrder(t *testing.T, users []userstore.User, d, e userstore.User) {
-	t.Helper()
-	tied := []string{d.ID, e.ID}
-	if e.ID < d.ID {
-		tied = []string{e.ID, d.ID}
-	}
-	require.Len(t, users, 5)
-	var subjects []string
-	for _, u := range users {
-		subjects = append(subjects, u.Key.Subject)
-	}
-	require.Equal(t, []string{"c", "b", "a"}, subjects[:3])
-	require.Equal(t, tied, ids(users[3:]))
-}
-
-// roles returns the local roles of the user with key.
-func localRoles(t *testing.T, s Store, k userstore.Key) []string {
-	t.Helper()
-	return lookup(t, s, k).LocalRoles
-}
-
-// localKey returns the key of a local (brownfield) account.
-func localKey(subject string) userstore.Key {
-	return userstore.Key{Issuer: userstore.LocalIssuer, Subject: subject}
+	equal(t, userstore.Active, res.User.Status, "Status after Provision of an unsuspended user")
 }
