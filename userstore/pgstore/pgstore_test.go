@@ -27,7 +27,7 @@ func openStore(t testing.TB) (*pgstore.Store, *sql.DB, string) {
 
 func TestConformance(t *testing.T) {
 	testDSN(t)
-	storetest.Run(t, func(t *testing.T) storetest.Store {
+	storetest.Run(t, func(t *testing.T) userstore.Store {
 		st, _, _ := openStore(t)
 		return st
 	})

@@ -59,7 +59,7 @@ func TestConformance(t *testing.T) {
 		{name: "OneConnection", dsn: sqlitestore.DSN, conns: 1},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			storetest.Run(t, func(t *testing.T) storetest.Store {
+			storetest.Run(t, func(t *testing.T) userstore.Store {
 				db := openDB(t, tc.dsn(tempPath(t)))
 				if tc.conns > 0 {
 					db.SetMaxOpenConns(tc.conns)
