@@ -49,6 +49,10 @@ const (
 	// WarnUnsignedCBC: the connection decrypts AES-CBC assertions in a
 	// Response that is not signed (Connection.AllowCBCWithoutSignedResponse).
 	WarnUnsignedCBC = "unsigned-cbc"
+	// WarnInsecureMetadata: the connection fetches IdP metadata over plain
+	// http from a host that is not loopback
+	// (Connection.InsecureAllowHTTPMetadata).
+	WarnInsecureMetadata = "insecure-metadata"
 )
 
 // lint is what one connection has warned about so far.
@@ -122,6 +126,9 @@ func mappingOf(mp claims.Mapper) (claims.Mapping, bool) {
 func (m *Middleware) lintConfig(ctx context.Context, c *connection, cfg *Connection) {
 	if c.allowSHA1 {
 		m.warn(ctx, c, WarnSHA1, "AllowSHA1 is set: SHA-1 signatures are accepted from this IdP, and SHA-1 collisions are practical. Ask the IdP to sign with RSA-SHA256.")
+	}
+	if c.mdURL != nil && c.mdURL.Scheme == "http" && !isLoopback(c.mdURL.Hostname()) {
+		m.warn(ctx, c, WarnInsecureMetadata, "IDPMetadataURL is plain http (InsecureAllowHTTPMetadata): whoever can change the metadata in transit chooses the certificates signatures are checked against. Use https.")
 	}
 	if c.allowCBC {
 		m.warn(ctx, c, WarnUnsignedCBC, "AllowCBCWithoutSignedResponse is set: AES-CBC encrypted assertions are decrypted before any signature authenticates them, which padding-oracle attacks need. Ask the IdP to sign the response too, or to encrypt with AES-GCM.")

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	neturl "net/url"
 	"time"
@@ -102,8 +103,94 @@ func metadataValidity(md *saml.EntityDescriptor) (validUntil time.Time, cache ti
 	return validUntil, cache
 }
 
-// fetchIDPMetadata downloads and parses IdP metadata.
+// fetchIDPMetadata downloads and parses IdP metadata with a client made by
+// metadataClient, from a URL CheckMetadataURL accepted.
 func fetchIDPMetadata(ctx context.Context, client *http.Client, url string) (*saml.EntityDescriptor, error) {
+	data, err := fetchMetadataBytes(ctx, client, url)
+	if err != nil {
+		return nil, err
+	}
+	return ParseIDPMetadata(data)
+}
+
+// ErrInsecureMetadataURL is returned for an IdP metadata URL that is not
+// https (and not http to a loopback host), or a redirect that leaves https
+// or the host. IdP metadata holds the certificates every signature is
+// checked against: whoever can change it in transit chooses them.
+var ErrInsecureMetadataURL = errors.New("jit: IdP metadata must be fetched over https")
+
+// CheckMetadataURL parses the URL of an IdP's metadata and refuses it unless
+// it is https. Plain http is accepted for a loopback host (localhost,
+// 127.0.0.0/8, ::1: a development IdP on the same machine), or for any host
+// when insecureHTTP is set, which lets a network attacker choose the
+// certificates the IdP's signatures are checked against.
+func CheckMetadataURL(raw string, insecureHTTP bool) (*neturl.URL, error) {
+	u, err := neturl.Parse(raw)
+	if err != nil || u.Host == "" || (u.Scheme != "https" && u.Scheme != "http") {
+		return nil, fmt.Errorf("IdP metadata URL %q is not an absolute http(s) URL", raw)
+	}
+	if u.Scheme == "http" && !insecureHTTP && !isLoopback(u.Hostname()) {
+		return nil, fmt.Errorf("%w: %s is plain http (only a loopback host may use http without Connection.InsecureAllowHTTPMetadata)", ErrInsecureMetadataURL, redactURL(u))
+	}
+	return u, nil
+}
+
+// isLoopback reports whether host names this machine.
+func isLoopback(host string) bool {
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}
+
+// metadataClient returns a copy of client (a 10-second default when nil)
+// that never follows a redirect to another host, nor from https to
+// anything else, and follows at most five. A CheckRedirect of client's own
+// still runs after these checks.
+func metadataClient(client *http.Client) *http.Client {
+	c := http.Client{Timeout: 10 * time.Second}
+	if client != nil {
+		c = *client
+	}
+	next := c.CheckRedirect
+	c.CheckRedirect = func(req *http.Request, via []*http.Request) error {
+		first := via[0].URL
+		switch {
+		case len(via) >= 5:
+			return errors.New("stopped after 5 redirects")
+		case req.URL.Host != first.Host:
+			return fmt.Errorf("%w: redirect from %s to another host, %s", ErrInsecureMetadataURL, first.Host, req.URL.Host)
+		case first.Scheme == "https" && req.URL.Scheme != "https":
+			return fmt.Errorf("%w: redirect from https to %s", ErrInsecureMetadataURL, req.URL.Scheme)
+		case next != nil:
+			return next(req, via)
+		}
+		return nil
+	}
+	return &c
+}
+
+// FetchIDPMetadata downloads an IdP's metadata document, as the middleware
+// does for [Connection.IDPMetadataURL]: the URL must pass
+// [CheckMetadataURL], no redirect may leave https or the host, and the
+// document is bounded to 4 MiB. client may be nil. It returns the raw
+// document; [ParseIDPMetadata] reads it.
+func FetchIDPMetadata(ctx context.Context, client *http.Client, rawURL string, insecureHTTP bool) ([]byte, error) {
+	u, err := CheckMetadataURL(rawURL, insecureHTTP)
+	if err != nil {
+		return nil, err
+	}
+	data, err := fetchMetadataBytes(ctx, metadataClient(client), u.String())
+	if err != nil {
+		return nil, fmt.Errorf("fetch IdP metadata from %s: %w", redactURL(u), err)
+	}
+	return data, nil
+}
+
+// fetchMetadataBytes GETs url with client and returns the body of a 200
+// answer, bounded.
+func fetchMetadataBytes(ctx context.Context, client *http.Client, url string) ([]byte, error) {
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
 	if err != nil {
 		return nil, err
@@ -126,5 +213,8 @@ func fetchIDPMetadata(ctx context.Context, client *http.Client, url string) (*sa
 	if err != nil {
 		return nil, err
 	}
-	return ParseIDPMetadata(data)
+	if len(data) > maxMetadataBytes {
+		return nil, fmt.Errorf("metadata document over %d bytes", maxMetadataBytes)
+	}
+	return data, nil
 }

@@ -114,9 +114,7 @@ func New(ctx context.Context, opts Options) (*Middleware, error) {
 		httpClient:   opts.HTTPClient,
 		refreshEvery: orDefault(opts.MetadataRefreshInterval, DefaultMetadataRefreshInterval),
 	}
-	if m.httpClient == nil {
-		m.httpClient = &http.Client{Timeout: 10 * time.Second}
-	}
+	m.httpClient = metadataClient(m.httpClient)
 	if m.refreshEvery < 0 {
 		return nil, fmt.Errorf("jit: Options.MetadataRefreshInterval %s is negative", m.refreshEvery)
 	}
@@ -306,9 +304,9 @@ func (m *Middleware) loadMetadata(ctx context.Context, c *connection, cfg *Conne
 		}
 		return md, nil
 	case cfg.IDPMetadataURL != "":
-		u, err := url.Parse(cfg.IDPMetadataURL)
-		if err != nil || (u.Scheme != "https" && u.Scheme != "http") {
-			return nil, fmt.Errorf("IdP metadata URL %q is not an http(s) URL", cfg.IDPMetadataURL)
+		u, err := CheckMetadataURL(cfg.IDPMetadataURL, cfg.InsecureAllowHTTPMetadata)
+		if err != nil {
+			return nil, err
 		}
 		c.mdURL = u
 		md, err := fetchIDPMetadata(ctx, m.httpClient, u.String())

@@ -185,6 +185,14 @@ type Connection struct {
 	// copy arrives. Call [Middleware.Close] to stop the refresh.
 	IDPMetadataURL string
 
+	// InsecureAllowHTTPMetadata lets IDPMetadataURL be plain http for a
+	// host other than loopback. Off by default: the metadata holds the
+	// certificates every signature is checked against, so whoever can
+	// change it in transit, at start-up or at any refresh, can sign in as
+	// anyone. With or without it, a redirect to another host, or from
+	// https to http, is never followed. Linted.
+	InsecureAllowHTTPMetadata bool
+
 	// EntityID is this SP's entity ID towards this IdP, the audience its
 	// assertions must name. Default: the connection's metadata URL.
 	EntityID string

@@ -73,19 +73,20 @@ func runExplain(args []string, stdout, stderr io.Writer) error {
 		fs.PrintDefaults()
 	}
 	var (
-		mdSource  = fs.String("idp-metadata", "", "IdP metadata: a file or an http(s) URL (required)")
-		entityID  = fs.String("sp-entity-id", "", "this SP's entity ID towards the IdP, the audience (required)")
-		acsURL    = fs.String("acs-url", "", "the connection's ACS URL, the Recipient and Destination (required)")
-		preset    = fs.String("preset", claims.PresetGeneric, "claims mapping preset: "+strings.Join(claims.PresetNames(), ", "))
-		nowFlag   = fs.String("now", "", "judge the response at this RFC 3339 instant, certificate validity included (default: now)")
-		asJSON    = fs.Bool("json", false, "print the trace as JSON")
-		allowSHA1 = fs.Bool("allow-sha1", false, "accept RSA-SHA1 signatures, as a connection with AllowSHA1")
-		allowIDPI = fs.Bool("allow-idp-initiated", false, "accept an unsolicited response, as a connection with AllowIDPInitiated")
-		allowCBC  = fs.Bool("allow-cbc-without-signed-response", false, "decrypt an AES-CBC assertion in an unsigned Response, as a connection with AllowCBCWithoutSignedResponse")
-		keyFile   = fs.String("sp-key", "", "the SP's private key (PEM), to decrypt an encrypted assertion")
-		certFile  = fs.String("sp-cert", "", "the SP's certificate (PEM), with -sp-key")
-		config    = fs.String("config", "", "the connection's policy as JSON: disable_create, sync, roles, brownfield")
-		dbFile    = fs.String("db", "", "an SQLite user store, read only, to judge a returning user and brownfield conflicts")
+		mdSource   = fs.String("idp-metadata", "", "IdP metadata: a file or an http(s) URL (required)")
+		entityID   = fs.String("sp-entity-id", "", "this SP's entity ID towards the IdP, the audience (required)")
+		acsURL     = fs.String("acs-url", "", "the connection's ACS URL, the Recipient and Destination (required)")
+		preset     = fs.String("preset", claims.PresetGeneric, "claims mapping preset: "+strings.Join(claims.PresetNames(), ", "))
+		nowFlag    = fs.String("now", "", "judge the response at this RFC 3339 instant, certificate validity included (default: now)")
+		asJSON     = fs.Bool("json", false, "print the trace as JSON")
+		allowSHA1  = fs.Bool("allow-sha1", false, "accept RSA-SHA1 signatures, as a connection with AllowSHA1")
+		allowIDPI  = fs.Bool("allow-idp-initiated", false, "accept an unsolicited response, as a connection with AllowIDPInitiated")
+		insecureMD = fs.Bool("insecure-http-metadata", false, "fetch -idp-metadata over plain http from a host that is not loopback, as a connection with InsecureAllowHTTPMetadata")
+		allowCBC   = fs.Bool("allow-cbc-without-signed-response", false, "decrypt an AES-CBC assertion in an unsigned Response, as a connection with AllowCBCWithoutSignedResponse")
+		keyFile    = fs.String("sp-key", "", "the SP's private key (PEM), to decrypt an encrypted assertion")
+		certFile   = fs.String("sp-cert", "", "the SP's certificate (PEM), with -sp-key")
+		config     = fs.String("config", "", "the connection's policy as JSON: disable_create, sync, roles, brownfield")
+		dbFile     = fs.String("db", "", "an SQLite user store, read only, to judge a returning user and brownfield conflicts")
 	)
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
@@ -120,7 +121,7 @@ func runExplain(args []string, stdout, stderr io.Writer) error {
 		}
 	}
 	ctx := context.Background()
-	if req.IDPMetadata, err = readSource(ctx, *mdSource); err != nil {
+	if req.IDPMetadata, err = readSource(ctx, *mdSource, *insecureMD); err != nil {
 		return usageError{fmt.Errorf("-idp-metadata: %w", err)}
 	}
 	if (*keyFile == "") != (*certFile == "") {
@@ -246,26 +247,16 @@ func orNone(s string) string {
 	return s
 }
 
-// readSource reads a file, or fetches an http(s) URL.
-func readSource(ctx context.Context, src string) ([]byte, error) {
+// readSource reads a file, or fetches IdP metadata from an http(s) URL as
+// the middleware does: https only (http for a loopback host, or with
+// insecureHTTP), no redirect off https or to another host.
+func readSource(ctx context.Context, src string, insecureHTTP bool) ([]byte, error) {
 	if !strings.HasPrefix(src, "http://") && !strings.HasPrefix(src, "https://") {
 		return os.ReadFile(src)
 	}
 	ctx, cancel := context.WithTimeout(ctx, 15*time.Second)
 	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, src, nil)
-	if err != nil {
-		return nil, err
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		return nil, err
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		return nil, fmt.Errorf("GET %s: %s", src, resp.Status)
-	}
-	return io.ReadAll(io.LimitReader(resp.Body, 4<<20))
+	return jit.FetchIDPMetadata(ctx, nil, src, insecureHTTP)
 }
 
 // readKeyPair reads a PEM private key (PKCS #1 or PKCS #8) and certificate.
