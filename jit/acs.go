@@ -80,7 +80,7 @@ func (m *Middleware) serveACS(w http.ResponseWriter, r *http.Request, c *connect
 		return
 	}
 	relay := r.PostForm.Get("RelayState")
-	tracked, solicited := m.takeTracked(w, r, c, relay)
+	tracked, solicited := m.takeTracked(r, c, relay)
 	s.relay, s.solicited = relay, solicited
 	if solicited {
 		s.returnTo = tracked.ReturnTo
@@ -120,7 +120,7 @@ func (m *Middleware) serveACS(w http.ResponseWriter, r *http.Request, c *connect
 		hook(ctx, e)
 	}
 	if solicited {
-		m.untrack(w, c, relay)
+		m.untrack(w, r, relay)
 	}
 	w.Header().Set("Cache-Control", "no-store")
 	http.Redirect(w, r, s.returnTo, http.StatusSeeOther)
@@ -534,7 +534,7 @@ func (m *Middleware) refuse(w http.ResponseWriter, r *http.Request, s *signIn, e
 	// may retry the same response, and neither its request nor its
 	// replay record is consumed.
 	if s.solicited && !errors.Is(err, ErrStoreUnavailable) {
-		m.untrack(w, s.conn, s.relay)
+		m.untrack(w, r, s.relay)
 	}
 	f := failure(err, s.corr, s.conn.name)
 	m.logFailure(r.Context(), f)

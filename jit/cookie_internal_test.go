@@ -17,10 +17,10 @@ func TestCookieSerializerRoundTrip(t *testing.T) {
 	require.NoError(t, s.Deserialize(b, &out))
 	assert.Equal(t, in, out)
 
-	tr := trackedRequest{ID: "_r1", Conn: "acme", ReturnTo: "/x", Expires: 42}
+	tr := trackedRequests{{Relay: "0123", ID: "_r1", Conn: "acme", ReturnTo: "/x", Expires: 42}, {Relay: "4567", ID: "_r2", Expires: 43}}
 	b, err = s.Serialize(tr)
 	require.NoError(t, err)
-	var got trackedRequest
+	var got trackedRequests
 	require.NoError(t, s.Deserialize(b, &got))
 	assert.Equal(t, tr, got)
 }

@@ -148,6 +148,7 @@ func New(ctx context.Context, opts Options) (*Middleware, error) {
 	root.Path = strings.TrimSuffix(root.Path, "/")
 	m.root = root
 	m.secure = root.Scheme == "https"
+	m.sessionName = m.cookieName(m.sessionName)
 	m.prefix = root.Path + "/" + strings.Trim(orDefault(opts.PathPrefix, DefaultPathPrefix), "/")
 	if !isLocalPath(m.afterSignIn) {
 		return nil, fmt.Errorf("jit: Options.AfterSignInPath %q must be a local path", m.afterSignIn)
@@ -412,7 +413,7 @@ func (m *Middleware) spMetadata(sp *saml.ServiceProvider) *saml.EntityDescriptor
 // IdP. RelayState is an opaque random key to that cookie.
 func (m *Middleware) serveLogin(w http.ResponseWriter, r *http.Request, c *connection) {
 	returnTo := r.URL.Query().Get("return_to")
-	if !isLocalPath(returnTo) {
+	if !isLocalPath(returnTo) || len(returnTo) > maxReturnTo {
 		returnTo = m.afterSignIn
 	}
 	idp := c.current()
@@ -427,7 +428,7 @@ func (m *Middleware) serveLogin(w http.ResponseWriter, r *http.Request, c *conne
 		return
 	}
 	relay := newID(16)
-	if err := m.track(w, c, relay, trackedRequest{ID: req.ID, Conn: c.name, ReturnTo: returnTo, Expires: m.now().Add(DefaultRequestLifetime).Unix()}); err != nil {
+	if err := m.track(w, r, trackedRequest{Relay: relay, ID: req.ID, Conn: c.name, ReturnTo: returnTo, Expires: m.now().Add(DefaultRequestLifetime).Unix()}); err != nil {
 		m.fail(w, r, failure(fmt.Errorf("track AuthnRequest: %w", err), newCorrelationID(), c.name))
 		return
 	}

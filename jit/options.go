@@ -92,6 +92,9 @@ type Options struct {
 	SessionStore sessions.Store
 
 	// SessionName is the session cookie's name. Default "samljit_session".
+	// When RootURL is https the middleware's cookies get the "__Host-"
+	// prefix ("__Host-samljit_session"), so that a sibling subdomain can
+	// neither plant nor overwrite them.
 	SessionName string
 
 	// SessionLifetime caps how long a session lasts after sign-in. It never

@@ -65,7 +65,7 @@ func (cookieSerializer) Serialize(src any) ([]byte, error) {
 			}
 		}
 		return json.Marshal(sv)
-	case trackedRequest, *trackedRequest:
+	case trackedRequests, *trackedRequests:
 		return json.Marshal(v)
 	default:
 		return nil, fmt.Errorf("jit: cannot serialize %T into a cookie", src)
@@ -85,42 +85,85 @@ func (cookieSerializer) Deserialize(src []byte, dst any) error {
 		}
 		(*d)[sessIssuer], (*d)[sessSubject], (*d)[sessConn], (*d)[sessExpires] = sv.Issuer, sv.Subject, sv.Conn, sv.Expires
 		return nil
-	case *trackedRequest:
+	case *trackedRequests:
 		return json.Unmarshal(src, d)
 	default:
 		return fmt.Errorf("jit: cannot deserialize a cookie into %T", dst)
 	}
 }
 
-// trackedRequest is an outstanding AuthnRequest, kept in a cookie bound to
-// the browser that started it.
+// trackedRequest is an outstanding AuthnRequest of this browser, found by
+// the RelayState the IdP echoes.
 type trackedRequest struct {
-	ID       string
-	Conn     string
-	ReturnTo string
-	Expires  int64
+	Relay    string `json:"relay"`
+	ID       string `json:"id"`
+	Conn     string `json:"conn"`
+	ReturnTo string `json:"return_to"`
+	Expires  int64  `json:"exp"`
 }
 
-const trackCookiePrefix = "samljit_req_"
+// trackedRequests are a browser's outstanding requests, newest last, all
+// in one cookie.
+type trackedRequests []trackedRequest
 
-// track sets the cookie recording an outstanding request. It is scoped to
-// the connection's ACS path. Over https it is SameSite=None so that the
-// IdP's cross-site POST carries it; over plain http (development) browsers
-// refuse SameSite=None without Secure, so it is left to the browser's
-// default.
-func (m *Middleware) track(w http.ResponseWriter, c *connection, relay string, t trackedRequest) error {
-	name := trackCookiePrefix + relay
-	v, err := securecookie.EncodeMulti(name, t, m.codecs...)
-	if err != nil {
-		return err
+const (
+	trackCookieName = "samljit_req"
+	// maxTracked bounds the outstanding requests one browser keeps: a
+	// sign-in started in a fifth tab pushes out the oldest. Each login
+	// once added a cookie of its own, and twenty of them made the next
+	// request's headers too large for the server.
+	maxTracked = 4
+	// maxReturnTo bounds the return path a request remembers; a longer one
+	// is replaced by AfterSignInPath.
+	maxReturnTo = 256
+)
+
+// cookieName is name as the middleware sets it: with the __Host- prefix
+// over https, so that no sibling subdomain can plant or overwrite it
+// (browsers accept such a cookie only from this host, Secure, Path=/).
+func (m *Middleware) cookieName(name string) string {
+	if m.secure && !strings.HasPrefix(name, "__Host-") {
+		return "__Host-" + name
 	}
-	ck := &http.Cookie{
-		Name:     name,
-		Value:    v,
-		Path:     c.acsPath,
-		MaxAge:   int(DefaultRequestLifetime / time.Second),
-		HttpOnly: true,
-		Secure:   m.secure,
+	return name
+}
+
+// readTracked returns the browser's unexpired outstanding requests.
+func (m *Middleware) readTracked(r *http.Request) trackedRequests {
+	name := m.cookieName(trackCookieName)
+	ck, err := r.Cookie(name)
+	if err != nil {
+		return nil
+	}
+	var all trackedRequests
+	if err := securecookie.DecodeMulti(name, ck.Value, &all, m.codecs...); err != nil {
+		return nil
+	}
+	now := m.now().Unix()
+	live := all[:0]
+	for _, t := range all {
+		if now < t.Expires {
+			live = append(live, t)
+		}
+	}
+	return live
+}
+
+// writeTracked sets the request cookie to ts, or clears it when ts is
+// empty. It is sent with every request to the site (Path=/, as __Host-
+// requires) and holds at most maxTracked small entries. Over https it is
+// SameSite=None so that the IdP's cross-site POST carries it; over plain
+// http (development) browsers refuse SameSite=None without Secure, so it
+// is left to the browser's default.
+func (m *Middleware) writeTracked(w http.ResponseWriter, ts trackedRequests) error {
+	name := m.cookieName(trackCookieName)
+	ck := &http.Cookie{Name: name, Path: "/", HttpOnly: true, Secure: m.secure, MaxAge: -1}
+	if len(ts) > 0 {
+		v, err := securecookie.EncodeMulti(name, ts, m.codecs...)
+		if err != nil {
+			return err
+		}
+		ck.Value, ck.MaxAge = v, int(DefaultRequestLifetime/time.Second)
 	}
 	if m.secure {
 		ck.SameSite = http.SameSiteNoneMode
@@ -129,30 +172,41 @@ func (m *Middleware) track(w http.ResponseWriter, c *connection, relay string, t
 	return nil
 }
 
-// untrack clears the request cookie for relay.
-func (m *Middleware) untrack(w http.ResponseWriter, c *connection, relay string) {
-	http.SetCookie(w, &http.Cookie{Name: trackCookiePrefix + relay, Path: c.acsPath, MaxAge: -1, HttpOnly: true, Secure: m.secure})
+// track records an outstanding request, keeping the newest maxTracked.
+func (m *Middleware) track(w http.ResponseWriter, r *http.Request, t trackedRequest) error {
+	ts := append(m.readTracked(r), t)
+	if len(ts) > maxTracked {
+		ts = ts[len(ts)-maxTracked:]
+	}
+	return m.writeTracked(w, ts)
 }
 
-// takeTracked reads the cookie for relay. ok is false when the
-// browser holds no valid, unexpired request for this connection.
-func (m *Middleware) takeTracked(w http.ResponseWriter, r *http.Request, c *connection, relay string) (trackedRequest, bool) {
-	var t trackedRequest
+// untrack forgets the outstanding request for relay.
+func (m *Middleware) untrack(w http.ResponseWriter, r *http.Request, relay string) {
+	ts := m.readTracked(r)
+	rest := make(trackedRequests, 0, len(ts))
+	for _, t := range ts {
+		if t.Relay != relay {
+			rest = append(rest, t)
+		}
+	}
+	if err := m.writeTracked(w, rest); err != nil {
+		m.log.ErrorContext(r.Context(), "untrack request", "err", err)
+	}
+}
+
+// takeTracked finds the outstanding request for relay. ok is false when
+// the browser holds no valid, unexpired request for this connection.
+func (m *Middleware) takeTracked(r *http.Request, c *connection, relay string) (trackedRequest, bool) {
 	if len(relay) != 32 || strings.Trim(relay, "0123456789abcdef") != "" {
-		return t, false
+		return trackedRequest{}, false
 	}
-	name := trackCookiePrefix + relay
-	ck, err := r.Cookie(name)
-	if err != nil {
-		return t, false
+	for _, t := range m.readTracked(r) {
+		if t.Relay == relay && t.Conn == c.name && t.ID != "" {
+			return t, true
+		}
 	}
-	if err := securecookie.DecodeMulti(name, ck.Value, &t, m.codecs...); err != nil {
-		return t, false
-	}
-	if t.Conn != c.name || t.ID == "" || m.now().Unix() >= t.Expires {
-		return t, false
-	}
-	return t, true
+	return trackedRequest{}, false
 }
 
 // startSession issues a new session for key, replacing any the browser

@@ -64,24 +64,25 @@ func TestSecureCookiesOverHTTPS(t *testing.T) {
 	rec := httptest.NewRecorder()
 	mw.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "https://app.example/saml/login", nil))
 	require.Equal(t, http.StatusFound, rec.Code)
-	track := findCookie(rec.Result(), "")
-	for _, c := range rec.Result().Cookies() {
-		if strings.HasPrefix(c.Name, "samljit_req_") {
-			track = c
-		}
-	}
+	// Over https the cookies carry the __Host- prefix: no sibling
+	// subdomain can plant or overwrite them (login CSRF).
+	track := findCookie(rec.Result(), "__Host-samljit_req")
 	require.NotNil(t, track)
 	assert.True(t, track.Secure)
 	assert.True(t, track.HttpOnly)
 	assert.Equal(t, http.SameSiteNoneMode, track.SameSite)
-	assert.Equal(t, "/saml/acs", track.Path)
+	assert.Equal(t, "/", track.Path, "__Host- requires Path=/")
+	assert.Empty(t, track.Domain)
 
 	f, err := idp.Unsolicited("https://app.example/saml/metadata", "https://app.example/saml/acs", "p-s", "/")
 	require.NoError(t, err)
 	rec = postForm(t, mw, f)
 	require.Equal(t, http.StatusSeeOther, rec.Code, rec.Body.String())
-	ck := findCookie(rec.Result(), jit.DefaultSessionName)
+	assert.Nil(t, findCookie(rec.Result(), jit.DefaultSessionName))
+	ck := findCookie(rec.Result(), "__Host-"+jit.DefaultSessionName)
 	require.NotNil(t, ck)
+	assert.Equal(t, "/", ck.Path)
+	assert.Empty(t, ck.Domain)
 	assert.True(t, ck.Secure)
 	assert.True(t, ck.HttpOnly)
 	assert.Equal(t, http.SameSiteLaxMode, ck.SameSite)
