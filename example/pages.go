@@ -155,6 +155,7 @@ header{background:#1e2a3a;color:#fff}
 header .bar{max-width:78rem;margin:0 auto;padding:.75rem 1rem;display:flex;gap:1.25rem;align-items:center;flex-wrap:wrap}
 header a{color:#dfe7f2;text-decoration:none} header a:hover{color:#fff;text-decoration:underline}
 .brand{font-weight:700;color:#fff;margin-right:.5rem} .who{margin-left:auto;color:#b8c4d4;font-size:.92rem}
+form.inline{display:inline;margin:0} button.link{background:none;border:0;padding:0;color:#dfe7f2;font-size:inherit} button.link:hover{color:#fff;text-decoration:underline}
 main{max-width:78rem;margin:1.5rem auto;padding:0 1rem}
 .dev{background:#fff3cd;border:1px solid #e0c36a;padding:.6rem 1rem;border-radius:.4rem;margin:0 0 1.25rem}
 .card{background:#fff;border:1px solid #dde1e6;border-radius:.6rem;padding:1.25rem 1.5rem;margin:0 0 1.25rem}
@@ -176,7 +177,7 @@ button,.button{cursor:pointer;font:inherit;border-radius:.4rem;border:1px solid 
 #measured li{margin:.35rem 0} .nowrap{white-space:nowrap} .scroll{overflow-x:auto} .issuer{word-break:break-all;min-width:10rem} .hint{font-size:.85rem;color:#5b6470;margin:.15rem 0 0}
 </style></head><body>
 <header><div class="bar"><a class="brand" href="/">samljit example</a><a href="/">Home</a>{{if .Admin}}<a href="/admin">Admin</a>{{end}}<a href="/jit-vs-scim">JIT vs SCIM</a>{{if .Dev}}<a href="/dev-idp">Dev IdP people</a>{{end}}
-{{if .User}}<span class="who">Signed in as {{or .User.Profile.DisplayName .User.Key.Subject}} · <a href="/saml/logout" id="signout">Sign out</a></span>{{end}}</div></header>
+{{if .User}}<span class="who">Signed in as {{or .User.Profile.DisplayName .User.Key.Subject}} · <form method="post" action="/saml/logout" class="inline"><button id="signout" class="link">Sign out</button></form></span>{{end}}</div></header>
 <main>
 {{if .Dev}}<p class="dev"><b>Development IdP.</b> This app is using its built-in identity provider, which signs in anyone who picks a name. Never use it in production: pass <code>-idp-metadata</code>.</p>{{end}}
 {{end}}

@@ -322,7 +322,8 @@ func (m *Middleware) loadMetadata(ctx context.Context, c *connection, cfg *Conne
 
 // ServeHTTP serves the SAML endpoints: for each connection its metadata,
 // login and ACS, plus PathPrefix+"/login" (a chooser when there are
-// several connections) and PathPrefix+"/logout". Other paths get 404.
+// several connections) and PathPrefix+"/logout" (a same-origin POST).
+// Other paths get 404.
 func (m *Middleware) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	h, ok := m.routes[r.URL.Path]
 	if !ok {

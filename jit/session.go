@@ -240,16 +240,51 @@ func (m *Middleware) Logout(w http.ResponseWriter, r *http.Request) error {
 	return m.sessions.Save(r, w, s)
 }
 
+// serveLogout ends the local session on a same-origin POST. A GET, or a
+// POST another site made the browser send, is refused: a cross-site
+// logout is a nuisance attack (logout CSRF) and needs no token beyond the
+// browser's own Origin and Sec-Fetch-Site headers.
 func (m *Middleware) serveLogout(w http.ResponseWriter, r *http.Request) {
-	if r.Method != http.MethodPost && r.Method != http.MethodGet {
-		w.Header().Set("Allow", "GET, POST")
-		http.Error(w, "method not allowed", http.StatusMethodNotAllowed)
+	if r.Method != http.MethodPost {
+		w.Header().Set("Allow", "POST")
+		http.Error(w, "method not allowed: sign out with a POST", http.StatusMethodNotAllowed)
+		return
+	}
+	if !m.sameOrigin(r) {
+		m.log.LogAttrs(r.Context(), slog.LevelWarn, "logout refused: not a same-origin request",
+			slog.String("origin", truncate(r.Header.Get("Origin"), 200)),
+			slog.String("sec_fetch_site", truncate(r.Header.Get("Sec-Fetch-Site"), 50)))
+		http.Error(w, "forbidden: cross-site request", http.StatusForbidden)
 		return
 	}
 	if err := m.Logout(w, r); err != nil {
 		m.log.ErrorContext(r.Context(), "logout", "err", err)
 	}
 	http.Redirect(w, r, m.afterSignIn, http.StatusSeeOther)
+}
+
+// sameOrigin reports whether a state-changing request comes from the
+// application's own pages: the browser says so in Sec-Fetch-Site, or its
+// Origin is RootURL's. A request with neither header is refused; every
+// browser in use sends Origin on a POST.
+func (m *Middleware) sameOrigin(r *http.Request) bool {
+	switch r.Header.Get("Sec-Fetch-Site") {
+	case "same-origin":
+		return true
+	case "":
+	default:
+		return false
+	}
+	origin := r.Header.Get("Origin")
+	return origin != "" && origin == m.root.Scheme+"://"+m.root.Host
+}
+
+// truncate shortens s to at most n bytes for a log line.
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return s[:n] + "…"
 }
 
 // sessionKey returns the key and connection of the request's session.

@@ -151,9 +151,54 @@ func TestLogoutEndsLocalSession(t *testing.T) {
 	c := h.client()
 	resp, _ := h.signIn(c, "", "p-n")
 	require.Equal(t, http.StatusSeeOther, resp.StatusCode)
-	resp, err := c.Post(h.app.URL+"/saml/logout", "", nil)
+	resp = logout(t, h, c, http.MethodPost, map[string]string{"Origin": h.app.URL})
+	assert.Equal(t, http.StatusSeeOther, resp.StatusCode)
+	r, _ := h.me(c)
+	assert.Equal(t, http.StatusUnauthorized, r.StatusCode)
+}
+
+// logout sends a logout request with the given method and headers.
+func logout(t *testing.T, h *harness, c *http.Client, method string, headers map[string]string) *http.Response {
+	t.Helper()
+	req, err := http.NewRequest(method, h.app.URL+"/saml/logout", nil)
 	require.NoError(t, err)
-	resp.Body.Close()
+	for k, v := range headers {
+		req.Header.Set(k, v)
+	}
+	resp, err := c.Do(req)
+	require.NoError(t, err)
+	readBody(t, resp)
+	return resp
+}
+
+// TestLogoutOnlyBySameOriginPost: a GET (an <img> on any page) or a POST
+// another site makes the browser send no longer signs the person out
+// (logout CSRF); a POST from the application's own page does.
+func TestLogoutOnlyBySameOriginPost(t *testing.T) {
+	h := newHarness(t, harnessConfig{})
+	h.idp().AddUser(person("p-csrf", "csrf@example.com", "C", "S"))
+	c := h.client()
+	resp, body := h.signIn(c, "", "p-csrf")
+	require.Equal(t, http.StatusSeeOther, resp.StatusCode, body)
+
+	for name, tc := range map[string]struct {
+		method  string
+		headers map[string]string
+		status  int
+	}{
+		"GET":                      {http.MethodGet, nil, http.StatusMethodNotAllowed},
+		"GET same-origin":          {http.MethodGet, map[string]string{"Sec-Fetch-Site": "same-origin"}, http.StatusMethodNotAllowed},
+		"POST from another site":   {http.MethodPost, map[string]string{"Origin": "https://evil.example"}, http.StatusForbidden},
+		"POST cross-site":          {http.MethodPost, map[string]string{"Sec-Fetch-Site": "cross-site", "Origin": h.app.URL}, http.StatusForbidden},
+		"POST same-site subdomain": {http.MethodPost, map[string]string{"Sec-Fetch-Site": "same-site"}, http.StatusForbidden},
+		"POST with no origin":      {http.MethodPost, nil, http.StatusForbidden},
+	} {
+		resp := logout(t, h, c, tc.method, tc.headers)
+		assert.Equal(t, tc.status, resp.StatusCode, name)
+		r, _ := h.me(c)
+		require.Equal(t, http.StatusOK, r.StatusCode, "%s: still signed in", name)
+	}
+	resp = logout(t, h, c, http.MethodPost, map[string]string{"Sec-Fetch-Site": "same-origin"})
 	assert.Equal(t, http.StatusSeeOther, resp.StatusCode)
 	r, _ := h.me(c)
 	assert.Equal(t, http.StatusUnauthorized, r.StatusCode)
