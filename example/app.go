@@ -177,7 +177,7 @@ func (a *app) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 
 func (a *app) routes() {
 	a.mux = http.NewServeMux()
-	a.mux.Handle("/saml/", a.mw)
+	a.mux.Handle(a.mw.Prefix()+"/", a.mw)
 	a.mux.HandleFunc("GET /{$}", a.home)
 	a.mux.HandleFunc("GET /api/me", a.apiMe)
 	a.mux.Handle("GET /admin", a.mw.RequireUser(a.requireAdmin(http.HandlerFunc(a.admin))))

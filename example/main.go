@@ -84,7 +84,7 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 	}
 	c.idpMetadata = md
 	if c.rootURL == "" {
-		c.rootURL = "http://" + c.addr
+		c.rootURL = "http://" + browserHost(c.addr)
 	}
 	if u, err := url.Parse(c.rootURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 		return usage(fmt.Errorf("-root-url %q is not an absolute http(s) URL", c.rootURL))
@@ -187,4 +187,18 @@ func run(ctx context.Context, cfg config, ln net.Listener, logger *slog.Logger, 
 	}
 	logger.Info("example app stopped")
 	return nil
+}
+
+// browserHost turns a listen address into the host:port a browser on this
+// machine opens: ":8080" and "0.0.0.0:8080" listen everywhere but are no
+// address to open, so they become "localhost:8080".
+func browserHost(addr string) string {
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return addr
+	}
+	if ip := net.ParseIP(host); host == "" || (ip != nil && ip.IsUnspecified()) {
+		host = "localhost"
+	}
+	return net.JoinHostPort(host, port)
 }

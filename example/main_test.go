@@ -336,6 +336,21 @@ func TestFlags(t *testing.T) {
 		usage(t, "unexpected arguments", "stray")
 	})
 
+	// A listen address without a host, or on every interface, is no
+	// address a browser opens: the default RootURL says localhost.
+	t.Run("addr without a host", func(t *testing.T) {
+		for addr, root := range map[string]string{
+			":8080":          "http://localhost:8080",
+			"0.0.0.0:9090":   "http://localhost:9090",
+			"[::]:7070":      "http://localhost:7070",
+			"127.0.0.1:8081": "http://127.0.0.1:8081",
+		} {
+			cfg, err := parseFlags([]string{"-addr", addr}, io.Discard)
+			require.NoError(t, err)
+			assert.Equal(t, root, cfg.rootURL, addr)
+		}
+	})
+
 	t.Run("preset", func(t *testing.T) {
 		require.Equal(t, []string{"adfs", "entra", "generic", "okta"}, claims.PresetNames())
 		for _, name := range claims.PresetNames() {

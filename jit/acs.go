@@ -537,6 +537,9 @@ func (m *Middleware) refuse(w http.ResponseWriter, r *http.Request, s *signIn, e
 		m.untrack(w, r, s.relay)
 	}
 	f := failure(err, s.corr, s.conn.name)
+	if retryable(err) {
+		f.SignInURL = m.LoginURL("")
+	}
 	m.logFailure(r.Context(), f)
 	// The event is emitted before the page is written, so that whoever
 	// reads the page can already find the event.

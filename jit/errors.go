@@ -98,6 +98,9 @@ type Failure struct {
 	Connection string
 	// Err is the reason. Never show it to the person.
 	Err error
+	// SignInURL, when set, is where the person can start the sign-in
+	// again: set for refusals that a fresh sign-in may cure.
+	SignInURL string
 }
 
 // Error returns the reason, for logs.
@@ -161,6 +164,7 @@ var errorPage = template.Must(template.New("error").Parse(`<!doctype html>
 <body style="font-family:system-ui,sans-serif;max-width:40rem;margin:4rem auto;padding:0 1rem">
 <h1>We could not sign you in</h1>
 <p>{{.Message}}</p>
+{{if .SignInURL}}<p><a href="{{.SignInURL}}">Sign in again</a></p>{{end}}
 <p style="color:#555">Reference: <code>{{.CorrelationID}}</code></p>
 </body></html>
 `))
@@ -188,6 +192,17 @@ func newID(n int) string {
 }
 
 func newCorrelationID() string { return newID(8) }
+
+// retryable reports whether a fresh sign-in may cure a refusal: the
+// response or its request was unusable, or something was briefly down.
+func retryable(err error) bool {
+	for _, e := range []error{ErrInvalidResponse, ErrUnsolicited, ErrReplayed, ErrStoreUnavailable, ErrMetadataExpired, ErrGroupsUnavailable, ErrHook, ErrInternal, ErrSessionExpired} {
+		if errors.Is(err, e) {
+			return true
+		}
+	}
+	return false
+}
 
 // storeErr wraps a store failure so that it is recognised as one.
 func storeErr(op string, err error) error {

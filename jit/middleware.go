@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"html/template"
 	"log/slog"
+	"net"
 	"net/http"
 	"net/url"
 	"regexp"
@@ -141,9 +142,9 @@ func New(ctx context.Context, opts Options) (*Middleware, error) {
 		m.signInStore, _ = m.store.(userstore.SignInStore)
 	}
 	m.linker, _ = m.store.(userstore.Linker)
-	root, err := url.Parse(opts.RootURL)
-	if err != nil || (root.Scheme != "https" && root.Scheme != "http") || root.Host == "" || root.RawQuery != "" || root.Fragment != "" {
-		return nil, fmt.Errorf("jit: Options.RootURL %q must be an absolute http(s) URL with no query", opts.RootURL)
+	root, err := checkRootURL(opts.RootURL)
+	if err != nil {
+		return nil, err
 	}
 	root.Path = strings.TrimSuffix(root.Path, "/")
 	m.root = root
@@ -324,13 +325,49 @@ func (m *Middleware) loadMetadata(ctx context.Context, c *connection, cfg *Conne
 // login and ACS, plus PathPrefix+"/login" (a chooser when there are
 // several connections) and PathPrefix+"/logout" (a same-origin POST).
 // Other paths get 404.
+//
+// When RootURL has a path ("https://example.com/app"), the endpoints are
+// under it ("/app/saml/acs", as the SP metadata says) and are served at
+// that path, or without it when a proxy in front strips it. Mount the
+// middleware at [Middleware.Prefix] + "/".
 func (m *Middleware) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	h, ok := m.routes[r.URL.Path]
+	if !ok && m.root.Path != "" {
+		h, ok = m.routes[m.root.Path+r.URL.Path]
+	}
 	if !ok {
 		http.NotFound(w, r)
 		return
 	}
 	h(w, r)
+}
+
+// Prefix returns the path the middleware's endpoints live under: RootURL's
+// path followed by PathPrefix ("/saml" by default). Mount the middleware
+// there: mux.Handle(mw.Prefix()+"/", mw).
+func (m *Middleware) Prefix() string { return m.prefix }
+
+// checkRootURL parses Options.RootURL, refusing what would start cleanly
+// and then break every sign-in: no scheme or host, a host browsers cannot
+// reach (0.0.0.0, ::), a query or a fragment.
+func checkRootURL(raw string) (*url.URL, error) {
+	root, err := url.Parse(raw)
+	if err != nil || (root.Scheme != "https" && root.Scheme != "http") || root.Host == "" || root.RawQuery != "" || root.Fragment != "" {
+		return nil, fmt.Errorf("jit: Options.RootURL %q must be an absolute http(s) URL with no query", raw)
+	}
+	host := root.Hostname()
+	if ip := net.ParseIP(host); host == "" || (ip != nil && ip.IsUnspecified()) {
+		return nil, fmt.Errorf("jit: Options.RootURL %q names no host a browser can reach; use the address people open, such as http://localhost%s", raw, portOf(root))
+	}
+	return root, nil
+}
+
+// portOf returns ":port" of u, or "".
+func portOf(u *url.URL) string {
+	if p := u.Port(); p != "" {
+		return ":" + p
+	}
+	return ""
 }
 
 // LoginURL returns the local path that starts a sign-in and comes back to

@@ -3,6 +3,7 @@ package jit_test
 import (
 	"context"
 	"net/http"
+	"net/http/cookiejar"
 	"net/http/httptest"
 	"strings"
 	"testing"
@@ -216,6 +217,9 @@ func TestNewRefusesUnsafeConfiguration(t *testing.T) {
 		"no session keys":   func(o *jit.Options) { o.SessionKeys = nil },
 		"short session key": func(o *jit.Options) { o.SessionKeys = [][]byte{[]byte("short")} },
 		"relative root":     func(o *jit.Options) { o.RootURL = "/app" },
+		"root without host": func(o *jit.Options) { o.RootURL = "http://:8080" },
+		"root on 0.0.0.0":   func(o *jit.Options) { o.RootURL = "http://0.0.0.0:8080" },
+		"root on ::":        func(o *jit.Options) { o.RootURL = "http://[::]:8080" },
 		"no connections":    func(o *jit.Options) { o.Connections = nil },
 		"no SP key":         func(o *jit.Options) { o.Key = nil },
 		"unnamed among many": func(o *jit.Options) {
@@ -346,4 +350,57 @@ func (h *harness) replayer(c *http.Client, f jittest.Form) *http.Client {
 	r := h.client()
 	r.Jar.SetCookies(mustURL(f.ACS), requestCookies(h.t, c, f))
 	return r
+}
+
+// TestRootURLWithPath: a RootURL with a path is served under it, where the
+// SP metadata says the endpoints are, and also without it behind a proxy
+// that strips the path; a sign-in works end to end.
+func TestRootURLWithPath(t *testing.T) {
+	idp := jittest.New(t)
+	idp.AddUser(person("p-path", "path@example.com", "Pa", "Th"))
+	mux := http.NewServeMux()
+	srv := httptest.NewServer(mux)
+	t.Cleanup(srv.Close)
+	key, cert := spKeyPair()
+	mw, err := jit.New(context.Background(), jit.Options{
+		RootURL: srv.URL + "/app", Key: key, Certificate: cert, Store: newMem(),
+		SessionKeys: [][]byte{make32()}, Connections: []jit.Connection{{IDPMetadata: idp.Metadata()}},
+	})
+	require.NoError(t, err)
+	require.Equal(t, "/app/saml", mw.Prefix())
+	mux.Handle(mw.Prefix()+"/", mw)
+	md, ok := mw.MetadataURL("")
+	require.True(t, ok)
+	assert.Equal(t, srv.URL+"/app/saml/metadata", md)
+
+	jar, err := cookiejar.New(nil)
+	require.NoError(t, err)
+	c := &http.Client{Jar: jar, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	resp, err := idp.SignIn(context.Background(), c, srv.URL+"/app/saml/login", "p-path")
+	require.NoError(t, err)
+	body := readBody(t, resp)
+	require.Equal(t, http.StatusSeeOther, resp.StatusCode, body)
+
+	// Behind a proxy that strips /app the same middleware answers.
+	rec := httptest.NewRecorder()
+	mw.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/saml/metadata", nil))
+	assert.Equal(t, http.StatusOK, rec.Code)
+}
+
+// TestResponseWithoutRequestCookieExplained: a sign-in started at another
+// host name than RootURL's (localhost against 127.0.0.1) reaches the ACS
+// without its request cookie; the log names the likely cause and the page
+// offers to sign in again.
+func TestResponseWithoutRequestCookieExplained(t *testing.T) {
+	h := newHarness(t, harnessConfig{})
+	h.idp().AddUser(person("p-host", "host@example.com", "Ho", "St"))
+	c := h.client()
+	other := strings.Replace(h.app.URL, "127.0.0.1", "localhost", 1)
+	resp, err := h.idp().SignIn(context.Background(), c, other+"/saml/login", "p-host")
+	require.NoError(t, err)
+	body := readBody(t, resp)
+	corr := refusal(t, resp, body, http.StatusForbidden)
+	assert.ErrorIs(t, h.lastEvent().Err, jit.ErrUnsolicited)
+	assert.True(t, h.logged(corr, "request refused", "host name other than Options.RootURL"), h.logs.String())
+	assert.Contains(t, body, `<a href="/saml/login">Sign in again</a>`)
 }

@@ -606,6 +606,10 @@ func (c checks) checkAssertion(a *saml.Assertion) (time.Time, error) {
 	return expires.Add(c.skew), nil
 }
 
+// noCookieHint names the usual causes of a response that arrives without
+// its request cookie, for the log.
+const noCookieHint = " (the browser sent no request cookie for it: the sign-in was started at a host name other than Options.RootURL's, such as 127.0.0.1 for localhost, which keeps cookies apart; or it took over 10 minutes; or cookies are blocked)"
+
 // checkInResponseTo ties a response to the request this browser started.
 // An unsolicited response must not claim to answer some other request.
 func (c checks) checkInResponseTo(inResponseTo string) error {
@@ -613,9 +617,9 @@ func (c checks) checkInResponseTo(inResponseTo string) error {
 	case c.solicited && inResponseTo != c.requestID:
 		return invalid("InResponseTo %q does not match this browser's request", inResponseTo)
 	case !c.solicited && !c.unsolicitedAllowed:
-		return fmt.Errorf("%w: no outstanding request for this browser", ErrUnsolicited)
+		return fmt.Errorf("%w: no outstanding request for this browser%s", ErrUnsolicited, noCookieHint)
 	case !c.solicited && inResponseTo != "":
-		return fmt.Errorf("%w: InResponseTo %q names a request this browser did not start", ErrUnsolicited, inResponseTo)
+		return fmt.Errorf("%w: InResponseTo %q names a request this browser did not start%s", ErrUnsolicited, inResponseTo, noCookieHint)
 	}
 	return nil
 }
