@@ -36,14 +36,13 @@ import (
 // app is the example application: the samljit middleware, a SQLite store,
 // and a few pages.
 type app struct {
-	cfg    config
-	log    *slog.Logger
-	db     *sql.DB
-	store  appStore
-	mw     *jit.Middleware
-	dev    *devIdP
-	origin string
-	mux    *http.ServeMux
+	cfg   config
+	log   *slog.Logger
+	db    *sql.DB
+	store appStore
+	mw    *jit.Middleware
+	dev   *devIdP
+	mux   *http.ServeMux
 
 	mu    sync.Mutex
 	audit []jit.Event // newest last, bounded
@@ -57,6 +56,20 @@ type appStore interface {
 	userstore.Store
 	userstore.ReplayCache
 	userstore.Admin
+}
+
+// private makes the SQLite file at path readable by its owner only,
+// creating it empty if need be. SQLite gives its -wal and -shm files the
+// database file's permissions.
+func private(path string) error {
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)
+	if err != nil {
+		return err
+	}
+	if err := f.Close(); err != nil {
+		return err
+	}
+	return os.Chmod(path, 0o600)
 }
 
 // openStore opens PostgreSQL for a postgres:// URL (several instances can
@@ -74,6 +87,9 @@ func openStore(ctx context.Context, dsn string) (*sql.DB, appStore, error) {
 		}
 		return db, st, nil
 	}
+	if err := private(dsn); err != nil {
+		return nil, nil, err
+	}
 	db, err := sql.Open("sqlite3", sqlitestore.DSN(dsn))
 	if err != nil {
 		return nil, nil, err
@@ -88,12 +104,15 @@ func openStore(ctx context.Context, dsn string) (*sql.DB, appStore, error) {
 
 func newApp(ctx context.Context, cfg config, logger *slog.Logger) (*app, error) {
 	a := &app{cfg: cfg, log: logger}
-	root, err := url.Parse(cfg.rootURL)
-	if err != nil || root.Host == "" {
+	if root, err := url.Parse(cfg.rootURL); err != nil || root.Host == "" {
 		return nil, fmt.Errorf("-root-url %q is not an absolute URL", cfg.rootURL)
 	}
-	a.origin = root.Scheme + "://" + root.Host
+	// The data directory holds the SP key and the users: private, also
+	// when an earlier run or another tool created it more open.
 	if err := os.MkdirAll(cfg.data, 0o700); err != nil {
+		return nil, err
+	}
+	if err := os.Chmod(cfg.data, 0o700); err != nil {
 		return nil, err
 	}
 	key, cert, err := loadOrCreateKeyPair(filepath.Join(cfg.data, "sp-key.pem"), filepath.Join(cfg.data, "sp-cert.pem"), "samljit example SP")
@@ -321,10 +340,11 @@ func staleUsers(users []userstore.User, now time.Time) []staleUser {
 }
 
 // adminAction suspends or unsuspends a user. The session cookie is
-// SameSite=Lax, so a cross-site form cannot post here with it; the Origin
-// check refuses the rest.
+// SameSite=Lax, so a cross-site form cannot post here with it; the
+// same-origin check (Origin or Sec-Fetch-Site, one of them required)
+// refuses the rest.
 func (a *app) adminAction(w http.ResponseWriter, r *http.Request) {
-	if o := r.Header.Get("Origin"); o != "" && o != a.origin {
+	if !a.mw.SameOrigin(r) {
 		http.Error(w, "cross-origin request refused", http.StatusForbidden)
 		return
 	}

@@ -46,9 +46,9 @@ func (a *app) devEdit(w http.ResponseWriter, r *http.Request) {
 }
 
 // devSave stores the edited attributes at the IdP and goes back to the
-// directory. The Origin check keeps other sites from posting here.
+// directory. The same-origin check keeps other sites from posting here.
 func (a *app) devSave(w http.ResponseWriter, r *http.Request) {
-	if o := r.Header.Get("Origin"); o != "" && o != a.origin {
+	if !a.mw.SameOrigin(r) {
 		http.Error(w, "cross-origin request refused", http.StatusForbidden)
 		return
 	}

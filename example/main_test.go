@@ -174,6 +174,17 @@ func TestSmokeDevSignInAPIAndSuspend(t *testing.T) {
 	code, _ = get(t, grace, root+"/api/me")
 	assert.Equal(t, http.StatusForbidden, code, "still suspended")
 
+	// So is one with no Origin and no Sec-Fetch-Site: the check once
+	// passed whenever the Origin header was missing.
+	req, err = http.NewRequest(http.MethodPost, root+"/admin/users/"+graceID+"/unsuspend", nil)
+	require.NoError(t, err)
+	resp, err = ada.Do(req)
+	require.NoError(t, err)
+	resp.Body.Close()
+	assert.Equal(t, http.StatusForbidden, resp.StatusCode, "no Origin: refused")
+	code, _ = get(t, grace, root+"/api/me")
+	assert.Equal(t, http.StatusForbidden, code, "still suspended")
+
 	// While suspended, signing in again is refused too, and audited.
 	resp, err = a.dev.tenants[0].idp.SignIn(context.Background(), browser(t), root+"/saml/acme/login", "acme-0002")
 	require.NoError(t, err)
@@ -289,6 +300,22 @@ func auditKinds(t *testing.T, page, subject string) []string {
 // runs of white space made one space.
 func textOf(fragment string) string {
 	return strings.Join(strings.Fields(html.UnescapeString(regexp.MustCompile(`<[^>]*>`).ReplaceAllString(fragment, ""))), " ")
+}
+
+// TestDataDirectoryPrivate: a data directory and database left open by an
+// earlier run or another tool (0755, 0644) are made private, and SQLite's
+// WAL file follows the database's permissions.
+func TestDataDirectoryPrivate(t *testing.T) {
+	data := filepath.Join(t.TempDir(), "data")
+	require.NoError(t, os.Mkdir(data, 0o755))
+	require.NoError(t, os.WriteFile(filepath.Join(data, "samljit.db"), nil, 0o644))
+	a, root := startApp(t, data)
+	signIn(t, a, browser(t), root, "globex", "globex-0001")
+	for name, want := range map[string]os.FileMode{"": 0o700, "samljit.db": 0o600, "samljit.db-wal": 0o600, "sp-key.pem": 0o600} {
+		fi, err := os.Stat(filepath.Join(data, name))
+		require.NoError(t, err, name)
+		assert.Equal(t, want, fi.Mode().Perm(), "%q", name)
+	}
 }
 
 func TestDataDirectoryReusedAcrossRuns(t *testing.T) {

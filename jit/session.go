@@ -250,7 +250,7 @@ func (m *Middleware) serveLogout(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "method not allowed: sign out with a POST", http.StatusMethodNotAllowed)
 		return
 	}
-	if !m.sameOrigin(r) {
+	if !m.SameOrigin(r) {
 		m.log.LogAttrs(r.Context(), slog.LevelWarn, "logout refused: not a same-origin request",
 			slog.String("origin", truncate(r.Header.Get("Origin"), 200)),
 			slog.String("sec_fetch_site", truncate(r.Header.Get("Sec-Fetch-Site"), 50)))
@@ -263,11 +263,13 @@ func (m *Middleware) serveLogout(w http.ResponseWriter, r *http.Request) {
 	http.Redirect(w, r, m.afterSignIn, http.StatusSeeOther)
 }
 
-// sameOrigin reports whether a state-changing request comes from the
+// SameOrigin reports whether a state-changing request comes from the
 // application's own pages: the browser says so in Sec-Fetch-Site, or its
-// Origin is RootURL's. A request with neither header is refused; every
-// browser in use sends Origin on a POST.
-func (m *Middleware) sameOrigin(r *http.Request) bool {
+// Origin is RootURL's. A request with neither header does not count:
+// every browser in use sends Origin on a POST. The logout endpoint checks
+// it; use it to guard the application's own forms against cross-site
+// requests (CSRF) without tokens.
+func (m *Middleware) SameOrigin(r *http.Request) bool {
 	switch r.Header.Get("Sec-Fetch-Site") {
 	case "same-origin":
 		return true
