@@ -284,8 +284,31 @@ func apiUser(u userstore.User) userJSON {
 	}
 }
 
+// roleOperator is the local role (granted with userstore.Admin.GrantRole,
+// never by a sign-in) of the application's own operators, who manage the
+// users of every connection.
+const roleOperator = "operator"
+
+// isAdmin reports whether u may use the admin page: an operator, or a
+// tenant administrator (jit.RoleAdmin from their own IdP's groups).
 func (a *app) isAdmin(u userstore.User) bool {
-	return u.HasRole(jit.RoleAdmin)
+	return u.HasLocalRole(roleOperator) || u.HasIdPRole(jit.RoleAdmin)
+}
+
+// manages reports whether admin may see and change target. A tenant
+// administrator's rights come from their own IdP's claims, which are only
+// as trustworthy as that IdP: they reach that connection's users and no
+// one else. Only a local grant reaches across connections.
+func manages(admin, target userstore.User) bool {
+	if admin.HasLocalRole(roleOperator) {
+		return true
+	}
+	return admin.HasIdPRole(jit.RoleAdmin) && admin.Key.Issuer == target.Key.Issuer
+}
+
+// managed returns the users admin manages.
+func managed(admin userstore.User, users []userstore.User) []userstore.User {
+	return slices.DeleteFunc(users, func(u userstore.User) bool { return !manages(admin, u) })
 }
 
 func (a *app) requireAdmin(next http.Handler) http.Handler {
@@ -305,6 +328,7 @@ func (a *app) admin(w http.ResponseWriter, r *http.Request) {
 		days = d
 	}
 	ctx := r.Context()
+	me, _ := jit.UserFromContext(ctx)
 	users, err := a.store.List(ctx)
 	if err == nil {
 		now := time.Now()
@@ -312,11 +336,12 @@ func (a *app) admin(w http.ResponseWriter, r *http.Request) {
 		stale, err = a.store.NotSignedInSince(ctx, now.AddDate(0, 0, -days))
 		if err == nil {
 			a.mu.Lock()
-			audit := slices.Clone(a.audit)
+			audit := slices.DeleteFunc(slices.Clone(a.audit), func(e jit.Event) bool {
+				return !me.HasLocalRole(roleOperator) && e.Key.Issuer != me.Key.Issuer
+			})
 			a.mu.Unlock()
 			slices.Reverse(audit)
-			me, _ := jit.UserFromContext(ctx)
-			a.render(w, http.StatusOK, "admin", pageData{Title: "Admin", User: &me, Admin: true, Users: users, Stale: staleUsers(stale, now), StaleDays: days, Audit: audit, Dev: a.dev != nil})
+			a.render(w, http.StatusOK, "admin", pageData{Title: "Admin", User: &me, Admin: true, Users: managed(me, users), Stale: staleUsers(managed(me, stale), now), StaleDays: days, Audit: audit, Dev: a.dev != nil})
 			return
 		}
 	}
@@ -354,7 +379,10 @@ func (a *app) adminAction(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "store unavailable", http.StatusServiceUnavailable)
 		return
 	}
-	i := slices.IndexFunc(users, func(u userstore.User) bool { return u.ID == r.PathValue("id") })
+	me, _ := jit.UserFromContext(ctx)
+	// Another connection's user is not found, not forbidden: an
+	// administrator learns nothing about other tenants.
+	i := slices.IndexFunc(users, func(u userstore.User) bool { return u.ID == r.PathValue("id") && manages(me, u) })
 	if i < 0 {
 		http.NotFound(w, r)
 		return
@@ -373,7 +401,6 @@ func (a *app) adminAction(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "store unavailable", http.StatusServiceUnavailable)
 		return
 	}
-	me, _ := jit.UserFromContext(ctx)
 	a.log.InfoContext(ctx, "admin action", "action", r.PathValue("action"), "user_id", users[i].ID, "by", me.ID)
 	http.Redirect(w, r, "/admin", http.StatusSeeOther)
 }

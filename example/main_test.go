@@ -30,6 +30,7 @@ import (
 	"github.com/samljit/samljit/claims"
 	"github.com/samljit/samljit/jit"
 	"github.com/samljit/samljit/jit/jittest"
+	"github.com/samljit/samljit/userstore"
 	"github.com/samljit/samljit/userstore/sqlitestore"
 )
 
@@ -730,4 +731,55 @@ func TestRunGracefulShutdown(t *testing.T) {
 	assert.Less(t, shutting, edited, "the edit completed during shutdown")
 	assert.Less(t, edited, stopped, "run returned after the in-flight request")
 	assert.Equal(t, len(msgs)-1, stopped, "nothing logged after stopping")
+}
+
+// TestTenantAdminManagesOnlyOwnConnection: admins of the example are
+// whoever a tenant's IdP puts in its "admins" group, so their rights stop
+// at that tenant. A globex admin once listed acme's users and suspended
+// acme's admin; now the admin page shows only globex, and acme's users
+// are not found. Only a local grant (the operator role, which no IdP can
+// assert) reaches every tenant.
+func TestTenantAdminManagesOnlyOwnConnection(t *testing.T) {
+	a, root := startApp(t, t.TempDir())
+	ada, hank := browser(t), browser(t)
+	signIn(t, a, ada, root, "acme", "acme-0001")      // acme's admin
+	signIn(t, a, hank, root, "globex", "globex-0001") // globex's admin
+	signIn(t, a, browser(t), root, "acme", "acme-0002")
+
+	users, err := a.store.List(context.Background())
+	require.NoError(t, err)
+	byNameID := map[string]userstore.User{}
+	for _, u := range users {
+		byNameID[u.Key.Subject] = u
+	}
+	adaRec := byNameID["acme-0001"]
+	require.True(t, adaRec.HasIdPRole(jit.RoleAdmin))
+
+	code, page := get(t, hank, root+"/admin")
+	require.Equal(t, http.StatusOK, code)
+	table := htmlTable(t, page, "users")
+	assert.Contains(t, table, `data-subject="globex-0001"`)
+	assert.NotContains(t, table, `data-subject="acme-0001"`, "another tenant's users are not listed")
+	assert.NotContains(t, table, `data-subject="acme-0002"`)
+	assert.NotContains(t, htmlTable(t, page, "audit"), "acme-000", "nor their sign-ins")
+
+	code, _ = postAdminForm(t, hank, root+"/admin/users/"+adaRec.ID+"/suspend", root)
+	assert.Equal(t, http.StatusNotFound, code, "another tenant's user cannot be suspended")
+	code, _ = get(t, ada, root+"/api/me")
+	assert.Equal(t, http.StatusOK, code, "acme's admin is still active")
+
+	code, page = get(t, ada, root+"/admin")
+	require.Equal(t, http.StatusOK, code)
+	assert.Contains(t, htmlTable(t, page, "users"), `data-subject="acme-0002"`)
+	assert.NotContains(t, htmlTable(t, page, "users"), `data-subject="globex-0001"`)
+
+	// An operator, by a local grant, manages every tenant.
+	require.NoError(t, a.store.GrantRole(context.Background(), byNameID["acme-0002"].Key, roleOperator))
+	op := browser(t)
+	signIn(t, a, op, root, "acme", "acme-0002")
+	code, page = get(t, op, root+"/admin")
+	require.Equal(t, http.StatusOK, code)
+	assert.Contains(t, htmlTable(t, page, "users"), `data-subject="globex-0001"`)
+	code, _ = postAdminForm(t, op, root+"/admin/users/"+byNameID["globex-0001"].ID+"/suspend", root)
+	assert.Equal(t, http.StatusSeeOther, code)
 }

@@ -107,12 +107,21 @@ const (
 	FieldRoles       = "roles"
 )
 
-// RoleAdmin is the role [RoleMapping.AdminGroups] grant.
+// RoleAdmin is the role [RoleMapping.AdminGroups] grant: an administrator
+// of the user's own connection, as that connection's IdP says.
 const RoleAdmin = "admin"
 
 // RoleMapping derives application roles from IdP groups. Group values are
 // compared exactly (Entra ID sends group object IDs; other IdPs names).
 // The zero value derives no roles and leaves [userstore.Profile.Roles] nil.
+//
+// A derived role is only as trustworthy as the connection's IdP: each
+// customer's IdP can put its own users in any group, under any name. Grant
+// with it rights over that connection's users only (compare the users'
+// Key.Issuer), and test it with [userstore.User.HasIdPRole]. Rights across
+// connections, such as an operator's, come from the application
+// ([userstore.Admin.GrantRole], [userstore.User.HasLocalRole]), never from
+// a tenant's claims.
 type RoleMapping struct {
 	// GroupRoles maps a group ID or name to the roles it grants.
 	GroupRoles map[string][]string

@@ -17,6 +17,23 @@ func ExampleUser_Roles() {
 	// Output: [auditor editor viewer] true false
 }
 
+// In a multi-tenant application, a role derived from a customer's groups is
+// only as trustworthy as that customer's IdP: it grants rights within the
+// user's own connection. Rights across connections come from a local
+// grant, which no IdP can assert.
+func ExampleUser_HasLocalRole() {
+	tenantAdmin := userstore.User{
+		Key:     userstore.Key{Issuer: "https://idp.globex.example", Subject: "hank"},
+		Profile: userstore.Profile{Roles: []string{"admin"}}, // from globex's groups
+	}
+	operator := userstore.User{LocalRoles: []string{"operator"}}
+	fmt.Println(tenantAdmin.HasIdPRole("admin"), tenantAdmin.HasLocalRole("admin"), tenantAdmin.HasRole("admin"))
+	fmt.Println(operator.HasLocalRole("operator"), operator.HasIdPRole("operator"))
+	// Output:
+	// true false true
+	// true false
+}
+
 // Stores compare emails with only ASCII letters folded: a look-alike with
 // the Kelvin sign is another address.
 func ExampleNormalizeEmail() {

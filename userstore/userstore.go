@@ -195,10 +195,25 @@ func (u User) Roles() []string {
 	return slices.Compact(out)
 }
 
-// HasRole reports whether role is among the user's effective roles.
+// HasRole reports whether role is among the user's effective roles, from
+// either source. A role in Profile.Roles was derived from what the user's
+// IdP asserted (its groups), and is only as trustworthy as that IdP: in a
+// multi-tenant application every customer's IdP can assert any group name
+// for its own users. Use HasRole for rights within the user's own
+// connection (Key.Issuer) only; for rights across connections, such as an
+// operator's, use HasLocalRole.
 func (u User) HasRole(role string) bool {
-	return slices.Contains(u.Profile.Roles, role) || slices.Contains(u.LocalRoles, role)
+	return u.HasIdPRole(role) || u.HasLocalRole(role)
 }
+
+// HasIdPRole reports whether role is in Profile.Roles: derived at sign-in
+// (or by SCIM) from what the user's IdP says. It grants nothing beyond the
+// user's own connection.
+func (u User) HasIdPRole(role string) bool { return slices.Contains(u.Profile.Roles, role) }
+
+// HasLocalRole reports whether role was granted inside the application
+// ([Admin.GrantRole]); no IdP can grant or remove it.
+func (u User) HasLocalRole(role string) bool { return slices.Contains(u.LocalRoles, role) }
 
 // LocalIssuer is the issuer of accounts that exist in the application
 // before JIT (brownfield accounts): an application creates them with
