@@ -554,5 +554,10 @@ func (m *Middleware) logFailure(ctx context.Context, f *Failure) {
 		slog.String("correlation_id", f.CorrelationID),
 		slog.String("connection", f.Connection),
 		slog.Int("status", f.Status),
-		slog.String("reason", f.Err.Error()))
+		slog.String("reason", truncate(f.Err.Error(), maxLoggedReason)))
 }
+
+// maxLoggedReason bounds the reason in a log line: reasons quote parts of
+// the posted response (element names, namespace URIs), which an
+// unauthenticated poster chooses.
+const maxLoggedReason = 1024

@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/gorilla/securecookie"
 	"github.com/gorilla/sessions"
@@ -281,10 +282,14 @@ func (m *Middleware) SameOrigin(r *http.Request) bool {
 	return origin != "" && origin == m.root.Scheme+"://"+m.root.Host
 }
 
-// truncate shortens s to at most n bytes for a log line.
+// truncate shortens s to at most n bytes for a log line, at a character
+// boundary, marking the cut.
 func truncate(s string, n int) string {
 	if len(s) <= n {
 		return s
+	}
+	for n > 0 && !utf8.RuneStart(s[n]) {
+		n--
 	}
 	return s[:n] + "…"
 }
