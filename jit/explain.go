@@ -158,59 +158,37 @@ func Explain(ctx context.Context, req ExplainRequest) (*Trace, error) {
 		return t, nil
 	}
 	t.Identity, t.Key, t.Profile = s.identity, s.key, s.profile.Clone()
-	m.explainPolicy(ctx, s, t)
+	t.Decision = m.explainDecision(ctx, s)
 	return t, nil
 }
 
-// explainPolicy fills t.Decision with what provision would do, writing
-// nothing.
-func (m *Middleware) explainPolicy(ctx context.Context, s *signIn, t *Trace) {
-	c := s.conn
+// explainDecision is what provision would decide, writing nothing: the
+// same decision, its facts read from the store when one is given, with no
+// hook and no GroupResolver run.
+func (m *Middleware) explainDecision(ctx context.Context, s *signIn) Decision {
+	t := s.trace
 	if _, ok := s.identity.GroupsOverage(); ok {
 		s.overage = true
 		t.Notes = append(t.Notes, "groups overage: the IdP omitted the groups; a configured GroupResolver would be asked for them, without one the stored groups and roles are kept")
 	}
-	var before *userstore.User
+	f := m.facts(s)
 	if m.store == nil {
 		t.Notes = append(t.Notes, "no store given: judged as a first sign-in into an empty store")
-	} else {
-		u, err := m.store.Lookup(ctx, s.key)
-		switch {
-		case err == nil && u.Status == userstore.Suspended:
-			t.Decision = refuseDecision(fmt.Errorf("%w: user %s", ErrSuspended, u.ID))
-			t.Decision.UserID = u.ID
-			return
-		case err == nil:
-			before = &u
-		case !errors.Is(err, userstore.ErrNotFound):
-			t.Decision = refuseDecision(storeErr("lookup", err))
-			return
-		}
+	} else if err := m.lookupStored(ctx, s, f); err != nil {
+		return refuseDecision(err)
 	}
-	if before == nil {
-		existing, profile, err := m.brownfieldMatch(ctx, nil, s)
-		switch {
-		case err != nil:
-			t.Decision = refuseDecision(err)
-			return
-		case existing != nil:
-			t.Decision = changeDecision("link", existing, profile)
-			return
-		}
-		if c.policy.BeforeCreate != nil {
-			t.Notes = append(t.Notes, "BeforeCreate hook: not run")
-		}
+	v := m.settle(ctx, nil, s, f)
+	switch v.action {
+	case actionCreate:
+		return Decision{Action: string(actionCreate), After: &v.profile, RolesGranted: v.profile.Roles}
+	case actionUpdate, actionLink:
+		return changeDecision(v.action, v.user, v.profile)
 	}
-	profile, err := c.policy.apply(before, s.profile, s.overage)
-	if err != nil {
-		t.Decision = refuseDecision(err)
-		return
+	d := refuseDecision(v.err)
+	if v.user != nil {
+		d.UserID = v.user.ID
 	}
-	if before == nil {
-		t.Decision = Decision{Action: "create", After: &profile, RolesGranted: profile.Roles}
-		return
-	}
-	t.Decision = changeDecision("update", before, profile)
+	return d
 }
 
 func refuseDecision(err error) Decision {
@@ -218,9 +196,9 @@ func refuseDecision(err error) Decision {
 }
 
 // changeDecision describes an update or link of u to the profile after.
-func changeDecision(action string, u *userstore.User, after userstore.Profile) Decision {
+func changeDecision(a action, u *userstore.User, after userstore.Profile) Decision {
 	before := u.Profile.Clone()
-	d := Decision{Action: action, UserID: u.ID, Before: &before, After: &after, Changed: Diff(before, after)}
+	d := Decision{Action: string(a), UserID: u.ID, Before: &before, After: &after, Changed: Diff(before, after)}
 	for _, r := range after.Roles {
 		if !slices.Contains(before.Roles, r) {
 			d.RolesGranted = append(d.RolesGranted, r)
