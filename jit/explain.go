@@ -21,7 +21,11 @@ import (
 )
 
 // ExplainRequest is what [Explain] judges: a captured response and the
-// configuration of the connection it was sent to.
+// configuration of the connection it was sent to. Explain builds that
+// connection with the constructor [New] uses: SPEntityID is
+// [Connection.EntityID], ACSURL stands for the ACS URL New derives from
+// [Options.RootURL], and the other fields are those of [Options] and
+// [Connection] with the same names.
 type ExplainRequest struct {
 	// Response is the captured SAMLResponse: base64 as posted to the ACS,
 	// the whole form body the browser posted (SAMLResponse=…&RelayState=…),
@@ -59,7 +63,9 @@ type ExplainRequest struct {
 	DecryptionKeys []*rsa.PrivateKey
 	// Store, when set, is read (never written) to tell a first sign-in
 	// from a returning one and to find brownfield conflicts. Without it
-	// the sign-in is judged as a first sign-in into an empty store.
+	// the sign-in is judged as a first sign-in into an empty store. As
+	// with New, a Brownfield policy that links accounts needs a store
+	// that implements [userstore.Linker].
 	Store userstore.Store
 	// MaxResponseBytes and MaxXMLDepth are the input bounds; defaults as
 	// in [Options].
@@ -83,30 +89,6 @@ func Explain(ctx context.Context, req ExplainRequest) (*Trace, error) {
 	if now.IsZero() {
 		now = time.Now()
 	}
-	m := &Middleware{
-		store:    req.Store,
-		now:      func() time.Time { return now },
-		skew:     orDefault(req.ClockSkew, DefaultClockSkew),
-		maxBytes: orDefault(req.MaxResponseBytes, DefaultMaxResponseBytes),
-		maxDepth: orDefault(req.MaxXMLDepth, DefaultMaxXMLDepth),
-		lifetime: DefaultSessionLifetime,
-		log:      slog.New(slog.NewTextHandler(io.Discard, nil)),
-	}
-	if rk, ok := req.Key.(*rsa.PrivateKey); ok {
-		m.spKey = rk
-	}
-	keys, err := decryptionKeys(m.spKey, req.DecryptionKeys)
-	if err != nil {
-		return nil, fmt.Errorf("jit: explain: %w", err)
-	}
-	m.decryptKeys = keys
-	if req.Store != nil {
-		m.linker, _ = req.Store.(userstore.Linker)
-	}
-	md, err := ParseIDPMetadata(req.IDPMetadata)
-	if err != nil {
-		return nil, fmt.Errorf("jit: explain: IdP metadata: %w", err)
-	}
 	acs, err := url.Parse(req.ACSURL)
 	if err != nil || (acs.Scheme != "https" && acs.Scheme != "http") || acs.Host == "" {
 		return nil, fmt.Errorf("jit: explain: ACS URL %q is not an absolute http(s) URL", req.ACSURL)
@@ -114,29 +96,15 @@ func Explain(ctx context.Context, req ExplainRequest) (*Trace, error) {
 	if req.SPEntityID == "" {
 		return nil, errors.New("jit: explain: the SP entity ID is required")
 	}
-	c := &connection{
-		name:         "explain",
-		issuer:       md.EntityID,
-		entityID:     req.SPEntityID,
-		acsURL:       acs.String(),
-		mapper:       req.Mapper,
-		allowIDPInit: req.AllowIDPInitiated,
-		allowSHA1:    req.AllowSHA1,
-		allowCBC:     req.AllowCBCWithoutSignedResponse,
-		policy:       req.Policy,
-	}
-	if c.mapper == nil {
-		c.mapper = claims.Generic()
-	}
-	if err := checkPolicy(&c.policy); err != nil {
-		return nil, fmt.Errorf("jit: explain: %w", err)
-	}
-	c.spBase = c.serviceProvider(req.Key, req.Certificate, req.DecryptionKeys, url.URL{}, *acs, m.now)
-	snap, err := c.newSnapshot(md)
+	opts, cfg := req.connection(now)
+	m, err := newMiddleware(&opts)
 	if err != nil {
 		return nil, fmt.Errorf("jit: explain: %w", err)
 	}
-	c.idp.Store(snap)
+	c, err := m.newConnection(ctx, &opts, &cfg, url.URL{}, *acs)
+	if err != nil {
+		return nil, fmt.Errorf("jit: explain: %w", err)
+	}
 	m.conns = []*connection{c}
 
 	t := &Trace{}
@@ -147,8 +115,7 @@ func Explain(ctx context.Context, req ExplainRequest) (*Trace, error) {
 		t.Notes = append(t.Notes, fmt.Sprintf("InResponseTo %q: not checkable, the request was made to the application, not to explain; judged as if it were this browser's", requestID))
 	}
 	t.Notes = append(t.Notes, "replay record: not consulted")
-	m.lintConfig(ctx, c, &Connection{})
-	s := &signIn{corr: "explain", conn: c, idp: snap, now: now, trace: t}
+	s := &signIn{corr: "explain", conn: c, idp: c.current(), now: now, trace: t}
 	err = m.validate(ctx, s, b64, requestID, solicited)
 	for _, w := range m.Warnings() {
 		t.Notes = append(t.Notes, fmt.Sprintf("warning %s: %s", w.Code, w.Message))
@@ -160,6 +127,35 @@ func Explain(ctx context.Context, req ExplainRequest) (*Trace, error) {
 	t.Identity, t.Key, t.Profile = s.identity, s.key, s.profile.Clone()
 	t.Decision = m.explainDecision(ctx, s)
 	return t, nil
+}
+
+// connection maps req onto the Options and the Connection that New would
+// be given for the same connection, so that Explain builds its connection
+// with the middleware's own constructor. Hooks stay in the policy: the
+// decision says where they would be asked, and Explain does not run them.
+func (req *ExplainRequest) connection(now time.Time) (Options, Connection) {
+	opts := Options{
+		Store:            req.Store,
+		Key:              req.Key,
+		Certificate:      req.Certificate,
+		DecryptionKeys:   req.DecryptionKeys,
+		Now:              func() time.Time { return now },
+		ClockSkew:        req.ClockSkew,
+		MaxResponseBytes: req.MaxResponseBytes,
+		MaxXMLDepth:      req.MaxXMLDepth,
+		Logger:           slog.New(slog.NewTextHandler(io.Discard, nil)),
+	}
+	cfg := Connection{
+		Name:                          "explain",
+		IDPMetadata:                   req.IDPMetadata,
+		EntityID:                      req.SPEntityID,
+		Mapper:                        req.Mapper,
+		AllowIDPInitiated:             req.AllowIDPInitiated,
+		AllowSHA1:                     req.AllowSHA1,
+		AllowCBCWithoutSignedResponse: req.AllowCBCWithoutSignedResponse,
+		Policy:                        req.Policy,
+	}
+	return opts, cfg
 }
 
 // explainDecision is what provision would decide, writing nothing: the
