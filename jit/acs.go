@@ -115,9 +115,6 @@ func (m *Middleware) serveACS(w http.ResponseWriter, r *http.Request, c *connect
 		slog.String("subject", s.key.Subject),
 		slog.Any("changed", e.Changed))
 	m.emit(ctx, e)
-	if hook := c.policy.AfterProvision; hook != nil {
-		hook(ctx, e)
-	}
 	if solicited {
 		m.untrack(w, c, relay)
 	}

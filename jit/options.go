@@ -131,8 +131,11 @@ type Options struct {
 	Logger *slog.Logger
 
 	// OnEvent, when set, is called synchronously after every sign-in
-	// outcome: created, updated (with the changed fields) or refused (with
-	// the reason). It must not block for long.
+	// outcome: created, updated (with the before and after profiles and
+	// the changed fields), linked, or refused (with the reason), and on a
+	// groups overage. It is the one event hook, for every connection:
+	// [Event.Connection] names the connection. It must not block for
+	// long.
 	OnEvent func(ctx context.Context, e Event)
 
 	// RenderError, when set, writes the page shown when a sign-in is
