@@ -11,6 +11,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/url"
+	"reflect"
 	"regexp"
 	"strings"
 	"sync"
@@ -111,6 +112,8 @@ func New(ctx context.Context, opts Options) (*Middleware, error) {
 			return nil, errors.New("jit: Options.Replay is required: the store does not keep a replay record")
 		}
 		m.replay = rc
+	}
+	if sameValue(m.replay, m.store) {
 		// The store is its own replay cache: record and provision in
 		// one transaction when it can.
 		m.signInStore, _ = m.store.(userstore.SignInStore)
@@ -234,6 +237,16 @@ func newMiddleware(opts *Options) (*Middleware, error) {
 		return nil, err
 	}
 	return m, nil
+}
+
+// sameValue reports whether a and b are the same value, such as one store
+// given as both Store and Replay, without panicking on values Go cannot
+// compare.
+func sameValue(a, b any) bool {
+	if a == nil || b == nil {
+		return a == b
+	}
+	return reflect.ValueOf(a).Comparable() && a == b
 }
 
 func orDefault[T comparable](v, def T) T {

@@ -73,6 +73,16 @@ type Options struct {
 	// Replay records consumed assertion IDs. When nil, Store is used if it
 	// implements [userstore.ReplayCache]; otherwise New fails, because
 	// replay protection is not optional.
+	//
+	// When the store keeps the replay record itself (Replay nil, or the
+	// same value as Store) and implements [userstore.SignInStore], a
+	// sign-in records the assertion and writes the user in one
+	// transaction. A Replay that is another cache makes every sign-in
+	// take separate steps instead: record the assertion in Replay, look
+	// the user up and write it in Store, and release the record if the
+	// write fails. That is correct but slower, and the record and the
+	// write are no longer atomic; set Replay to another cache only when
+	// the record must live elsewhere.
 	Replay userstore.ReplayCache
 
 	// SessionKeys are the gorilla/securecookie key pairs for the session and

@@ -1,0 +1,113 @@
+package jit_test
+
+import (
+	"context"
+	"net/http"
+	"path/filepath"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/samljit/samljit/jit"
+	"github.com/samljit/samljit/jit/jittest"
+	"github.com/samljit/samljit/userstore"
+	"github.com/samljit/samljit/userstore/memstore"
+	"github.com/samljit/samljit/userstore/sqlitestore"
+)
+
+// countingStore is a SQLite store that counts how sign-ins reach it: one
+// SignIn transaction, or a separate ConsumeAssertion.
+type countingStore struct {
+	*sqlitestore.Store
+	signIns, consumes atomic.Int32
+}
+
+func (c *countingStore) SignIn(ctx context.Context, issuer, id string, expires time.Time, k userstore.Key, now time.Time, decide func(*userstore.User) (userstore.Profile, error)) (userstore.Provisioned, error) {
+	c.signIns.Add(1)
+	return c.Store.SignIn(ctx, issuer, id, expires, k, now, decide)
+}
+
+func (c *countingStore) ConsumeAssertion(ctx context.Context, issuer, id string, expires, now time.Time) error {
+	c.consumes.Add(1)
+	return c.Store.ConsumeAssertion(ctx, issuer, id, expires, now)
+}
+
+// countingCache is a replay cache of its own, apart from the store.
+type countingCache struct {
+	userstore.ReplayCache
+	consumes atomic.Int32
+}
+
+func (c *countingCache) ConsumeAssertion(ctx context.Context, issuer, id string, expires, now time.Time) error {
+	c.consumes.Add(1)
+	return c.ReplayCache.ConsumeAssertion(ctx, issuer, id, expires, now)
+}
+
+// TestReplayOption: Options.Replay set to the store itself keeps the
+// one-transaction sign-in, as leaving it nil does; another cache is used
+// instead of the store's own record, step by step, and still refuses a
+// replay.
+func TestReplayOption(t *testing.T) {
+	for _, tt := range []struct {
+		name     string
+		replay   func(st *countingStore) userstore.ReplayCache
+		inSignIn bool
+	}{
+		{name: "Nil", replay: func(*countingStore) userstore.ReplayCache { return nil }, inSignIn: true},
+		{name: "TheStore", replay: func(st *countingStore) userstore.ReplayCache { return st }, inSignIn: true},
+		{name: "AnotherCache", replay: func(*countingStore) userstore.ReplayCache { return &countingCache{ReplayCache: memstore.New()} }},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			sq, _ := openSQLite(t, filepath.Join(t.TempDir(), "users.db"))
+			st := &countingStore{Store: sq}
+			replay := tt.replay(st)
+			h := newHarness(t, harnessConfig{store: st, configure: func(o *jit.Options) { o.Replay = replay }})
+			h.idp().AddUser(person("p-ada", "ada@example.com", "Ada", "Lovelace"))
+			for _, want := range []jit.EventKind{jit.EventCreated, jit.EventUpdated} {
+				resp, body := h.signIn(h.client(), "", "p-ada")
+				require.Equal(t, http.StatusSeeOther, resp.StatusCode, body)
+				assert.Equal(t, want, h.lastEvent().Kind)
+			}
+			if tt.inSignIn {
+				assert.Positive(t, st.signIns.Load(), "one transaction")
+				assert.Zero(t, st.consumes.Load(), "no separate record")
+			} else {
+				assert.Zero(t, st.signIns.Load(), "the store's own record is not used")
+				assert.Zero(t, st.consumes.Load())
+				assert.EqualValues(t, 2, replay.(*countingCache).consumes.Load(), "recorded in the cache given")
+			}
+
+			c := h.client()
+			f := h.respond(c, "", "p-ada")
+			attacker := h.replayer(c, f)
+			resp, body := h.post(c, f)
+			require.Equal(t, http.StatusSeeOther, resp.StatusCode, body)
+			resp, body = h.post(attacker, f)
+			refusal(t, resp, body, http.StatusForbidden)
+			assert.ErrorIs(t, h.lastRefusal(), jit.ErrReplayed)
+		})
+	}
+}
+
+// funcStore is a store whose values Go cannot compare.
+type funcStore struct {
+	*memstore.Store
+	hook func()
+}
+
+// TestReplayOptionUncomparableStore: telling whether Replay is the store
+// itself does not panic on a store value Go cannot compare.
+func TestReplayOptionUncomparableStore(t *testing.T) {
+	st := funcStore{Store: memstore.New(), hook: func() {}}
+	key, cert := spKeyPair()
+	require.NotPanics(t, func() {
+		_, err := jit.New(context.Background(), jit.Options{
+			RootURL: "https://app.example.com", Key: key, Certificate: cert, Store: st, Replay: st,
+			SessionKeys: [][]byte{make32()}, Connections: []jit.Connection{{IDPMetadata: jittest.New(t).Metadata()}},
+		})
+		require.NoError(t, err)
+	})
+}
