@@ -133,6 +133,9 @@ func New(ctx context.Context, opts Options) (*Middleware, error) {
 		return nil, errors.New("jit: Options.Key and Options.Certificate are required")
 	}
 	if len(opts.SessionKeys) == 0 {
+		if opts.SessionStore != nil {
+			return nil, errors.New("jit: Options.SessionKeys is required even with a SessionStore: they seal the cookie that ties an IdP's response to the browser that started the sign-in")
+		}
 		return nil, errors.New("jit: Options.SessionKeys is required")
 	}
 	for i, k := range opts.SessionKeys {

@@ -32,7 +32,7 @@ const (
 
 // Options configure a [Middleware]. The zero value of every optional field
 // is safe; the required ones are RootURL, Key, Certificate, Connections,
-// Store and SessionKeys (or SessionStore).
+// Store and SessionKeys (also with a SessionStore).
 type Options struct {
 	// RootURL is the application's public base URL, such as
 	// "https://app.example.com". Endpoint URLs in SP metadata, the ACS URL
@@ -93,12 +93,23 @@ type Options struct {
 	// the sessions it sealed have expired: {newAuth, newEnc, oldAuth,
 	// oldEnc}. A lone trailing authentication key is a pair without
 	// encryption. Every instance of an application must share them.
-	// Required unless SessionStore is set.
+	// Required, also when SessionStore is set: the request-tracking
+	// cookie is always sealed with them.
 	SessionKeys [][]byte
 
 	// SessionStore, when set, replaces the cookie store built from
-	// SessionKeys for the session (request tracking still needs
-	// SessionKeys). It must hold only what the middleware puts in it.
+	// SessionKeys for the session, and only for it: the session a sign-in
+	// starts (the user's key, connection and expiry, under SessionName),
+	// which RequireUser and CurrentUser read and Logout ends, is saved in
+	// and read from SessionStore, so a server-side store keeps it off the
+	// cookie. The middleware still sets that cookie's options itself (path
+	// "/", HttpOnly, SameSite=Lax, Secure on https, a MaxAge within
+	// SessionLifetime) and judges the expiry it stored, whatever the
+	// store's own defaults. It does not replace the short-lived
+	// request-tracking cookie (samljit_req_…) that ties the IdP's response
+	// to the browser that started the sign-in: that one is sealed with
+	// SessionKeys, which stay required. SessionStore must hold only what
+	// the middleware puts in it.
 	SessionStore sessions.Store
 
 	// SessionName is the session cookie's name. Default "samljit_session".

@@ -1,13 +1,16 @@
 package jit_test
 
 import (
+	"bytes"
 	"context"
 	"net/http"
+	"os"
 	"path/filepath"
 	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/gorilla/sessions"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
@@ -110,4 +113,43 @@ func TestReplayOptionUncomparableStore(t *testing.T) {
 		})
 		require.NoError(t, err)
 	})
+}
+
+// TestSessionStoreReplacesTheSessionOnly: with a server-side SessionStore
+// the signed-in session is kept there (its cookie carries only an ID),
+// RequireUser reads it and logout ends it; the sign-in itself still rides
+// on the request-tracking cookie sealed with SessionKeys.
+func TestSessionStoreReplacesTheSessionOnly(t *testing.T) {
+	dir := t.TempDir()
+	store := sessions.NewFilesystemStore(dir, bytes.Repeat([]byte{3}, 32))
+	h := newHarness(t, harnessConfig{configure: func(o *jit.Options) { o.SessionStore = store }})
+	h.idp().AddUser(person("p-ada", "ada@example.com", "Ada", "Lovelace"))
+	c := h.client()
+	resp, body := h.signIn(c, "", "p-ada")
+	require.Equal(t, http.StatusSeeOther, resp.StatusCode, body)
+	files, err := os.ReadDir(dir)
+	require.NoError(t, err)
+	require.Len(t, files, 1, "the session is kept in the SessionStore")
+
+	resp, u := h.me(c)
+	require.Equal(t, http.StatusOK, resp.StatusCode)
+	assert.Equal(t, "p-ada", u.Key.Subject)
+
+	out, err := c.Get(h.app.URL + "/saml/logout")
+	require.NoError(t, err)
+	require.NoError(t, out.Body.Close())
+	resp, _ = h.me(c)
+	assert.Equal(t, http.StatusUnauthorized, resp.StatusCode, "logout ended the session")
+}
+
+// TestSessionStoreStillNeedsSessionKeys: New says why SessionKeys are
+// required when a SessionStore is set.
+func TestSessionStoreStillNeedsSessionKeys(t *testing.T) {
+	key, cert := spKeyPair()
+	_, err := jit.New(context.Background(), jit.Options{
+		RootURL: "https://app.example.com", Key: key, Certificate: cert, Store: memstore.New(),
+		SessionStore: sessions.NewCookieStore(make32()),
+		Connections:  []jit.Connection{{IDPMetadata: jittest.New(t).Metadata()}},
+	})
+	require.ErrorContains(t, err, "SessionKeys is required even with a SessionStore")
 }
