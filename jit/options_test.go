@@ -153,3 +153,46 @@ func TestSessionStoreStillNeedsSessionKeys(t *testing.T) {
 	})
 	require.ErrorContains(t, err, "SessionKeys is required even with a SessionStore")
 }
+
+// noEmailStore is a SignInStore that cannot look users up by email, so a
+// first sign-in's decision needs nothing from outside the transaction.
+type noEmailStore struct {
+	testStore
+	userstore.SignInStore
+}
+
+// TestSignInTransactions: a returning sign-in is one SignIn transaction;
+// so is a first sign-in whose decision needs nothing from outside it. One
+// that needs the users holding its email ends the first transaction
+// without writing and runs a second.
+func TestSignInTransactions(t *testing.T) {
+	for _, tt := range []struct {
+		name  string
+		email bool
+		first int32
+	}{
+		{name: "EmailLookupNeeded", email: true, first: 2},
+		{name: "NothingNeededFromOutside", first: 1},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			sq, _ := openSQLite(t, filepath.Join(t.TempDir(), "users.db"))
+			cs := &countingStore{Store: sq}
+			var st testStore = cs
+			if !tt.email {
+				st = noEmailStore{testStore: cs, SignInStore: cs}
+			}
+			h := newHarness(t, harnessConfig{store: st})
+			h.idp().AddUser(person("p-ada", "ada@example.com", "Ada", "Lovelace"))
+			resp, body := h.signIn(h.client(), "", "p-ada")
+			require.Equal(t, http.StatusSeeOther, resp.StatusCode, body)
+			require.Equal(t, jit.EventCreated, h.lastEvent().Kind)
+			assert.Equal(t, tt.first, cs.signIns.Load(), "transactions of the first sign-in")
+
+			resp, body = h.signIn(h.client(), "", "p-ada")
+			require.Equal(t, http.StatusSeeOther, resp.StatusCode, body)
+			require.Equal(t, jit.EventUpdated, h.lastEvent().Kind)
+			assert.Equal(t, tt.first+1, cs.signIns.Load(), "a returning sign-in is one transaction")
+			assert.Zero(t, cs.consumes.Load())
+		})
+	}
+}
