@@ -8,7 +8,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/beevik/etree"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
@@ -43,12 +42,17 @@ func classes(err error) []error {
 	return out
 }
 
-// actionOf is the Decision.Action an ACS event reports.
-var actionOf = map[jit.EventKind]string{
-	jit.EventCreated: "create",
-	jit.EventUpdated: "update",
-	jit.EventLinked:  "link",
-	jit.EventRefused: "refuse",
+// actionOf is the Decision.Action that an ACS event of kind k reports.
+func actionOf(k jit.EventKind) string {
+	switch k {
+	case jit.EventCreated:
+		return "create"
+	case jit.EventUpdated:
+		return "update"
+	case jit.EventLinked:
+		return "link"
+	}
+	return "refuse"
 }
 
 // explainThenPost has Explain judge f as connection name would with policy
@@ -77,7 +81,7 @@ func explainThenPost(t *testing.T, h *harness, c *http.Client, name string, p ji
 	resp, body := h.post(c, f)
 	e := h.lastEvent()
 	require.Equal(t, e.Kind == jit.EventRefused, resp.StatusCode != http.StatusSeeOther, "status %d, event %s: %s", resp.StatusCode, e.Kind, body)
-	require.Equal(t, actionOf[e.Kind], explained.Action, "Explain: %s; ACS: %v", explained.Reason, e.Err)
+	require.Equal(t, actionOf(e.Kind), explained.Action, "Explain: %s; ACS: %v", explained.Reason, e.Err)
 	if e.Kind == jit.EventRefused {
 		acs := classes(e.Err)
 		require.NotEmpty(t, acs, "the ACS's refusal has a class: %v", e.Err)
@@ -120,13 +124,7 @@ func TestExplainMatchesACSOnHostileResponses(t *testing.T) {
 				if reason, ok := notCheckableByExplain[tc.name]; ok {
 					t.Skip(reason)
 				}
-				h, _ := hostileHarness(t, harnessConfig{idpOptions: tc.idp})
-				idp := h.idp()
-				idp.SetMutateAssertion(tc.assertion)
-				idp.SetMutateAssertionElement(tc.element)
-				if tc.response != nil {
-					idp.SetMutateResponse(func(r *etree.Element) { tc.response(t, h, r) })
-				}
+				h, _ := forgeWith(t, tc)
 				c := h.client()
 				explainThenPost(t, h, c, "", jit.Policy{}, h.respond(c, "", victim), nil)
 				assert.Equal(t, jit.EventRefused, h.lastEvent().Kind, "a hostile response is refused")
