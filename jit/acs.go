@@ -237,7 +237,10 @@ func (m *Middleware) facts(s *signIn) *signInFacts {
 // it inside the transaction: SignIn's decide may not call the store, and
 // the application's hooks run outside any transaction. decide's need then
 // ends the transaction with errNeedFacts, which writes nothing; the facts
-// are gathered outside and the transaction runs once more with them.
+// are gathered outside and the transaction runs once more with them. A
+// first sign-in the decision refuses ends it the same way and is refused
+// outside, so that its reason reads alike on every store, not wrapped in
+// the store's error.
 // Learning earlier that a sign-in is first would take a Lookup before the
 // transaction, which every returning sign-in would pay for.
 func (m *Middleware) provisionAtOnce(ctx context.Context, r *http.Request, s *signIn, f *signInFacts) (userstore.Provisioned, EventKind, error) {
@@ -273,6 +276,11 @@ func (m *Middleware) signInTx(ctx context.Context, s *signIn, f *signInFacts) (u
 		g.stored = before
 		switch v := decide(&s.conn.policy, &g); v.action {
 		case actionRefuse:
+			if before == nil {
+				// A first sign-in's refusal is decided outside,
+				// where its reason is not wrapped by the store.
+				return userstore.Profile{}, errNeedFacts
+			}
 			return userstore.Profile{}, &decided{v.err}
 		case actionCreate, actionUpdate:
 			return v.profile, nil

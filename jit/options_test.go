@@ -196,3 +196,21 @@ func TestSignInTransactions(t *testing.T) {
 		})
 	}
 }
+
+// TestFirstSignInRefusalReadsAlike: a first sign-in the policy refuses on
+// a SignInStore, with nothing to gather outside the transaction, is
+// refused with the policy's reason as it stands, not wrapped in the
+// store's error, and writes nothing.
+func TestFirstSignInRefusalReadsAlike(t *testing.T) {
+	sq, _ := openSQLite(t, filepath.Join(t.TempDir(), "users.db"))
+	cs := &countingStore{Store: sq}
+	h := newHarness(t, harnessConfig{store: noEmailStore{testStore: cs, SignInStore: cs}, configure: func(o *jit.Options) {
+		o.Connections[0].Policy.DisableCreate = true
+	}})
+	h.idp().AddUser(person("p-ada", "ada@example.com", "Ada", "Lovelace"))
+	resp, body := h.signIn(h.client(), "", "p-ada")
+	refusal(t, resp, body, http.StatusForbidden)
+	require.ErrorIs(t, h.lastRefusal(), jit.ErrUnknownUser)
+	assert.Equal(t, jit.ErrUnknownUser.Error(), h.lastRefusal().Error())
+	assert.Empty(t, h.users())
+}
