@@ -8,7 +8,6 @@ import (
 	"net/http"
 	"runtime/debug"
 	"slices"
-	"strings"
 	"time"
 
 	"github.com/crewjam/saml"
@@ -116,9 +115,6 @@ func (m *Middleware) serveACS(w http.ResponseWriter, r *http.Request, c *connect
 		slog.String("subject", s.key.Subject),
 		slog.Any("changed", e.Changed))
 	m.emit(ctx, e)
-	if hook := c.policy.AfterProvision; hook != nil {
-		hook(ctx, e)
-	}
 	if solicited {
 		m.untrack(w, r, relay)
 	}
@@ -210,145 +206,229 @@ func privateErr(err error) error {
 	return err
 }
 
-// provision applies the connection's policy and writes the user: it
-// resolves an overage of groups, refuses suspended users before any write,
-// runs the first-sign-in checks (creation allowed, brownfield email
-// conflicts and links, the BeforeCreate hook), then consumes the assertion
-// ID and creates or updates the user by the sync rules, atomically where
-// the store can. When it fails for a reason of the store, the replay record
-// is left unconsumed so the person can retry.
-func (m *Middleware) provision(ctx context.Context, r *http.Request, s *signIn) (p userstore.Provisioned, kind EventKind, err error) {
-	c := s.conn
+// provision decides what the sign-in does, by [decide], and does it: it
+// resolves an overage of groups, then refuses, links, creates or updates,
+// recording the assertion ID with the write (in one transaction where the
+// store is a [userstore.SignInStore]). When it fails for a reason of the
+// store, the replay record is left unconsumed so the person can retry.
+func (m *Middleware) provision(ctx context.Context, r *http.Request, s *signIn) (userstore.Provisioned, EventKind, error) {
 	if err := m.resolveOverage(ctx, s); err != nil {
-		return p, "", err
+		return userstore.Provisioned{}, "", err
 	}
-	if m.signInStore == nil {
-		return m.provisionGeneric(ctx, r, s)
+	f := m.facts(s)
+	if m.signInStore != nil {
+		return m.provisionAtOnce(ctx, r, s, f)
 	}
-	// A returning user is one transaction: decide meets the stored record.
-	// For a first sign-in decide stops the transaction, which then writes
-	// nothing, so that the first-sign-in checks run outside it (they read
-	// the store and call the application); then the sign-in runs again.
-	checked := false
-	for {
-		p, err = m.signInStore.SignIn(ctx, c.issuer, s.assertion.ID, s.expires, s.key, s.now, func(before *userstore.User) (userstore.Profile, error) {
-			if before == nil && !checked {
-				return userstore.Profile{}, errFirstSignIn
-			}
-			return c.policy.apply(before, s.profile, s.overage)
-		})
-		if checked || !errors.Is(err, errFirstSignIn) {
-			break
+	return m.provisionSteps(ctx, r, s, f)
+}
+
+// facts are the decision's facts once the sign-in is validated and its
+// groups resolved: nothing read from the store yet.
+func (m *Middleware) facts(s *signIn) *signInFacts {
+	return &signInFacts{issuer: s.conn.issuer, key: s.key, profile: s.profile, overage: s.overage, linker: m.linker != nil}
+}
+
+// provisionAtOnce is provision on a [userstore.SignInStore].
+//
+// A returning user's sign-in is one transaction with no read before it:
+// decide meets the stored user inside the transaction. So is a first
+// sign-in whose decision needs nothing from outside. When it does need
+// something (the users holding the email, a hook's answer), it cannot have
+// it inside the transaction: SignIn's decide may not call the store, and
+// the application's hooks run outside any transaction. decide's need then
+// ends the transaction with errNeedFacts, which writes nothing; the facts
+// are gathered outside and the transaction runs once more with them. A
+// first sign-in the decision refuses ends it the same way and is refused
+// outside, so that its reason reads alike on every store, not wrapped in
+// the store's error.
+// Learning earlier that a sign-in is first would take a Lookup before the
+// transaction, which every returning sign-in would pay for.
+func (m *Middleware) provisionAtOnce(ctx context.Context, r *http.Request, s *signIn, f *signInFacts) (userstore.Provisioned, EventKind, error) {
+	p, err := m.signInTx(ctx, s, f)
+	if errors.Is(err, errNeedFacts) {
+		switch v := m.settle(ctx, r, s, f); v.action {
+		case actionRefuse:
+			return p, "", v.err
+		case actionLink:
+			return m.link(ctx, s, v)
 		}
-		checked = true
-		if p, linked, err := m.firstSignIn(ctx, r, s); linked || err != nil {
-			return p, EventLinked, err
-		}
+		p, err = m.signInTx(ctx, s, f)
 	}
+	var d *decided
 	switch {
 	case errors.Is(err, userstore.ErrReplayed):
 		return p, "", fmt.Errorf("%w: assertion %q: %w", ErrReplayed, s.assertion.ID, err)
-	case err != nil && isDecideErr(err):
+	case errors.As(err, &d):
 		return p, "", err
+	case errors.Is(err, errNeedFacts):
+		return p, "", fmt.Errorf("%w: %w after the facts were gathered", ErrInternal, err)
 	case err != nil:
 		return p, "", storeErr("record assertion and provision", err)
 	}
 	return outcome(p)
 }
 
-// errFirstSignIn stops a SignIn transaction that met no stored user before
-// the first-sign-in checks ran.
-var errFirstSignIn = errors.New("jit: first sign-in checks pending")
-
-// firstSignIn runs the checks of a first sign-in: the brownfield policy
-// (which may refuse, or link a local account: linked), creation allowed by
-// the policy, and the BeforeCreate hook.
-func (m *Middleware) firstSignIn(ctx context.Context, r *http.Request, s *signIn) (p userstore.Provisioned, linked bool, err error) {
-	c := s.conn
-	if p, linked, err := m.brownfield(ctx, r, s); linked || err != nil {
-		return p, linked, err
-	}
-	if _, err := c.policy.apply(nil, s.profile, s.overage); err != nil {
-		return p, false, err
-	}
-	if hook := c.policy.BeforeCreate; hook != nil {
-		if err := hook(ctx, NewUser{Connection: c.name, Key: s.key, Profile: s.profile.Clone(), Request: r}); err != nil {
-			return p, false, hookErr("BeforeCreate", err)
+// signInTx is one SignIn transaction: it records the assertion and writes
+// what decide decides about the stored user it meets.
+func (m *Middleware) signInTx(ctx context.Context, s *signIn, f *signInFacts) (userstore.Provisioned, error) {
+	return m.signInStore.SignIn(ctx, s.conn.issuer, s.assertion.ID, s.expires, s.key, s.now, func(before *userstore.User) (userstore.Profile, error) {
+		g := *f
+		g.stored = before
+		switch v := decide(&s.conn.policy, &g); v.action {
+		case actionRefuse:
+			if before == nil {
+				// A first sign-in's refusal is decided outside,
+				// where its reason is not wrapped by the store.
+				return userstore.Profile{}, errNeedFacts
+			}
+			return userstore.Profile{}, &decided{v.err}
+		case actionCreate, actionUpdate:
+			return v.profile, nil
+		default:
+			// A fact to gather outside the transaction, or a link,
+			// which is not this write.
+			return userstore.Profile{}, errNeedFacts
 		}
-	}
-	return p, false, nil
-}
-
-// outcome refuses a user suspended during the sign-in and names the event.
-func outcome(p userstore.Provisioned) (userstore.Provisioned, EventKind, error) {
-	switch {
-	case p.User.Status == userstore.Suspended:
-		return p, "", fmt.Errorf("%w: user %s", ErrSuspended, p.User.ID)
-	case p.Created():
-		return p, EventCreated, nil
-	default:
-		return p, EventUpdated, nil
-	}
-}
-
-// provisionGeneric is provision on a store that is not a
-// [userstore.SignInStore]: look the user up, run the first-sign-in checks
-// when there is none, then write in separate steps.
-func (m *Middleware) provisionGeneric(ctx context.Context, r *http.Request, s *signIn) (p userstore.Provisioned, kind EventKind, err error) {
-	c := s.conn
-	pre, err := m.store.Lookup(ctx, s.key)
-	switch {
-	case err == nil && pre.Status == userstore.Suspended:
-		return p, "", fmt.Errorf("%w: user %s", ErrSuspended, pre.ID)
-	case err == nil:
-	case !errors.Is(err, userstore.ErrNotFound):
-		return p, "", storeErr("lookup", err)
-	default:
-		if p, linked, err := m.firstSignIn(ctx, r, s); linked || err != nil {
-			return p, EventLinked, err
-		}
-	}
-	existed := err == nil
-	p, err = m.provisionSteps(ctx, s, func(before *userstore.User) (userstore.Profile, error) {
-		if before == nil && existed {
-			// Deleted since the lookup: the first-sign-in checks did not run.
-			return userstore.Profile{}, storeErr("provision", errors.New("the user was deleted during the sign-in; retry"))
-		}
-		return c.policy.apply(before, s.profile, s.overage)
 	})
-	if err != nil {
+}
+
+// errNeedFacts ends a SignIn transaction, writing nothing, when the
+// decision needs a fact that can only be had outside it (see
+// provisionAtOnce).
+var errNeedFacts = errors.New("jit: the sign-in decision needs facts from outside the transaction")
+
+// decided marks decide's refusal as it passes through a store's SignIn, so
+// that it is told from a failure of the store. It reads as the refusal.
+type decided struct{ err error }
+
+func (d *decided) Error() string { return d.err.Error() }
+func (d *decided) Unwrap() error { return d.err }
+
+// provisionSteps is provision on a store that is not a SignInStore: look
+// the user up, decide (gathering what decide needs), then record the
+// assertion, look the user up again and write, deciding again on what the
+// second lookup found. The replay record is released when the store fails.
+func (m *Middleware) provisionSteps(ctx context.Context, r *http.Request, s *signIn, f *signInFacts) (p userstore.Provisioned, kind EventKind, err error) {
+	if err := m.lookupStored(ctx, s, f); err != nil {
 		return p, "", err
+	}
+	switch v := m.settle(ctx, r, s, f); v.action {
+	case actionRefuse:
+		return p, "", v.err
+	case actionLink:
+		return m.link(ctx, s, v)
+	}
+	if err := m.consume(ctx, s); err != nil {
+		return p, "", err
+	}
+	defer m.releaseOnStoreErr(ctx, s, &err)
+	existed := f.stored != nil
+	if err := m.lookupStored(ctx, s, f); err != nil {
+		return p, "", err
+	}
+	if existed && f.stored == nil {
+		// Deleted since the first lookup: its decision no longer holds.
+		return p, "", storeErr("provision", errors.New("the user was deleted during the sign-in; retry"))
+	}
+	v := decide(&s.conn.policy, f)
+	switch v.action {
+	case actionRefuse:
+		return p, "", v.err
+	case actionCreate, actionUpdate:
+	default:
+		return p, "", fmt.Errorf("%w: %w after the facts were gathered", ErrInternal, errNeedFacts)
+	}
+	if p, err = m.store.Provision(ctx, s.key, v.profile, s.now); err != nil {
+		return p, "", storeErr("provision", err)
 	}
 	return outcome(p)
 }
 
-// provisionSteps is provision on a store that cannot record the assertion
-// and write the user in one transaction: consume, look up, decide,
-// provision, releasing the replay record when the store fails.
-func (m *Middleware) provisionSteps(ctx context.Context, s *signIn, decide func(*userstore.User) (userstore.Profile, error)) (p userstore.Provisioned, err error) {
-	if err := m.consume(ctx, s); err != nil {
-		return p, err
-	}
-	defer m.releaseOnStoreErr(ctx, s, &err)
-	var before *userstore.User
+// lookupStored reads the user under the sign-in's key into f.stored, nil
+// when there is none.
+func (m *Middleware) lookupStored(ctx context.Context, s *signIn, f *signInFacts) error {
 	u, err := m.store.Lookup(ctx, s.key)
 	switch {
-	case err == nil && u.Status == userstore.Suspended:
-		return p, fmt.Errorf("%w: user %s", ErrSuspended, u.ID)
 	case err == nil:
-		before = &u
-	case !errors.Is(err, userstore.ErrNotFound):
-		return p, storeErr("lookup", err)
+		f.stored = &u
+	case errors.Is(err, userstore.ErrNotFound):
+		f.stored = nil
+	default:
+		return storeErr("lookup", err)
 	}
-	profile, err := decide(before)
-	if err != nil {
-		return p, err
+	return nil
+}
+
+// settle asks decide until it has decided, gathering each fact decide
+// needs: the users holding the email from the store, and the answers of
+// the application's hooks (Brownfield.Prove, BeforeCreate), which a traced
+// sign-in (Explain) does not run. It runs outside any store transaction.
+func (m *Middleware) settle(ctx context.Context, r *http.Request, s *signIn, f *signInFacts) verdict {
+	c := s.conn
+	for range 4 { // one round per fact at most
+		v := decide(&c.policy, f)
+		switch v.need {
+		case needNothing:
+			return v
+		case needEmailUsers:
+			users, err := m.linker.LookupEmail(ctx, f.profile.Email)
+			if err != nil {
+				return refusal(storeErr("lookup email", err))
+			}
+			f.emailUsers, f.emailLooked = users, true
+		case needProof:
+			f.proof = s.ask(func() error { return c.policy.Brownfield.Prove(r, *v.user, s.key, s.profile.Clone()) })
+		case needApproval:
+			f.approval = s.ask(func() error {
+				return c.policy.BeforeCreate(ctx, NewUser{Connection: c.name, Key: s.key, Profile: s.profile.Clone(), Request: r})
+			})
+			if f.approval.notRun {
+				s.trace.Notes = append(s.trace.Notes, "BeforeCreate hook: not run")
+			}
+		}
 	}
-	p, err = m.store.Provision(ctx, s.key, profile, s.now)
-	if err != nil {
-		return p, storeErr("provision", err)
+	return refusal(fmt.Errorf("%w: the sign-in decision did not settle", ErrInternal))
+}
+
+// ask runs an application hook and returns its answer; a traced sign-in
+// (Explain) runs no hook.
+func (s *signIn) ask(hook func() error) answer {
+	if s.trace != nil {
+		return answer{asked: true, notRun: true}
 	}
-	return p, nil
+	return answer{asked: true, err: hook()}
+}
+
+// link binds the local account v.user to the sign-in's key with
+// v.profile, as decide decided, recording the assertion first and
+// releasing it when the store fails.
+func (m *Middleware) link(ctx context.Context, s *signIn, v verdict) (p userstore.Provisioned, kind EventKind, err error) {
+	if err := m.consume(ctx, s); err != nil {
+		return p, "", err
+	}
+	defer m.releaseOnStoreErr(ctx, s, &err)
+	if p, err = m.linker.Link(ctx, v.user.ID, s.key, v.profile, s.now); err != nil {
+		return p, "", storeErr("link", err)
+	}
+	if err := suspended(&p.User); err != nil {
+		return p, "", err
+	}
+	m.log.LogAttrs(ctx, slog.LevelInfo, "brownfield account linked",
+		slog.String("correlation_id", s.corr), slog.String("connection", s.conn.name),
+		slog.String("user_id", p.User.ID), slog.String("mode", fmt.Sprint(s.conn.policy.Brownfield.Mode)))
+	return p, EventLinked, nil
+}
+
+// outcome names the event of a write, refusing a user suspended while the
+// sign-in ran.
+func outcome(p userstore.Provisioned) (userstore.Provisioned, EventKind, error) {
+	if err := suspended(&p.User); err != nil {
+		return p, "", err
+	}
+	if p.Created() {
+		return p, EventCreated, nil
+	}
+	return p, EventUpdated, nil
 }
 
 // consume records the assertion ID in the replay cache.
@@ -375,18 +455,6 @@ func (m *Middleware) releaseOnStoreErr(ctx context.Context, s *signIn, err *erro
 		m.log.LogAttrs(ctx, slog.LevelError, "release replay record",
 			slog.String("correlation_id", s.corr), slog.String("err", rerr.Error()))
 	}
-}
-
-// isDecideErr reports whether err is one the decide function of provision
-// returns (a refusal by the connection's policy, or a store error already
-// classified), rather than a failure of the store to be wrapped.
-func isDecideErr(err error) bool {
-	for _, e := range []error{ErrUnknownUser, ErrNotAuthorized, ErrGroupsOverage, ErrStoreUnavailable} {
-		if errors.Is(err, e) {
-			return true
-		}
-	}
-	return false
 }
 
 // hookErr classifies an application hook's error: a veto keeps its reason
@@ -433,98 +501,6 @@ func (m *Middleware) resolveOverage(ctx context.Context, s *signIn) error {
 	e.Resolved = true
 	m.emit(ctx, e)
 	return nil
-}
-
-// brownfield runs the connection's brownfield policy for a first sign-in:
-// when the email belongs to existing users it refuses, or links the one
-// local account the policy allows. linked reports a link was made.
-func (m *Middleware) brownfield(ctx context.Context, r *http.Request, s *signIn) (p userstore.Provisioned, linked bool, err error) {
-	existing, profile, err := m.brownfieldMatch(ctx, r, s)
-	if existing == nil || err != nil {
-		return p, false, err
-	}
-	c := s.conn
-	if err := m.consume(ctx, s); err != nil {
-		return p, false, err
-	}
-	defer m.releaseOnStoreErr(ctx, s, &err)
-	p, err = m.linker.Link(ctx, existing.ID, s.key, profile, s.now)
-	if err != nil {
-		return p, false, storeErr("link", err)
-	}
-	if p.User.Status == userstore.Suspended {
-		return p, false, fmt.Errorf("%w: user %s", ErrSuspended, p.User.ID)
-	}
-	m.log.LogAttrs(ctx, slog.LevelInfo, "brownfield account linked",
-		slog.String("correlation_id", s.corr), slog.String("connection", c.name),
-		slog.String("user_id", p.User.ID), slog.String("mode", fmt.Sprint(c.policy.Brownfield.Mode)))
-	return p, true, nil
-}
-
-// brownfieldMatch decides, without writing, what the brownfield policy
-// makes of a first sign-in: nothing to do (nil user, nil error), a refusal,
-// or the local account to link and the profile it would get. With r nil
-// (Explain), a Prove hook is not run and counts as not proven.
-func (m *Middleware) brownfieldMatch(ctx context.Context, r *http.Request, s *signIn) (*userstore.User, userstore.Profile, error) {
-	var p userstore.Profile
-	email := s.profile.Email
-	if m.linker == nil || strings.TrimSpace(email) == "" {
-		return nil, p, nil
-	}
-	c := s.conn
-	users, err := m.linker.LookupEmail(ctx, email)
-	if err != nil {
-		return nil, p, storeErr("lookup email", err)
-	}
-	if len(users) == 0 {
-		return nil, p, nil
-	}
-	var local []userstore.User
-	for _, u := range users {
-		if u.Key == s.key {
-			// Created by a concurrent sign-in of the same person since
-			// the lookup: no conflict, the write will be an update.
-			continue
-		}
-		switch u.Key.Issuer {
-		case userstore.LocalIssuer:
-			local = append(local, u)
-		case c.issuer:
-			return nil, p, fmt.Errorf("%w: user %s has this email under subject %q; the sign-in is for subject %q", ErrIdentifierConflict, u.ID, u.Key.Subject, s.key.Subject)
-		default:
-			return nil, p, fmt.Errorf("%w: user %s of IdP %q has this email; users are never linked across connections", ErrEmailConflict, u.ID, u.Key.Issuer)
-		}
-	}
-	if len(local) == 0 {
-		return nil, p, nil
-	}
-	b := &c.policy.Brownfield
-	switch {
-	case b.Mode == BrownfieldDeny:
-		return nil, p, fmt.Errorf("%w: local account %s has this email and the brownfield policy is deny", ErrEmailConflict, local[0].ID)
-	case len(local) > 1:
-		return nil, p, fmt.Errorf("%w: %d local accounts have this email", ErrEmailConflict, len(local))
-	case b.Mode == BrownfieldLinkVerifiedDomains && !b.domainVerified(email):
-		return nil, p, fmt.Errorf("%w: local account %s has this email, whose domain is not verified for the connection", ErrEmailConflict, local[0].ID)
-	case b.Mode == BrownfieldLinkAfterProof && r == nil:
-		return nil, p, fmt.Errorf("%w: local account %s has this email; linking needs the person to prove it (the Prove hook is not run here)", ErrProofRequired, local[0].ID)
-	case b.Mode == BrownfieldLinkAfterProof:
-		if err := b.Prove(r, local[0], s.key, s.profile.Clone()); err != nil {
-			if errors.Is(err, ErrVetoed) {
-				return nil, p, fmt.Errorf("%w: %w", ErrProofRequired, err)
-			}
-			return nil, p, fmt.Errorf("%w: local account %s: %w", ErrProofRequired, local[0].ID, err)
-		}
-	}
-	existing := local[0]
-	if existing.Status == userstore.Suspended {
-		return nil, p, fmt.Errorf("%w: local account %s", ErrSuspended, existing.ID)
-	}
-	profile, err := c.policy.apply(&existing, s.profile, s.overage)
-	if err != nil {
-		return nil, p, err
-	}
-	return &existing, profile, nil
 }
 
 // refuse ends a sign-in: it logs the reason, emits a refused event and

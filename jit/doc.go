@@ -23,24 +23,41 @@
 //     whose Recipient is this ACS and whose InResponseTo is the request this
 //     browser started, validity windows, an AuthnStatement;
 //  5. the connection's [claims.Mapper] derives the user's key and profile;
-//  6. [userstore.Store.Lookup]: a suspended user is refused before any write;
-//     a first sign-in meets the connection's [Policy]: creation allowed,
-//     brownfield email conflicts and links, the BeforeCreate hook;
-//  7. the assertion ID is consumed in the [userstore.ReplayCache] and the
-//     record created or updated by the policy's sync rules and roles, in
-//     one transaction where the store is a [userstore.SignInStore]: a
-//     second use of the assertion is refused, across restarts and
-//     instances that share the store;
+//  6. groups the IdP omitted (an overage) are asked of the connection's
+//     [GroupResolver]; then the connection's [Policy] decides what the
+//     sign-in does, by one rule set whatever the store: a suspended user
+//     is refused; a returning user
+//     is updated by the sync rules and roles, or refused by them; a first
+//     sign-in meets brownfield email conflicts and links, creation allowed,
+//     and the BeforeCreate hook. The email lookup and the application's
+//     hooks run outside any store transaction;
+//  7. the assertion ID is consumed in the [userstore.ReplayCache] together
+//     with the write, so that a second use of the assertion is refused,
+//     across restarts and instances that share the store. Where the store
+//     is a [userstore.SignInStore] that keeps the replay record itself, a
+//     sign-in is one transaction with no lookup before it: the stored user
+//     is read inside it, and a suspended user refused before anything of
+//     the user is written (the assertion stays recorded). A first sign-in
+//     whose decision needs the email lookup or a hook's answer ends that
+//     transaction without writing, and runs it once more when they are in.
+//     With any other store, [userstore.Store.Lookup] runs first (a
+//     suspended user is refused before any write), then the assertion is
+//     recorded and the user created or updated;
 //  8. a fresh session cookie holding only the user's key is issued, an
 //     [Event] is emitted and the browser is redirected to where it started.
 //
-// [Explain] runs the same checks on a captured response, writing nothing,
-// and reports each one and what the policy would do. [Middleware.Warnings]
+// [Explain] runs the same checks and the same decision on a captured
+// response, with a connection built as [New] builds one, writing nothing
+// and running no hook, and reports each check and what the policy would
+// do. [Middleware.Warnings]
 // lists risky settings and IdP behaviour found at start-up and at each
 // connection's first sign-in.
 //
-// Every refusal shows the person a plain page with a correlation id, logs
-// the reason under that id, and writes nothing to the store.
+// Every refusal shows the person a plain page with a correlation id and
+// logs the reason under that id. A refused sign-in changes no user record
+// (unless the user was suspended while it was being written); one refused
+// because the store failed also leaves the replay record unconsumed, so
+// the person can retry.
 //
 // # What JIT cannot do
 //

@@ -21,7 +21,11 @@ import (
 )
 
 // ExplainRequest is what [Explain] judges: a captured response and the
-// configuration of the connection it was sent to.
+// configuration of the connection it was sent to. Explain builds that
+// connection with the constructor [New] uses: SPEntityID is
+// [Connection.EntityID], ACSURL stands for the ACS URL New derives from
+// [Options.RootURL], and the other fields are those of [Options] and
+// [Connection] with the same names.
 type ExplainRequest struct {
 	// Response is the captured SAMLResponse: base64 as posted to the ACS,
 	// the whole form body the browser posted (SAMLResponse=…&RelayState=…),
@@ -59,7 +63,9 @@ type ExplainRequest struct {
 	DecryptionKeys []*rsa.PrivateKey
 	// Store, when set, is read (never written) to tell a first sign-in
 	// from a returning one and to find brownfield conflicts. Without it
-	// the sign-in is judged as a first sign-in into an empty store.
+	// the sign-in is judged as a first sign-in into an empty store. As
+	// with New, a Brownfield policy that links accounts needs a store
+	// that implements [userstore.Linker].
 	Store userstore.Store
 	// MaxResponseBytes and MaxXMLDepth are the input bounds; defaults as
 	// in [Options].
@@ -83,30 +89,6 @@ func Explain(ctx context.Context, req ExplainRequest) (*Trace, error) {
 	if now.IsZero() {
 		now = time.Now()
 	}
-	m := &Middleware{
-		store:    req.Store,
-		now:      func() time.Time { return now },
-		skew:     orDefault(req.ClockSkew, DefaultClockSkew),
-		maxBytes: orDefault(req.MaxResponseBytes, DefaultMaxResponseBytes),
-		maxDepth: orDefault(req.MaxXMLDepth, DefaultMaxXMLDepth),
-		lifetime: DefaultSessionLifetime,
-		log:      slog.New(slog.NewTextHandler(io.Discard, nil)),
-	}
-	if rk, ok := req.Key.(*rsa.PrivateKey); ok {
-		m.spKey = rk
-	}
-	keys, err := decryptionKeys(m.spKey, req.DecryptionKeys)
-	if err != nil {
-		return nil, fmt.Errorf("jit: explain: %w", err)
-	}
-	m.decryptKeys = keys
-	if req.Store != nil {
-		m.linker, _ = req.Store.(userstore.Linker)
-	}
-	md, err := ParseIDPMetadata(req.IDPMetadata)
-	if err != nil {
-		return nil, fmt.Errorf("jit: explain: IdP metadata: %w", err)
-	}
 	acs, err := url.Parse(req.ACSURL)
 	if err != nil || (acs.Scheme != "https" && acs.Scheme != "http") || acs.Host == "" {
 		return nil, fmt.Errorf("jit: explain: ACS URL %q is not an absolute http(s) URL", req.ACSURL)
@@ -114,29 +96,15 @@ func Explain(ctx context.Context, req ExplainRequest) (*Trace, error) {
 	if req.SPEntityID == "" {
 		return nil, errors.New("jit: explain: the SP entity ID is required")
 	}
-	c := &connection{
-		name:         "explain",
-		issuer:       md.EntityID,
-		entityID:     req.SPEntityID,
-		acsURL:       acs.String(),
-		mapper:       req.Mapper,
-		allowIDPInit: req.AllowIDPInitiated,
-		allowSHA1:    req.AllowSHA1,
-		allowCBC:     req.AllowCBCWithoutSignedResponse,
-		policy:       req.Policy,
-	}
-	if c.mapper == nil {
-		c.mapper = claims.Generic()
-	}
-	if err := checkPolicy(&c.policy); err != nil {
-		return nil, fmt.Errorf("jit: explain: %w", err)
-	}
-	c.spBase = c.serviceProvider(req.Key, req.Certificate, req.DecryptionKeys, url.URL{}, *acs, m.now)
-	snap, err := c.newSnapshot(md)
+	opts, cfg := req.connection(now)
+	m, err := newMiddleware(&opts)
 	if err != nil {
 		return nil, fmt.Errorf("jit: explain: %w", err)
 	}
-	c.idp.Store(snap)
+	c, err := m.newConnection(ctx, &opts, &cfg, url.URL{}, *acs)
+	if err != nil {
+		return nil, fmt.Errorf("jit: explain: %w", err)
+	}
 	m.conns = []*connection{c}
 
 	t := &Trace{}
@@ -147,8 +115,7 @@ func Explain(ctx context.Context, req ExplainRequest) (*Trace, error) {
 		t.Notes = append(t.Notes, fmt.Sprintf("InResponseTo %q: not checkable, the request was made to the application, not to explain; judged as if it were this browser's", requestID))
 	}
 	t.Notes = append(t.Notes, "replay record: not consulted")
-	m.lintConfig(ctx, c, &Connection{})
-	s := &signIn{corr: "explain", conn: c, idp: snap, now: now, trace: t}
+	s := &signIn{corr: "explain", conn: c, idp: c.current(), now: now, trace: t}
 	err = m.validate(ctx, s, b64, requestID, solicited)
 	for _, w := range m.Warnings() {
 		t.Notes = append(t.Notes, fmt.Sprintf("warning %s: %s", w.Code, w.Message))
@@ -158,59 +125,66 @@ func Explain(ctx context.Context, req ExplainRequest) (*Trace, error) {
 		return t, nil
 	}
 	t.Identity, t.Key, t.Profile = s.identity, s.key, s.profile.Clone()
-	m.explainPolicy(ctx, s, t)
+	t.Decision = m.explainDecision(ctx, s)
 	return t, nil
 }
 
-// explainPolicy fills t.Decision with what provision would do, writing
-// nothing.
-func (m *Middleware) explainPolicy(ctx context.Context, s *signIn, t *Trace) {
-	c := s.conn
+// connection maps req onto the Options and the Connection that New would
+// be given for the same connection, so that Explain builds its connection
+// with the middleware's own constructor. Hooks stay in the policy: the
+// decision says where they would be asked, and Explain does not run them.
+func (req *ExplainRequest) connection(now time.Time) (Options, Connection) {
+	opts := Options{
+		Store:            req.Store,
+		Key:              req.Key,
+		Certificate:      req.Certificate,
+		DecryptionKeys:   req.DecryptionKeys,
+		Now:              func() time.Time { return now },
+		ClockSkew:        req.ClockSkew,
+		MaxResponseBytes: req.MaxResponseBytes,
+		MaxXMLDepth:      req.MaxXMLDepth,
+		Logger:           slog.New(slog.NewTextHandler(io.Discard, nil)),
+	}
+	cfg := Connection{
+		Name:                          "explain",
+		IDPMetadata:                   req.IDPMetadata,
+		EntityID:                      req.SPEntityID,
+		Mapper:                        req.Mapper,
+		AllowIDPInitiated:             req.AllowIDPInitiated,
+		AllowSHA1:                     req.AllowSHA1,
+		AllowCBCWithoutSignedResponse: req.AllowCBCWithoutSignedResponse,
+		Policy:                        req.Policy,
+	}
+	return opts, cfg
+}
+
+// explainDecision is what provision would decide, writing nothing: the
+// same decision, its facts read from the store when one is given, with no
+// hook and no GroupResolver run.
+func (m *Middleware) explainDecision(ctx context.Context, s *signIn) Decision {
+	t := s.trace
 	if _, ok := s.identity.GroupsOverage(); ok {
 		s.overage = true
 		t.Notes = append(t.Notes, "groups overage: the IdP omitted the groups; a configured GroupResolver would be asked for them, without one the stored groups and roles are kept")
 	}
-	var before *userstore.User
+	f := m.facts(s)
 	if m.store == nil {
 		t.Notes = append(t.Notes, "no store given: judged as a first sign-in into an empty store")
-	} else {
-		u, err := m.store.Lookup(ctx, s.key)
-		switch {
-		case err == nil && u.Status == userstore.Suspended:
-			t.Decision = refuseDecision(fmt.Errorf("%w: user %s", ErrSuspended, u.ID))
-			t.Decision.UserID = u.ID
-			return
-		case err == nil:
-			before = &u
-		case !errors.Is(err, userstore.ErrNotFound):
-			t.Decision = refuseDecision(storeErr("lookup", err))
-			return
-		}
+	} else if err := m.lookupStored(ctx, s, f); err != nil {
+		return refuseDecision(err)
 	}
-	if before == nil {
-		existing, profile, err := m.brownfieldMatch(ctx, nil, s)
-		switch {
-		case err != nil:
-			t.Decision = refuseDecision(err)
-			return
-		case existing != nil:
-			t.Decision = changeDecision("link", existing, profile)
-			return
-		}
-		if c.policy.BeforeCreate != nil {
-			t.Notes = append(t.Notes, "BeforeCreate hook: not run")
-		}
+	v := m.settle(ctx, nil, s, f)
+	switch v.action {
+	case actionCreate:
+		return Decision{Action: string(actionCreate), After: &v.profile, RolesGranted: v.profile.Roles}
+	case actionUpdate, actionLink:
+		return changeDecision(v.action, v.user, v.profile)
 	}
-	profile, err := c.policy.apply(before, s.profile, s.overage)
-	if err != nil {
-		t.Decision = refuseDecision(err)
-		return
+	d := refuseDecision(v.err)
+	if v.user != nil {
+		d.UserID = v.user.ID
 	}
-	if before == nil {
-		t.Decision = Decision{Action: "create", After: &profile, RolesGranted: profile.Roles}
-		return
-	}
-	t.Decision = changeDecision("update", before, profile)
+	return d
 }
 
 func refuseDecision(err error) Decision {
@@ -218,9 +192,9 @@ func refuseDecision(err error) Decision {
 }
 
 // changeDecision describes an update or link of u to the profile after.
-func changeDecision(action string, u *userstore.User, after userstore.Profile) Decision {
+func changeDecision(a action, u *userstore.User, after userstore.Profile) Decision {
 	before := u.Profile.Clone()
-	d := Decision{Action: action, UserID: u.ID, Before: &before, After: &after, Changed: Diff(before, after)}
+	d := Decision{Action: string(a), UserID: u.ID, Before: &before, After: &after, Changed: Diff(before, after)}
 	for _, r := range after.Roles {
 		if !slices.Contains(before.Roles, r) {
 			d.RolesGranted = append(d.RolesGranted, r)

@@ -117,18 +117,26 @@ type hostileCase struct {
 	reason   string
 }
 
+// forgeWith starts a hostile harness whose IdP forges every response as
+// tc says, and returns it with the store's snapshot.
+func forgeWith(t *testing.T, tc hostileCase) (*harness, []userstore.User) {
+	t.Helper()
+	h, before := hostileHarness(t, harnessConfig{idpOptions: tc.idp})
+	idp := h.idp()
+	idp.SetMutateAssertion(tc.assertion)
+	idp.SetMutateAssertionElement(tc.element)
+	if tc.response != nil {
+		idp.SetMutateResponse(func(r *etree.Element) { tc.response(t, h, r) })
+	}
+	return h, before
+}
+
 func runHostile(t *testing.T, cases []hostileCase) {
 	t.Helper()
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			h, before := hostileHarness(t, harnessConfig{idpOptions: tc.idp})
-			idp := h.idp()
-			idp.SetMutateAssertion(tc.assertion)
-			idp.SetMutateAssertionElement(tc.element)
-			if tc.response != nil {
-				idp.SetMutateResponse(func(r *etree.Element) { tc.response(t, h, r) })
-			}
-			assert.Equal(t, crewjamAlone(tc.name), bareCrewjam(t, idp, victim), "what crewjam alone does (crewjamAccepts)")
+			h, before := forgeWith(t, tc)
+			assert.Equal(t, crewjamAlone(tc.name), bareCrewjam(t, h.idp(), victim), "what crewjam alone does (crewjamAccepts)")
 			resp, body := h.signIn(h.client(), "", victim)
 			status, is := tc.status, tc.is
 			if status == 0 {

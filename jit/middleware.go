@@ -12,6 +12,7 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"reflect"
 	"regexp"
 	"strings"
 	"sync"
@@ -96,37 +97,12 @@ var connName = regexp.MustCompile(`^[a-z0-9_-]{1,64}$`)
 // [Connection.IDPMetadataURL]; the returned Middleware must then be stopped
 // with [Middleware.Close]. ctx bounds the initial fetches only.
 func New(ctx context.Context, opts Options) (*Middleware, error) {
-	m := &Middleware{
-		store:        opts.Store,
-		replay:       opts.Replay,
-		sessions:     opts.SessionStore,
-		sessionName:  orDefault(opts.SessionName, DefaultSessionName),
-		lifetime:     orDefault(opts.SessionLifetime, DefaultSessionLifetime),
-		afterSignIn:  orDefault(opts.AfterSignInPath, "/"),
-		now:          opts.Now,
-		skew:         orDefault(opts.ClockSkew, DefaultClockSkew),
-		maxBytes:     orDefault(opts.MaxResponseBytes, DefaultMaxResponseBytes),
-		maxDepth:     orDefault(opts.MaxXMLDepth, DefaultMaxXMLDepth),
-		log:          opts.Logger,
-		onEvent:      opts.OnEvent,
-		renderError:  opts.RenderError,
-		byName:       map[string]*connection{},
-		routes:       map[string]http.HandlerFunc{},
-		httpClient:   opts.HTTPClient,
-		refreshEvery: orDefault(opts.MetadataRefreshInterval, DefaultMetadataRefreshInterval),
+	m, err := newMiddleware(&opts)
+	if err != nil {
+		return nil, err
 	}
-	m.httpClient = metadataClient(m.httpClient)
 	if m.refreshEvery < 0 {
 		return nil, fmt.Errorf("jit: Options.MetadataRefreshInterval %s is negative", m.refreshEvery)
-	}
-	if m.now == nil {
-		m.now = time.Now
-	}
-	if m.log == nil {
-		m.log = slog.Default()
-	}
-	if m.renderError == nil {
-		m.renderError = defaultRenderError
 	}
 	if m.store == nil {
 		return nil, errors.New("jit: Options.Store is required")
@@ -137,11 +113,12 @@ func New(ctx context.Context, opts Options) (*Middleware, error) {
 			return nil, errors.New("jit: Options.Replay is required: the store does not keep a replay record")
 		}
 		m.replay = rc
+	}
+	if sameValue(m.replay, m.store) {
 		// The store is its own replay cache: record and provision in
 		// one transaction when it can.
 		m.signInStore, _ = m.store.(userstore.SignInStore)
 	}
-	m.linker, _ = m.store.(userstore.Linker)
 	root, err := checkRootURL(opts.RootURL)
 	if err != nil {
 		return nil, err
@@ -157,13 +134,10 @@ func New(ctx context.Context, opts Options) (*Middleware, error) {
 	if opts.Key == nil || opts.Certificate == nil {
 		return nil, errors.New("jit: Options.Key and Options.Certificate are required")
 	}
-	if rk, ok := opts.Key.(*rsa.PrivateKey); ok {
-		m.spKey = rk
-	}
-	if m.decryptKeys, err = decryptionKeys(m.spKey, opts.DecryptionKeys); err != nil {
-		return nil, err
-	}
 	if len(opts.SessionKeys) == 0 {
+		if opts.SessionStore != nil {
+			return nil, errors.New("jit: Options.SessionKeys is required even with a SessionStore: they seal the cookie that ties an IdP's response to the browser that started the sign-in")
+		}
 		return nil, errors.New("jit: Options.SessionKeys is required")
 	}
 	for i, k := range opts.SessionKeys {
@@ -198,7 +172,7 @@ func New(ctx context.Context, opts Options) (*Middleware, error) {
 	}
 	issuers := map[string]string{}
 	for i := range opts.Connections {
-		c, err := m.newConnection(ctx, &opts, &opts.Connections[i], len(opts.Connections))
+		c, err := m.servedConnection(ctx, &opts, &opts.Connections[i], len(opts.Connections))
 		if err != nil {
 			return nil, err
 		}
@@ -223,6 +197,61 @@ func New(ctx context.Context, opts Options) (*Middleware, error) {
 	return m, nil
 }
 
+// newMiddleware is the part of New that [Explain] shares: every setting a
+// sign-in is judged with (clock, tolerance, bounds, keys, logger) and what
+// the store can do. It requires nothing only serving needs; New checks
+// those.
+func newMiddleware(opts *Options) (*Middleware, error) {
+	m := &Middleware{
+		store:        opts.Store,
+		replay:       opts.Replay,
+		sessions:     opts.SessionStore,
+		sessionName:  orDefault(opts.SessionName, DefaultSessionName),
+		lifetime:     orDefault(opts.SessionLifetime, DefaultSessionLifetime),
+		afterSignIn:  orDefault(opts.AfterSignInPath, "/"),
+		now:          opts.Now,
+		skew:         orDefault(opts.ClockSkew, DefaultClockSkew),
+		maxBytes:     orDefault(opts.MaxResponseBytes, DefaultMaxResponseBytes),
+		maxDepth:     orDefault(opts.MaxXMLDepth, DefaultMaxXMLDepth),
+		log:          opts.Logger,
+		onEvent:      opts.OnEvent,
+		renderError:  opts.RenderError,
+		byName:       map[string]*connection{},
+		routes:       map[string]http.HandlerFunc{},
+		httpClient:   opts.HTTPClient,
+		refreshEvery: orDefault(opts.MetadataRefreshInterval, DefaultMetadataRefreshInterval),
+	}
+	m.httpClient = metadataClient(m.httpClient)
+	if m.now == nil {
+		m.now = time.Now
+	}
+	if m.log == nil {
+		m.log = slog.Default()
+	}
+	if m.renderError == nil {
+		m.renderError = defaultRenderError
+	}
+	m.linker, _ = m.store.(userstore.Linker)
+	if rk, ok := opts.Key.(*rsa.PrivateKey); ok {
+		m.spKey = rk
+	}
+	var err error
+	if m.decryptKeys, err = decryptionKeys(m.spKey, opts.DecryptionKeys); err != nil {
+		return nil, err
+	}
+	return m, nil
+}
+
+// sameValue reports whether a and b are the same value, such as one store
+// given as both Store and Replay, without panicking on values Go cannot
+// compare.
+func sameValue(a, b any) bool {
+	if a == nil || b == nil {
+		return a == b
+	}
+	return reflect.ValueOf(a).Comparable() && a == b
+}
+
 func orDefault[T comparable](v, def T) T {
 	var zero T
 	if v == zero {
@@ -231,13 +260,41 @@ func orDefault[T comparable](v, def T) T {
 	return v
 }
 
-func (m *Middleware) newConnection(ctx context.Context, opts *Options, cfg *Connection, n int) (*connection, error) {
+// servedConnection is a connection New serves: its name is checked, its
+// endpoints derive from the root URL, the path prefix and the name, and its
+// IdP metadata must not have expired.
+func (m *Middleware) servedConnection(ctx context.Context, opts *Options, cfg *Connection, n int) (*connection, error) {
 	if cfg.Name == "" && n > 1 {
 		return nil, errors.New("jit: every connection needs a Name when there are several")
 	}
 	if cfg.Name != "" && !connName.MatchString(cfg.Name) {
 		return nil, fmt.Errorf("jit: connection name %q must match %s", cfg.Name, connName)
 	}
+	base := m.prefix
+	if cfg.Name != "" {
+		base += "/" + cfg.Name
+	}
+	abs := func(p string) url.URL {
+		u := *m.root
+		u.Path = p
+		return u
+	}
+	c, err := m.newConnection(ctx, opts, cfg, abs(base+"/metadata"), abs(base+"/acs"))
+	if err == nil {
+		err = c.checkFresh(c.current(), m.now())
+	}
+	if err != nil {
+		return nil, fmt.Errorf("jit: connection %q: %w", cfg.Name, err)
+	}
+	c.metadataPath, c.loginPath, c.acsPath = base+"/metadata", base+"/login", base+"/acs"
+	return c, nil
+}
+
+// newConnection resolves the connection cfg whose SP metadata and ACS are
+// at metadataURL and acsURL: its policy, mapper, IdP metadata and
+// crewjam/saml ServiceProvider. New (through servedConnection) and
+// [Explain] both build connections here, so that they judge alike.
+func (m *Middleware) newConnection(ctx context.Context, opts *Options, cfg *Connection, metadataURL, acsURL url.URL) (*connection, error) {
 	c := &connection{
 		name:         cfg.Name,
 		display:      orDefault(cfg.DisplayName, cfg.Name),
@@ -246,39 +303,27 @@ func (m *Middleware) newConnection(ctx context.Context, opts *Options, cfg *Conn
 		allowSHA1:    cfg.AllowSHA1,
 		allowCBC:     cfg.AllowCBCWithoutSignedResponse,
 		policy:       cfg.Policy,
+		acsURL:       acsURL.String(),
+		entityID:     orDefault(cfg.EntityID, metadataURL.String()),
 	}
 	if err := checkPolicy(&c.policy); err != nil {
-		return nil, fmt.Errorf("jit: connection %q: %w", c.name, err)
+		return nil, err
 	}
-	if c.policy.Brownfield.Mode != BrownfieldDeny && m.linker == nil {
-		return nil, fmt.Errorf("jit: connection %q: its Brownfield policy links accounts, which needs a store implementing userstore.Linker", c.name)
+	if c.policy.Brownfield.Mode != BrownfieldDeny && m.store != nil && m.linker == nil {
+		return nil, errors.New("its Brownfield policy links accounts, which needs a store implementing userstore.Linker")
 	}
 	if c.mapper == nil {
 		c.mapper = claims.Generic()
 	}
-	base := m.prefix
-	if c.name != "" {
-		base += "/" + c.name
-	}
-	c.metadataPath, c.loginPath, c.acsPath = base+"/metadata", base+"/login", base+"/acs"
-	abs := func(p string) url.URL {
-		u := *m.root
-		u.Path = p
-		return u
-	}
-	metadataURL, acsURL := abs(c.metadataPath), abs(c.acsPath)
-	c.acsURL = acsURL.String()
-	c.entityID = orDefault(cfg.EntityID, metadataURL.String())
-
 	idp, err := m.loadMetadata(ctx, c, cfg)
 	if err != nil {
-		return nil, fmt.Errorf("jit: connection %q: %w", c.name, err)
+		return nil, err
 	}
 	if idp.EntityID == "" {
-		return nil, fmt.Errorf("jit: connection %q: IdP metadata has no entityID", c.name)
+		return nil, errors.New("IdP metadata has no entityID")
 	}
 	if idp.EntityID == userstore.LocalIssuer {
-		return nil, fmt.Errorf("jit: connection %q: IdP entityID %q is reserved for local accounts", c.name, userstore.LocalIssuer)
+		return nil, fmt.Errorf("IdP entityID %q is reserved for local accounts", userstore.LocalIssuer)
 	}
 	c.issuer = idp.EntityID
 	m.lintConfig(ctx, c, cfg)
@@ -287,9 +332,9 @@ func (m *Middleware) newConnection(ctx context.Context, opts *Options, cfg *Conn
 	if opts.SignRequests {
 		c.spBase.SignatureMethod = dsig.RSASHA256SignatureMethod
 	}
-	snap, err := m.startupSnapshot(c, idp)
+	snap, err := c.newSnapshot(idp)
 	if err != nil {
-		return nil, fmt.Errorf("jit: connection %q: %w", c.name, err)
+		return nil, err
 	}
 	c.idp.Store(snap)
 	return c, nil

@@ -32,7 +32,7 @@ const (
 
 // Options configure a [Middleware]. The zero value of every optional field
 // is safe; the required ones are RootURL, Key, Certificate, Connections,
-// Store and SessionKeys (or SessionStore).
+// Store and SessionKeys (also with a SessionStore).
 type Options struct {
 	// RootURL is the application's public base URL, such as
 	// "https://app.example.com". Endpoint URLs in SP metadata, the ACS URL
@@ -73,6 +73,16 @@ type Options struct {
 	// Replay records consumed assertion IDs. When nil, Store is used if it
 	// implements [userstore.ReplayCache]; otherwise New fails, because
 	// replay protection is not optional.
+	//
+	// When the store keeps the replay record itself (Replay nil, or the
+	// same value as Store) and implements [userstore.SignInStore], a
+	// sign-in records the assertion and writes the user in one
+	// transaction. A Replay that is another cache makes every sign-in
+	// take separate steps instead: record the assertion in Replay, look
+	// the user up and write it in Store, and release the record if the
+	// write fails. That is correct but slower, and the record and the
+	// write are no longer atomic; set Replay to another cache only when
+	// the record must live elsewhere.
 	Replay userstore.ReplayCache
 
 	// SessionKeys are the gorilla/securecookie key pairs for the session and
@@ -83,12 +93,23 @@ type Options struct {
 	// the sessions it sealed have expired: {newAuth, newEnc, oldAuth,
 	// oldEnc}. A lone trailing authentication key is a pair without
 	// encryption. Every instance of an application must share them.
-	// Required unless SessionStore is set.
+	// Required, also when SessionStore is set: the request-tracking
+	// cookie is always sealed with them.
 	SessionKeys [][]byte
 
 	// SessionStore, when set, replaces the cookie store built from
-	// SessionKeys for the session (request tracking still needs
-	// SessionKeys). It must hold only what the middleware puts in it.
+	// SessionKeys for the session, and only for it: the session a sign-in
+	// starts (the user's key, connection and expiry, under SessionName),
+	// which RequireUser and CurrentUser read and Logout ends, is saved in
+	// and read from SessionStore, so a server-side store keeps it off the
+	// cookie. The middleware still sets that cookie's options itself (path
+	// "/", HttpOnly, SameSite=Lax, Secure on https, a MaxAge within
+	// SessionLifetime) and judges the expiry it stored, whatever the
+	// store's own defaults. It does not replace the short-lived
+	// request-tracking cookie (samljit_req_…) that ties the IdP's response
+	// to the browser that started the sign-in: that one is sealed with
+	// SessionKeys, which stay required. SessionStore must hold only what
+	// the middleware puts in it.
 	SessionStore sessions.Store
 
 	// SessionName is the session cookie's name. Default "samljit_session".
@@ -134,8 +155,11 @@ type Options struct {
 	Logger *slog.Logger
 
 	// OnEvent, when set, is called synchronously after every sign-in
-	// outcome: created, updated (with the changed fields) or refused (with
-	// the reason). It must not block for long.
+	// outcome: created, updated (with the before and after profiles and
+	// the changed fields), linked, or refused (with the reason), and on a
+	// groups overage. It is the one event hook, for every connection:
+	// [Event.Connection] names the connection. It must not block for
+	// long.
 	OnEvent func(ctx context.Context, e Event)
 
 	// RenderError, when set, writes the page shown when a sign-in is

@@ -55,12 +55,6 @@ type Policy struct {
 	// [Veto] refuses the sign-in and shows the person the veto's reason;
 	// any other error refuses it as a temporary failure (503).
 	BeforeCreate func(ctx context.Context, u NewUser) error
-
-	// AfterProvision, when set, is called after a sign-in through this
-	// connection created, updated or linked a user, with the event (the
-	// before and after profiles and the changed fields). It runs after
-	// [Options.OnEvent], synchronously; it must not block for long.
-	AfterProvision func(ctx context.Context, e Event)
 }
 
 // SyncRule says when a sign-in writes one profile field.

@@ -250,19 +250,6 @@ func (m *Middleware) Close() error {
 	return nil
 }
 
-// startupSnapshot builds the first snapshot of c, refusing metadata that has
-// already expired.
-func (m *Middleware) startupSnapshot(c *connection, md *saml.EntityDescriptor) (*idpSnapshot, error) {
-	snap, err := c.newSnapshot(md)
-	if err != nil {
-		return nil, err
-	}
-	if err := c.checkFresh(snap, m.now()); err != nil {
-		return nil, err
-	}
-	return snap, nil
-}
-
 // signingCertSet returns the SHA-256 fingerprints (hex) of the signing
 // certificates md lists, sorted, for logs.
 func signingCertSet(md *saml.EntityDescriptor) []string {
