@@ -78,7 +78,7 @@ var jitVsSCIM = jitVsSCIMFacts{
 		{"`userstore.Profile` has no status field: no claim can suspend or re-enable a user.",
 			"TestProfileHasNoStatus", "userstore/contract_test.go"},
 		{"A suspended user is refused at sign-in, before any write, and on their next request.",
-			"TestSuspendedUserRefusedAtACSAndMidSession", "jit/signin_test.go"},
+			"TestSuspendedUserRefusedAtACSAndMidSession", "jit/acs_test.go"},
 		{"A person deleted at the IdP keeps their record and their session until it expires: `SessionLifetime` (8 h by default) is the worst-case delay.",
 			"TestRemovedAtIdPKeepsAccessUntilSessionEnds", "jit/session_test.go"},
 		{"Deleting a JIT user locally is not deprovisioning: their next sign-in creates them again.",

@@ -110,7 +110,7 @@ var notCheckableByExplain = map[string]string{
 }
 
 // TestExplainMatchesACSOnHostileResponses runs every hostile case of
-// hostile_test.go and gaps_test.go through Explain and the ACS.
+// validate_test.go and gaps_test.go through Explain and the ACS.
 func TestExplainMatchesACSOnHostileResponses(t *testing.T) {
 	tables := map[string][]hostileCase{
 		"signature":     signatureCases(),
@@ -156,7 +156,7 @@ func signedInBefore(conn string, u jittest.User) func(*testing.T, *harness) {
 	}
 }
 
-// policyEquivCases are the situations of policy_test.go and signin_test.go
+// policyEquivCases are the situations of policy_test.go and acs_test.go
 // where comparing Explain with the ACS means something. Replays are left
 // out: Explain does not consult the replay record. Cases whose outcome
 // rests on a hook or the GroupResolver are listed with skip: Explain does

@@ -1,3 +1,10 @@
+// This file holds no tests: it is the harness nearly every test of the
+// package signs in through (an app on real HTTP over a real SQLite file,
+// jittest IdPs, a browser-like client, the log and the events), and the
+// small helpers those tests share. It stays one file, a little over 300
+// lines, so that a reader finds the whole of what a test runs against in
+// one place.
+
 package jit_test
 
 import (

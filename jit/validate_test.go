@@ -4,7 +4,6 @@ import (
 	"crypto/rsa"
 	"encoding/base64"
 	"net/http"
-	"net/url"
 	"strings"
 	"testing"
 	"time"
@@ -845,92 +844,6 @@ func TestIDPInitiatedReplayRefused(t *testing.T) {
 }
 
 // --- session ---------------------------------------------------------------
-
-func TestNoSessionFixation(t *testing.T) {
-	h := newHarness(t, harnessConfig{})
-	h.idp().AddUser(person(victim, "victim@example.com", "Vic", "Tim"))
-	h.idp().AddUser(person("p-mallory", "m@example.com", "Mal", "Lory"))
-	// The attacker's own, valid session cookie, planted in the victim's
-	// browser, and a made-up one.
-	mallory := h.client()
-	resp, body := h.signIn(mallory, "", "p-mallory")
-	require.Equal(t, http.StatusSeeOther, resp.StatusCode, body)
-	planted := sessionCookie(mallory, h)
-	require.NotEmpty(t, planted)
-	for name, value := range map[string]string{"attacker's valid session": planted, "made-up value": "fixated-session-id"} {
-		t.Run(name, func(t *testing.T) {
-			c := h.client()
-			c.Jar.SetCookies(mustURL(h.app.URL), []*http.Cookie{{Name: jit.DefaultSessionName, Value: value, Path: "/"}})
-			resp, body := h.signIn(c, "", victim)
-			require.Equal(t, http.StatusSeeOther, resp.StatusCode, body)
-			ck := findCookie(resp, jit.DefaultSessionName)
-			require.NotNil(t, ck, "a session cookie is issued at sign-in")
-			assert.NotEqual(t, value, ck.Value)
-			r, u := h.me(c)
-			require.Equal(t, http.StatusOK, r.StatusCode)
-			assert.Equal(t, victim, u.Key.Subject)
-		})
-	}
-}
-
-func TestRequestCookieFlags(t *testing.T) {
-	h := newHarness(t, harnessConfig{})
-	resp, err := h.client().Get(h.loginURL(""))
-	require.NoError(t, err)
-	readBody(t, resp)
-	ck := findCookie(resp, "samljit_req")
-	require.NotNil(t, ck, "login sets the request cookie")
-	assert.True(t, ck.HttpOnly)
-	assert.Equal(t, "/", ck.Path)
-	assert.Positive(t, ck.MaxAge)
-	assert.LessOrEqual(t, ck.MaxAge, int(jit.DefaultRequestLifetime/time.Second))
-}
-
-// TestRequestTrackingBounded: every login GET once added a cookie of its
-// own (up to about 3.9 KB with a long return_to) for ten minutes, and
-// twenty of them made the next genuine sign-in fail with 431. Now one
-// cookie holds the newest four requests, a long return_to is dropped, and
-// the sign-in after twenty abandoned logins works.
-func TestRequestTrackingBounded(t *testing.T) {
-	h := newHarness(t, harnessConfig{})
-	h.idp().AddUser(person("p-many", "many@example.com", "Ma", "Ny"))
-	c := h.client()
-	long := "/" + strings.Repeat("x", 3000)
-	for range 20 {
-		resp, err := c.Get(h.loginURL("") + "?return_to=" + url.QueryEscape(long))
-		require.NoError(t, err)
-		readBody(t, resp)
-		require.Equal(t, http.StatusFound, resp.StatusCode)
-	}
-	cookies := c.Jar.Cookies(mustURL(h.app.URL + "/saml/acs"))
-	require.Len(t, cookies, 1, "one request cookie, not one per login")
-	assert.Less(t, len(cookies[0].Value), 2500, "four entries without the long return_to")
-
-	resp, body := h.signIn(c, "", "p-many")
-	require.Equal(t, http.StatusSeeOther, resp.StatusCode, body)
-	assert.Equal(t, "/", resp.Header.Get("Location"), "the over-long return_to was not kept")
-	// The older outstanding requests are still tracked, up to four.
-	assert.Len(t, c.Jar.Cookies(mustURL(h.app.URL+"/saml/acs")), 2, "the session and the request cookie")
-}
-
-// TestOnlyFourRequestsTracked: a sign-in started in a fifth tab pushes out
-// the oldest outstanding request; the four newest still complete.
-func TestOnlyFourRequestsTracked(t *testing.T) {
-	h := newHarness(t, harnessConfig{})
-	h.idp().AddUser(person("p-tabs", "tabs@example.com", "Ta", "Bs"))
-	c := h.client()
-	var forms []jittest.Form
-	for range 5 {
-		forms = append(forms, h.respond(c, "", "p-tabs"))
-	}
-	resp, body := h.post(c, forms[0])
-	refusal(t, resp, body, http.StatusForbidden)
-	assert.ErrorIs(t, h.lastEvent().Err, jit.ErrUnsolicited, "the oldest request is no longer tracked")
-	for _, f := range forms[1:] {
-		resp, body := h.post(c, f)
-		require.Equal(t, http.StatusSeeOther, resp.StatusCode, body)
-	}
-}
 
 // TestDirectiveInsideResponseRefused: a directive anywhere in the
 // document, not only a DOCTYPE before the root, is refused before crewjam
