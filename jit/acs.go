@@ -67,6 +67,12 @@ func (m *Middleware) serveACS(w http.ResponseWriter, r *http.Request, c *connect
 		m.refuse(w, r, s, fmt.Errorf("%w: %s", errMethod, r.Method))
 		return
 	}
+	if !c.allowIDPInit && len(m.readTracked(r)) == 0 {
+		// This browser started no sign-in, and nothing else may be
+		// accepted: refuse without reading a body anyone can send.
+		m.refuse(w, r, s, fmt.Errorf("%w: no outstanding request for this browser%s", ErrUnsolicited, noCookieHint))
+		return
+	}
 	// Base64 inflates by 4/3 and form encoding may escape '+', '/' and '='.
 	r.Body = http.MaxBytesReader(w, r.Body, int64(m.maxBytes)*2+4096)
 	if err := r.ParseForm(); err != nil {
@@ -85,6 +91,12 @@ func (m *Middleware) serveACS(w http.ResponseWriter, r *http.Request, c *connect
 		s.returnTo = tracked.ReturnTo
 	} else if c.allowIDPInit && isLocalPath(relay) {
 		s.returnTo = relay
+	}
+	if !solicited && !c.allowIDPInit {
+		// Nothing could accept this post: refuse it before spending any
+		// work on a body anyone can send.
+		m.refuse(w, r, s, fmt.Errorf("%w: no outstanding request for this browser%s", ErrUnsolicited, noCookieHint))
+		return
 	}
 	ctx := r.Context()
 	if err := m.validate(ctx, s, r.PostForm.Get("SAMLResponse"), tracked.ID, solicited); err != nil {

@@ -28,6 +28,7 @@ import (
 
 	"github.com/samljit/samljit/jit"
 	"github.com/samljit/samljit/jit/jittest"
+	"github.com/samljit/samljit/userstore/memstore"
 	"github.com/samljit/samljit/userstore/sqlitestore"
 )
 
@@ -516,5 +517,42 @@ func signatureFloor(b *testing.B, idp *jittest.IdP) func(raw []byte) {
 		if _, err := dsig.NewDefaultValidationContext(store).Validate(a); err != nil {
 			b.Fatalf("floor: %v", err)
 		}
+	}
+}
+
+// BenchmarkACSRefusal is the cost of refusing a 250 KiB unsigned post that
+// answers no request: "unsolicited" with IdP-initiated sign-in off (the
+// default: refused before the body is decoded), "idp-initiated" with it
+// on (decoded, parsed and checked before the refusal). The ratio is what
+// the default saves against a flood of such posts.
+func BenchmarkACSRefusal(b *testing.B) {
+	idp := benchIdP(b)
+	doc := `<samlp:Response xmlns:samlp="urn:oasis:names:tc:SAML:2.0:protocol" xmlns:saml="urn:oasis:names:tc:SAML:2.0:assertion">` +
+		`<saml:Issuer>` + benchIssuer + `</saml:Issuer>` + strings.Repeat(`<saml:Assertion><saml:Issuer>x</saml:Issuer></saml:Assertion>`, 250<<10/64) + `</samlp:Response>`
+	body := url.Values{"SAMLResponse": {base64.StdEncoding.EncodeToString([]byte(doc))}}.Encode()
+	for _, idpInit := range []bool{false, true} {
+		name := "unsolicited"
+		if idpInit {
+			name = "idp-initiated"
+		}
+		b.Run(name, func(b *testing.B) {
+			key, cert := spKeyPair()
+			mw, err := jit.New(context.Background(), jit.Options{
+				RootURL: benchRoot, Key: key, Certificate: cert, Store: memstore.New(),
+				SessionKeys: [][]byte{make32()},
+				Logger:      slog.New(slog.NewJSONHandler(io.Discard, nil)),
+				Connections: []jit.Connection{{IDPMetadata: idp.Metadata(), AllowIDPInitiated: idpInit}},
+			})
+			if err != nil {
+				b.Fatal(err)
+			}
+			b.ReportAllocs()
+			b.ResetTimer()
+			for range b.N {
+				if w := postACS(mw, body); w.Code != http.StatusForbidden && w.Code != http.StatusRequestEntityTooLarge {
+					b.Fatalf("status %d", w.Code)
+				}
+			}
+		})
 	}
 }

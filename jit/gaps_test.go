@@ -292,7 +292,10 @@ func TestInjectedClockJudgesValidity(t *testing.T) {
 }
 
 func TestResponseBounds(t *testing.T) {
-	h := newHarness(t, harnessConfig{configure: func(o *jit.Options) { o.MaxResponseBytes = 64 << 10 }})
+	h := newHarness(t, harnessConfig{configure: func(o *jit.Options) {
+		o.MaxResponseBytes = 64 << 10
+		allowIDPInit(o) // so that the bounds, not the missing request, refuse
+	}})
 	h.idp().AddUser(person("p-b", "b@example.com", "B", "B"))
 
 	t.Run("oversized body refused before decoding", func(t *testing.T) {
