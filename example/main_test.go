@@ -481,8 +481,10 @@ func TestFlags(t *testing.T) {
 		assert.Equal(t, globex.EntityID(), users[0].Key.Issuer)
 		assert.Equal(t, acme.EntityID(), users[1].Key.Issuer)
 
-		// A response acme's IdP made for acme's ACS is refused at globex's
-		// (its Destination, audience and signer are all acme's).
+		// A response acme's IdP made for acme's ACS is refused at globex's:
+		// globex started no request in this browser (and the response's
+		// Destination, audience and signer are all acme's, which
+		// jit.TestTenantsAreSeparate checks with globex's request too).
 		c = browser(t)
 		f, err := acme.Respond(context.Background(), c, root+"/saml/acme/login", "p-1")
 		require.NoError(t, err)
@@ -497,7 +499,7 @@ func TestFlags(t *testing.T) {
 		a.mu.Unlock()
 		assert.Equal(t, jit.EventRefused, refused.Kind)
 		assert.Equal(t, "globex", refused.Connection)
-		assert.ErrorIs(t, refused.Err, jit.ErrInvalidResponse)
+		assert.ErrorIs(t, refused.Err, jit.ErrUnsolicited)
 		users, err = a.store.List(context.Background())
 		require.NoError(t, err)
 		assert.Len(t, users, 2)
