@@ -1,0 +1,327 @@
+// Package sqlcore is what the SQL user stores, sqlitestore and pgstore,
+// have in common: the order of the statements of a sign-in, a link and the
+// other operations, the encoding of a user as columns, the assembly of the
+// results, and the migration runner.
+//
+// A store describes what sets its database apart in a [Dialect]: the text
+// of its statements ([Queries]), how it stores times ([TimeCodec]), how it
+// runs a write transaction or statement (locking included), which errors
+// may be retried, and a few switches. The store keeps its exported methods
+// and their documentation, and calls a [Core] from them.
+//
+// The package uses only database/sql: it imports no SQL driver.
+package sqlcore
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"time"
+)
+
+// MaxAttempts bounds how often a write transaction or statement runs when
+// it fails with an error its dialect may retry, or, for a sign-in, when it
+// races with the creation of the same user.
+const MaxAttempts = 8
+
+// Querier is what the statements of a store run on: a *sql.DB, a
+// *sql.Conn, a *sql.Tx or a *Tx.
+type Querier interface {
+	ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error)
+	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
+	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
+	PrepareContext(ctx context.Context, query string) (*sql.Stmt, error)
+}
+
+// Dialect is what sets one SQL store apart from the other.
+type Dialect struct {
+	// Name is the store's package name, which starts every error it
+	// returns ("sqlitestore: lookup …").
+	Name string
+
+	// Queries are the store's statements.
+	Queries Queries
+
+	// Time is how the store keeps times.
+	Time TimeCodec
+
+	// TextRefusesNUL is set when the database's text cannot hold the NUL
+	// character: a profile with one is refused before anything is written,
+	// and LookupEmail of an address with one finds no one.
+	TextRefusesNUL bool
+
+	// PurgeAfterCommit is set when the bounded purge of expired replay
+	// records runs after the write that records an assertion, as a
+	// statement of its own whose failure is ignored, so that it holds no
+	// lock while that write waits for one. Otherwise it runs inside the
+	// write's transaction, and its failure fails the write.
+	PurgeAfterCommit bool
+
+	// Begin starts one write transaction that holds whatever lock the
+	// database needs for the reads in it to stay true until its end.
+	// [Core.Write] runs a write's statements in it and ends it.
+	Begin func(ctx context.Context) (*Tx, error)
+
+	// Exec runs one write statement once, outside any transaction of the
+	// caller, and returns how many rows it changed. [Core.Exec] retries
+	// it.
+	Exec func(ctx context.Context, query string, args ...any) (int64, error)
+
+	// Retryable reports whether a write that failed with err wrote
+	// nothing and may simply run again (a transaction from its start).
+	// Nil means no error is retried.
+	Retryable func(err error) bool
+
+	// KeyTaken, when set, reports whether err, returned by the statement
+	// that binds a key in Link, means that another user has the key.
+	KeyTaken func(err error) bool
+}
+
+// Queries are a dialect's statements. The arguments of each are listed in
+// order; a time takes one argument for each of its columns (see
+// [TimeCodec]), and "profile" stands for eight: email, display name, given
+// name, family name, groups, attributes and roles (JSON), and the
+// normalized email.
+//
+// A statement that reads users selects, where it says "with the key",
+// issuer and subject first, then the user columns: id, email,
+// display_name, given_name, family_name, the groups, attributes, roles and
+// local roles as JSON text, status, and the creation, update and last
+// sign-in times, each in the columns its TimeCodec scans.
+type Queries struct {
+	// UserByKey reads the user columns of the user with (issuer, subject).
+	UserByKey string
+	// UserByKeyForWrite is UserByKey in a write transaction: where the
+	// database locks rows, it locks the user's row until the commit.
+	UserByKeyForWrite string
+	// UserByIDForWrite reads, with the key, the user with (id), in a write
+	// transaction, locking the row as UserByKeyForWrite does.
+	UserByIDForWrite string
+	// KeyOwner, when set, reads the id of the user with (issuer, subject).
+	// Link runs it before binding a key other than the user's own, so that
+	// the error for a taken key names its owner.
+	KeyOwner string
+	// InsertUser creates an active user: (id, issuer, subject, profile,
+	// now) with now as its creation, update and sign-in time. It may
+	// change no row when a user with the key exists; the sign-in then runs
+	// again.
+	InsertUser string
+	// UpdateUser writes the profile, update time and sign-in time of the
+	// user with the id: (id, profile, now).
+	UpdateUser string
+	// LinkUser is UpdateUser that also writes the key: (id, profile,
+	// issuer, subject, now).
+	LinkUser string
+	// ConsumeAssertion records an assertion, or renews a record expired
+	// at now: (issuer, assertion id, expires, now). It changes no row when
+	// an unexpired record exists.
+	ConsumeAssertion string
+	// PurgeReplay deletes a small, bounded batch of the records expired
+	// at (now).
+	PurgeReplay string
+	// ReleaseAssertion deletes the record of (issuer, assertion id).
+	ReleaseAssertion string
+	// ListUsers reads every user with the key, ordered by creation time
+	// then ID.
+	ListUsers string
+	// UsersSignedInBefore reads, with the key, the users whose last
+	// sign-in is before (t), oldest first, with ties ordered by ID.
+	UsersSignedInBefore string
+	// UsersByEmail reads, with the key, the users whose normalized email
+	// is (email), ordered by creation time then ID.
+	UsersByEmail string
+}
+
+// Tx is a write transaction begun by a dialect's Begin. Its statements
+// run on Conn, a connection on which the dialect began the transaction
+// with SQL, or on SQLTx, a transaction of database/sql: one of the two is
+// set. (A concrete type rather than a Querier, so that the arguments of
+// its statements need not escape to the heap.)
+type Tx struct {
+	// Conn is the connection holding the transaction, or nil.
+	Conn *sql.Conn
+	// SQLTx is the transaction, or nil.
+	SQLTx *sql.Tx
+	// End ends the transaction: it commits when err is nil and rolls
+	// back otherwise. It returns the transaction's error: err, or the
+	// commit's, with whatever the dialect adds to them. The Tx is not
+	// used after.
+	End func(err error) error
+}
+
+// ExecContext runs a statement in the transaction.
+func (t *Tx) ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error) {
+	if t.Conn != nil {
+		return t.Conn.ExecContext(ctx, query, args...)
+	}
+	return t.SQLTx.ExecContext(ctx, query, args...)
+}
+
+// QueryContext runs a query in the transaction.
+func (t *Tx) QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error) {
+	if t.Conn != nil {
+		return t.Conn.QueryContext(ctx, query, args...)
+	}
+	return t.SQLTx.QueryContext(ctx, query, args...)
+}
+
+// QueryRowContext runs a query that returns at most one row in the
+// transaction.
+func (t *Tx) QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row {
+	if t.Conn != nil {
+		return t.Conn.QueryRowContext(ctx, query, args...)
+	}
+	return t.SQLTx.QueryRowContext(ctx, query, args...)
+}
+
+// PrepareContext prepares a statement for use in the transaction.
+func (t *Tx) PrepareContext(ctx context.Context, query string) (*sql.Stmt, error) {
+	if t.Conn != nil {
+		return t.Conn.PrepareContext(ctx, query)
+	}
+	return t.SQLTx.PrepareContext(ctx, query)
+}
+
+// TimeCodec is how a dialect keeps times in its columns.
+type TimeCodec interface {
+	// Stored returns t as the database keeps it and reads it back, in
+	// UTC, or an error when the database cannot keep it.
+	Stored(t time.Time) (time.Time, error)
+	// Clamp returns t limited to the times the database can keep, for a
+	// time that is compared rather than kept exactly (an expiry, a bound).
+	Clamp(t time.Time) time.Time
+	// Args returns the statement arguments of t, a time returned by
+	// Stored or Clamp: one for each column a time takes, so that second
+	// is nil when a time takes one column.
+	Args(t time.Time) (first, second any)
+	// AppendDest appends the Scan destinations of the columns of one
+	// time, which together set *t to the time they hold, in UTC.
+	AppendDest(dest []any, t *time.Time) []any
+}
+
+// Clamp returns t limited to the range from lo to hi.
+func Clamp(t, lo, hi time.Time) time.Time {
+	switch {
+	case t.Before(lo):
+		return lo
+	case t.After(hi):
+		return hi
+	}
+	return t
+}
+
+// Core runs a dialect's statements on a database. It is safe for
+// concurrent use.
+type Core struct {
+	// db is the database the statements run on.
+	db *sql.DB
+	// d is the dialect of the store.
+	d Dialect
+	// lookup is Queries.UserByKey prepared by PrepareLookup, or nil.
+	lookup *sql.Stmt
+	// timeCols is how many columns, and arguments, a time takes.
+	timeCols int
+}
+
+// New returns a Core that runs d's statements on db.
+func New(db *sql.DB, d Dialect) *Core {
+	return &Core{db: db, d: d, timeCols: len(d.Time.AppendDest(nil, new(time.Time)))}
+}
+
+// PrepareLookup prepares the statement of [Core.Lookup] once, so that
+// database/sql keeps it prepared on each pooled connection. When preparing
+// fails, Lookup runs the statement unprepared.
+func (c *Core) PrepareLookup(ctx context.Context) {
+	if st, err := c.db.PrepareContext(ctx, c.d.Queries.UserByKey); err == nil {
+		c.lookup = st
+	}
+}
+
+// errCreatedMeanwhile means a sign-in found no user with its key, but a
+// concurrent one created that user before its insert; the transaction
+// wrote nothing that matters and runs again.
+var errCreatedMeanwhile = errors.New("the user was created by a concurrent sign-in")
+
+// decideError carries an error of SignIn's decide function through the
+// transaction, so that it is never mistaken for a database error to retry.
+type decideError struct{ err error }
+
+// Error returns the text of decide's error.
+func (e *decideError) Error() string { return e.err.Error() }
+
+// Unwrap returns decide's error.
+func (e *decideError) Unwrap() error { return e.err }
+
+// Write runs fn in a write transaction of the dialect. When the
+// transaction fails with an error the dialect may retry (unless decide
+// returned it), or because a concurrent sign-in created the user it was
+// about to create, it runs again from its start, up to MaxAttempts times
+// in all and while ctx lasts.
+func (c *Core) Write(ctx context.Context, fn func(tx *Tx) error) error {
+	for attempt := 1; ; attempt++ {
+		tx, err := c.d.Begin(ctx)
+		if err == nil {
+			err = run(tx, fn)
+		}
+		if err == nil {
+			return nil
+		}
+		meanwhile := errors.Is(err, errCreatedMeanwhile)
+		var de *decideError
+		if !meanwhile && (!c.retryable(err) || errors.As(err, &de)) {
+			return err
+		}
+		if attempt >= MaxAttempts {
+			if meanwhile {
+				return errors.New("the user kept changing; gave up")
+			}
+			return err
+		}
+		if ctx.Err() != nil {
+			return err
+		}
+	}
+}
+
+// errPanicked ends a transaction whose function panicked.
+var errPanicked = errors.New("the transaction's function panicked")
+
+// run runs fn in tx and ends tx: with fn's error when fn returns, and
+// rolling back when fn panics (a caller's decide function, say), so that
+// no transaction is left open.
+func run(tx *Tx, fn func(tx *Tx) error) error {
+	returned := false
+	defer func() {
+		if !returned {
+			_ = tx.End(errPanicked)
+		}
+	}()
+	err := fn(tx)
+	returned = true
+	return tx.End(err)
+}
+
+// Exec runs one write statement with the dialect's Exec, again when it
+// fails with an error the dialect may retry, up to MaxAttempts times in all
+// and while ctx lasts. It returns how many rows the statement changed.
+func (c *Core) Exec(ctx context.Context, query string, args ...any) (int64, error) {
+	for attempt := 1; ; attempt++ {
+		n, err := c.d.Exec(ctx, query, args...)
+		if err == nil || !c.retryable(err) || attempt >= MaxAttempts || ctx.Err() != nil {
+			return n, err
+		}
+	}
+}
+
+// retryable reports whether the dialect may retry a write that failed
+// with err.
+func (c *Core) retryable(err error) bool {
+	return c.d.Retryable != nil && c.d.Retryable(err)
+}
+
+// errorf returns err wrapped in the store's name and the operation that
+// format and args describe.
+func (c *Core) errorf(err error, format string, args ...any) error {
+	return fmt.Errorf("%s: %s: %w", c.d.Name, fmt.Sprintf(format, args...), err)
+}
