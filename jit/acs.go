@@ -490,9 +490,10 @@ func (m *Middleware) resolveOverage(ctx context.Context, s *signIn) error {
 	e := Event{Kind: EventGroupsOverage, Time: s.now, CorrelationID: s.corr, Connection: c.name, Key: s.key}
 	if c.policy.GroupResolver == nil {
 		s.overage = true
-		m.log.LogAttrs(ctx, slog.LevelWarn, "groups overage: the IdP omitted the groups and no GroupResolver is configured; stored groups and roles are kept",
+		m.log.LogAttrs(ctx, slog.LevelWarn, "groups overage: the IdP omitted the groups and no GroupResolver is configured; group-derived roles are dropped (or the sign-in refused when groups decide admission)",
 			slog.String("correlation_id", s.corr), slog.String("connection", c.name),
 			slog.String("issuer", s.key.Issuer), slog.String("subject", s.key.Subject))
+		m.warnCorr(ctx, s.corr, c, WarnGroupsOverage, "the IdP omitted a user's groups (too many to send) and no GroupResolver is configured: such users get only the DefaultRoles, or are refused when RequiredGroups decide admission. Configure a GroupResolver, or have the IdP send only the groups assigned to the application.")
 		m.emit(ctx, e)
 		return nil
 	}

@@ -210,7 +210,7 @@ func policyEquivCases() []equivCase {
 			setup: signedInBefore("", person("p-ada", email, "Ada", "Lovelace", "g-eng")), user: person("p-ada", email, "Ada", "Lovelace", "g-x")},
 		{name: "RolesNewcomerInNoRequiredGroup", policy: jit.Policy{Roles: roles}, user: person("p-eve", "eve@example.com", "Eve", "E", "g-x")},
 
-		{name: "OverageReturningKeepsGroups", policy: jit.Policy{Roles: overageRoles},
+		{name: "OverageReturningDropsGroupRoles", policy: jit.Policy{Roles: overageRoles},
 			setup: signedInBefore("", person("p-ada", email, "Ada", "Lovelace", "g-eng")), user: overagePerson("p-ada", email)},
 		{name: "OverageFirstSignInRefused", policy: jit.Policy{Roles: overageRoles}, user: overagePerson("p-ada", email)},
 		{name: "OverageDefaultRolesOnly", policy: jit.Policy{Roles: jit.RoleMapping{DefaultRoles: []string{"viewer"}}}, user: overagePerson("p-ada", email)},

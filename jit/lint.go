@@ -53,6 +53,10 @@ const (
 	// http from a host that is not loopback
 	// (Connection.InsecureAllowHTTPMetadata).
 	WarnInsecureMetadata = "insecure-metadata"
+	// WarnGroupsOverage: the IdP omitted a user's groups (Entra ID's
+	// groups overage) and no GroupResolver is configured, so the sign-in
+	// dropped the group-derived roles or was refused.
+	WarnGroupsOverage = "groups-overage"
 )
 
 // lint is what one connection has warned about so far.

@@ -39,10 +39,15 @@ type Policy struct {
 
 	// GroupResolver fetches a user's groups when the IdP omitted them
 	// because there were too many (Entra ID's groups overage: a groups.link
-	// claim instead of groups). Without one, an overage never counts as "no
-	// groups": a returning user keeps the groups and roles stored, and a
+	// claim instead of groups). Without one, the sign-in fails closed: a
 	// first sign-in is refused with [ErrGroupsOverage] when Roles depends
-	// on groups. Either way an [EventGroupsOverage] is emitted.
+	// on groups; a returning user is refused the same way when Roles has
+	// RequiredGroups, and otherwise signs in with the DefaultRoles only:
+	// the stored groups and every role derived from them are dropped
+	// until a sign-in carries the groups again. (Keeping them would keep
+	// a revoked admin group for as long as the person is in over 150
+	// groups.) Either way an [EventGroupsOverage] is emitted, and the
+	// connection warns with [WarnGroupsOverage].
 	GroupResolver GroupResolver
 
 	// Brownfield says what a first sign-in does when its email belongs to
@@ -366,25 +371,23 @@ func (p *Policy) apply(before *userstore.User, in userstore.Profile, overage boo
 		Groups:      syncSlice(p.rule(FieldGroups), before != nil, old.Groups, in.Groups),
 	}
 	if overage {
-		// Unknown is not none: keep what is stored.
-		out.Groups = slices.Clone(old.Groups)
+		// The groups are unknown. Keeping the stored ones would keep
+		// whatever the IdP has since revoked (an admin group, say) for
+		// as long as the person is in enough groups to cause an
+		// overage, which they can often arrange themselves: fail closed.
+		if len(p.Roles.RequiredGroups) > 0 {
+			return userstore.Profile{}, fmt.Errorf("%w: the IdP omitted the groups, so membership of a required group %q cannot be checked, and no GroupResolver is configured", ErrGroupsOverage, p.Roles.RequiredGroups)
+		}
+		out.Groups = nil
 	}
 	out.Attributes = p.syncAttributes(before != nil, old.Attributes, in.Attributes)
 	if !p.Roles.admits(out.Groups) {
 		return userstore.Profile{}, fmt.Errorf("%w: none of the required groups %q", ErrNotAuthorized, p.Roles.RequiredGroups)
 	}
-	switch {
-	case overage && before != nil:
-		// The groups are unknown: no role changes.
-		out.Roles = slices.Clone(old.Roles)
-	case overage:
-		// A first sign-in reaches here only when no role depends on
-		// groups (apply refused it above otherwise): the default roles
-		// are the whole answer.
-		out.Roles = p.Roles.roles(nil)
-	default:
-		out.Roles = p.Roles.roles(out.Groups)
-	}
+	// Under an overage out.Groups is nil: only the default roles remain,
+	// and every role derived from groups is dropped until the groups are
+	// known again.
+	out.Roles = p.Roles.roles(out.Groups)
 	return out, nil
 }
 

@@ -53,12 +53,9 @@ func FuzzPolicyApply(f *testing.F) {
 			t.Fatalf("rule %s exists %v: email %q, want %q", r, exists, out.Email, wantEmail)
 		}
 		if overage {
-			var old userstore.Profile
-			if exists {
-				old = before.Profile
-			}
-			if !slices.Equal(out.Groups, old.Groups) || !slices.Equal(out.Roles, old.Roles) {
-				t.Fatalf("overage changed groups or roles: %q %q", out.Groups, out.Roles)
+			// Unknown groups keep nothing: only the default roles.
+			if out.Groups != nil || !slices.Equal(out.Roles, rm.roles(nil)) {
+				t.Fatalf("overage kept groups or group-derived roles: %q %q", out.Groups, out.Roles)
 			}
 			return
 		}

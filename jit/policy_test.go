@@ -279,25 +279,54 @@ func overagePerson(nameID, email string) jittest.User {
 func TestGroupsOverage(t *testing.T) {
 	roles := jit.RoleMapping{GroupRoles: map[string][]string{"g-eng": {"editor"}, "g-admin": {"owner"}}, DefaultRoles: []string{"viewer"}}
 
-	t.Run("NoResolverKeepsStoredGroupsAndRoles", func(t *testing.T) {
+	// An admin removed from the admin group at the IdP once kept "owner"
+	// for as long as their assertion carried an overage instead of
+	// groups, which a user can often arrange by joining groups. Without a
+	// resolver the sign-in now fails closed: group-derived roles go, the
+	// default roles stay, and the connection warns.
+	t.Run("NoResolverDropsGroupDerivedRoles", func(t *testing.T) {
 		h := policyHarness(t, jit.Policy{Roles: roles})
-		h.idp().AddUser(person("p-ada", "ada@example.com", "Ada", "Lovelace", "g-eng"))
+		h.idp().AddUser(person("p-ada", "ada@example.com", "Ada", "Lovelace", "g-eng", "g-admin"))
 		resp, body := h.signIn(h.client(), "", "p-ada")
 		require.Equal(t, http.StatusSeeOther, resp.StatusCode, body)
 		before := h.users()[0]
-		require.Equal(t, []string{"editor", "viewer"}, before.Profile.Roles)
+		require.Equal(t, []string{"editor", "owner", "viewer"}, before.Profile.Roles)
 
 		h.idp().AddUser(overagePerson("p-ada", "ada@example.com"))
-		resp, body = h.signIn(h.client(), "", "p-ada")
+		c := h.client()
+		resp, body = h.signIn(c, "", "p-ada")
 		require.Equal(t, http.StatusSeeOther, resp.StatusCode, body)
 		after := h.users()[0]
-		assert.Equal(t, []string{"g-eng"}, after.Profile.Groups, "unknown groups are not no groups")
-		assert.Equal(t, before.Profile.Roles, after.Profile.Roles)
+		assert.Nil(t, after.Profile.Groups, "unknown groups are not kept")
+		assert.Equal(t, []string{"viewer"}, after.Profile.Roles, "only the default roles remain")
+		r, u := h.me(c)
+		require.Equal(t, http.StatusOK, r.StatusCode)
+		assert.False(t, u.HasRole("owner"), "a revoked admin group grants nothing under an overage")
 		over := h.eventsOf(jit.EventGroupsOverage)
 		require.Len(t, over, 1)
 		assert.False(t, over[0].Resolved)
-		assert.NotContains(t, h.lastEvent().Changed, "groups")
-		assert.NotContains(t, h.lastEvent().Changed, "roles")
+		assert.Contains(t, h.lastEvent().Changed, "roles")
+		require.NotEmpty(t, h.mw.Warnings())
+		assert.Equal(t, jit.WarnGroupsOverage, h.mw.Warnings()[len(h.mw.Warnings())-1].Code)
+	})
+
+	// RequiredGroups decide admission; under an overage they cannot be
+	// checked, so a returning user is refused rather than admitted on the
+	// groups stored at an earlier sign-in.
+	t.Run("NoResolverRequiredGroupsRefused", func(t *testing.T) {
+		gated := roles
+		gated.RequiredGroups = []string{"g-eng"}
+		h := policyHarness(t, jit.Policy{Roles: gated})
+		h.idp().AddUser(person("p-ada", "ada@example.com", "Ada", "Lovelace", "g-eng"))
+		resp, body := h.signIn(h.client(), "", "p-ada")
+		require.Equal(t, http.StatusSeeOther, resp.StatusCode, body)
+		before := h.users()
+
+		h.idp().AddUser(overagePerson("p-ada", "ada@example.com"))
+		resp, body = h.signIn(h.client(), "", "p-ada")
+		refusal(t, resp, body, http.StatusForbidden)
+		require.ErrorIs(t, h.lastRefusal(), jit.ErrGroupsOverage)
+		assert.Equal(t, before[0].Profile, h.users()[0].Profile, "nothing written")
 	})
 
 	t.Run("NoResolverFirstSignInRefused", func(t *testing.T) {
