@@ -275,9 +275,20 @@ func (m *Middleware) provisionAtOnce(ctx context.Context, r *http.Request, s *si
 	case errors.Is(err, errNeedFacts):
 		return p, "", fmt.Errorf("%w: %w after the facts were gathered", ErrInternal, err)
 	case err != nil:
-		return p, "", storeErr("record assertion and provision", err)
+		return p, "", writeErr("record assertion and provision", err)
 	}
 	return outcome(p)
+}
+
+// writeErr classifies a store's failure to write a user: an email another
+// user of the connection's IdP has (which the store refuses atomically,
+// so that concurrent sign-ins cannot both get it) is a refusal like the
+// decision's; anything else is the store failing.
+func writeErr(op string, err error) error {
+	if errors.Is(err, userstore.ErrEmailInUse) {
+		return fmt.Errorf("%w: another user of this IdP has the email: %w", ErrIdentifierConflict, err)
+	}
+	return storeErr(op, err)
 }
 
 // signInTx is one SignIn transaction: it records the assertion and writes
@@ -351,7 +362,7 @@ func (m *Middleware) provisionSteps(ctx context.Context, r *http.Request, s *sig
 		return p, "", fmt.Errorf("%w: %w after the facts were gathered", ErrInternal, errNeedFacts)
 	}
 	if p, err = m.store.Provision(ctx, s.key, v.profile, s.now); err != nil {
-		return p, "", storeErr("provision", err)
+		return p, "", writeErr("provision", err)
 	}
 	return outcome(p)
 }
@@ -420,7 +431,7 @@ func (m *Middleware) link(ctx context.Context, s *signIn, v verdict) (p userstor
 	}
 	defer m.releaseOnStoreErr(ctx, s, &err)
 	if p, err = m.linker.Link(ctx, v.user.ID, s.key, v.profile, s.now); err != nil {
-		return p, "", storeErr("link", err)
+		return p, "", writeErr("link", err)
 	}
 	if err := suspended(&p.User); err != nil {
 		return p, "", err

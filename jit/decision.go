@@ -146,9 +146,14 @@ func (p *Policy) brownfield(f *signInFacts) (v verdict, ok bool) {
 		case userstore.LocalIssuer:
 			local = append(local, u)
 		case f.issuer:
+			// The store refuses this too, atomically (ErrEmailInUse);
+			// deciding it here names the other subject.
 			return refusal(fmt.Errorf("%w: user %s has this email under subject %q; the sign-in is for subject %q", ErrIdentifierConflict, u.ID, u.Key.Subject, f.key.Subject)), true
 		default:
-			return refusal(fmt.Errorf("%w: user %s of IdP %q has this email; users are never linked across connections", ErrEmailConflict, u.ID, u.Key.Issuer)), true
+			// Another connection's user: never linked, and never in
+			// the way. Each IdP asserts emails for its own users only,
+			// so another tenant's claim to this address says nothing
+			// about this person, and must not lock them out.
 		}
 	}
 	if len(local) == 0 {

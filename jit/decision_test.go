@@ -57,7 +57,10 @@ func TestDecide(t *testing.T) {
 		{name: "FirstBlankEmailNeedsNothing", facts: facts(func(f *signInFacts) { f.profile.Email = " " }), action: actionCreate},
 		{name: "FirstNoOneHoldsTheEmail", facts: facts(looked()), action: actionCreate},
 		{name: "FirstItselfHoldsTheEmail", facts: facts(looked(userstore.User{ID: "u1", Key: key})), action: actionCreate},
-		{name: "AnotherConnectionsUser", policy: linkVerified, facts: facts(looked(other)), action: actionRefuse, is: ErrEmailConflict},
+		// Another tenant's user with this email is neither linked nor in
+		// the way.
+		{name: "AnotherConnectionsUser", policy: linkVerified, facts: facts(looked(other)), action: actionCreate},
+		{name: "AnotherConnectionsUserAndLocal", policy: linkVerified, facts: facts(looked(other, local)), action: actionLink, user: "l1"},
 		{name: "SameIdPAnotherSubject", policy: linkVerified, facts: facts(looked(same)), action: actionRefuse, is: ErrIdentifierConflict},
 		{name: "LocalDenied", facts: facts(looked(local)), action: actionRefuse, is: ErrEmailConflict},
 		{name: "LocalLinked", policy: linkVerified, facts: facts(looked(local)), action: actionLink, user: "l1"},

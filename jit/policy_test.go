@@ -3,8 +3,10 @@ package jit_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net/http"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -147,9 +149,10 @@ func TestBrownfieldSuspendedLocalAccountNotLinked(t *testing.T) {
 	assert.Equal(t, userstore.Suspended, u.Status)
 }
 
-// TestBrownfieldTakeoverRefused: an IdP asserting the email of a user who
-// belongs to another connection is refused, even where the policy links
-// verified domains, and so is a second subject of the same IdP.
+// TestBrownfieldTakeoverRefused: an IdP asserting the email of a user of
+// another connection gets a user of its own, never that one, even where
+// the policy links verified domains; a second subject of the same IdP
+// with the address is refused.
 func TestBrownfieldTakeoverRefused(t *testing.T) {
 	link := jit.Policy{Brownfield: jit.Brownfield{Mode: jit.BrownfieldLinkVerifiedDomains, VerifiedDomains: []string{"example.com"}}}
 	h := policyHarness(t, link, "acme", "evil")
@@ -159,12 +162,17 @@ func TestBrownfieldTakeoverRefused(t *testing.T) {
 	before := h.users()
 	require.Len(t, before, 1)
 
-	// Another tenant claims the same address.
+	// Another tenant claims the same address: a user of its own, and
+	// acme's Ada is untouched.
 	h.idp("evil").AddUser(person("p-mallory", "ada@example.com", "Ada", "Lovelace", "admins"))
 	resp, body = h.signIn(h.client(), "evil", "p-mallory")
-	refusal(t, resp, body, http.StatusForbidden)
-	require.ErrorIs(t, h.lastRefusal(), jit.ErrEmailConflict)
-	assert.Equal(t, before, h.users())
+	require.Equal(t, http.StatusSeeOther, resp.StatusCode, body)
+	require.Equal(t, jit.EventCreated, h.lastEvent().Kind)
+	after := h.users()
+	require.Len(t, after, 2)
+	assert.Equal(t, before[0], after[0], "acme's user is untouched")
+	assert.Equal(t, h.idp("evil").EntityID(), after[1].Key.Issuer)
+	before = after
 
 	// The same IdP asserts the address for a new subject: the address was
 	// reassigned, or the subject changed. Refused and reported.
@@ -634,4 +642,76 @@ func TestPanicInHookRefused(t *testing.T) {
 
 	resp, body = h.signIn(h.client(), "", "p-ada")
 	require.Equal(t, http.StatusSeeOther, resp.StatusCode, body)
+}
+
+// TestAnotherTenantCannotBlockAFirstSignIn: a globex user who sets his
+// email to an acme user's address (a returning user may change it to
+// anything his IdP asserts) once locked her out of her first sign-in. Only
+// local accounts take part in brownfield matching: her sign-in creates her.
+func TestAnotherTenantCannotBlockAFirstSignIn(t *testing.T) {
+	h := policyHarness(t, jit.Policy{}, "acme", "globex")
+	h.idp("globex").AddUser(person("p-hank", "hank@globex.example", "Hank", "Scorpio"))
+	resp, body := h.signIn(h.client(), "globex", "p-hank")
+	require.Equal(t, http.StatusSeeOther, resp.StatusCode, body)
+	h.idp("globex").AddUser(person("p-hank", "grace@acme.example", "Hank", "Scorpio"))
+	resp, body = h.signIn(h.client(), "globex", "p-hank")
+	require.Equal(t, http.StatusSeeOther, resp.StatusCode, body)
+
+	h.idp("acme").AddUser(person("p-grace", "grace@acme.example", "Grace", "Hopper"))
+	resp, body = h.signIn(h.client(), "acme", "p-grace")
+	require.Equal(t, http.StatusSeeOther, resp.StatusCode, body)
+	require.Equal(t, jit.EventCreated, h.lastEvent().Kind)
+	require.Len(t, h.users(), 2)
+}
+
+// TestConcurrentSubjectsOneEmailMakeOneUser: two subjects of one IdP with
+// one email signing in at once once made two users with that email (the
+// conflict check ran outside the sign-in transaction); the store now
+// refuses the second atomically, so exactly one is created and the other
+// refused as an identifier conflict. (pgstore's multi-instance test does
+// the same on PostgreSQL.)
+func TestConcurrentSubjectsOneEmailMakeOneUser(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		store testStore
+	}{{"sqlitestore", nil}, {"memstore", newMem()}} {
+		t.Run(tc.name, func(t *testing.T) {
+			h := newHarness(t, harnessConfig{store: tc.store})
+			const n = 16
+			forms := make([]jittest.Form, n)
+			clients := make([]*http.Client, n)
+			for i := range forms {
+				nameID := fmt.Sprint("p-twin-", i)
+				h.idp().AddUser(person(nameID, "twin@example.com", "Twin", fmt.Sprint(i)))
+				clients[i] = h.client()
+				forms[i] = h.respond(clients[i], "", nameID)
+			}
+			codes := make([]int, n)
+			var wg sync.WaitGroup
+			for i := range forms {
+				wg.Go(func() {
+					resp, err := forms[i].Post(context.Background(), clients[i])
+					if err == nil {
+						codes[i] = resp.StatusCode
+						resp.Body.Close()
+					}
+				})
+			}
+			wg.Wait()
+			created := 0
+			for _, c := range codes {
+				if c == http.StatusSeeOther {
+					created++
+				} else {
+					assert.Equal(t, http.StatusForbidden, c)
+				}
+			}
+			assert.Equal(t, 1, created, "sign-ins that created a user")
+			require.Len(t, h.users(), 1, "one user holds the email")
+			assert.Len(t, h.eventsOf(jit.EventRefused), n-1)
+			for _, e := range h.eventsOf(jit.EventRefused) {
+				assert.ErrorIs(t, e.Err, jit.ErrIdentifierConflict)
+			}
+		})
+	}
 }

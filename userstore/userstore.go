@@ -268,6 +268,9 @@ var (
 	// that is not a local (brownfield) account, or to a key that already
 	// belongs to a user.
 	ErrNotLinkable = errors.New("userstore: user cannot be linked")
+	// ErrEmailInUse means a write would give a user the email of another
+	// user of the same issuer (see [Store.Provision]); nothing was written.
+	ErrEmailInUse = errors.New("userstore: email in use by another user of the issuer")
 )
 
 // Store is the contract between the sign-in path and the place users are
@@ -290,6 +293,15 @@ type Store interface {
 	// exactly one user and every caller sees a consistent before and after.
 	// It never changes Status, so a suspended user stays suspended, and it
 	// never removes a user. Either the whole write happens or none of it.
+	//
+	// Within one issuer an email belongs to one user: Provision refuses,
+	// with an error wrapping [ErrEmailInUse] and writing nothing, to give
+	// a user a non-empty email whose [NormalizeEmail] form another user
+	// of the same issuer has. The check is atomic with the write, so two
+	// subjects of one IdP signing in at once with one email cannot both
+	// get it. Users of [LocalIssuer], and users of different issuers, may
+	// share an email. Every write that sets a profile or a key (SignIn,
+	// Link) keeps the same rule.
 	Provision(ctx context.Context, key Key, p Profile, now time.Time) (Provisioned, error)
 }
 

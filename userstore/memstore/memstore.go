@@ -105,6 +105,9 @@ func (s *Store) Provision(ctx context.Context, key userstore.Key, p userstore.Pr
 // provisionLocked creates the user with key or replaces its profile with p,
 // which the caller has copied. s.mu must be held.
 func (s *Store) provisionLocked(key userstore.Key, p userstore.Profile, now time.Time) (userstore.Provisioned, error) {
+	if err := s.emailFreeLocked(key, p.Email, ""); err != nil {
+		return userstore.Provisioned{}, err
+	}
 	if u, ok := s.users[key]; ok {
 		before := cloneUser(u)
 		u.Profile = p
@@ -127,6 +130,22 @@ func (s *Store) provisionLocked(key userstore.Key, p userstore.Profile, now time
 	}
 	s.users[key] = u
 	return userstore.Provisioned{User: cloneUser(u)}, nil
+}
+
+// emailFreeLocked refuses, with [userstore.ErrEmailInUse], to give the
+// user with key (or, when self is set, the user with that ID, about to
+// take key) an email another user of key's issuer has. s.mu must be held.
+func (s *Store) emailFreeLocked(key userstore.Key, email, self string) error {
+	norm := userstore.NormalizeEmail(email)
+	if norm == "" || key.Issuer == userstore.LocalIssuer {
+		return nil
+	}
+	for k, u := range s.users {
+		if k.Issuer == key.Issuer && k != key && u.ID != self && userstore.NormalizeEmail(u.Profile.Email) == norm {
+			return fmt.Errorf("%w: user %s has it", userstore.ErrEmailInUse, u.ID)
+		}
+	}
+	return nil
 }
 
 // SignIn records the assertion and provisions the user in one step under
@@ -227,6 +246,9 @@ func (s *Store) Link(ctx context.Context, id string, key userstore.Key, p userst
 	}
 	if other, ok := s.users[key]; ok && other != u {
 		return userstore.Provisioned{}, fmt.Errorf("memstore: link user %q to %s: %w: the key belongs to user %q", id, key, userstore.ErrNotLinkable, other.ID)
+	}
+	if err := s.emailFreeLocked(key, p.Email, u.ID); err != nil {
+		return userstore.Provisioned{}, fmt.Errorf("memstore: link user %q to %s: %w", id, key, err)
 	}
 	before := cloneUser(u)
 	delete(s.users, u.Key)

@@ -144,3 +144,38 @@ func TestMigrateFromVersion1(t *testing.T) {
 	_, err = pgstore.Open(ctx, db, pgstore.Options{})
 	require.NoError(t, err)
 }
+
+// TestMigrateRefusesSharedEmails: a schema where two users of one issuer
+// share an email (as a race once allowed) is not silently fixed: opening
+// it fails, naming them, and succeeds once one is resolved; then the
+// unique index keeps it so.
+func TestMigrateRefusesSharedEmails(t *testing.T) {
+	ctx := t.Context()
+	db := openDB(t, newSchema(t))
+	for _, stmt := range schemaV1 {
+		_, err := db.ExecContext(ctx, stmt)
+		require.NoError(t, err)
+	}
+	for _, u := range []struct{ id, issuer, email string }{
+		{"u1", "https://idp.example/", "ada@example.com"},
+		{"u2", "https://idp.example/", " ADA@example.com"},
+		{"u3", "https://other.example/", "ada@example.com"},
+		{"u4", userstore.LocalIssuer, "ada@example.com"},
+		{"u5", userstore.LocalIssuer, "ada@example.com"},
+	} {
+		_, err := db.ExecContext(ctx, `INSERT INTO samljit_users (id, issuer, subject, email, display_name, given_name, family_name,
+				groups, attributes, created_at, created_ns, updated_at, updated_ns, last_sign_in_at, last_sign_in_ns)
+			VALUES ($1, $2, $1, $3, '', '', '', 'null', 'null', now(), 0, now(), 0, now(), 0)`, u.id, u.issuer, u.email)
+		require.NoError(t, err)
+	}
+	_, err := pgstore.Open(ctx, db, pgstore.Options{})
+	require.ErrorIs(t, err, userstore.ErrEmailInUse)
+	require.Contains(t, err.Error(), `2 users of "https://idp.example/" have "ada@example.com" (among them u1 and u2)`)
+
+	_, err = db.ExecContext(ctx, `DELETE FROM samljit_users WHERE id = 'u2'`)
+	require.NoError(t, err)
+	s, err := pgstore.Open(ctx, db, pgstore.Options{})
+	require.NoError(t, err)
+	_, err = s.Provision(ctx, userstore.Key{Issuer: "https://idp.example/", Subject: "u6"}, userstore.Profile{Email: "Ada@Example.com"}, time.Now())
+	require.ErrorIs(t, err, userstore.ErrEmailInUse)
+}

@@ -331,6 +331,52 @@ func TestMultiInstanceConcurrentFirstSignIns(t *testing.T) {
 	}
 }
 
+// Subjects of one IdP sharing an email, signing in at once on both
+// instances: the unique index makes exactly one the email's user and the
+// others are refused as identifier conflicts (the check in the decision
+// alone ran outside the transaction, and let two through in one of two
+// runs).
+func TestMultiInstanceConcurrentSubjectsOneEmail(t *testing.T) {
+	c := newCluster(t)
+	const n = 16
+	forms := make([]jittest.Form, n)
+	for i := range forms {
+		nameID := fmt.Sprint("twin-", i)
+		c.idp.AddUser(jittest.User{NameID: nameID, Attributes: map[string][]string{"urn:oid:0.9.2342.19200300.100.1.3": {"twin@example.com"}}})
+		forms[i] = c.unsolicited(nameID)
+	}
+	codes := make([]int, n)
+	var wg sync.WaitGroup
+	gate := make(chan struct{})
+	for i, f := range forms {
+		wg.Go(func() {
+			<-gate
+			if resp, _, err := c.post(f, i%2); err == nil {
+				codes[i] = resp.StatusCode
+			}
+		})
+	}
+	close(gate)
+	wg.Wait()
+	created := 0
+	for i, code := range codes {
+		if code == http.StatusSeeOther {
+			created++
+			continue
+		}
+		require.Equal(t, http.StatusForbidden, code, "sign-in %d", i)
+	}
+	require.Equal(t, 1, created)
+	require.Len(t, c.users(), 1, "one user holds the email")
+	for k := range 2 {
+		for _, e := range c.instance(k).allEvents() {
+			if e.Kind == jit.EventRefused {
+				require.ErrorIs(t, e.Err, jit.ErrIdentifierConflict)
+			}
+		}
+	}
+}
+
 // A session cookie issued by one instance is accepted by the other, which
 // also sees an administrator's suspension at once.
 func TestMultiInstanceSessionAcrossInstances(t *testing.T) {

@@ -89,6 +89,7 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/samljit/samljit/userstore"
@@ -99,8 +100,11 @@ import (
 // and understands. It is recorded in the table samljit_schema_version.
 // [Open] migrates a schema of an older version.
 //
-// Version 2 added the users' roles, local roles and normalized email.
-const SchemaVersion = 2
+// Version 2 added the users' roles, local roles and normalized email;
+// version 3 a unique index that keeps an email to one user of an issuer
+// (migrating refuses a database where users of one issuer already share
+// one, naming them).
+const SchemaVersion = 3
 
 // ErrSchemaTooNew means the database was created or migrated by a newer
 // version of this package. [Open] refuses such a database rather than risk
@@ -148,6 +152,7 @@ func Open(ctx context.Context, db *sql.DB, opts Options) (*Store, error) {
 		Exec:             s.exec,
 		Retryable:        retryable,
 		KeyTaken:         keyTaken,
+		EmailTaken:       emailTaken,
 	})
 	if _, err := sqlcore.Migrate(ctx, db, s.beginMigration, schema); err != nil {
 		return nil, fmt.Errorf("pgstore: open: %w", err)
@@ -208,7 +213,16 @@ func retryable(err error) bool {
 // keyTaken reports whether err, from the statement of Link that binds a
 // key, is a unique_violation (SQLSTATE 23505): the only unique column the
 // statement changes is the key, so another user has it.
-func keyTaken(err error) bool { return sqlState(err) == "23505" }
+func keyTaken(err error) bool { return sqlState(err) == "23505" && !emailTaken(err) }
+
+// emailIndex is the unique index on (issuer, email_norm).
+const emailIndex = "samljit_users_issuer_email"
+
+// emailTaken reports whether err is a unique_violation of emailIndex,
+// which the driver's message names.
+func emailTaken(err error) bool {
+	return sqlState(err) == "23505" && strings.Contains(err.Error(), emailIndex)
+}
 
 // sqlState returns the SQLSTATE of err, read through a SQLState method as
 // pgx's *pgconn.PgError has, or "" when it has none.

@@ -114,6 +114,9 @@ func (s *Store) provision(ctx context.Context, key userstore.Key, p userstore.Pr
 			}
 			continue
 		}
+		if emailTaken(err) {
+			return userstore.Provisioned{}, fmt.Errorf("%w (%w)", userstore.ErrEmailInUse, err)
+		}
 		if err != nil {
 			return userstore.Provisioned{}, err
 		}

@@ -62,6 +62,10 @@ var schema = sqlcore.Schema{
 			backfillEmailNorm,
 			sqlcore.Statements(`CREATE INDEX samljit_users_email_norm ON samljit_users (email_norm, created_at, created_ns, id)`),
 		),
+		2: sqlcore.Steps(
+			sqlcore.SharedEmails("samljit_users"),
+			sqlcore.Statements(sqlcore.EmailIndex(emailIndex, "samljit_users")),
+		),
 	},
 	ReadVersion: schemaVersion,
 	WriteVersion: func(ctx context.Context, q sqlcore.Querier, v int) error {

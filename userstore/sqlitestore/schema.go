@@ -60,6 +60,10 @@ var schema = sqlcore.Schema{
 			backfillEmailNorm,
 			sqlcore.Statements(`CREATE INDEX users_email_norm ON users (email_norm, created_at, id)`),
 		),
+		2: sqlcore.Steps(
+			sqlcore.SharedEmails("users"),
+			sqlcore.Statements(sqlcore.EmailIndex("users_issuer_email", "users")),
+		),
 	},
 }
 

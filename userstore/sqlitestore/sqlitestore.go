@@ -70,8 +70,11 @@ import (
 // and understands. It is recorded in the database's user_version. [Open]
 // migrates a database of an older version.
 //
-// Version 2 added the users' roles, local roles and normalized email.
-const SchemaVersion = 2
+// Version 2 added the users' roles, local roles and normalized email;
+// version 3 a unique index that keeps an email to one user of an issuer
+// (migrating refuses a database where users of one issuer already share
+// one, naming them).
+const SchemaVersion = 3
 
 // DefaultBusyTimeout is the busy timeout used when [Options.BusyTimeout] is
 // zero.
@@ -153,6 +156,10 @@ func Open(ctx context.Context, db *sql.DB, opts Options) (*Store, error) {
 		Time:    nanos{},
 		Begin:   s.begin,
 		Exec:    s.exec,
+		// The driver's message names the index's columns.
+		EmailTaken: func(err error) bool {
+			return strings.Contains(err.Error(), "UNIQUE constraint failed: users.issuer, users.email_norm")
+		},
 	})
 	if err := s.init(ctx); err != nil {
 		return nil, fmt.Errorf("sqlitestore: open: %w", err)

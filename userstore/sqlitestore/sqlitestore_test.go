@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/mattn/go-sqlite3"
+	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
 	"github.com/samljit/samljit/userstore"
@@ -652,4 +653,42 @@ func TestKeyIsUniqueInTheSchema(t *testing.T) {
 	// Keys compare byte for byte: another case is another key.
 	_, err = db.ExecContext(t.Context(), `INSERT INTO users (id, issuer, subject, created_at, updated_at, last_sign_in_at) VALUES ('other', ?, ?, 0, 0, 0)`, k.Issuer, "ADA")
 	require.NoError(t, err)
+}
+
+// TestMigrateRefusesSharedEmails: a database where two users of one issuer
+// share an email (as a race once allowed) is not silently fixed: opening
+// it fails, naming them, and succeeds once one is resolved; then the
+// unique index keeps it so.
+func TestMigrateRefusesSharedEmails(t *testing.T) {
+	ctx := t.Context()
+	path := tempPath(t)
+	db := openDB(t, path)
+	for _, stmt := range schemaV1 {
+		_, err := db.ExecContext(ctx, stmt)
+		require.NoError(t, err)
+	}
+	for _, u := range []struct{ id, issuer, email string }{
+		{"u1", "https://idp.example/", "ada@example.com"},
+		{"u2", "https://idp.example/", " ADA@example.com"},
+		{"u3", "https://other.example/", "ada@example.com"},
+		{"u4", userstore.LocalIssuer, "ada@example.com"},
+		{"u5", userstore.LocalIssuer, "ada@example.com"},
+	} {
+		_, err := db.ExecContext(ctx, `INSERT INTO users (id, issuer, subject, email, created_at, updated_at, last_sign_in_at) VALUES (?, ?, ?, ?, 0, 0, 0)`,
+			u.id, u.issuer, u.id, u.email)
+		require.NoError(t, err)
+	}
+	require.NoError(t, db.Close())
+
+	db = openDB(t, sqlitestore.DSN(path))
+	_, err := sqlitestore.Open(ctx, db, sqlitestore.Options{})
+	require.ErrorIs(t, err, userstore.ErrEmailInUse)
+	assert.Contains(t, err.Error(), `2 users of "https://idp.example/" have "ada@example.com" (among them u1 and u2)`)
+
+	_, err = db.ExecContext(ctx, `DELETE FROM users WHERE id = 'u2'`)
+	require.NoError(t, err)
+	s := openStore(t, db)
+	require.Equal(t, sqlitestore.SchemaVersion, pragmaInt(t, db, "user_version"))
+	_, err = s.Provision(ctx, userstore.Key{Issuer: "https://idp.example/", Subject: "u6"}, userstore.Profile{Email: "Ada@Example.com"}, time.Now())
+	require.ErrorIs(t, err, userstore.ErrEmailInUse)
 }

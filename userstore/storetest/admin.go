@@ -173,7 +173,9 @@ func testGrantRevokeRole(t *testing.T, s adminStore) {
 	equal(t, []string{"admin"}, localRoles(t, s, k), "LocalRoles")
 
 	// Other users are unaffected.
-	other := provision(t, s, key("grace"), fullProfile(), epoch()).User
+	gp := fullProfile()
+	gp.Email = "grace@example.com"
+	other := provision(t, s, key("grace"), gp, epoch()).User
 	check(t, other.LocalRoles == nil, "another user has local roles: %#v", other.LocalRoles)
 	check(t, localRoles(t, s, key("grace")) == nil, "another user has local roles: %#v", localRoles(t, s, key("grace")))
 }

@@ -100,15 +100,20 @@ func nilIfEmpty(ss []string) []string {
 func testLookupEmailOrder(t *testing.T, s linkerStore) {
 	t0 := epoch()
 	const email = "shared@example.com"
-	provision(t, s, key("c"), userstore.Profile{Email: email}, t0)
-	provision(t, s, key("a"), userstore.Profile{Email: email}, t0.Add(2*time.Hour))
+	// An email is one user's within an issuer: the users sharing it here
+	// come from several.
+	at := func(subject string) userstore.Key {
+		return userstore.Key{Issuer: "https://idp-" + subject + ".example/", Subject: subject}
+	}
+	provision(t, s, at("c"), userstore.Profile{Email: email}, t0)
+	provision(t, s, at("a"), userstore.Profile{Email: email}, t0.Add(2*time.Hour))
 	provision(t, s, localKey("b"), userstore.Profile{Email: "Shared@Example.com"}, t0.Add(time.Hour))
 	provision(t, s, key("other"), userstore.Profile{Email: "other@example.com"}, t0.Add(30*time.Minute))
 	// Signing in again does not move a user.
-	provision(t, s, key("c"), userstore.Profile{Email: email}, t0.Add(3*time.Hour))
+	provision(t, s, at("c"), userstore.Profile{Email: email}, t0.Add(3*time.Hour))
 	// Two users created at one instant are ordered by ID.
-	d := provision(t, s, key("d"), userstore.Profile{Email: email}, t0.Add(4*time.Hour)).User
-	e := provision(t, s, key("e"), userstore.Profile{Email: email}, t0.Add(4*time.Hour)).User
+	d := provision(t, s, at("d"), userstore.Profile{Email: email}, t0.Add(4*time.Hour)).User
+	e := provision(t, s, at("e"), userstore.Profile{Email: email}, t0.Add(4*time.Hour)).User
 
 	requireCreationOrder(t, lookupEmail(t, s, email), d, e)
 }
@@ -288,4 +293,19 @@ func testLinkUnknownID(t *testing.T, s linkerStore) {
 		equal(t, 1, len(users), "number of users after the refused Links")
 		requireSameUser(t, local, users[0])
 	})
+}
+
+// testLinkRefusesTakenEmail: linking a local account to a key of an issuer
+// one of whose users has the account's new email is refused with
+// ErrEmailInUse, and nothing changes.
+func testLinkRefusesTakenEmail(t *testing.T, s linkerStore) {
+	ctx := t.Context()
+	local := provision(t, s, localKey("acct-1"), userstore.Profile{Email: "ada@example.com"}, epoch()).User
+	owner := provision(t, s, key("ada"), userstore.Profile{Email: "ada@example.com"}, epoch()).User
+	_, err := s.Link(ctx, local.ID, key("ada-2"), userstore.Profile{Email: "ADA@example.com"}, epoch().Add(time.Hour))
+	errorIs(t, err, userstore.ErrEmailInUse, "Link giving the account an email another user of the issuer has")
+	requireSameUser(t, local, lookup(t, s, localKey("acct-1")))
+	requireSameUser(t, owner, lookup(t, s, key("ada")))
+	_, err = s.Lookup(ctx, key("ada-2"))
+	errorIs(t, err, userstore.ErrNotFound, "the refused link bound the key")
 }

@@ -331,3 +331,19 @@ func testSignInConcurrentSameAssertion(t *testing.T, s signInStore) {
 		equal(t, 1, len(list(t, a)), "replayed SignIns created users")
 	})
 }
+
+// testSignInRefusesTakenEmail: a sign-in whose decided profile has the
+// email of another user of the issuer is refused with ErrEmailInUse, and
+// writes nothing: no user, no record of the assertion.
+func testSignInRefusesTakenEmail(t *testing.T, s signInStore) {
+	ctx := t.Context()
+	t0 := epoch()
+	exp := t0.Add(5 * time.Minute)
+	provision(t, s, key("ada"), userstore.Profile{Email: "ada@example.com"}, t0)
+	_, err := s.SignIn(ctx, issuer, "_e1", exp, key("impostor"), t0, (&decider{p: userstore.Profile{Email: "Ada@Example.com"}}).decide)
+	errorIs(t, err, userstore.ErrEmailInUse, "a first sign-in with another user's email")
+	_, err = s.Lookup(ctx, key("impostor"))
+	errorIs(t, err, userstore.ErrNotFound, "the refused sign-in created the user")
+	_, err = s.SignIn(ctx, issuer, "_e1", exp, key("impostor"), t0, (&decider{p: userstore.Profile{Email: "impostor@example.com"}}).decide)
+	noError(t, err, "the refused sign-in left its assertion recorded")
+}

@@ -271,7 +271,9 @@ func testConcurrentDistinctKeys(t *testing.T, s userstore.Store) {
 	results := make([]userstore.Provisioned, concurrency)
 	errs := make([]error, concurrency)
 	concurrently(concurrency, func(i int) {
-		results[i], errs[i] = s.Provision(ctx, key(fmt.Sprint("user-", i)), fullProfile(), epoch())
+		p := fullProfile()
+		p.Email = fmt.Sprintf("user-%d@example.com", i) // an email is one user's within an issuer
+		results[i], errs[i] = s.Provision(ctx, key(fmt.Sprint("user-", i)), p, epoch())
 	})
 	seen := make(map[string]bool)
 	for i, err := range errs {
@@ -413,4 +415,64 @@ func testProfileRolesNilAndEmpty(t *testing.T, s userstore.Store) {
 	res = provision(t, s, key("some"), userstore.Profile{DisplayName: "some", Roles: []string{"b"}}, epoch().Add(time.Second))
 	equal(t, someRoles.Roles, res.Before.Profile.Roles, "Before")
 	equal(t, []string{"b"}, lookup(t, s, key("some")).Profile.Roles, "a role whose group disappeared is still there")
+}
+
+// testEmailOneUserPerIssuer: within one issuer an email, as NormalizeEmail
+// folds it, belongs to one user; a write that would give it to a second is
+// refused with ErrEmailInUse and writes nothing. Other issuers, local
+// accounts and empty emails are not bound by it.
+func testEmailOneUserPerIssuer(t *testing.T, s userstore.Store) {
+	ctx := t.Context()
+	t0 := epoch()
+	ada := provision(t, s, key("ada"), userstore.Profile{Email: "ada@example.com"}, t0).User
+
+	_, err := s.Provision(ctx, key("impostor"), userstore.Profile{Email: " ADA@Example.COM "}, t0)
+	errorIs(t, err, userstore.ErrEmailInUse, "a second subject of the issuer with the same email")
+	_, err = s.Lookup(ctx, key("impostor"))
+	errorIs(t, err, userstore.ErrNotFound, "the refused user was created")
+
+	grace := provision(t, s, key("grace"), userstore.Profile{Email: "grace@example.com"}, t0).User
+	_, err = s.Provision(ctx, key("grace"), userstore.Profile{Email: "ada@example.com", DisplayName: "Grace"}, t0.Add(time.Hour))
+	errorIs(t, err, userstore.ErrEmailInUse, "a returning user taking another's email")
+	requireSameUser(t, grace, lookup(t, s, key("grace")))
+
+	// The owner may write it again, in any case.
+	provision(t, s, key("ada"), userstore.Profile{Email: "Ada@example.com"}, t0.Add(time.Hour))
+	// Another issuer's user, local accounts and empty emails share freely.
+	provision(t, s, userstore.Key{Issuer: "https://idp.other.example/", Subject: "ada"}, userstore.Profile{Email: "ada@example.com"}, t0)
+	provision(t, s, localKey("acct-1"), userstore.Profile{Email: "ada@example.com"}, t0)
+	provision(t, s, localKey("acct-2"), userstore.Profile{Email: "ada@example.com"}, t0)
+	provision(t, s, key("blank-1"), userstore.Profile{}, t0)
+	provision(t, s, key("blank-2"), userstore.Profile{Email: "  "}, t0)
+	// Once the owner gives the email up, it is free.
+	provision(t, s, key("ada"), userstore.Profile{Email: "ada.king@example.com"}, t0.Add(2*time.Hour))
+	provision(t, s, key("grace"), userstore.Profile{Email: "ada@example.com"}, t0.Add(2*time.Hour))
+	equal(t, ada.ID, lookup(t, s, key("ada")).ID, "ID")
+}
+
+// testConcurrentSameEmail: subjects of one issuer provisioned at once with
+// one email: exactly one gets it, every other call is refused with
+// ErrEmailInUse, and only that one user exists.
+func testConcurrentSameEmail(t *testing.T, s userstore.Store) {
+	ctx := t.Context()
+	errs := make([]error, concurrency)
+	concurrently(concurrency, func(i int) {
+		_, errs[i] = s.Provision(ctx, key(fmt.Sprint("twin-", i)), userstore.Profile{Email: "twin@example.com"}, epoch())
+	})
+	won := 0
+	for i, err := range errs {
+		if err == nil {
+			won++
+			continue
+		}
+		errorIs(t, err, userstore.ErrEmailInUse, "call %d", i)
+	}
+	equal(t, 1, won, "calls that got the email")
+	found := 0
+	for i := range concurrency {
+		if _, err := s.Lookup(ctx, key(fmt.Sprint("twin-", i))); err == nil {
+			found++
+		}
+	}
+	equal(t, 1, found, "users created")
 }

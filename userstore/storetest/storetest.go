@@ -165,6 +165,8 @@ var storeTests = []test[userstore.Store]{
 	{"ConcurrentDistinctKeys", testConcurrentDistinctKeys},
 	{"ReturnedValuesAreCopies", testReturnedValuesAreCopies},
 	{"ProfileRolesNilAndEmpty", testProfileRolesNilAndEmpty},
+	{"EmailOneUserPerIssuer", testEmailOneUserPerIssuer},
+	{"ConcurrentSameEmail", testConcurrentSameEmail},
 }
 
 var replayTests = []test[userstore.ReplayCache]{
@@ -197,6 +199,7 @@ var linkerTests = []test[linkerStore]{
 	{"LinkRefusesNonLocal", testLinkRefusesNonLocal},
 	{"LinkRefusesTakenKey", testLinkRefusesTakenKey},
 	{"LinkUnknownID", testLinkUnknownID},
+	{"LinkRefusesTakenEmail", testLinkRefusesTakenEmail},
 }
 
 var signInTests = []test[signInStore]{
@@ -207,6 +210,7 @@ var signInTests = []test[signInStore]{
 	{"SignInInvalidKey", testSignInInvalidKey},
 	{"SignInConcurrentFirst", testSignInConcurrentFirst},
 	{"SignInConcurrentSameAssertion", testSignInConcurrentSameAssertion},
+	{"SignInRefusesTakenEmail", testSignInRefusesTakenEmail},
 }
 
 // runSuite runs each of tests as a subtest of t, on a new store.

@@ -17,7 +17,10 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
+
+	"github.com/samljit/samljit/userstore"
 )
 
 // MaxAttempts bounds how often a write transaction or statement runs when
@@ -76,6 +79,58 @@ type Dialect struct {
 	// KeyTaken, when set, reports whether err, returned by the statement
 	// that binds a key in Link, means that another user has the key.
 	KeyTaken func(err error) bool
+
+	// EmailTaken reports whether err, returned by a statement that writes
+	// a user, is a violation of the unique index on (issuer, normalized
+	// email) that [EmailIndex] creates: another user of the issuer has the
+	// email. Such a write is reported as [userstore.ErrEmailInUse].
+	EmailTaken func(err error) bool
+}
+
+// EmailIndex returns the statement that makes an email belong to at most
+// one user of an issuer, as [userstore.Store.Provision] requires: a unique
+// index on (issuer, email_norm) of table, leaving out empty emails and
+// local accounts. The database then enforces the rule atomically, across
+// connections and processes.
+func EmailIndex(name, table string) string {
+	return `CREATE UNIQUE INDEX ` + name + ` ON ` + table + ` (issuer, email_norm) WHERE email_norm <> '' AND issuer <> '` + userstore.LocalIssuer + `'`
+}
+
+// SharedEmails is the migration step to run before [EmailIndex] on a
+// database that may already hold users of one issuer sharing an email:
+// it refuses to go on, naming them, so that an administrator resolves
+// them (change one's email, or delete one) rather than the store picking.
+func SharedEmails(table string) Migration {
+	return func(ctx context.Context, q Querier) error {
+		rows, err := q.QueryContext(ctx, `SELECT issuer, email_norm, MIN(id), MAX(id), COUNT(*) FROM `+table+`
+			WHERE email_norm <> '' AND issuer <> '`+userstore.LocalIssuer+`'
+			GROUP BY issuer, email_norm HAVING COUNT(*) > 1 ORDER BY issuer, email_norm LIMIT 5`)
+		if err != nil {
+			return fmt.Errorf("find shared emails: %w", err)
+		}
+		defer rows.Close()
+		var found []string
+		for rows.Next() {
+			var issuer, email, a, b string
+			var n int
+			if err := rows.Scan(&issuer, &email, &a, &b, &n); err != nil {
+				return fmt.Errorf("find shared emails: %w", err)
+			}
+			found = append(found, fmt.Sprintf("%d users of %q have %q (among them %s and %s)", n, issuer, email, a, b))
+		}
+		if err := rows.Err(); err != nil {
+			return fmt.Errorf("find shared emails: %w", err)
+		}
+		if len(found) > 0 {
+			return fmt.Errorf("%w: an email must belong to one user of an issuer, and %s; give one of each a different email, or delete it, then open the store again", userstore.ErrEmailInUse, strings.Join(found, "; "))
+		}
+		return nil
+	}
+}
+
+// emailTaken reports whether err is the dialect's unique email violation.
+func (c *Core) emailTaken(err error) bool {
+	return err != nil && c.d.EmailTaken != nil && c.d.EmailTaken(err)
 }
 
 // Queries are a dialect's statements. The arguments of each are listed in

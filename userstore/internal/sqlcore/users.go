@@ -154,7 +154,9 @@ func (c *Core) upsert(ctx context.Context, tx *Tx, key userstore.Key, now time.T
 	}
 	if found {
 		args := c.appendTime(e.appendArgs(append(make([]any, 0, 16), before.ID)), now)
-		if _, err := tx.ExecContext(ctx, c.d.Queries.UpdateUser, args...); err != nil {
+		if _, err := tx.ExecContext(ctx, c.d.Queries.UpdateUser, args...); c.emailTaken(err) {
+			return userstore.Provisioned{}, fmt.Errorf("update user: %w (%w)", userstore.ErrEmailInUse, err)
+		} else if err != nil {
 			return userstore.Provisioned{}, fmt.Errorf("update user: %w", err)
 		}
 		return userstore.Provisioned{User: Written(before, key, e.profile, now), Before: &before}, nil
@@ -164,6 +166,9 @@ func (c *Core) upsert(ctx context.Context, tx *Tx, key userstore.Key, now time.T
 		return userstore.Provisioned{}, err
 	}
 	r, err := tx.ExecContext(ctx, c.d.Queries.InsertUser, c.AppendInsertArgs(make([]any, 0, 16), id, key, &e, now)...)
+	if c.emailTaken(err) {
+		return userstore.Provisioned{}, fmt.Errorf("insert user: %w (%w)", userstore.ErrEmailInUse, err)
+	}
 	if err != nil {
 		return userstore.Provisioned{}, fmt.Errorf("insert user: %w", err)
 	}
@@ -233,6 +238,9 @@ func (c *Core) Link(ctx context.Context, id string, key userstore.Key, p usersto
 		args := e.appendArgs(append(make([]any, 0, 16), before.ID))
 		args = c.appendTime(append(args, key.Issuer, key.Subject), now)
 		_, err = tx.ExecContext(ctx, c.d.Queries.LinkUser, args...)
+		if c.emailTaken(err) {
+			return fmt.Errorf("update user: %w (%w)", userstore.ErrEmailInUse, err)
+		}
 		if c.d.KeyTaken != nil && c.d.KeyTaken(err) {
 			return fmt.Errorf("%w: the key belongs to another user (%w)", userstore.ErrNotLinkable, err)
 		}
