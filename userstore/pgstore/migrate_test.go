@@ -179,3 +179,63 @@ func TestMigrateRefusesSharedEmails(t *testing.T) {
 	_, err = s.Provision(ctx, userstore.Key{Issuer: "https://idp.example/", Subject: "u6"}, userstore.Profile{Email: "Ada@Example.com"}, time.Now())
 	require.ErrorIs(t, err, userstore.ErrEmailInUse)
 }
+
+// schemaV3 is the schema of version 3, the last before sessions were
+// kept: version 1 (frozen above), the columns version 2 added and the
+// unique email index of version 3, frozen likewise.
+var schemaV3 = append(schemaV1[:len(schemaV1)-1:len(schemaV1)-1],
+	`ALTER TABLE samljit_users
+		ADD COLUMN roles jsonb NOT NULL DEFAULT 'null',
+		ADD COLUMN local_roles jsonb NOT NULL DEFAULT 'null',
+		ADD COLUMN email_norm text COLLATE "C" NOT NULL DEFAULT ''`,
+	`CREATE INDEX samljit_users_email_norm ON samljit_users (email_norm, created_at, created_ns, id)`,
+	`CREATE UNIQUE INDEX samljit_users_issuer_email ON samljit_users (issuer, email_norm) WHERE email_norm <> '' AND issuer <> 'urn:samljit:local'`,
+	`INSERT INTO samljit_schema_version (version) VALUES (3)`,
+)
+
+// TestMigrateFromVersion3 opens a schema written at version 3 and finds
+// it migrated to the sessions table and its indexes, its users kept, and
+// sessions working on them.
+func TestMigrateFromVersion3(t *testing.T) {
+	ctx := t.Context()
+	schema := newSchema(t)
+	db := openDB(t, schema)
+	for _, stmt := range schemaV3 {
+		_, err := db.ExecContext(ctx, stmt)
+		require.NoError(t, err)
+	}
+	created := time.Date(2025, time.June, 1, 8, 0, 0, 123456000, time.UTC)
+	_, err := db.ExecContext(ctx, `INSERT INTO samljit_users (id, issuer, subject, email, display_name, given_name, family_name,
+			groups, attributes, roles, email_norm, created_at, created_ns, updated_at, updated_ns, last_sign_in_at, last_sign_in_ns)
+		VALUES ('u1', 'https://idp.example/', 'ada', 'Ada@Example.com', '', '', '', 'null', 'null', '["admin"]', 'ada@example.com', $1, 789, $1, 789, $1, 789)`, created)
+	require.NoError(t, err)
+
+	s, err := pgstore.Open(ctx, db, pgstore.Options{})
+	require.NoError(t, err)
+	var version int
+	require.NoError(t, db.QueryRowContext(ctx, `SELECT version FROM samljit_schema_version`).Scan(&version))
+	require.Equal(t, pgstore.SchemaVersion, version)
+	var indexes []string
+	rows, err := db.QueryContext(ctx, `SELECT indexname FROM pg_indexes WHERE schemaname = $1 AND tablename = 'samljit_sessions' ORDER BY indexname`, schema)
+	require.NoError(t, err)
+	for rows.Next() {
+		var name string
+		require.NoError(t, rows.Scan(&name))
+		indexes = append(indexes, name)
+	}
+	require.NoError(t, rows.Err())
+	require.Equal(t, []string{"samljit_sessions_expires", "samljit_sessions_key", "samljit_sessions_pkey"}, indexes)
+
+	ada := userstore.Key{Issuer: "https://idp.example/", Subject: "ada"}
+	u, err := s.Lookup(ctx, ada)
+	require.NoError(t, err)
+	require.Equal(t, []string{"admin"}, u.Profile.Roles)
+	sess := userstore.Session{ID: "s1", Key: ada, CreatedAt: created, ExpiresAt: created.Add(time.Hour)}
+	require.NoError(t, s.CreateSession(ctx, sess))
+	_, gu, err := s.LookupSession(ctx, "s1", created)
+	require.NoError(t, err)
+	require.Equal(t, "u1", gu.ID)
+	require.NoError(t, s.Suspend(ctx, ada))
+	_, _, err = s.LookupSession(ctx, "s1", created)
+	require.ErrorIs(t, err, userstore.ErrNotFound)
+}

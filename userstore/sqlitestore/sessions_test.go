@@ -1,0 +1,75 @@
+package sqlitestore_test
+
+import (
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/samljit/samljit/userstore"
+	"github.com/samljit/samljit/userstore/sqlitestore"
+)
+
+// schemaV3 is the schema of version 3, the last before sessions were
+// kept: version 1 (frozen above), the columns version 2 added and the
+// unique email index of version 3, frozen likewise.
+var schemaV3 = append(schemaV1[:len(schemaV1)-1:len(schemaV1)-1],
+	`ALTER TABLE users ADD COLUMN roles_json TEXT NOT NULL DEFAULT 'null'`,
+	`ALTER TABLE users ADD COLUMN local_roles_json TEXT NOT NULL DEFAULT 'null'`,
+	`ALTER TABLE users ADD COLUMN email_norm TEXT NOT NULL DEFAULT '' COLLATE BINARY`,
+	`CREATE INDEX users_email_norm ON users (email_norm, created_at, id)`,
+	`CREATE UNIQUE INDEX users_issuer_email ON users (issuer, email_norm) WHERE email_norm <> '' AND issuer <> 'urn:samljit:local'`,
+	`PRAGMA user_version = 3`,
+)
+
+// TestMigrateFromVersion3 opens a database written at schema version 3
+// and finds it migrated to the sessions table and its indexes, its users
+// and replay records kept, and sessions working on the migrated users.
+func TestMigrateFromVersion3(t *testing.T) {
+	ctx := t.Context()
+	path := tempPath(t)
+	db := openDB(t, path)
+	for _, stmt := range schemaV3 {
+		_, err := db.ExecContext(ctx, stmt)
+		require.NoError(t, err)
+	}
+	created := time.Date(2025, time.June, 1, 8, 0, 0, 123456789, time.UTC)
+	_, err := db.ExecContext(ctx, `INSERT INTO users (id, issuer, subject, email, email_norm, roles_json, created_at, updated_at, last_sign_in_at)
+		VALUES ('u1', 'https://idp.example/', 'ada', 'Ada@Example.com', 'ada@example.com', '["admin"]', ?1, ?1, ?1)`, created.UnixNano())
+	require.NoError(t, err)
+	_, err = db.ExecContext(ctx, `INSERT INTO replay (issuer, assertion_id, expires_at) VALUES ('https://idp.example/', '_old', ?)`,
+		created.Add(100*365*24*time.Hour).UnixNano())
+	require.NoError(t, err)
+	require.NoError(t, db.Close())
+
+	db = openDB(t, sqlitestore.DSN(path))
+	s := openStore(t, db)
+	require.Equal(t, sqlitestore.SchemaVersion, pragmaInt(t, db, "user_version"))
+	var names []string
+	rows, err := db.QueryContext(ctx, `SELECT name FROM sqlite_schema WHERE tbl_name = 'sessions' ORDER BY name`)
+	require.NoError(t, err)
+	for rows.Next() {
+		var name string
+		require.NoError(t, rows.Scan(&name))
+		names = append(names, name)
+	}
+	require.NoError(t, rows.Err())
+	require.Equal(t, []string{"sessions", "sessions_expires_at", "sessions_key", "sqlite_autoindex_sessions_1"}, names)
+
+	ada := userstore.Key{Issuer: "https://idp.example/", Subject: "ada"}
+	u, err := s.Lookup(ctx, ada)
+	require.NoError(t, err)
+	require.Equal(t, "u1", u.ID)
+	require.Equal(t, []string{"admin"}, u.Profile.Roles)
+	require.ErrorIs(t, s.ConsumeAssertion(ctx, "https://idp.example/", "_old", created.Add(time.Hour), created), userstore.ErrReplayed)
+
+	sess := userstore.Session{ID: "s1", Key: ada, CreatedAt: created, ExpiresAt: created.Add(time.Hour)}
+	require.NoError(t, s.CreateSession(ctx, sess))
+	got, gu, err := s.LookupSession(ctx, "s1", created)
+	require.NoError(t, err)
+	require.Equal(t, "u1", gu.ID)
+	require.True(t, sess.ExpiresAt.Equal(got.ExpiresAt))
+	require.NoError(t, s.Suspend(ctx, ada))
+	_, _, err = s.LookupSession(ctx, "s1", created)
+	require.ErrorIs(t, err, userstore.ErrNotFound)
+}
