@@ -303,9 +303,13 @@ var queries = sqlcore.Queries{
 	// can come between the check and the insert.
 	InsertSession: `INSERT INTO sessions (id, issuer, subject, connection, session_index, created_at, expires_at)
 		SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7 FROM users WHERE issuer = ?2 AND subject = ?3 AND status = ` + strconv.Itoa(int(userstore.Active)),
+	// The CAST keeps the prepared statement prepared: compared bare
+	// with the indexed id in a join, the parameter's value is one the
+	// query planner reads, and SQLite prepares such a statement again
+	// each time it is bound, which tripled the time of a request.
 	SessionByID: `SELECT ` + sessionColumns + `, u.issuer, u.subject, ` + sqlcore.Qualify("u", userColumns) + `
 		FROM sessions s JOIN users u ON u.issuer = s.issuer AND u.subject = s.subject
-		WHERE s.id = ? AND s.expires_at > ?`,
+		WHERE s.id = CAST(? AS TEXT) AND s.expires_at > ?`,
 	SessionsOfKey: `SELECT id, connection, session_index, created_at, expires_at FROM sessions
 		WHERE issuer = ? AND subject = ? AND expires_at > ? ORDER BY created_at, id`,
 	DeleteSession:       `DELETE FROM sessions WHERE id = ?`,
