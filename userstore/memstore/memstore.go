@@ -285,17 +285,24 @@ func (s *Store) ConsumeAssertion(ctx context.Context, issuer, id string, expires
 }
 
 // purgeLocked deletes expired replay records among at most purgeBatch of
-// them. Map iteration order is unspecified and varies between calls, so
-// repeated calls reach every record over time. s.mu must be held.
+// them. s.mu must be held.
 func (s *Store) purgeLocked(now time.Time) {
+	purge(s.replay, now, func(exp time.Time) time.Time { return exp })
+}
+
+// purge deletes the records of m that have expired at now, by the time
+// expires gives, among at most purgeBatch of them. Map iteration order is
+// unspecified and varies between calls, so repeated calls reach every
+// record over time.
+func purge[K comparable, V any](m map[K]V, now time.Time, expires func(V) time.Time) {
 	n := 0
-	for k, exp := range s.replay {
+	for k, v := range m {
 		if n == purgeBatch {
 			return
 		}
 		n++
-		if !exp.After(now) {
-			delete(s.replay, k)
+		if !expires(v).After(now) {
+			delete(m, k)
 		}
 	}
 }

@@ -32,23 +32,8 @@ func (s *Store) CreateSession(ctx context.Context, sess userstore.Session) error
 		return fmt.Errorf("memstore: create session for %s: the ID is taken", sess.Key)
 	}
 	s.sessions[sess.ID] = sess
-	s.purgeSessionsLocked(sess.CreatedAt)
+	purge(s.sessions, sess.CreatedAt, func(s userstore.Session) time.Time { return s.ExpiresAt })
 	return nil
-}
-
-// purgeSessionsLocked deletes expired sessions among at most purgeBatch
-// of them, as purgeLocked does for replay records. s.mu must be held.
-func (s *Store) purgeSessionsLocked(now time.Time) {
-	n := 0
-	for id, sess := range s.sessions {
-		if n == purgeBatch {
-			return
-		}
-		n++
-		if !sess.ExpiresAt.After(now) {
-			delete(s.sessions, id)
-		}
-	}
 }
 
 // LookupSession returns the live session with the given ID and its user,

@@ -472,27 +472,30 @@ func (s *Store) CreateSession(ctx context.Context, sess userstore.Session) error
 }
 
 // LookupSession returns the live session with the given ID and its user,
-// in one query joining the two, as [userstore.Sessions.LookupSession]
-// describes.
+// as [userstore.Sessions.LookupSession] describes. It is one prepared
+// statement joining the two, which in WAL mode does not wait for writers:
+// what RequireUser runs on every request.
 func (s *Store) LookupSession(ctx context.Context, id string, now time.Time) (userstore.Session, userstore.User, error) {
 	return s.core.LookupSession(ctx, id, now)
 }
 
-// EndSession ends the session with the given ID. Ending an unknown, ended
-// or expired session is not an error.
+// EndSession deletes the session with the given ID from the database file,
+// so that every process sharing the file refuses it. Ending an unknown,
+// ended or expired session is not an error.
 func (s *Store) EndSession(ctx context.Context, id string) error {
 	return s.core.EndSession(ctx, id)
 }
 
-// EndSessions ends the sessions of key live at now (only those with
-// sessionIndex, when it is not empty), in one statement, and returns how
-// many it ended.
+// EndSessions deletes the sessions of key live at now (only those with
+// sessionIndex, when it is not empty) in one statement under SQLite's
+// write lock, and returns how many it deleted; expired ones are left to
+// the purge.
 func (s *Store) EndSessions(ctx context.Context, key userstore.Key, sessionIndex string, now time.Time) (int, error) {
 	return s.core.EndSessions(ctx, key, sessionIndex, now)
 }
 
-// ListSessions returns the sessions of key live at now, ordered by
-// creation time then ID.
+// ListSessions returns the sessions of key live at now, oldest first,
+// with ties ordered by ID, read through the index on the key.
 func (s *Store) ListSessions(ctx context.Context, key userstore.Key, now time.Time) ([]userstore.Session, error) {
 	return s.core.ListSessions(ctx, key, now)
 }

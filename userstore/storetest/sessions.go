@@ -14,6 +14,18 @@ import (
 // Suspend and Delete end sessions, for good) runs as a subtest that is
 // skipped when the store is not one.
 
+// provisionAdaAndGrace creates the users ada and grace at the epoch and
+// returns their keys.
+func provisionAdaAndGrace(t *testing.T, s userstore.Store) (ada, grace userstore.Key) {
+	t.Helper()
+	ada, grace = key("ada"), key("grace")
+	provision(t, s, ada, fullProfile(), epoch())
+	gp := fullProfile()
+	gp.Email = "grace@example.com"
+	provision(t, s, grace, gp, epoch())
+	return ada, grace
+}
+
 // newSession returns a session of key k created at t0, lasting an hour,
 // with a new random ID.
 func newSession(t *testing.T, k userstore.Key, index string, t0 time.Time) userstore.Session {
@@ -56,9 +68,8 @@ func sessionIDs(sessions []userstore.Session) []string {
 }
 
 func testSessionLookupReturnsUser(t *testing.T, s sessionsStore) {
-	k := key("ada")
+	k, grace := provisionAdaAndGrace(t, s)
 	t0 := epoch()
-	provision(t, s, k, fullProfile(), t0)
 	want := newSession(t, k, "_idx-1", t0.Add(time.Second))
 	createSession(t, s, want)
 
@@ -82,13 +93,10 @@ func testSessionLookupReturnsUser(t *testing.T, s sessionsStore) {
 	createSession(t, s, none)
 	got, _ = requireLive(t, s, none.ID, t0)
 	equal(t, "", got.SessionIndex, "SessionIndex")
-	gp := fullProfile()
-	gp.Email = "grace@example.com"
-	provision(t, s, key("grace"), gp, t0)
-	other := newSession(t, key("grace"), "", t0)
+	other := newSession(t, grace, "", t0)
 	createSession(t, s, other)
 	_, u = requireLive(t, s, other.ID, t0)
-	equal(t, key("grace"), u.Key, "the other session's user")
+	equal(t, grace, u.Key, "the other session's user")
 }
 
 func testSessionEndedOrExpiredNotFound(t *testing.T, s sessionsStore) {
@@ -181,12 +189,8 @@ func endSessions(t *testing.T, s sessionsStore, k userstore.Key, index string, n
 }
 
 func testEndSessionsByKeyAndIndex(t *testing.T, s sessionsStore) {
-	k, other := key("ada"), key("grace")
+	k, other := provisionAdaAndGrace(t, s)
 	t0 := epoch()
-	provision(t, s, k, fullProfile(), t0)
-	gp := fullProfile()
-	gp.Email = "grace@example.com"
-	provision(t, s, other, gp, t0)
 
 	s1a := newSession(t, k, "_s1", t0.Add(1*time.Second))
 	s2 := newSession(t, k, "_s2", t0.Add(2*time.Second))
@@ -227,18 +231,13 @@ func testEndSessionsByKeyAndIndex(t *testing.T, s sessionsStore) {
 
 func testSuspendEndsSessionsForGood(t *testing.T, s sessionsStore) {
 	a := skipUnless[userstore.Admin](t, s)
-	ctx := t.Context()
-	k := key("ada")
-	t0 := epoch()
-	provision(t, s, k, fullProfile(), t0)
-	gp := fullProfile()
-	gp.Email = "grace@example.com"
-	provision(t, s, key("grace"), gp, t0)
+	k, grace := provisionAdaAndGrace(t, s)
+	ctx, t0 := t.Context(), epoch()
 	before := []userstore.Session{newSession(t, k, "_s1", t0), newSession(t, k, "", t0)}
 	for _, sess := range before {
 		createSession(t, s, sess)
 	}
-	theirs := newSession(t, key("grace"), "", t0)
+	theirs := newSession(t, grace, "", t0)
 	createSession(t, s, theirs)
 
 	noError(t, a.Suspend(ctx, k), "Suspend")
