@@ -73,7 +73,7 @@ var schema = sqlcore.Schema{
 				session_index TEXT    NOT NULL COLLATE BINARY,
 				created_at    INTEGER NOT NULL,
 				expires_at    INTEGER NOT NULL
-			)`,
+			) WITHOUT ROWID`,
 			`CREATE INDEX sessions_key ON sessions (issuer, subject, session_index)`,
 			`CREATE INDEX sessions_expires_at ON sessions (expires_at)`,
 		),
