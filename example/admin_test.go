@@ -2,7 +2,10 @@ package main
 
 import (
 	"context"
+	"io"
 	"net/http"
+	"regexp"
+	"slices"
 	"strconv"
 	"testing"
 	"time"
@@ -98,8 +101,9 @@ func TestAdminStaleAccountReport(t *testing.T) {
 
 // TestFeedSuspendEndsAccess is deprovisioning as an HR feed or a SCIM
 // endpoint does it: outside any sign-in, it calls the store's Suspend when
-// the IdP disables someone. Their session is refused at the next request,
-// a new sign-in is refused, and the record stays, suspended.
+// the IdP disables someone. The suspension ends their session, so their
+// next request is not signed in, a new sign-in is refused as suspended,
+// and the record stays, suspended.
 func TestFeedSuspendEndsAccess(t *testing.T) {
 	a, root := startApp(t, t.TempDir())
 	frank := browser(t)
@@ -115,19 +119,78 @@ func TestFeedSuspendEndsAccess(t *testing.T) {
 	require.NoError(t, feed.Suspend(context.Background(), users[0].Key))
 
 	code, body := get(t, frank, root+"/api/me")
-	assert.Equal(t, http.StatusForbidden, code, body)
+	assert.Equal(t, http.StatusUnauthorized, code, body)
 	code, body = get(t, frank, root+"/")
-	assert.Equal(t, http.StatusForbidden, code)
-	assert.Contains(t, body, "Account suspended")
+	assert.Equal(t, http.StatusOK, code)
+	assert.Contains(t, body, `id="signin"`, "the landing page: the session is gone")
 
-	resp, err := a.dev.tenants[1].idp.SignIn(context.Background(), browser(t), root+"/saml/globex/login", "globex-0002")
+	resp, err := a.dev.tenants[1].idp.SignIn(context.Background(), frank, root+"/saml/globex/login", "globex-0002")
+	require.NoError(t, err)
+	b, err := io.ReadAll(resp.Body)
 	require.NoError(t, err)
 	resp.Body.Close()
 	assert.Equal(t, http.StatusForbidden, resp.StatusCode, "a sign-in never lifts a suspension")
+	assert.Contains(t, string(b), "suspended")
 
 	after, err := feed.List(context.Background())
 	require.NoError(t, err)
 	require.Len(t, after, 1, "the record stays")
 	assert.Equal(t, userstore.Suspended, after[0].Status)
 	assert.Equal(t, users[0].LastSignInAt, after[0].LastSignInAt, "the refused sign-in wrote nothing")
+}
+
+// TestAdminEndsSessions: an administrator ends a person's sessions on
+// every device from the admin page, by a same-origin POST, for their own
+// tenant's users only. The person is not suspended and signs in again.
+func TestAdminEndsSessions(t *testing.T) {
+	a, root := startApp(t, t.TempDir())
+	ada, laptop, phone, frank := browser(t), browser(t), browser(t), browser(t)
+	signIn(t, a, ada, root, "acme", "acme-0001")
+	signIn(t, a, laptop, root, "acme", "acme-0002")
+	signIn(t, a, phone, root, "acme", "acme-0002")
+	signIn(t, a, frank, root, "globex", "globex-0002")
+
+	code, page := get(t, ada, root+"/admin")
+	require.Equal(t, http.StatusOK, code)
+	row := userRow(t, page, "acme-0002")
+	assert.Equal(t, "2", cellText(t, row, "sessions"), "Grace's two devices")
+	graceEnd := regexp.MustCompile(`action="(/admin/users/[0-9a-f]+/end-sessions)"`).FindStringSubmatch(row)
+	require.NotNil(t, graceEnd, "no end-sessions form in %s", row)
+
+	// Another site cannot make Ada's browser post it.
+	req, err := http.NewRequest(http.MethodPost, root+graceEnd[1], nil)
+	require.NoError(t, err)
+	req.Header.Set("Origin", "http://evil.example")
+	resp, err := ada.Do(req)
+	require.NoError(t, err)
+	resp.Body.Close()
+	assert.Equal(t, http.StatusForbidden, resp.StatusCode)
+
+	// Another tenant's user is not found, and keeps their session.
+	users, err := a.store.List(context.Background())
+	require.NoError(t, err)
+	i := slices.IndexFunc(users, func(u userstore.User) bool { return u.Key.Subject == "globex-0002" })
+	require.GreaterOrEqual(t, i, 0)
+	code, _ = postAdminForm(t, ada, root+"/admin/users/"+users[i].ID+"/end-sessions", root)
+	assert.Equal(t, http.StatusNotFound, code)
+	code, _ = get(t, frank, root+"/api/me")
+	assert.Equal(t, http.StatusOK, code, "another tenant's session is untouched")
+
+	code, loc := postAdminForm(t, ada, root+graceEnd[1], root)
+	require.Equal(t, http.StatusSeeOther, code)
+	assert.Equal(t, "/admin", loc)
+	for _, c := range []*http.Client{laptop, phone} {
+		code, _ = get(t, c, root+"/api/me")
+		assert.Equal(t, http.StatusUnauthorized, code, "every device is signed out")
+	}
+	code, _ = get(t, ada, root+"/api/me")
+	assert.Equal(t, http.StatusOK, code, "the administrator's own session is untouched")
+	_, page = get(t, ada, root+"/admin")
+	row = userRow(t, page, "acme-0002")
+	assert.Equal(t, "0", cellText(t, row, "sessions"))
+	assert.Equal(t, "active", cellText(t, row, "status"), "ending sessions does not suspend")
+
+	signIn(t, a, laptop, root, "acme", "acme-0002")
+	code, _ = get(t, laptop, root+"/api/me")
+	assert.Equal(t, http.StatusOK, code, "she may sign in again")
 }

@@ -341,12 +341,30 @@ func (a *app) admin(w http.ResponseWriter, r *http.Request) {
 			})
 			a.mu.Unlock()
 			slices.Reverse(audit)
-			a.render(w, http.StatusOK, "admin", pageData{Title: "Admin", User: &me, Admin: true, Users: managed(me, users), Stale: staleUsers(managed(me, stale), now), StaleDays: days, Audit: audit, Dev: a.dev != nil})
-			return
+			users = managed(me, users)
+			var sessions map[string]int
+			if sessions, err = a.sessionCounts(ctx, users); err == nil {
+				a.render(w, http.StatusOK, "admin", pageData{Title: "Admin", User: &me, Admin: true, Users: users, Sessions: sessions, Stale: staleUsers(managed(me, stale), now), StaleDays: days, Audit: audit, Dev: a.dev != nil})
+				return
+			}
 		}
 	}
 	a.log.ErrorContext(ctx, "admin", "err", err)
 	a.render(w, http.StatusServiceUnavailable, "error", pageData{Title: "Unavailable", Message: "The user store is unavailable."})
+}
+
+// sessionCounts returns how many live sessions each of users has, by
+// user ID.
+func (a *app) sessionCounts(ctx context.Context, users []userstore.User) (map[string]int, error) {
+	counts := make(map[string]int, len(users))
+	for _, u := range users {
+		list, err := a.mw.Sessions(ctx, u.Key)
+		if err != nil {
+			return nil, err
+		}
+		counts[u.ID] = len(list)
+	}
+	return counts, nil
 }
 
 // staleUser is a line of the stale-account report: a user and the whole
@@ -364,10 +382,11 @@ func staleUsers(users []userstore.User, now time.Time) []staleUser {
 	return out
 }
 
-// adminAction suspends or unsuspends a user. The session cookie is
-// SameSite=Lax, so a cross-site form cannot post here with it; the
-// same-origin check (Origin or Sec-Fetch-Site, one of them required)
-// refuses the rest.
+// adminAction suspends or unsuspends a user, or ends their sessions on
+// every device (they may sign in again; suspending ends them too, and
+// keeps them out). The session cookie is SameSite=Lax, so a cross-site
+// form cannot post here with it; the same-origin check (Origin or
+// Sec-Fetch-Site, one of them required) refuses the rest.
 func (a *app) adminAction(w http.ResponseWriter, r *http.Request) {
 	if !a.mw.SameOrigin(r) {
 		http.Error(w, "cross-origin request refused", http.StatusForbidden)
@@ -388,11 +407,14 @@ func (a *app) adminAction(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	key := users[i].Key
+	ended := 0
 	switch r.PathValue("action") {
 	case "suspend":
 		err = a.store.Suspend(ctx, key)
 	case "unsuspend":
 		err = a.store.Unsuspend(ctx, key)
+	case "end-sessions":
+		ended, err = a.mw.EndSessions(ctx, key)
 	default:
 		http.NotFound(w, r)
 		return
@@ -401,7 +423,7 @@ func (a *app) adminAction(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "store unavailable", http.StatusServiceUnavailable)
 		return
 	}
-	a.log.InfoContext(ctx, "admin action", "action", r.PathValue("action"), "user_id", users[i].ID, "by", me.ID)
+	a.log.InfoContext(ctx, "admin action", "action", r.PathValue("action"), "user_id", users[i].ID, "by", me.ID, "sessions_ended", ended)
 	http.Redirect(w, r, "/admin", http.StatusSeeOther)
 }
 

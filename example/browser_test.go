@@ -43,7 +43,8 @@ func findChromium(t *testing.T) string {
 // example with its development IdP: Grace signs in and sees her name and
 // groups, a group is added to her at the dev IdP and her next sign-in shows
 // it, then Ada, an admin in another browser context, suspends her through
-// the admin page and Grace's next page load is refused.
+// the admin page, which ends her session: her next page load finds her
+// signed out, and her sign-in is refused.
 func TestBrowserDevSignInEditSuspend(t *testing.T) {
 	chromium := findChromium(t)
 	_, root := startApp(t, t.TempDir())
@@ -119,17 +120,30 @@ func TestBrowserDevSignInEditSuspend(t *testing.T) {
 	assert.Equal(t, "suspended", text(t, ada, graceRow+` .status`))
 	assert.Contains(t, text(t, ada, "#audit"), "groups", "the audit trail names the changed field")
 
-	// Grace's next page load is refused.
+	// The suspension ended Grace's session: her next page load finds her
+	// signed out, and signing in again is refused.
 	resp, err := chromedp.Run(grace, chromedp.NavigateResponse(root+"/"))
 	require.NoError(t, err)
-	assert.EqualValues(t, http.StatusForbidden, resp.Status)
-	assert.Equal(t, "Account suspended", text(t, grace, "h1"))
+	assert.EqualValues(t, http.StatusOK, resp.Status)
+	pickPerson(t, grace, "acme", "acme-0002")
+	require.NoError(t, chromedp.Do(grace, chromedp.WaitVisible(chromedp.CSS(`h1`))), "the refusal page")
+	assert.Contains(t, text(t, grace, "body"), "Your account has been suspended")
 }
 
 // signInAs signs in from the app's landing page in the browser of ctx:
 // Sign in, the tenant on the chooser, the person on the dev IdP's picker. It
 // returns the picker's banner text once the home page shows.
 func signInAs(t *testing.T, ctx context.Context, tenant, nameID string) string {
+	t.Helper()
+	banner := pickPerson(t, ctx, tenant, nameID)
+	require.NoError(t, chromedp.Do(ctx, chromedp.WaitVisible(chromedp.CSS(`#groups`))), "sign in as %s at %s", nameID, tenant)
+	return banner
+}
+
+// pickPerson starts a sign-in from the app's landing page in the browser
+// of ctx and picks the person on the dev IdP's picker, returning the
+// picker's banner text; what the app answers is the caller's to check.
+func pickPerson(t *testing.T, ctx context.Context, tenant, nameID string) string {
 	t.Helper()
 	person := `[data-nameid="` + nameID + `"] .signin`
 	var banner string
@@ -143,8 +157,7 @@ func signInAs(t *testing.T, ctx context.Context, tenant, nameID string) string {
 			return err
 		}),
 		chromedp.Click(chromedp.CSS(person)),
-		chromedp.WaitVisible(chromedp.CSS(`#groups`)),
-	), "sign in as %s at %s", nameID, tenant)
+	), "pick %s at %s", nameID, tenant)
 	return banner
 }
 

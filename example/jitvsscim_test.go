@@ -156,7 +156,7 @@ func TestJITvsSCIMPage(t *testing.T) {
 	assert.Equal(t, wantRows, rows)
 	assert.Equal(t, wantMeasured, measured)
 	require.Len(t, jitVsSCIM.Rows, 7)
-	require.Len(t, jitVsSCIM.Measured, 8)
+	require.Len(t, jitVsSCIM.Measured, 9)
 
 	assert.Contains(t, page, "<td><strong>no</strong>: a person who left never signs in again</td>", "Markdown emphasis is rendered")
 	assert.Contains(t, page, "<code>groups.link</code>")

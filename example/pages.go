@@ -19,6 +19,7 @@ type pageData struct {
 	User      *userstore.User
 	Admin     bool
 	Users     []userstore.User
+	Sessions  map[string]int // live sessions by user ID, on the admin page
 	StaleDays int
 	Audit     []jit.Event
 	Facts     *jitVsSCIMFacts
@@ -85,6 +86,8 @@ var jitVsSCIM = jitVsSCIMFacts{
 			"TestSessionEndsAndDeletedUserMustSignInAgain", "jit/session_test.go"},
 		{"**Suspend** is the supported deprovisioning (`userstore.Admin.Suspend`, on the concrete stores), and JIT never reverses it: only an administrator's `Unsuspend` does.",
 			"testProvisionNeverChangesStatus", "userstore/storetest/storetest.go"},
+		{"A suspension ends the user's sessions at once, on every instance sharing the store, and unsuspending revives none of them: the person signs in again.",
+			"TestUnsuspendDoesNotReviveSessions", "jit/revocation_test.go"},
 		{"Every sign-in stamps `LastSignInAt`; `userstore.Admin.NotSignedInSince` is the stale-account report to review and suspend from, oldest first.",
 			"TestAdminStaleAccountReport", "example/admin_test.go"},
 		{"To deprovision automatically, use **SCIM** (or an HR feed) to call `Suspend` when the IdP disables someone: their next request is refused.",
@@ -229,7 +232,7 @@ button,.button{cursor:pointer;font:inherit;border-radius:.4rem;border:1px solid 
 {{define "admin"}}{{template "head" .}}
 <div class="card">
 <h1>Users</h1>
-<div class="scroll"><table id="users"><tr><th>Tenant (issuer)</th><th>Subject</th><th>Name</th><th>Email</th><th>Groups</th><th>Roles</th><th>Created</th><th>Last sign-in</th><th>Status</th><th></th></tr>
+<div class="scroll"><table id="users"><tr><th>Tenant (issuer)</th><th>Subject</th><th>Name</th><th>Email</th><th>Groups</th><th>Roles</th><th>Created</th><th>Last sign-in</th><th>Status</th><th></th><th>Sessions</th><th></th></tr>
 {{range .Users}}<tr data-subject="{{.Key.Subject}}">
 <td class="issuer"><code>{{.Key.Issuer}}</code></td><td class="nowrap"><code>{{.Key.Subject}}</code></td><td>{{.Profile.DisplayName}}</td><td>{{.Profile.Email}}</td>
 <td>{{range .Profile.Groups}}<span class="tag">{{.}}</span>{{end}}</td>
@@ -238,8 +241,10 @@ button,.button{cursor:pointer;font:inherit;border-radius:.4rem;border:1px solid 
 <td class="status {{if eq .Status.String "suspended"}}suspended{{else}}ok{{end}}">{{.Status}}</td>
 <td><form method="post" action="/admin/users/{{.ID}}/{{if eq .Status.String "suspended"}}unsuspend{{else}}suspend{{end}}">
 {{if eq .Status.String "suspended"}}<button class="unsuspend">Unsuspend</button>{{else}}<button class="suspend danger">Suspend</button>{{end}}</form></td>
+<td class="sessions">{{index $.Sessions .ID}}</td>
+<td><form method="post" action="/admin/users/{{.ID}}/end-sessions"><button class="end-sessions">End sessions</button></form></td>
 </tr>{{end}}</table></div>
-<p class="muted">Suspending is how a JIT app deprovisions: a sign-in never lifts a suspension. Deleting a record is not deprovisioning: the next sign-in would create it again.</p>
+<p class="muted">Suspending is how a JIT app deprovisions: a sign-in never lifts a suspension, and it ends the person's sessions at once. Ending sessions signs someone out on every device without suspending them: they may sign in again. Deleting a record is not deprovisioning: the next sign-in would create it again.</p>
 </div>
 
 <div class="card">

@@ -108,9 +108,11 @@ func (m *Middleware) serveACS(w http.ResponseWriter, r *http.Request, c *connect
 		m.refuse(w, r, s, err)
 		return
 	}
-	if err := m.startSession(w, r, c, s.key, s.session); err != nil {
-		// The record is written and consistent; only the cookie failed.
-		m.refuse(w, r, s, fmt.Errorf("%w: save session: %w", ErrStoreUnavailable, err))
+	if err := m.startSession(w, r, s); err != nil {
+		// The user's record is written and consistent; only the session
+		// failed. The same response may be posted again.
+		m.releaseOnStoreErr(ctx, s, &err)
+		m.refuse(w, r, s, err)
 		return
 	}
 	e := Event{Kind: kind, Time: s.now, CorrelationID: s.corr, Connection: c.name, Key: s.key, UserID: u.User.ID, After: &u.User.Profile}

@@ -111,11 +111,19 @@ func TestSuspendedUserRefusedAtACSAndMidSession(t *testing.T) {
 	require.Equal(t, http.StatusSeeOther, resp.StatusCode, body)
 	key := h.users()[0].Key
 
-	require.NoError(t, h.store.Suspend(context.Background(), key))
-
-	// Mid-session: the very next request is refused.
+	// Mid-session, suspended by a write that leaves the session record
+	// alone (an SQL feed): the very next request is refused as suspended.
+	_, db := openSQLite(t, h.dbPath)
+	_, err := db.ExecContext(context.Background(), `UPDATE users SET status = 1 WHERE subject = 'p-carol'`)
+	require.NoError(t, err)
 	meResp, _ := h.me(c)
 	assert.Equal(t, http.StatusForbidden, meResp.StatusCode)
+
+	// Suspended by the store's Suspend, which ends the sessions too: the
+	// very next request has no session at all.
+	require.NoError(t, h.store.Suspend(context.Background(), key))
+	meResp, _ = h.me(c)
+	assert.Equal(t, http.StatusUnauthorized, meResp.StatusCode)
 
 	// At the ACS: refused before any write, even with changed claims.
 	before := h.users()[0]

@@ -43,8 +43,12 @@
 //     With any other store, [userstore.Store.Lookup] runs first (a
 //     suspended user is refused before any write), then the assertion is
 //     recorded and the user created or updated;
-//  8. a fresh session cookie holding only the user's key is issued, an
-//     [Event] is emitted and the browser is redirected to where it started.
+//  8. a session is recorded in [Options.Sessions] (the store, normally)
+//     and a fresh session cookie holding only its ID is issued, an [Event]
+//     is emitted and the browser is redirected to where it started. Every
+//     later request reads the session record and its user in one store
+//     call, so a logout, [Middleware.EndSessions] or a suspension ends the
+//     session at once, on every instance sharing the store.
 //
 // [Explain] runs the same checks and the same decision on a captured
 // response, with a connection built as [New] builds one, writing nothing
@@ -69,7 +73,9 @@
 // session ends: [Options.SessionLifetime] (default 8 hours) is the worst-case
 // delay, so keep it short. To deprovision, suspend users through the
 // concrete store's [userstore.Admin] methods, from an HR feed, a SCIM
-// endpoint or a stale-account job built on [userstore.Admin.NotSignedInSince].
+// endpoint or a stale-account job built on [userstore.Admin.NotSignedInSince]:
+// a suspension ends the user's sessions at once, and unsuspending revives
+// none of them.
 //
 // # IdP metadata from a URL
 //

@@ -91,6 +91,20 @@ func (f *faultStore) Provision(ctx context.Context, k userstore.Key, p userstore
 	return f.testStore.Provision(ctx, k, p, now)
 }
 
+func (f *faultStore) CreateSession(ctx context.Context, sess userstore.Session) error {
+	if err := f.check(ctx, "CreateSession"); err != nil {
+		return err
+	}
+	return f.testStore.CreateSession(ctx, sess)
+}
+
+func (f *faultStore) LookupSession(ctx context.Context, id string, now time.Time) (userstore.Session, userstore.User, error) {
+	if err := f.check(ctx, "LookupSession"); err != nil {
+		return userstore.Session{}, userstore.User{}, err
+	}
+	return f.testStore.LookupSession(ctx, id, now)
+}
+
 // The kinds of fault, each with the words the log must show.
 var faults = []struct {
 	name  string

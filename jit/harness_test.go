@@ -37,11 +37,13 @@ import (
 	"github.com/samljit/samljit/userstore/sqlitestore"
 )
 
-// testStore is what the tests need of a store: the sign-in contract plus
-// the admin operations a test performs as the application would.
+// testStore is what the tests need of a store: the sign-in contract, the
+// session records, and the admin operations a test performs as the
+// application would.
 type testStore interface {
 	userstore.Store
 	userstore.ReplayCache
+	userstore.Sessions
 	userstore.Admin
 }
 

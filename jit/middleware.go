@@ -37,7 +37,8 @@ import (
 type Middleware struct {
 	store       userstore.Store
 	replay      userstore.ReplayCache
-	sessions    sessions.Store
+	records     userstore.Sessions // the session records; the cookie holds their IDs
+	sessions    sessions.Store     // the cookie's values
 	codecs      []securecookie.Codec
 	sessionName string
 	lifetime    time.Duration
@@ -113,6 +114,13 @@ func New(ctx context.Context, opts Options) (*Middleware, error) {
 			return nil, errors.New("jit: Options.Replay is required: the store does not keep a replay record")
 		}
 		m.replay = rc
+	}
+	if m.records == nil {
+		rs, ok := m.store.(userstore.Sessions)
+		if !ok {
+			return nil, errors.New("jit: Options.Sessions is required: the store does not keep sessions (userstore.Sessions), and a session only a cookie holds cannot be ended by a logout, an administrator or a suspension")
+		}
+		m.records = rs
 	}
 	if sameValue(m.replay, m.store) {
 		// The store is its own replay cache: record and provision in
@@ -205,6 +213,7 @@ func newMiddleware(opts *Options) (*Middleware, error) {
 	m := &Middleware{
 		store:        opts.Store,
 		replay:       opts.Replay,
+		records:      opts.Sessions,
 		sessions:     opts.SessionStore,
 		sessionName:  orDefault(opts.SessionName, DefaultSessionName),
 		lifetime:     orDefault(opts.SessionLifetime, DefaultSessionLifetime),

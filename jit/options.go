@@ -32,7 +32,8 @@ const (
 
 // Options configure a [Middleware]. The zero value of every optional field
 // is safe; the required ones are RootURL, Key, Certificate, Connections,
-// Store and SessionKeys (also with a SessionStore).
+// Store, SessionKeys (also with a SessionStore) and Sessions (which Store
+// provides when it keeps sessions).
 type Options struct {
 	// RootURL is the application's public base URL, such as
 	// "https://app.example.com". Endpoint URLs in SP metadata, the ACS URL
@@ -97,13 +98,28 @@ type Options struct {
 	// cookie is always sealed with them.
 	SessionKeys [][]byte
 
+	// Sessions keeps the signed-in sessions, so that a logout, an
+	// administrator ([Middleware.EndSessions]) or a suspension ends a
+	// session at once, on every instance sharing it. When nil, Store is
+	// used if it implements [userstore.Sessions] (memstore, sqlitestore
+	// and pgstore do); otherwise New fails, because a session that only a
+	// cookie holds cannot be revoked. Sessions reads the session's user
+	// with it ([userstore.Sessions.LookupSession]), so it must keep its
+	// sessions beside Store's users: set it apart from Store only when
+	// Store is a wrapper that hides the interface of the store it wraps.
+	Sessions userstore.Sessions
+
 	// SessionStore, when set, replaces the cookie store built from
-	// SessionKeys for the session, and only for it: the session a sign-in
-	// starts (the user's key, connection and expiry, under SessionName),
-	// which RequireUser and CurrentUser read and Logout ends, is saved in
-	// and read from SessionStore, so a server-side store keeps it off the
-	// cookie. The middleware still sets that cookie's options itself (path
-	// "/", HttpOnly, SameSite=Lax, Secure on https, a MaxAge within
+	// SessionKeys for the session cookie's values, and only for them: the
+	// values a sign-in saves (the ID of the session record kept in
+	// Sessions, the connection and the expiry, under SessionName), which
+	// RequireUser and CurrentUser read and Logout deletes, are saved in
+	// and read from SessionStore, so a server-side store keeps them off
+	// the cookie. Logout loads the browser's session from SessionStore
+	// and saves it with MaxAge -1, which deletes what a server-side store
+	// keeps; Sessions, not SessionStore, decides whether a session is
+	// still live. The middleware still sets that cookie's options itself
+	// (path "/", HttpOnly, SameSite=Lax, Secure on https, a MaxAge within
 	// SessionLifetime) and judges the expiry it stored, whatever the
 	// store's own defaults. It does not replace the short-lived
 	// request-tracking cookie (samljit_req_…) that ties the IdP's response
@@ -121,7 +137,8 @@ type Options struct {
 	// SessionLifetime caps how long a session lasts after sign-in. It never
 	// outlives the assertion's SessionNotOnOrAfter. Because JIT cannot
 	// deprovision, this is the longest a person removed at the IdP keeps
-	// access. Default 8 hours.
+	// access, unless a suspension or [Middleware.EndSessions] ends the
+	// session first. Default 8 hours.
 	SessionLifetime time.Duration
 
 	// AfterSignInPath is where a sign-in that did not start from a

@@ -574,6 +574,24 @@ func (n noLinker) RevokeRole(ctx context.Context, k userstore.Key, role string) 
 	return n.s.RevokeRole(ctx, k, role)
 }
 
+func (n noLinker) CreateSession(ctx context.Context, s userstore.Session) error {
+	return n.s.CreateSession(ctx, s)
+}
+
+func (n noLinker) LookupSession(ctx context.Context, id string, now time.Time) (userstore.Session, userstore.User, error) {
+	return n.s.LookupSession(ctx, id, now)
+}
+
+func (n noLinker) EndSession(ctx context.Context, id string) error { return n.s.EndSession(ctx, id) }
+
+func (n noLinker) EndSessions(ctx context.Context, k userstore.Key, index string, now time.Time) (int, error) {
+	return n.s.EndSessions(ctx, k, index, now)
+}
+
+func (n noLinker) ListSessions(ctx context.Context, k userstore.Key, now time.Time) ([]userstore.Session, error) {
+	return n.s.ListSessions(ctx, k, now)
+}
+
 // stepStore hides memstore's SignIn, so the middleware records the
 // assertion and writes the user in separate steps, as with a store of an
 // application's own.

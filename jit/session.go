@@ -17,12 +17,12 @@ import (
 	"github.com/samljit/samljit/userstore"
 )
 
-// Session values. The session holds only the user's key, the connection
-// and the session's expiry, so the cookie stays small whatever the
-// assertion carried.
+// Session values. The session holds only the ID of its record in
+// Options.Sessions, the connection and the session's expiry, so the cookie
+// stays small whatever the assertion carried, and the session ends when
+// its record does.
 const (
-	sessIssuer  = "iss"
-	sessSubject = "sub"
+	sessID      = "sid"
 	sessConn    = "conn"
 	sessExpires = "exp"
 )
@@ -31,15 +31,16 @@ const (
 // compact JSON in place of securecookie's default gob, whose decoder
 // compiles the type description of every cookie afresh: decoding the
 // session was three quarters of an authenticated request's cost. It knows
-// the session's four values and the trackedRequest struct, and refuses
+// the session's three values and the trackedRequest struct, and refuses
 // anything else, so a session store built on it holds nothing but what the
 // middleware puts there.
 type cookieSerializer struct{}
 
-// sessionValues is a session's content as serialized.
+// sessionValues is a session's content as serialized. A cookie of an
+// earlier version (which held the user's key) decodes with an empty ID,
+// which is no session.
 type sessionValues struct {
-	Issuer  string `json:"iss"`
-	Subject string `json:"sub"`
+	ID      string `json:"sid"`
 	Conn    string `json:"conn"`
 	Expires int64  `json:"exp"`
 }
@@ -52,10 +53,8 @@ func (cookieSerializer) Serialize(src any) ([]byte, error) {
 		for k, val := range v {
 			var ok bool
 			switch k {
-			case sessIssuer:
-				sv.Issuer, ok = val.(string)
-			case sessSubject:
-				sv.Subject, ok = val.(string)
+			case sessID:
+				sv.ID, ok = val.(string)
 			case sessConn:
 				sv.Conn, ok = val.(string)
 			case sessExpires:
@@ -82,9 +81,9 @@ func (cookieSerializer) Deserialize(src []byte, dst any) error {
 			return err
 		}
 		if *d == nil {
-			*d = make(map[any]any, 4)
+			*d = make(map[any]any, 3)
 		}
-		(*d)[sessIssuer], (*d)[sessSubject], (*d)[sessConn], (*d)[sessExpires] = sv.Issuer, sv.Subject, sv.Conn, sv.Expires
+		(*d)[sessID], (*d)[sessConn], (*d)[sessExpires] = sv.ID, sv.Conn, sv.Expires
 		return nil
 	case *trackedRequests:
 		return json.Unmarshal(src, d)
@@ -210,17 +209,36 @@ func (m *Middleware) takeTracked(r *http.Request, c *connection, relay string) (
 	return trackedRequest{}, false
 }
 
-// startSession issues a new session for key, replacing any the browser
+// startSession records a new session for the sign-in s in Options.Sessions
+// and issues a cookie holding its ID, replacing any session the browser
 // held, so a session identifier planted before sign-in is never reused.
-func (m *Middleware) startSession(w http.ResponseWriter, r *http.Request, c *connection, key userstore.Key, expires time.Time) error {
-	s := sessions.NewSession(m.sessions, m.sessionName)
-	s.IsNew = true
-	s.Values[sessIssuer] = key.Issuer
-	s.Values[sessSubject] = key.Subject
-	s.Values[sessConn] = c.name
-	s.Values[sessExpires] = expires.Unix()
-	s.Options = m.cookieOptions(int((expires.Sub(m.now()) + time.Second - 1) / time.Second))
-	return m.sessions.Save(r, w, s)
+// When the record cannot be made (the store failed, or the user was
+// suspended or deleted meanwhile), no cookie is set. The error wraps
+// ErrStoreUnavailable.
+func (m *Middleware) startSession(w http.ResponseWriter, r *http.Request, s *signIn) error {
+	id, err := userstore.NewSessionID()
+	if err != nil {
+		return storeErr("create session", err)
+	}
+	rec := userstore.Session{ID: id, Key: s.key, Connection: s.conn.name, SessionIndex: s.identity.SessionIndex, CreatedAt: s.now, ExpiresAt: s.session}
+	if err := m.records.CreateSession(r.Context(), rec); err != nil {
+		return storeErr("create session", err)
+	}
+	gs := sessions.NewSession(m.sessions, m.sessionName)
+	gs.IsNew = true
+	gs.Values[sessID] = id
+	gs.Values[sessConn] = s.conn.name
+	gs.Values[sessExpires] = s.session.Unix()
+	gs.Options = m.cookieOptions(int((s.session.Sub(m.now()) + time.Second - 1) / time.Second))
+	if err := m.sessions.Save(r, w, gs); err != nil {
+		// No browser holds the record: end it rather than leave it
+		// live until it expires.
+		if eerr := m.records.EndSession(context.WithoutCancel(r.Context()), id); eerr != nil {
+			err = errors.Join(err, eerr)
+		}
+		return fmt.Errorf("%w: save session: %w", ErrStoreUnavailable, err)
+	}
+	return nil
 }
 
 func (m *Middleware) cookieOptions(maxAge int) *sessions.Options {
@@ -233,12 +251,75 @@ func (m *Middleware) cookieOptions(maxAge int) *sessions.Options {
 	}
 }
 
-// Logout ends the local session by clearing its cookie. It does not sign
-// the person out of the IdP, which may sign them straight back in.
+// Logout ends the browser's session: it ends the session's record in
+// Options.Sessions, so that the session cookie is refused from then on,
+// also a copy of it, on every instance, and deletes the cookie (and, with
+// a server-side Options.SessionStore, what that store keeps for it, by
+// saving the browser's own session with MaxAge -1). It does not sign the
+// person out of the IdP, which may sign them straight back in. The cookie
+// is deleted even when ending the record fails; the error then wraps
+// ErrStoreUnavailable.
 func (m *Middleware) Logout(w http.ResponseWriter, r *http.Request) error {
-	s := sessions.NewSession(m.sessions, m.sessionName)
-	s.Options = m.cookieOptions(-1)
-	return m.sessions.Save(r, w, s)
+	gs, _ := m.sessions.New(r, m.sessionName)
+	if gs == nil {
+		gs = sessions.NewSession(m.sessions, m.sessionName)
+	}
+	var err error
+	if id, _ := gs.Values[sessID].(string); id != "" {
+		err = m.endSession(r.Context(), id, "logout")
+	}
+	gs.Options = m.cookieOptions(-1)
+	if serr := m.sessions.Save(r, w, gs); serr != nil {
+		err = errors.Join(err, fmt.Errorf("delete session cookie: %w", serr))
+	}
+	return err
+}
+
+// endSession ends the session record id, logging why with its user when
+// it is still live.
+func (m *Middleware) endSession(ctx context.Context, id, reason string) error {
+	attrs := []slog.Attr{slog.String("reason", reason)}
+	if rec, u, err := m.records.LookupSession(ctx, id, m.now()); err == nil {
+		attrs = append(attrs, slog.String("connection", rec.Connection), slog.String("user_id", u.ID),
+			slog.String("issuer", rec.Key.Issuer), slog.String("subject", rec.Key.Subject))
+	}
+	if err := m.records.EndSession(ctx, id); err != nil {
+		return storeErr("end session", err)
+	}
+	m.log.LogAttrs(ctx, slog.LevelInfo, "session ended", attrs...)
+	return nil
+}
+
+// EndSessions ends every session of the user with key, on every device
+// and on every instance sharing Options.Sessions: "sign out everywhere",
+// or an administrator's revocation. Each of those sessions' next request
+// is refused as not signed in ([ErrNotSignedIn]). It returns how many
+// live sessions it ended, and logs one line saying so. It does not
+// suspend the user, who may sign in again at once through their IdP: to
+// keep someone out, suspend them ([userstore.Admin.Suspend]), which ends
+// their sessions too. A store failure is an error wrapping
+// [ErrStoreUnavailable].
+func (m *Middleware) EndSessions(ctx context.Context, key userstore.Key) (int, error) {
+	n, err := m.records.EndSessions(ctx, key, "", m.now())
+	if err != nil {
+		return 0, storeErr("end sessions", err)
+	}
+	m.log.LogAttrs(ctx, slog.LevelInfo, "sessions ended",
+		slog.String("reason", "end sessions"), slog.String("issuer", key.Issuer), slog.String("subject", key.Subject),
+		slog.Int("count", n))
+	return n, nil
+}
+
+// Sessions returns the live sessions of the user with key, oldest first:
+// for a page where a person, or an administrator, reviews them before
+// ending them with [Middleware.EndSessions]. A store failure is an error
+// wrapping [ErrStoreUnavailable].
+func (m *Middleware) Sessions(ctx context.Context, key userstore.Key) ([]userstore.Session, error) {
+	list, err := m.records.ListSessions(ctx, key, m.now())
+	if err != nil {
+		return nil, storeErr("list sessions", err)
+	}
+	return list, nil
 }
 
 // serveLogout ends the local session on a same-origin POST. A GET, or a
@@ -294,25 +375,25 @@ func truncate(s string, n int) string {
 	return s[:n] + "…"
 }
 
-// sessionKey returns the key and connection of the request's session.
-func (m *Middleware) sessionKey(r *http.Request) (userstore.Key, *connection, error) {
+// sessionID returns the ID of the request's session record and the
+// connection its cookie names, without reading the store. An expired
+// cookie is ErrSessionExpired.
+func (m *Middleware) sessionID(r *http.Request) (string, *connection, error) {
 	s, err := m.sessions.New(r, m.sessionName)
-	if err != nil || s.IsNew {
-		return userstore.Key{}, nil, ErrNotSignedIn
+	if err != nil || s == nil || s.IsNew {
+		return "", nil, ErrNotSignedIn
 	}
-	iss, _ := s.Values[sessIssuer].(string)
-	sub, _ := s.Values[sessSubject].(string)
+	id, _ := s.Values[sessID].(string)
 	conn, _ := s.Values[sessConn].(string)
 	exp, _ := s.Values[sessExpires].(int64)
 	c, ok := m.byName[conn]
-	key := userstore.Key{Issuer: iss, Subject: sub}
 	switch {
-	case !ok || key.IsZero() || iss != c.issuer:
-		return userstore.Key{}, nil, ErrNotSignedIn
+	case !ok || id == "":
+		return "", nil, ErrNotSignedIn
 	case m.now().Unix() >= exp:
-		return userstore.Key{}, nil, ErrSessionExpired
+		return "", nil, ErrSessionExpired
 	}
-	return key, c, nil
+	return id, c, nil
 }
 
 type userCtxKey struct{}
@@ -330,33 +411,42 @@ func ContextWithUser(ctx context.Context, u userstore.User) context.Context {
 	return context.WithValue(ctx, userCtxKey{}, u)
 }
 
-// CurrentUser reads the request's session and the user record behind it,
-// without redirecting. It returns an error wrapping [ErrNotSignedIn] or
-// [ErrSessionExpired] when there is no usable session or the user no longer
-// exists, [ErrSuspended] when the user is suspended, and
-// [ErrStoreUnavailable] when the store fails.
+// CurrentUser reads the request's session record and the user behind it,
+// in one store call ([userstore.Sessions.LookupSession]), without
+// redirecting. It returns an error wrapping [ErrNotSignedIn] or
+// [ErrSessionExpired] when there is no usable session: none, one that was
+// ended (by a logout, [Middleware.EndSessions], or the user's suspension
+// or deletion), one that has expired, or one whose connection no longer
+// trusts its user's IdP. It returns [ErrSuspended] when the user is
+// suspended and [ErrStoreUnavailable] when the store fails.
 func (m *Middleware) CurrentUser(r *http.Request) (userstore.User, error) {
-	key, _, err := m.sessionKey(r)
+	id, c, err := m.sessionID(r)
 	if err != nil {
 		return userstore.User{}, err
 	}
-	u, err := m.store.Lookup(r.Context(), key)
+	rec, u, err := m.records.LookupSession(r.Context(), id, m.now())
 	switch {
 	case errors.Is(err, userstore.ErrNotFound):
-		return userstore.User{}, fmt.Errorf("%w: user %s no longer exists", ErrNotSignedIn, key)
+		return userstore.User{}, fmt.Errorf("%w: the session was ended or has expired, or its user no longer exists", ErrNotSignedIn)
 	case err != nil:
-		return userstore.User{}, storeErr("lookup", err)
+		return userstore.User{}, storeErr("lookup session", err)
+	case rec.Connection != c.name || rec.Key.Issuer != c.issuer:
+		return userstore.User{}, fmt.Errorf("%w: connection %q does not trust the session's IdP", ErrNotSignedIn, rec.Connection)
 	case u.Status == userstore.Suspended:
 		return u, ErrSuspended
 	}
 	return u, nil
 }
 
-// RequireUser protects next: every request re-reads the user behind its
-// session, so a suspension takes effect on the next request. Without a
-// usable session a GET or HEAD from a browser is redirected to sign in and
-// other requests get 401; a suspended user gets 403; a store failure gets
-// 503. next finds the user with [UserFromContext].
+// RequireUser protects next: every request re-reads the session record and
+// the user behind it, so a logout, [Middleware.EndSessions] or a
+// suspension takes effect on the next request, on every instance sharing
+// the store. Without a usable session a GET or HEAD from a browser is
+// redirected to sign in and other requests get 401 (a store's Suspend ends
+// the user's sessions, so a suspended user's next request is one of
+// these, and their next sign-in is refused); a suspended user whose
+// session is still live (suspended by other means) gets 403; a store
+// failure gets 503. next finds the user with [UserFromContext].
 func (m *Middleware) RequireUser(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		u, err := m.CurrentUser(r)

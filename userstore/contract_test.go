@@ -47,6 +47,7 @@ func TestSignInSideCannotDeprovision(t *testing.T) {
 		reflect.TypeOf((*userstore.ReplayCache)(nil)).Elem(),
 		reflect.TypeOf((*userstore.SignInStore)(nil)).Elem(),
 		reflect.TypeOf((*userstore.Linker)(nil)).Elem(),
+		reflect.TypeOf((*userstore.Sessions)(nil)).Elem(),
 	} {
 		for i := range typ.NumMethod() {
 			name := strings.ToLower(typ.Method(i).Name)

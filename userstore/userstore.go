@@ -22,6 +22,10 @@
 //     never by a sign-in. Deleting a JIT user is not deprovisioning: the next
 //     sign-in creates the user again.
 //
+// A store may also keep signed-in sessions ([Sessions]), so that a logout,
+// an administrator or a suspension ends a session at once, on every
+// instance sharing the store, rather than when its cookie expires.
+//
 // Stores return every time in UTC. SQL stores may refuse times they cannot
 // represent (sqlitestore: outside the years 1678 to 2262).
 //
@@ -33,6 +37,7 @@ package userstore
 import (
 	"context"
 	"crypto/rand"
+	"encoding/base64"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -257,7 +262,8 @@ func (p Provisioned) Created() bool { return p.Before == nil }
 
 // Errors returned by stores. Callers test them with errors.Is.
 var (
-	// ErrNotFound means no user has the key.
+	// ErrNotFound means no user has the key or, from [Sessions], that
+	// no live session has the ID (or no active user the session's key).
 	ErrNotFound = errors.New("userstore: user not found")
 	// ErrInvalidKey means the key has an empty issuer or subject.
 	ErrInvalidKey = errors.New("userstore: key has an empty issuer or subject")
@@ -375,6 +381,109 @@ type Linker interface {
 	Link(ctx context.Context, id string, key Key, p Profile, now time.Time) (Provisioned, error)
 }
 
+// Session is a signed-in session kept by a store that implements
+// [Sessions]. The jit middleware creates one at each successful sign-in
+// and puts only its ID in the browser's cookie, so that the session can be
+// ended from anywhere: by a logout, by an administrator, by a suspension,
+// or later by the IdP's Single Logout.
+type Session struct {
+	// ID identifies the session: random, at least 128 bits (see
+	// [NewSessionID]), never reused.
+	ID string
+	// Key is the key of the signed-in user.
+	Key Key
+	// Connection is the name of the IdP connection the user signed in
+	// through ("" for the sole, unnamed connection).
+	Connection string
+	// SessionIndex is the IdP's SessionIndex from the assertion's
+	// AuthnStatement, or "" when it gave none. A Single Logout request
+	// names the sessions it ends by it.
+	SessionIndex string
+	// CreatedAt is when the sign-in created the session.
+	CreatedAt time.Time
+	// ExpiresAt is when the session ends by itself: the session has
+	// expired at any time at or after it.
+	ExpiresAt time.Time
+}
+
+// maxSessionID bounds the length of a session ID a store accepts.
+const maxSessionID = 128
+
+// Validate returns an error when s cannot be created: an ID that is empty
+// or over 128 bytes, a key with an empty part (wrapping [ErrInvalidKey]),
+// or an expiry not after its creation.
+func (s Session) Validate() error {
+	switch {
+	case s.ID == "" || len(s.ID) > maxSessionID:
+		return fmt.Errorf("session ID of %d bytes: want 1 to %d", len(s.ID), maxSessionID)
+	case !s.ExpiresAt.After(s.CreatedAt):
+		return fmt.Errorf("session expires at %s, not after its creation at %s", s.ExpiresAt, s.CreatedAt)
+	}
+	return s.Key.Validate()
+}
+
+// NewSessionID returns a random 256-bit session ID, in the URL-safe
+// base64 alphabet without padding (43 characters).
+func NewSessionID() (string, error) {
+	var b [32]byte
+	if _, err := rand.Read(b[:]); err != nil {
+		return "", fmt.Errorf("userstore: generate session id: %w", err)
+	}
+	return base64.RawURLEncoding.EncodeToString(b[:]), nil
+}
+
+// Sessions is the optional side of a store that keeps signed-in sessions
+// beside the users, so that a session can be ended at once on every
+// instance sharing the store. The jit middleware requires it (from the
+// store, or given apart as jit.Options.Sessions): a session that only a
+// cookie holds cannot be revoked.
+//
+// Like [Store], it can neither delete, suspend nor reactivate a user. It
+// reads users, though: [Sessions.LookupSession] returns the session's user
+// as the store keeps it, so a Sessions must keep its sessions beside the
+// users of the Store it serves.
+//
+// A session is live from its creation until it is ended or expires. Once
+// ended it never becomes live again, whatever happens to its user: an
+// [Admin] store that implements Sessions ends the sessions of a user it
+// suspends or deletes in the same transaction, and unsuspending revives
+// none of them. Stores purge expired sessions in small, bounded batches as
+// they write, so expired rows may linger for a while but are never live.
+//
+// Implementations must be safe for concurrent use.
+type Sessions interface {
+	// CreateSession records s, which must pass [Session.Validate]. It
+	// returns an error wrapping [ErrNotFound] when no active user has
+	// s.Key (there is none, or the user is suspended): the check and the
+	// record are atomic, so a suspension that races with a sign-in never
+	// leaves a session behind. It refuses an ID that is already recorded.
+	CreateSession(ctx context.Context, s Session) error
+
+	// LookupSession returns the live session with the given ID and its
+	// user, in one read. It returns an error wrapping [ErrNotFound] when
+	// no session has the ID, when it was ended, when it has expired at
+	// now (its ExpiresAt is at or before now), or when its user no longer
+	// exists. A suspended user's session is returned with the user, whose
+	// Status says so: the caller refuses it (a store's own Suspend ends
+	// the sessions, but a user may be suspended by other means).
+	LookupSession(ctx context.Context, id string, now time.Time) (Session, User, error)
+
+	// EndSession ends the session with the given ID. Ending an unknown,
+	// ended or expired session is not an error.
+	EndSession(ctx context.Context, id string) error
+
+	// EndSessions ends every session of key live at now and returns how
+	// many it ended. With a non-empty sessionIndex it ends only the
+	// sessions with that SessionIndex; an empty one ends them all (every
+	// device), as a Single Logout request without a SessionIndex asks.
+	EndSessions(ctx context.Context, key Key, sessionIndex string, now time.Time) (int, error)
+
+	// ListSessions returns the sessions of key live at now, ordered by
+	// creation time then ID: for a page where a person or an
+	// administrator reviews them.
+	ListSessions(ctx context.Context, key Key, now time.Time) ([]Session, error)
+}
+
 // Admin is the administrative side of a store: the operations that change a
 // user's status or remove a record. The sign-in path never accepts an Admin;
 // applications use it from their own admin screens, HR feeds, SCIM endpoints
@@ -386,15 +495,21 @@ type Admin interface {
 	// Suspend marks the user suspended. They are refused at their next
 	// sign-in and on their next request. It returns an error wrapping
 	// [ErrNotFound] when there is no such user.
+	//
+	// A store that also implements [Sessions] ends every session of the
+	// user in the same transaction, so that a suspension is never undone
+	// by unsuspending: the sessions it ended stay ended, and the person
+	// must sign in again once active.
 	Suspend(ctx context.Context, key Key) error
 
 	// Unsuspend marks a suspended user active again. Only an administrator
-	// can do this; a sign-in never does.
+	// can do this; a sign-in never does. It revives no session.
 	Unsuspend(ctx context.Context, key Key) error
 
 	// Delete removes the user record. This is not deprovisioning: the next
 	// sign-in of the same person creates a new record. Use Suspend to keep
-	// someone out.
+	// someone out. A store that also implements [Sessions] ends the
+	// user's sessions in the same transaction.
 	Delete(ctx context.Context, key Key) error
 
 	// NotSignedInSince returns the users whose last sign-in is before t,

@@ -1,9 +1,10 @@
 // Package memstore is an in-memory implementation of [userstore.Store],
-// [userstore.ReplayCache], [userstore.Admin], [userstore.SignInStore] and
-// [userstore.Linker].
+// [userstore.ReplayCache], [userstore.Admin], [userstore.SignInStore],
+// [userstore.Linker] and [userstore.Sessions].
 //
-// It keeps everything in the process's memory, so users and replay records
-// are lost when the process exits and are not shared between instances. It
+// It keeps everything in the process's memory, so users, sessions and
+// replay records are lost when the process exits and are not shared
+// between instances. It
 // is meant for tests, examples and single-process applications that accept
 // that; use sqlitestore, or another persistent store, otherwise.
 package memstore
@@ -40,9 +41,10 @@ type replayKey struct {
 // A user's LocalRoles is nil whenever the user has no local role: when none
 // was ever granted, and also after the last one is revoked.
 type Store struct {
-	mu     sync.Mutex
-	users  map[userstore.Key]*userstore.User
-	replay map[replayKey]time.Time
+	mu       sync.Mutex
+	users    map[userstore.Key]*userstore.User
+	replay   map[replayKey]time.Time
+	sessions map[string]userstore.Session
 }
 
 // Interface checks.
@@ -52,13 +54,15 @@ var (
 	_ userstore.Admin       = (*Store)(nil)
 	_ userstore.SignInStore = (*Store)(nil)
 	_ userstore.Linker      = (*Store)(nil)
+	_ userstore.Sessions    = (*Store)(nil)
 )
 
 // New returns an empty Store.
 func New() *Store {
 	return &Store{
-		users:  make(map[userstore.Key]*userstore.User),
-		replay: make(map[replayKey]time.Time),
+		users:    make(map[userstore.Key]*userstore.User),
+		replay:   make(map[replayKey]time.Time),
+		sessions: make(map[string]userstore.Session),
 	}
 }
 
@@ -281,17 +285,24 @@ func (s *Store) ConsumeAssertion(ctx context.Context, issuer, id string, expires
 }
 
 // purgeLocked deletes expired replay records among at most purgeBatch of
-// them. Map iteration order is unspecified and varies between calls, so
-// repeated calls reach every record over time. s.mu must be held.
+// them. s.mu must be held.
 func (s *Store) purgeLocked(now time.Time) {
+	purge(s.replay, now, func(exp time.Time) time.Time { return exp })
+}
+
+// purge deletes the records of m that have expired at now, by the time
+// expires gives, among at most purgeBatch of them. Map iteration order is
+// unspecified and varies between calls, so repeated calls reach every
+// record over time.
+func purge[K comparable, V any](m map[K]V, now time.Time, expires func(V) time.Time) {
 	n := 0
-	for k, exp := range s.replay {
+	for k, v := range m {
 		if n == purgeBatch {
 			return
 		}
 		n++
-		if !exp.After(now) {
-			delete(s.replay, k)
+		if !expires(v).After(now) {
+			delete(m, k)
 		}
 	}
 }
@@ -330,18 +341,22 @@ func sortByCreation(users []userstore.User) {
 	})
 }
 
-// Suspend marks the user suspended. It returns an error wrapping
-// [userstore.ErrNotFound] when there is no such user.
+// Suspend marks the user suspended and ends their sessions, in one step.
+// It returns an error wrapping [userstore.ErrNotFound] when there is no
+// such user.
 func (s *Store) Suspend(ctx context.Context, key userstore.Key) error {
 	return s.setStatus(ctx, "suspend", key, userstore.Suspended)
 }
 
-// Unsuspend marks the user active again. It returns an error wrapping
-// [userstore.ErrNotFound] when there is no such user.
+// Unsuspend marks the user active again; the sessions Suspend ended stay
+// ended. It returns an error wrapping [userstore.ErrNotFound] when there
+// is no such user.
 func (s *Store) Unsuspend(ctx context.Context, key userstore.Key) error {
 	return s.setStatus(ctx, "unsuspend", key, userstore.Active)
 }
 
+// setStatus sets the status of the user with key, ending their sessions
+// when it suspends them.
 func (s *Store) setStatus(ctx context.Context, op string, key userstore.Key, st userstore.Status) error {
 	if err := key.Validate(); err != nil {
 		return err
@@ -356,12 +371,16 @@ func (s *Store) setStatus(ctx context.Context, op string, key userstore.Key, st 
 		return fmt.Errorf("memstore: %s %s: %w", op, key, userstore.ErrNotFound)
 	}
 	u.Status = st
+	if st == userstore.Suspended {
+		s.endSessionsLocked(key, "", nil)
+	}
 	return nil
 }
 
-// Delete removes the user record. It returns an error wrapping
-// [userstore.ErrNotFound] when there is no such user. Deleting is not
-// deprovisioning: the next sign-in creates a new record.
+// Delete removes the user record and ends their sessions, in one step. It
+// returns an error wrapping [userstore.ErrNotFound] when there is no such
+// user. Deleting is not deprovisioning: the next sign-in creates a new
+// record.
 func (s *Store) Delete(ctx context.Context, key userstore.Key) error {
 	if err := key.Validate(); err != nil {
 		return err
@@ -375,6 +394,7 @@ func (s *Store) Delete(ctx context.Context, key userstore.Key) error {
 		return fmt.Errorf("memstore: delete %s: %w", key, userstore.ErrNotFound)
 	}
 	delete(s.users, key)
+	s.endSessionsLocked(key, "", nil)
 	return nil
 }
 

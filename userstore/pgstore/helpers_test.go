@@ -11,6 +11,8 @@ import (
 
 	_ "github.com/jackc/pgx/v5/stdlib"
 	"github.com/stretchr/testify/require"
+
+	"github.com/samljit/samljit/userstore/pgstore"
 )
 
 // dsnVar names the environment variable holding the data source name of
@@ -92,4 +94,29 @@ func openDB(t testing.TB, schema string, params ...string) *sql.DB {
 	require.NoError(t, err)
 	t.Cleanup(func() { _ = db.Close() })
 	return db
+}
+
+// schemaAt returns a new schema, and a pool using it, in which stmts ran
+// in order, as an older release of the store wrote its tables.
+func schemaAt(t *testing.T, stmts []string) (string, *sql.DB) {
+	t.Helper()
+	schema := newSchema(t)
+	db := openDB(t, schema)
+	for _, stmt := range stmts {
+		_, err := db.ExecContext(t.Context(), stmt)
+		require.NoError(t, err)
+	}
+	return schema, db
+}
+
+// openMigrated opens the store on db, requiring it migrated to
+// SchemaVersion.
+func openMigrated(t *testing.T, db *sql.DB) *pgstore.Store {
+	t.Helper()
+	s, err := pgstore.Open(t.Context(), db, pgstore.Options{})
+	require.NoError(t, err)
+	var version int
+	require.NoError(t, db.QueryRowContext(t.Context(), `SELECT version FROM samljit_schema_version`).Scan(&version))
+	require.Equal(t, pgstore.SchemaVersion, version)
+	return s
 }

@@ -58,12 +58,7 @@ var schemaV1 = []string{
 // columns written by later sign-ins.
 func TestMigrateFromVersion1(t *testing.T) {
 	ctx := t.Context()
-	schema := newSchema(t)
-	db := openDB(t, schema)
-	for _, stmt := range schemaV1 {
-		_, err := db.ExecContext(ctx, stmt)
-		require.NoError(t, err)
-	}
+	schema, db := schemaAt(t, schemaV1)
 	created := time.Date(2024, time.June, 1, 8, 0, 0, 123456000, time.UTC)
 	users := []struct{ id, subject, email string }{
 		{"u1", "ada", " Ada.Lovelace@Example.COM\t"},
@@ -85,11 +80,7 @@ func TestMigrateFromVersion1(t *testing.T) {
 		require.NoError(t, err)
 	}
 
-	s, err := pgstore.Open(ctx, db, pgstore.Options{})
-	require.NoError(t, err)
-	var version int
-	require.NoError(t, db.QueryRowContext(ctx, `SELECT version FROM samljit_schema_version`).Scan(&version))
-	require.Equal(t, pgstore.SchemaVersion, version)
+	s := openMigrated(t, db)
 	var indexes int
 	require.NoError(t, db.QueryRowContext(ctx, `SELECT count(*) FROM pg_indexes WHERE schemaname = $1 AND indexname = 'samljit_users_email_norm'`, schema).Scan(&indexes))
 	require.Equal(t, 1, indexes, "the normalized email is not indexed")
@@ -151,11 +142,7 @@ func TestMigrateFromVersion1(t *testing.T) {
 // unique index keeps it so.
 func TestMigrateRefusesSharedEmails(t *testing.T) {
 	ctx := t.Context()
-	db := openDB(t, newSchema(t))
-	for _, stmt := range schemaV1 {
-		_, err := db.ExecContext(ctx, stmt)
-		require.NoError(t, err)
-	}
+	_, db := schemaAt(t, schemaV1)
 	for _, u := range []struct{ id, issuer, email string }{
 		{"u1", "https://idp.example/", "ada@example.com"},
 		{"u2", "https://idp.example/", " ADA@example.com"},
@@ -178,4 +165,48 @@ func TestMigrateRefusesSharedEmails(t *testing.T) {
 	require.NoError(t, err)
 	_, err = s.Provision(ctx, userstore.Key{Issuer: "https://idp.example/", Subject: "u6"}, userstore.Profile{Email: "Ada@Example.com"}, time.Now())
 	require.ErrorIs(t, err, userstore.ErrEmailInUse)
+}
+
+// schemaV3 is the schema of version 3, the last before sessions were
+// kept: version 1 (frozen above), the columns version 2 added and the
+// unique email index of version 3, frozen likewise.
+var schemaV3 = append(schemaV1[:len(schemaV1)-1:len(schemaV1)-1],
+	`ALTER TABLE samljit_users
+		ADD COLUMN roles jsonb NOT NULL DEFAULT 'null',
+		ADD COLUMN local_roles jsonb NOT NULL DEFAULT 'null',
+		ADD COLUMN email_norm text COLLATE "C" NOT NULL DEFAULT ''`,
+	`CREATE INDEX samljit_users_email_norm ON samljit_users (email_norm, created_at, created_ns, id)`,
+	`CREATE UNIQUE INDEX samljit_users_issuer_email ON samljit_users (issuer, email_norm) WHERE email_norm <> '' AND issuer <> 'urn:samljit:local'`,
+	`INSERT INTO samljit_schema_version (version) VALUES (3)`,
+)
+
+// TestMigrateFromVersion3 opens a schema written at version 3 and finds
+// it migrated to the sessions table and its indexes, its users kept, and
+// sessions working on them.
+func TestMigrateFromVersion3(t *testing.T) {
+	ctx := t.Context()
+	schema, db := schemaAt(t, schemaV3)
+	created := time.Date(2025, time.June, 1, 8, 0, 0, 123456000, time.UTC)
+	_, err := db.ExecContext(ctx, `INSERT INTO samljit_users (id, issuer, subject, email, display_name, given_name, family_name,
+			groups, attributes, roles, email_norm, created_at, created_ns, updated_at, updated_ns, last_sign_in_at, last_sign_in_ns)
+		VALUES ('u1', 'https://idp.example/', 'ada', 'Ada@Example.com', '', '', '', 'null', 'null', '["admin"]', 'ada@example.com', $1, 789, $1, 789, $1, 789)`, created)
+	require.NoError(t, err)
+
+	s := openMigrated(t, db)
+	var indexes string
+	require.NoError(t, db.QueryRowContext(ctx, `SELECT string_agg(indexname, ' ' ORDER BY indexname) FROM pg_indexes
+		WHERE schemaname = $1 AND tablename = 'samljit_sessions'`, schema).Scan(&indexes))
+	require.Equal(t, "samljit_sessions_expires samljit_sessions_key samljit_sessions_pkey", indexes, "the sessions table's indexes")
+
+	// The migrated user signs in: a session of theirs is recorded, read
+	// with them, and ended.
+	ada := userstore.Key{Issuer: "https://idp.example/", Subject: "ada"}
+	require.NoError(t, s.CreateSession(ctx, userstore.Session{ID: "s1", Key: ada, CreatedAt: created, ExpiresAt: created.Add(time.Hour)}))
+	_, u, err := s.LookupSession(ctx, "s1", created)
+	require.NoError(t, err)
+	require.Equal(t, "u1", u.ID)
+	require.Equal(t, []string{"admin"}, u.Profile.Roles)
+	n, err := s.EndSessions(ctx, ada, "", created)
+	require.NoError(t, err)
+	require.Equal(t, 1, n)
 }

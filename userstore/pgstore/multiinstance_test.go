@@ -378,7 +378,7 @@ func TestMultiInstanceConcurrentSubjectsOneEmail(t *testing.T) {
 }
 
 // A session cookie issued by one instance is accepted by the other, which
-// also sees an administrator's suspension at once.
+// also sees an administrator's suspension at once (it ended the session).
 func TestMultiInstanceSessionAcrossInstances(t *testing.T) {
 	c := newCluster(t)
 	c.addPerson("p-grace")
@@ -403,6 +403,58 @@ func TestMultiInstanceSessionAcrossInstances(t *testing.T) {
 	require.NoError(t, c.instance(0).store.Suspend(context.Background(), users[0].Key))
 	r, _ = c.me(1, cookies)
 	require.NotEqual(t, http.StatusOK, r.StatusCode, "instance B served a suspended user")
+}
+
+// TestMultiInstanceEndSessions: a person signed in on two devices through
+// instance A; EndSessions on instance B ends both, and instance A refuses
+// them at once. A logout on one instance ends the session on the other
+// too, also for a copy of its cookie.
+func TestMultiInstanceEndSessions(t *testing.T) {
+	c := newCluster(t)
+	c.addPerson("p-lin")
+	signIn := func() []*http.Cookie {
+		resp, body, err := c.post(c.unsolicited("p-lin"), 0)
+		require.NoError(t, err)
+		require.Equal(t, http.StatusSeeOther, resp.StatusCode, body)
+		return resp.Cookies()
+	}
+	devices := [][]*http.Cookie{signIn(), signIn()}
+	for i := range 2 {
+		for d, cookies := range devices {
+			r, _ := c.me(i, cookies)
+			require.Equal(t, http.StatusOK, r.StatusCode, "instance %d refused device %d", i, d)
+		}
+	}
+	key := c.users()[0].Key
+	listed, err := c.instance(1).mw.Sessions(t.Context(), key)
+	require.NoError(t, err)
+	require.Len(t, listed, 2, "instance B lists the sessions instance A started")
+
+	n, err := c.instance(1).mw.EndSessions(t.Context(), key)
+	require.NoError(t, err)
+	assert.Equal(t, 2, n)
+	for i := range 2 {
+		for d, cookies := range devices {
+			r, _ := c.me(i, cookies)
+			assert.Equal(t, http.StatusUnauthorized, r.StatusCode, "instance %d served device %d after EndSessions", i, d)
+		}
+	}
+
+	// Logout through instance B, with a copy of the cookie kept.
+	cookies := signIn()
+	req, err := http.NewRequest(http.MethodPost, c.srv.URL+"/saml/logout", nil)
+	require.NoError(t, err)
+	req.Header.Set("Origin", c.srv.URL)
+	req.Header.Set(instanceHeader, "1")
+	for _, ck := range cookies {
+		req.AddCookie(ck)
+	}
+	resp, err := client().Do(req)
+	require.NoError(t, err)
+	resp.Body.Close()
+	require.Equal(t, http.StatusSeeOther, resp.StatusCode)
+	r, _ := c.me(0, cookies)
+	assert.Equal(t, http.StatusUnauthorized, r.StatusCode, "instance A served a session logged out on instance B")
 }
 
 // assertionID returns the ID of the assertion in f's response.

@@ -1,7 +1,7 @@
 // Package pgstore is an implementation of [userstore.Store],
-// [userstore.ReplayCache], [userstore.Admin], [userstore.SignInStore] and
-// [userstore.Linker] on PostgreSQL, for applications that run several
-// instances against one database.
+// [userstore.ReplayCache], [userstore.Admin], [userstore.SignInStore],
+// [userstore.Linker] and [userstore.Sessions] on PostgreSQL, for
+// applications that run several instances against one database.
 //
 // The package uses only database/sql: it imports no SQL driver, so the
 // application chooses one and opens the *sql.DB itself. It is written for and
@@ -30,20 +30,26 @@
 //     a single statement.
 //   - Nothing is cached in the process: a suspension made by any instance
 //     (or by SQL) is seen by the next Lookup on every instance.
+//   - Sessions are kept in the database ([Store.CreateSession]): a session
+//     ended on one instance ([Store.EndSession], [Store.EndSessions], or a
+//     suspension) is refused by the next [Store.LookupSession] on every
+//     other. CreateSession writes the user's row as it checks that the
+//     user is active, so a suspension racing with a sign-in either ends
+//     the new session or leaves none to create.
 //
-// Sessions are not kept in the database. The jit middleware keeps them in
-// cookies sealed with jit.Options.SessionKeys, so every instance must be
-// configured with the same SessionKeys (and the same SP key pair and
-// RootURL), or a session issued by one instance is refused by the next. To
-// rotate the keys, prepend a new pair on every instance and keep the old
-// pair after it until every session sealed with it has expired
+// The jit middleware puts a session's ID in a cookie sealed with
+// jit.Options.SessionKeys, so every instance must be configured with the
+// same SessionKeys (and the same SP key pair and RootURL), or a session
+// issued by one instance is refused by the next. To rotate the keys,
+// prepend a new pair on every instance and keep the old pair after it
+// until every session sealed with it has expired
 // (jit.Options.SessionLifetime), then remove it.
 //
 // # Storage
 //
-// The store keeps three tables, samljit_schema_version, samljit_users and
-// samljit_replay, in the current schema: the first schema of the
-// connections' search_path. To keep them apart from the application's own
+// The store keeps four tables, samljit_schema_version, samljit_users,
+// samljit_sessions and samljit_replay, in the current schema: the first
+// schema of the connections' search_path. To keep them apart from the application's own
 // tables, give the store's pool a search_path of its own (for pgx, add
 // search_path=NAME to the data source name) and create that schema first.
 //
@@ -103,8 +109,8 @@ import (
 // Version 2 added the users' roles, local roles and normalized email;
 // version 3 a unique index that keeps an email to one user of an issuer
 // (migrating refuses a database where users of one issuer already share
-// one, naming them).
-const SchemaVersion = 3
+// one, naming them); version 4 the sessions table.
+const SchemaVersion = 4
 
 // ErrSchemaTooNew means the database was created or migrated by a newer
 // version of this package. [Open] refuses such a database rather than risk
@@ -125,8 +131,8 @@ type Store struct {
 	core *sqlcore.Core
 }
 
-// Interface check: userstore.Store, ReplayCache, Admin, SignInStore and
-// Linker.
+// Interface check: userstore.Store, ReplayCache, Admin, SignInStore,
+// Linker and Sessions.
 var _ sqlcore.Interfaces = (*Store)(nil)
 
 // Open returns a Store on db. It creates the schema, or migrates an older
@@ -246,6 +252,10 @@ const (
 	// selectUsers reads users with their key; a clause follows.
 	selectUsers = `SELECT issuer, subject, ` + userColumns + ` FROM samljit_users`
 
+	// sessionColumns are the columns of a session that sqlcore reads
+	// before its user's.
+	sessionColumns = `s.connection, s.session_index, s.created_at, s.created_ns, s.expires_at, s.expires_ns`
+
 	// setProfile is the SET list of updateUser and linkUser: the profile
 	// ($2 to $9) and the time of the sign-in ($10, $11, or with linkUser
 	// $12, $13).
@@ -317,6 +327,35 @@ var queries = sqlcore.Queries{
 	UsersSignedInBefore: selectUsers + ` WHERE (last_sign_in_at, last_sign_in_ns) < ($1::timestamptz, $2::smallint)
 		ORDER BY last_sign_in_at, last_sign_in_ns, id`,
 	UsersByEmail: selectUsers + ` WHERE email_norm = $1 ORDER BY created_at, created_ns, id`,
+
+	// The no-op update locks the user's row and writes it: a Suspend
+	// that has changed the row first is waited for and then finds
+	// nothing active (READ COMMITTED re-reads the row), and one that
+	// comes after waits for this insert and then deletes the session;
+	// under REPEATABLE READ, whichever comes second fails with a
+	// serialization failure and runs again.
+	InsertSession: `WITH u AS (
+			UPDATE samljit_users SET status = status
+			WHERE issuer = $2 AND subject = $3 AND status = ` + strconv.Itoa(int(userstore.Active)) + `
+			RETURNING 1
+		)
+		INSERT INTO samljit_sessions (id, issuer, subject, connection, session_index, created_at, created_ns, expires_at, expires_ns)
+		SELECT $1, $2, $3, $4, $5, $6::timestamptz, $7::smallint, $8::timestamptz, $9::smallint FROM u`,
+	SessionByID: `SELECT ` + sessionColumns + `, u.issuer, u.subject, ` + sqlcore.Qualify("u", userColumns) + `
+		FROM samljit_sessions s JOIN samljit_users u ON u.issuer = s.issuer AND u.subject = s.subject
+		WHERE s.id = $1 AND (s.expires_at, s.expires_ns) > ($2::timestamptz, $3::smallint)`,
+	SessionsOfKey: `SELECT id, connection, session_index, created_at, created_ns, expires_at, expires_ns FROM samljit_sessions
+		WHERE issuer = $1 AND subject = $2 AND (expires_at, expires_ns) > ($3::timestamptz, $4::smallint)
+		ORDER BY created_at, created_ns, id`,
+	DeleteSession: `DELETE FROM samljit_sessions WHERE id = $1`,
+	DeleteLiveSessions: `DELETE FROM samljit_sessions WHERE issuer = $1 AND subject = $2 AND ($3::text = '' OR session_index = $3)
+		AND (expires_at, expires_ns) > ($4::timestamptz, $5::smallint)`,
+	DeleteSessionsOfKey: `DELETE FROM samljit_sessions WHERE issuer = $1 AND subject = $2`,
+	// As PurgeReplay.
+	PurgeSessions: `DELETE FROM samljit_sessions WHERE id IN (
+			SELECT id FROM samljit_sessions
+			WHERE (expires_at, expires_ns) <= ($1::timestamptz, $2::smallint)
+			LIMIT 32 FOR UPDATE SKIP LOCKED)`,
 }
 
 // The methods follow the guarantees the package documentation lists
@@ -402,16 +441,55 @@ func (s *Store) RevokeRole(ctx context.Context, key userstore.Key, role string) 
 	return s.core.Change(ctx, fmt.Sprintf("revoke role %q for", role), key, revokeRole, role)
 }
 
-// Suspend marks the user suspended. It returns an error wrapping
+// Suspend marks the user suspended and ends every session of theirs, in
+// one transaction that locks the user's row. It returns an error wrapping
 // [userstore.ErrNotFound] when there is no such user.
 func (s *Store) Suspend(ctx context.Context, key userstore.Key) error {
-	return s.core.Change(ctx, "suspend", key, suspendUser)
+	return s.core.ChangeEndingSessions(ctx, "suspend", key, suspendUser)
 }
 
-// Unsuspend marks the user active again. It returns an error wrapping
-// [userstore.ErrNotFound] when there is no such user.
+// Unsuspend marks the user active again; the sessions Suspend ended stay
+// ended. It returns an error wrapping [userstore.ErrNotFound] when there
+// is no such user.
 func (s *Store) Unsuspend(ctx context.Context, key userstore.Key) error {
 	return s.core.Change(ctx, "unsuspend", key, unsuspendUser)
+}
+
+// CreateSession records sess, as [userstore.Sessions.CreateSession]
+// describes, in one statement that checks, locking and writing the user's
+// row, that the user is active. A bounded batch of expired sessions is
+// deleted after it, as ConsumeAssertion does with replay records. It
+// returns an error wrapping [userstore.ErrNotFound] when no active user
+// has sess.Key, and refuses NUL characters and times outside the years 1
+// to 9999.
+func (s *Store) CreateSession(ctx context.Context, sess userstore.Session) error {
+	return s.core.CreateSession(ctx, sess)
+}
+
+// LookupSession returns the live session with the given ID and its user,
+// in one query joining the two, as [userstore.Sessions.LookupSession]
+// describes. A session ended on any instance is not found.
+func (s *Store) LookupSession(ctx context.Context, id string, now time.Time) (userstore.Session, userstore.User, error) {
+	return s.core.LookupSession(ctx, id, now)
+}
+
+// EndSession ends the session with the given ID, for every instance.
+// Ending an unknown, ended or expired session is not an error.
+func (s *Store) EndSession(ctx context.Context, id string) error {
+	return s.core.EndSession(ctx, id)
+}
+
+// EndSessions ends the sessions of key live at now (only those with
+// sessionIndex, when it is not empty), for every instance, in one
+// statement, and returns how many it ended.
+func (s *Store) EndSessions(ctx context.Context, key userstore.Key, sessionIndex string, now time.Time) (int, error) {
+	return s.core.EndSessions(ctx, key, sessionIndex, now)
+}
+
+// ListSessions returns the sessions of key live at now, ordered by
+// creation time then ID.
+func (s *Store) ListSessions(ctx context.Context, key userstore.Key, now time.Time) ([]userstore.Session, error) {
+	return s.core.ListSessions(ctx, key, now)
 }
 
 // Lookup returns the user with the given key. It returns an error wrapping
@@ -421,11 +499,12 @@ func (s *Store) Lookup(ctx context.Context, key userstore.Key) (userstore.User, 
 	return s.core.Lookup(ctx, key)
 }
 
-// Delete removes the user record. It returns an error wrapping
-// [userstore.ErrNotFound] when there is no such user. Deleting is not
-// deprovisioning: the next sign-in creates a new record.
+// Delete removes the user record and ends every session of theirs, in one
+// transaction. It returns an error wrapping [userstore.ErrNotFound] when
+// there is no such user. Deleting is not deprovisioning: the next sign-in
+// creates a new record.
 func (s *Store) Delete(ctx context.Context, key userstore.Key) error {
-	return s.core.Change(ctx, "delete", key, deleteUser)
+	return s.core.ChangeEndingSessions(ctx, "delete", key, deleteUser)
 }
 
 // List returns every user, ordered by creation time then ID.

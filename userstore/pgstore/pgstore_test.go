@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -92,7 +93,7 @@ func TestConcurrentMigrations(t *testing.T) {
 		tables = append(tables, name)
 	}
 	require.NoError(t, r.Err())
-	require.Equal(t, []string{"samljit_replay", "samljit_schema_version", "samljit_users"}, tables)
+	require.Equal(t, []string{"samljit_replay", "samljit_schema_version", "samljit_sessions", "samljit_users"}, tables)
 
 	// Every instance sees the others' writes.
 	k := userstore.Key{Issuer: "https://idp.example/", Subject: "ada"}
@@ -324,6 +325,58 @@ func TestSignInSerializableDefault(t *testing.T) {
 				return userstore.Profile{DisplayName: fmt.Sprint(i)}, nil
 			})
 	})
+}
+
+// TestSuspendRacingSessionsRepeatableRead checks that sessions created
+// while their user is suspended never outlive the suspension when the
+// database's default isolation level is REPEATABLE READ, where the
+// suspension's transaction reads from a snapshot taken before a
+// concurrent session's insert: the session's insert writes the user's
+// row, so one of the two fails with a serialization failure and runs
+// again.
+func TestSuspendRacingSessionsRepeatableRead(t *testing.T) {
+	schema := newSchema(t)
+	// pgx does not read '+' in a URL's query as a space.
+	dsn := strings.Replace(withParams(testDSN(t), map[string]string{"search_path": schema, "default_transaction_isolation": "repeatable read"}), "repeatable+read", "repeatable%20read", 1)
+	db, err := sql.Open("pgx", dsn)
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = db.Close() })
+	var level string
+	require.NoError(t, db.QueryRowContext(t.Context(), `SHOW transaction_isolation`).Scan(&level))
+	require.Equal(t, "repeatable read", level)
+	st, err := pgstore.Open(t.Context(), db, pgstore.Options{})
+	require.NoError(t, err)
+	ctx := t.Context()
+	k := userstore.Key{Issuer: "https://idp.example/", Subject: "ada"}
+	now := time.Now()
+	_, err = st.Provision(ctx, k, userstore.Profile{}, now)
+	require.NoError(t, err)
+	const rounds, n = 5, 4
+	for r := range rounds {
+		ids := make([]string, n)
+		errs := make([]error, n+1)
+		var wg sync.WaitGroup
+		for i := range n + 1 {
+			wg.Go(func() {
+				if i == n {
+					errs[i] = st.Suspend(ctx, k)
+					return
+				}
+				ids[i] = fmt.Sprintf("r%d-s%d", r, i)
+				errs[i] = st.CreateSession(ctx, userstore.Session{ID: ids[i], Key: k, CreatedAt: now, ExpiresAt: now.Add(time.Hour)})
+			})
+		}
+		wg.Wait()
+		require.NoError(t, errs[n], "Suspend")
+		require.NoError(t, st.Unsuspend(ctx, k))
+		for i, id := range ids {
+			if errs[i] != nil {
+				require.ErrorIs(t, errs[i], userstore.ErrNotFound, "CreateSession %d", i)
+			}
+			_, _, err := st.LookupSession(ctx, id, now)
+			require.ErrorIs(t, err, userstore.ErrNotFound, "round %d: session %d outlived the suspension", r, i)
+		}
+	}
 }
 
 // TestSignInDecidePanics checks that a panic in decide rolls the

@@ -66,6 +66,21 @@ var schema = sqlcore.Schema{
 			sqlcore.SharedEmails("samljit_users"),
 			sqlcore.Statements(sqlcore.EmailIndex(emailIndex, "samljit_users")),
 		),
+		3: sqlcore.Statements(
+			`CREATE TABLE samljit_sessions (
+				id            text COLLATE "C" PRIMARY KEY,
+				issuer        text COLLATE "C" NOT NULL,
+				subject       text COLLATE "C" NOT NULL,
+				connection    text NOT NULL,
+				session_index text COLLATE "C" NOT NULL,
+				created_at    timestamptz NOT NULL,
+				created_ns    smallint NOT NULL CHECK (created_ns BETWEEN 0 AND 999),
+				expires_at    timestamptz NOT NULL,
+				expires_ns    smallint NOT NULL CHECK (expires_ns BETWEEN 0 AND 999)
+			)`,
+			`CREATE INDEX samljit_sessions_key ON samljit_sessions (issuer, subject, session_index)`,
+			`CREATE INDEX samljit_sessions_expires ON samljit_sessions (expires_at, expires_ns)`,
+		),
 	},
 	ReadVersion: schemaVersion,
 	WriteVersion: func(ctx context.Context, q sqlcore.Querier, v int) error {

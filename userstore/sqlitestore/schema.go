@@ -64,6 +64,19 @@ var schema = sqlcore.Schema{
 			sqlcore.SharedEmails("users"),
 			sqlcore.Statements(sqlcore.EmailIndex("users_issuer_email", "users")),
 		),
+		3: sqlcore.Statements(
+			`CREATE TABLE sessions (
+				id            TEXT    NOT NULL PRIMARY KEY COLLATE BINARY,
+				issuer        TEXT    NOT NULL COLLATE BINARY,
+				subject       TEXT    NOT NULL COLLATE BINARY,
+				connection    TEXT    NOT NULL,
+				session_index TEXT    NOT NULL COLLATE BINARY,
+				created_at    INTEGER NOT NULL,
+				expires_at    INTEGER NOT NULL
+			) WITHOUT ROWID`,
+			`CREATE INDEX sessions_key ON sessions (issuer, subject, session_index)`,
+			`CREATE INDEX sessions_expires_at ON sessions (expires_at)`,
+		),
 	},
 }
 

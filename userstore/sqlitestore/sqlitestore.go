@@ -1,6 +1,6 @@
 // Package sqlitestore is an implementation of [userstore.Store],
-// [userstore.ReplayCache], [userstore.Admin], [userstore.SignInStore] and
-// [userstore.Linker] on an SQLite database.
+// [userstore.ReplayCache], [userstore.Admin], [userstore.SignInStore],
+// [userstore.Linker] and [userstore.Sessions] on an SQLite database.
 //
 // The package uses only database/sql: it imports no SQL driver, so the
 // application chooses one and opens the *sql.DB itself. It is written for and
@@ -9,8 +9,9 @@
 // store does not depend on the parameters of the data source name: it sets
 // what it needs on the connections it uses.
 //
-// Users and replay records live in the same database file, so replay
-// protection holds across restarts and across processes sharing the file.
+// Users, sessions and replay records live in the same database file, so
+// replay protection holds, and an ended session stays ended, across
+// restarts and across processes sharing the file.
 //
 // # Concurrency
 //
@@ -73,8 +74,8 @@ import (
 // Version 2 added the users' roles, local roles and normalized email;
 // version 3 a unique index that keeps an email to one user of an issuer
 // (migrating refuses a database where users of one issuer already share
-// one, naming them).
-const SchemaVersion = 3
+// one, naming them); version 4 the sessions table.
+const SchemaVersion = 4
 
 // DefaultBusyTimeout is the busy timeout used when [Options.BusyTimeout] is
 // zero.
@@ -110,8 +111,8 @@ type Store struct {
 	writes chan struct{}
 }
 
-// Interface check: userstore.Store, ReplayCache, Admin, SignInStore and
-// Linker.
+// Interface check: userstore.Store, ReplayCache, Admin, SignInStore,
+// Linker and Sessions.
 var _ sqlcore.Interfaces = (*Store)(nil)
 
 // DSN returns a data source name for github.com/mattn/go-sqlite3 that opens
@@ -164,8 +165,9 @@ func Open(ctx context.Context, db *sql.DB, opts Options) (*Store, error) {
 	if err := s.init(ctx); err != nil {
 		return nil, fmt.Errorf("sqlitestore: open: %w", err)
 	}
-	// Lookup runs on every request through RequireUser: prepared once,
-	// database/sql keeps it prepared on each pooled connection.
+	// LookupSession runs on every request through RequireUser, and
+	// Lookup at sign-ins: prepared once, database/sql keeps them prepared
+	// on each pooled connection.
 	s.core.PrepareLookup(ctx)
 	return s, nil
 }
@@ -254,6 +256,10 @@ const (
 
 	// selectUsers reads users with their key; a clause follows.
 	selectUsers = `SELECT issuer, subject, ` + userColumns + ` FROM users`
+
+	// sessionColumns are the columns of a session that sqlcore reads
+	// before its user's.
+	sessionColumns = `s.connection, s.session_index, s.created_at, s.expires_at`
 )
 
 // suspendUser, unsuspendUser and deleteUser change the user with key
@@ -292,6 +298,26 @@ var queries = sqlcore.Queries{
 	ListUsers:           selectUsers + ` ORDER BY created_at, id`,
 	UsersSignedInBefore: selectUsers + ` WHERE last_sign_in_at < ? ORDER BY last_sign_in_at, id`,
 	UsersByEmail:        selectUsers + ` WHERE email_norm = ? ORDER BY created_at, id`,
+
+	// The write transaction holds SQLite's write lock: no suspension
+	// can come between the check and the insert.
+	InsertSession: `INSERT INTO sessions (id, issuer, subject, connection, session_index, created_at, expires_at)
+		SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7 FROM users WHERE issuer = ?2 AND subject = ?3 AND status = ` + strconv.Itoa(int(userstore.Active)),
+	// The CAST keeps the prepared statement prepared: compared bare
+	// with the indexed id in a join, the parameter's value is one the
+	// query planner reads, and SQLite prepares such a statement again
+	// each time it is bound, which tripled the time of a request.
+	SessionByID: `SELECT ` + sessionColumns + `, u.issuer, u.subject, ` + sqlcore.Qualify("u", userColumns) + `
+		FROM sessions s JOIN users u ON u.issuer = s.issuer AND u.subject = s.subject
+		WHERE s.id = CAST(? AS TEXT) AND s.expires_at > ?`,
+	SessionsOfKey: `SELECT id, connection, session_index, created_at, expires_at FROM sessions
+		WHERE issuer = ? AND subject = ? AND expires_at > ? ORDER BY created_at, id`,
+	DeleteSession:       `DELETE FROM sessions WHERE id = ?`,
+	DeleteLiveSessions:  `DELETE FROM sessions WHERE issuer = ?1 AND subject = ?2 AND (?3 = '' OR session_index = ?3) AND expires_at > ?4`,
+	DeleteSessionsOfKey: `DELETE FROM sessions WHERE issuer = ? AND subject = ?`,
+	// At most 32 sessions, as PurgeReplay. The table is clustered on
+	// the id (WITHOUT ROWID), so a request's lookup seeks it once.
+	PurgeSessions: `DELETE FROM sessions WHERE id IN (SELECT id FROM sessions WHERE expires_at <= ? LIMIT 32)`,
 }
 
 // The range of times the store records: UTC nanoseconds since the Unix
@@ -416,23 +442,63 @@ func (s *Store) NotSignedInSince(ctx context.Context, t time.Time) ([]userstore.
 	return s.core.NotSignedInSince(ctx, t)
 }
 
-// Suspend marks the user suspended. It returns an error wrapping
-// [userstore.ErrNotFound] when there is no such user.
+// Suspend marks the user suspended and ends every session of theirs, in
+// one transaction. It returns an error wrapping [userstore.ErrNotFound]
+// when there is no such user.
 func (s *Store) Suspend(ctx context.Context, key userstore.Key) error {
-	return s.core.Change(ctx, "suspend", key, suspendUser)
+	return s.core.ChangeEndingSessions(ctx, "suspend", key, suspendUser)
 }
 
-// Unsuspend marks the user active again. It returns an error wrapping
-// [userstore.ErrNotFound] when there is no such user.
+// Unsuspend marks the user active again; the sessions Suspend ended stay
+// ended. It returns an error wrapping [userstore.ErrNotFound] when there
+// is no such user.
 func (s *Store) Unsuspend(ctx context.Context, key userstore.Key) error {
 	return s.core.Change(ctx, "unsuspend", key, unsuspendUser)
 }
 
-// Delete removes the user record. It returns an error wrapping
-// [userstore.ErrNotFound] when there is no such user. Deleting is not
-// deprovisioning: the next sign-in creates a new record.
+// Delete removes the user record and ends every session of theirs, in one
+// transaction. It returns an error wrapping [userstore.ErrNotFound] when
+// there is no such user. Deleting is not deprovisioning: the next sign-in
+// creates a new record.
 func (s *Store) Delete(ctx context.Context, key userstore.Key) error {
-	return s.core.Change(ctx, "delete", key, deleteUser)
+	return s.core.ChangeEndingSessions(ctx, "delete", key, deleteUser)
+}
+
+// CreateSession records sess, as [userstore.Sessions.CreateSession]
+// describes, in one transaction that holds SQLite's write lock and also
+// deletes a small, bounded batch of expired sessions. It returns an error
+// wrapping [userstore.ErrNotFound] when no active user has sess.Key.
+func (s *Store) CreateSession(ctx context.Context, sess userstore.Session) error {
+	return s.core.CreateSession(ctx, sess)
+}
+
+// LookupSession returns the live session with the given ID and its user,
+// as [userstore.Sessions.LookupSession] describes. It is one prepared
+// statement joining the two, which in WAL mode does not wait for writers:
+// what RequireUser runs on every request.
+func (s *Store) LookupSession(ctx context.Context, id string, now time.Time) (userstore.Session, userstore.User, error) {
+	return s.core.LookupSession(ctx, id, now)
+}
+
+// EndSession deletes the session with the given ID from the database file,
+// so that every process sharing the file refuses it. Ending an unknown,
+// ended or expired session is not an error.
+func (s *Store) EndSession(ctx context.Context, id string) error {
+	return s.core.EndSession(ctx, id)
+}
+
+// EndSessions deletes the sessions of key live at now (only those with
+// sessionIndex, when it is not empty) in one statement under SQLite's
+// write lock, and returns how many it deleted; expired ones are left to
+// the purge.
+func (s *Store) EndSessions(ctx context.Context, key userstore.Key, sessionIndex string, now time.Time) (int, error) {
+	return s.core.EndSessions(ctx, key, sessionIndex, now)
+}
+
+// ListSessions returns the sessions of key live at now, oldest first,
+// with ties ordered by ID, read through the index on the key.
+func (s *Store) ListSessions(ctx context.Context, key userstore.Key, now time.Time) ([]userstore.Session, error) {
+	return s.core.ListSessions(ctx, key, now)
 }
 
 // GrantRole adds role to the user's LocalRoles, kept sorted and without

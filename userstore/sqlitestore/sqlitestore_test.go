@@ -71,6 +71,31 @@ func TestConformance(t *testing.T) {
 	}
 }
 
+// databaseAt returns a new database file, and a pool on it, in which
+// stmts ran in order, as an older release of the store wrote its schema.
+func databaseAt(t *testing.T, stmts []string) (string, *sql.DB) {
+	t.Helper()
+	path := tempPath(t)
+	db := openDB(t, path)
+	for _, stmt := range stmts {
+		_, err := db.ExecContext(t.Context(), stmt)
+		require.NoError(t, err)
+	}
+	return path, db
+}
+
+// reopenMigrated closes db, the pool databaseAt returned for path, and
+// opens the store on the file through a new pool, requiring it migrated
+// to SchemaVersion.
+func reopenMigrated(t *testing.T, db *sql.DB, path string) (*sql.DB, *sqlitestore.Store) {
+	t.Helper()
+	require.NoError(t, db.Close())
+	db = openDB(t, sqlitestore.DSN(path))
+	s := openStore(t, db)
+	require.Equal(t, sqlitestore.SchemaVersion, pragmaInt(t, db, "user_version"))
+	return db, s
+}
+
 // pragmaInt returns the integer value of a PRAGMA query.
 func pragmaInt(t *testing.T, db *sql.DB, pragma string) int {
 	t.Helper()
@@ -147,12 +172,7 @@ var schemaV1 = []string{
 // by later sign-ins.
 func TestMigrateFromVersion1(t *testing.T) {
 	ctx := t.Context()
-	path := tempPath(t)
-	db := openDB(t, path)
-	for _, stmt := range schemaV1 {
-		_, err := db.ExecContext(ctx, stmt)
-		require.NoError(t, err)
-	}
+	path, db := databaseAt(t, schemaV1)
 	created := time.Date(2024, time.June, 1, 8, 0, 0, 123456789, time.UTC)
 	for _, u := range []struct{ id, subject, email string }{
 		{"u1", "ada", " Ada.Lovelace@Example.COM\t"},
@@ -167,11 +187,7 @@ func TestMigrateFromVersion1(t *testing.T) {
 	_, err := db.ExecContext(ctx, `INSERT INTO replay (issuer, assertion_id, expires_at) VALUES ('https://idp.example/', '_old', ?)`,
 		created.Add(100*365*24*time.Hour).UnixNano())
 	require.NoError(t, err)
-	require.NoError(t, db.Close())
-
-	db = openDB(t, sqlitestore.DSN(path))
-	s := openStore(t, db)
-	require.Equal(t, sqlitestore.SchemaVersion, pragmaInt(t, db, "user_version"))
+	db, s := reopenMigrated(t, db, path)
 	var indexes int
 	require.NoError(t, db.QueryRowContext(ctx, `SELECT count(*) FROM sqlite_schema WHERE type = 'index' AND name = 'users_email_norm'`).Scan(&indexes))
 	require.Equal(t, 1, indexes, "the normalized email is not indexed")
@@ -661,12 +677,7 @@ func TestKeyIsUniqueInTheSchema(t *testing.T) {
 // unique index keeps it so.
 func TestMigrateRefusesSharedEmails(t *testing.T) {
 	ctx := t.Context()
-	path := tempPath(t)
-	db := openDB(t, path)
-	for _, stmt := range schemaV1 {
-		_, err := db.ExecContext(ctx, stmt)
-		require.NoError(t, err)
-	}
+	path, db := databaseAt(t, schemaV1)
 	for _, u := range []struct{ id, issuer, email string }{
 		{"u1", "https://idp.example/", "ada@example.com"},
 		{"u2", "https://idp.example/", " ADA@example.com"},

@@ -1,10 +1,11 @@
 // Package storetest is a conformance suite for user stores. A store for the
 // sign-in path implements [userstore.Store], two methods, and may also
-// implement [userstore.ReplayCache], [userstore.Admin], [userstore.Linker]
-// and [userstore.SignInStore]. [Run] checks the Store contract, and the
-// contract of each optional interface the store implements. The stores of
-// this module, memstore, sqlitestore and pgstore, implement them all and
-// pass; a store of your own should pass too.
+// implement [userstore.ReplayCache], [userstore.Admin], [userstore.Linker],
+// [userstore.SignInStore] and [userstore.Sessions]. [Run] checks the Store
+// contract, and the contract of each optional interface the store
+// implements. The stores of this module, memstore, sqlitestore and
+// pgstore, implement them all and pass; a store of your own should pass
+// too.
 //
 // Call [Run] from a test of the store's package, with a function that
 // returns a new, empty store:
@@ -16,8 +17,8 @@
 //	}
 //
 // Run's subtests form one suite per interface: Store, ReplayCache, Admin,
-// Linker and SignInStore (the last for a store that is also its own
-// ReplayCache, as the jit middleware requires before it calls SignIn). It
+// Linker, SignInStore (for a store that is also its own ReplayCache, as
+// the jit middleware requires before it calls SignIn) and Sessions. It
 // runs the Store suite always and each other suite only when the store
 // implements its interface, and logs which suites it ran and which it
 // skipped.
@@ -53,6 +54,16 @@
 // lists, including that decide is given the stored user, that an error from
 // decide writes nothing (not even the assertion's record), and that a
 // suspended user's sign-in records the assertion without calling decide.
+//
+// For [userstore.Sessions] it checks that LookupSession returns the
+// session with its user as stored now, and refuses a session that is
+// unknown, ended or expired (at its ExpiresAt exactly, too); that
+// CreateSession refuses a session for no user or a suspended one, an
+// invalid one and a taken ID; that EndSessions ends every live session of
+// a key, or only those of one SessionIndex, and counts them; that Suspend
+// and Delete end a user's sessions for good (unsuspending, or creating the
+// user again, revives none); and that sessions created, read and ended at
+// once, or created while the user is being suspended, keep these rules.
 package storetest
 
 import (
@@ -89,6 +100,7 @@ func Run(t *testing.T, newStore func(t *testing.T) userstore.Store) {
 	_, isAdmin := first.(userstore.Admin)
 	_, isLinker := first.(userstore.Linker)
 	_, isSignIn := first.(userstore.SignInStore)
+	_, isSessions := first.(userstore.Sessions)
 	signInSkip := notImplemented("SignInStore", isSignIn)
 	if isSignIn && !isReplay {
 		signInSkip = fmt.Sprintf("%T implements userstore.SignInStore but not userstore.ReplayCache; "+
@@ -104,6 +116,7 @@ func Run(t *testing.T, newStore func(t *testing.T) userstore.Store) {
 		{"Admin", notImplemented("Admin", isAdmin), func(t *testing.T) { runSuite(t, newStore, adminTests) }},
 		{"Linker", notImplemented("Linker", isLinker), func(t *testing.T) { runSuite(t, newStore, linkerTests) }},
 		{"SignInStore", signInSkip, func(t *testing.T) { runSuite(t, newStore, signInTests) }},
+		{"Sessions", notImplemented("Sessions", isSessions), func(t *testing.T) { runSuite(t, newStore, sessionsTests) }},
 	}
 	var running []string
 	for _, suite := range suites {
@@ -127,8 +140,8 @@ func Run(t *testing.T, newStore func(t *testing.T) userstore.Store) {
 	}
 }
 
-// adminStore, linkerStore and signInStore are what the Admin, Linker and
-// SignInStore suites test.
+// adminStore, linkerStore, signInStore and sessionsStore are what the
+// Admin, Linker, SignInStore and Sessions suites test.
 type (
 	adminStore interface {
 		userstore.Store
@@ -142,6 +155,10 @@ type (
 		userstore.Store
 		userstore.ReplayCache
 		userstore.SignInStore
+	}
+	sessionsStore interface {
+		userstore.Store
+		userstore.Sessions
 	}
 )
 
@@ -211,6 +228,16 @@ var signInTests = []test[signInStore]{
 	{"SignInConcurrentFirst", testSignInConcurrentFirst},
 	{"SignInConcurrentSameAssertion", testSignInConcurrentSameAssertion},
 	{"SignInRefusesTakenEmail", testSignInRefusesTakenEmail},
+}
+
+var sessionsTests = []test[sessionsStore]{
+	{"SessionLookupReturnsUser", testSessionLookupReturnsUser},
+	{"SessionEndedOrExpiredNotFound", testSessionEndedOrExpiredNotFound},
+	{"CreateSessionRefusals", testCreateSessionRefusals},
+	{"EndSessionsByKeyAndIndex", testEndSessionsByKeyAndIndex},
+	{"SuspendEndsSessionsForGood", testSuspendEndsSessionsForGood},
+	{"DeleteEndsSessions", testDeleteEndsSessions},
+	{"ConcurrentSessions", testConcurrentSessions},
 }
 
 // runSuite runs each of tests as a subtest of t, on a new store.

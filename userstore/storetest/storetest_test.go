@@ -19,6 +19,7 @@ type withoutAdmin struct {
 	userstore.ReplayCache
 	userstore.Linker
 	userstore.SignInStore
+	userstore.Sessions
 }
 
 // TestStoreOnly runs the suite on a store that implements the plain
@@ -31,6 +32,7 @@ func TestStoreOnly(t *testing.T) {
 		"Admin":       implements[userstore.Admin](s),
 		"Linker":      implements[userstore.Linker](s),
 		"SignInStore": implements[userstore.SignInStore](s),
+		"Sessions":    implements[userstore.Sessions](s),
 	} {
 		if ok {
 			t.Fatalf("storeOnly implements userstore.%s", name)
@@ -45,7 +47,7 @@ func TestStoreOnly(t *testing.T) {
 func TestWithoutAdmin(t *testing.T) {
 	newStore := func(*testing.T) userstore.Store {
 		m := memstore.New()
-		return withoutAdmin{m, m, m, m}
+		return withoutAdmin{m, m, m, m, m}
 	}
 	if implements[userstore.Admin](newStore(t)) {
 		t.Fatal("withoutAdmin implements userstore.Admin")

@@ -91,7 +91,16 @@ type scanner interface {
 // and subject when withKey is set.
 func (c *Core) scanUser(r scanner, u *userstore.User, withKey bool) error {
 	var row Row
-	dest := make([]any, 0, 12+3*c.timeCols)
+	if err := r.Scan(c.appendUserDest(make([]any, 0, 12+3*c.timeCols), u, &row, withKey)...); err != nil {
+		return err
+	}
+	return Decode(u, &row)
+}
+
+// appendUserDest appends the Scan destinations of the user columns, into
+// u and row, preceded by issuer and subject when withKey is set. [Decode]
+// finishes u once the row is scanned.
+func (c *Core) appendUserDest(dest []any, u *userstore.User, row *Row, withKey bool) []any {
 	if withKey {
 		dest = append(dest, &u.Key.Issuer, &u.Key.Subject)
 	}
@@ -99,11 +108,18 @@ func (c *Core) scanUser(r scanner, u *userstore.User, withKey bool) error {
 		&row.Groups, &row.Attributes, &row.Roles, &row.LocalRoles, &row.Status)
 	dest = c.d.Time.AppendDest(dest, &u.CreatedAt)
 	dest = c.d.Time.AppendDest(dest, &u.UpdatedAt)
-	dest = c.d.Time.AppendDest(dest, &u.LastSignInAt)
-	if err := r.Scan(dest...); err != nil {
-		return err
+	return c.d.Time.AppendDest(dest, &u.LastSignInAt)
+}
+
+// Qualify returns columns, a comma-separated list of a table's columns
+// (with casts, as a select list may have them), each prefixed with
+// alias and a dot, for a query that joins that table with another.
+func Qualify(alias, columns string) string {
+	cols := strings.Split(columns, ",")
+	for i, col := range cols {
+		cols[i] = alias + "." + strings.TrimSpace(col)
 	}
-	return Decode(u, &row)
+	return strings.Join(cols, ", ")
 }
 
 // Decode sets the groups, attributes, roles, local roles and status of u,

@@ -186,6 +186,36 @@ type Queries struct {
 	// UsersByEmail reads, with the key, the users whose normalized email
 	// is (email), ordered by creation time then ID.
 	UsersByEmail string
+
+	// InsertSession records a session: (id, issuer, subject, connection,
+	// session index, created, expires). It changes no row when no active
+	// user has the key, and it must not record one for a user that a
+	// concurrent suspension or deletion is changing (where the database
+	// locks rows, it writes the user's row, so that a concurrent Suspend
+	// either waits for it and ends the session, or runs first and leaves
+	// nothing to insert).
+	InsertSession string
+	// SessionByID reads the session with (id) that is live at (now) and
+	// its user: the session's connection, session index, creation and
+	// expiry times, then the user with the key (see [Qualify]). It reads
+	// no row when the session or its user does not exist.
+	SessionByID string
+	// SessionsOfKey reads the id, connection, session index, creation and
+	// expiry of the sessions of (issuer, subject) live at (now), ordered
+	// by creation time then id.
+	SessionsOfKey string
+	// DeleteSession deletes the session with (id).
+	DeleteSession string
+	// DeleteLiveSessions deletes the sessions of (issuer, subject, session
+	// index, now) live at now: all of the key's when the session index is
+	// '', and only those with it otherwise.
+	DeleteLiveSessions string
+	// DeleteSessionsOfKey deletes every session of (issuer, subject): what
+	// Suspend and Delete run after changing the user.
+	DeleteSessionsOfKey string
+	// PurgeSessions deletes a small, bounded batch of the sessions
+	// expired at (now).
+	PurgeSessions string
 }
 
 // Tx is a write transaction begun by a dialect's Begin. Its statements
@@ -273,8 +303,9 @@ type Core struct {
 	db *sql.DB
 	// d is the dialect of the store.
 	d Dialect
-	// lookup is Queries.UserByKey prepared by PrepareLookup, or nil.
-	lookup *sql.Stmt
+	// lookup and lookupSession are Queries.UserByKey and
+	// Queries.SessionByID prepared by PrepareLookup, or nil.
+	lookup, lookupSession *sql.Stmt
 	// timeCols is how many columns, and arguments, a time takes.
 	timeCols int
 }
@@ -284,12 +315,15 @@ func New(db *sql.DB, d Dialect) *Core {
 	return &Core{db: db, d: d, timeCols: len(d.Time.AppendDest(nil, new(time.Time)))}
 }
 
-// PrepareLookup prepares the statement of [Core.Lookup] once, so that
-// database/sql keeps it prepared on each pooled connection. When preparing
-// fails, Lookup runs the statement unprepared.
+// PrepareLookup prepares the statements of [Core.Lookup] and
+// [Core.LookupSession] once, so that database/sql keeps them prepared on
+// each pooled connection. When preparing fails, they run unprepared.
 func (c *Core) PrepareLookup(ctx context.Context) {
 	if st, err := c.db.PrepareContext(ctx, c.d.Queries.UserByKey); err == nil {
 		c.lookup = st
+	}
+	if st, err := c.db.PrepareContext(ctx, c.d.Queries.SessionByID); err == nil {
+		c.lookupSession = st
 	}
 }
 

@@ -19,6 +19,7 @@ type Interfaces interface {
 	userstore.Admin
 	userstore.SignInStore
 	userstore.Linker
+	userstore.Sessions
 }
 
 // Lookup returns the user with key, as [userstore.Store.Lookup] describes.
@@ -98,14 +99,14 @@ func (c *Core) SignIn(ctx context.Context, issuer, assertionID string, expires t
 
 	var res userstore.Provisioned
 	err = c.Write(ctx, func(tx *Tx) error {
-		if err := consumeIn(ctx, tx, c.d.Queries.ConsumeAssertion, consume); err != nil {
+		if err := insertIn(ctx, tx, "assertion", c.d.Queries.ConsumeAssertion, consume, userstore.ErrReplayed); err != nil {
 			if errors.Is(err, userstore.ErrReplayed) {
 				return fmt.Errorf("assertion %q from %q: %w", assertionID, issuer, err)
 			}
 			return err
 		}
 		if !c.d.PurgeAfterCommit {
-			if err := c.purgeIn(ctx, tx, now); err != nil {
+			if err := c.purgeIn(ctx, tx, c.d.Queries.PurgeReplay, now); err != nil {
 				return err
 			}
 		}
@@ -123,7 +124,7 @@ func (c *Core) SignIn(ctx context.Context, issuer, assertionID string, expires t
 		return userstore.Provisioned{}, c.errorf(err, "sign in %s", key)
 	}
 	if c.d.PurgeAfterCommit {
-		c.purgeAfter(ctx, now)
+		c.purgeAfter(ctx, c.d.Queries.PurgeReplay, now)
 	}
 	return res, nil
 }
@@ -262,27 +263,9 @@ func (c *Core) Link(ctx context.Context, id string, key userstore.Key, p usersto
 // or after it as Dialect.PurgeAfterCommit says.
 func (c *Core) ConsumeAssertion(ctx context.Context, issuer, id string, expires, now time.Time) error {
 	now = c.d.Time.Clamp(now)
-	var err error
-	if c.d.PurgeAfterCommit {
-		var n int64
-		n, err = c.Exec(ctx, c.d.Queries.ConsumeAssertion, c.appendConsumeArgs(nil, issuer, id, expires, now)...)
-		if err == nil && n == 0 {
-			err = userstore.ErrReplayed
-		}
-	} else {
-		args := c.appendConsumeArgs(make([]any, 0, 8), issuer, id, expires, now)
-		err = c.Write(ctx, func(tx *Tx) error {
-			if err := consumeIn(ctx, tx, c.d.Queries.ConsumeAssertion, args); err != nil {
-				return err
-			}
-			return c.purgeIn(ctx, tx, now)
-		})
-	}
-	if err != nil {
+	args := c.appendConsumeArgs(make([]any, 0, 8), issuer, id, expires, now)
+	if err := c.insertAndPurge(ctx, "assertion", c.d.Queries.ConsumeAssertion, args, userstore.ErrReplayed, c.d.Queries.PurgeReplay, now); err != nil {
 		return c.errorf(err, "consume assertion %q from %q", id, issuer)
-	}
-	if c.d.PurgeAfterCommit {
-		c.purgeAfter(ctx, now)
 	}
 	return nil
 }
@@ -294,38 +277,61 @@ func (c *Core) appendConsumeArgs(args []any, issuer, id string, expires, now tim
 	return c.appendTime(args, now)
 }
 
-// consumeIn runs query, a ConsumeAssertion statement, with args on q, and
-// returns userstore.ErrReplayed when it recorded nothing.
-func consumeIn(ctx context.Context, tx *Tx, query string, args []any) error {
+// insertIn runs query, which adds one record (what it records names it in
+// errors), with args in tx, and returns none when it changed no row.
+func insertIn(ctx context.Context, tx *Tx, what, query string, args []any, none error) error {
 	r, err := tx.ExecContext(ctx, query, args...)
 	if err != nil {
-		return fmt.Errorf("record assertion: %w", err)
+		return fmt.Errorf("record %s: %w", what, err)
 	}
 	n, err := r.RowsAffected()
 	if err != nil {
-		return fmt.Errorf("record assertion: %w", err)
+		return fmt.Errorf("record %s: %w", what, err)
 	}
 	if n == 0 {
-		return userstore.ErrReplayed
+		return none
 	}
 	return nil
 }
 
-// purgeIn deletes a bounded batch of the replay records expired at now,
-// on q.
-func (c *Core) purgeIn(ctx context.Context, tx *Tx, now time.Time) error {
-	if _, err := tx.ExecContext(ctx, c.d.Queries.PurgeReplay, c.appendTime(make([]any, 0, 2), now)...); err != nil {
+// purgeIn runs purge, a statement that deletes a bounded batch of the
+// records expired at now (Queries.PurgeReplay or PurgeSessions), in tx.
+func (c *Core) purgeIn(ctx context.Context, tx *Tx, purge string, now time.Time) error {
+	if _, err := tx.ExecContext(ctx, purge, c.appendTime(make([]any, 0, 2), now)...); err != nil {
 		return fmt.Errorf("purge expired records: %w", err)
 	}
 	return nil
 }
 
-// purgeAfter deletes a bounded batch of the replay records expired at now,
-// in a statement of its own, after the write that recorded an assertion.
-// It is housekeeping: its failure does not fail that write, which is
-// already committed.
-func (c *Core) purgeAfter(ctx context.Context, now time.Time) {
-	_, _ = c.db.ExecContext(ctx, c.d.Queries.PurgeReplay, c.appendTime(make([]any, 0, 2), now)...)
+// purgeAfter runs purge, as purgeIn does, in a statement of its own after
+// the write that added a record. It is housekeeping: its failure does not
+// fail that write, which is already committed.
+func (c *Core) purgeAfter(ctx context.Context, purge string, now time.Time) {
+	_, _ = c.db.ExecContext(ctx, purge, c.appendTime(make([]any, 0, 2), now)...)
+}
+
+// insertAndPurge runs query, which adds one record (what names it), with
+// args, and returns none when it changed no row. It then runs purge at
+// now: in the same write transaction, or after it as
+// Dialect.PurgeAfterCommit says.
+func (c *Core) insertAndPurge(ctx context.Context, what, query string, args []any, none error, purge string, now time.Time) error {
+	if !c.d.PurgeAfterCommit {
+		return c.Write(ctx, func(tx *Tx) error {
+			if err := insertIn(ctx, tx, what, query, args, none); err != nil {
+				return err
+			}
+			return c.purgeIn(ctx, tx, purge, now)
+		})
+	}
+	n, err := c.Exec(ctx, query, args...)
+	if err == nil && n == 0 {
+		err = none
+	}
+	if err != nil {
+		return err
+	}
+	c.purgeAfter(ctx, purge, now)
+	return nil
 }
 
 // ReleaseAssertion forgets the record of the assertion id from issuer.

@@ -1,0 +1,340 @@
+package storetest
+
+import (
+	"errors"
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/samljit/samljit/userstore"
+)
+
+// This file holds the Sessions suite: the contract of userstore.Sessions,
+// for a store that implements it. What only an Admin can show (that
+// Suspend and Delete end sessions, for good) runs as a subtest that is
+// skipped when the store is not one.
+
+// provisionAdaAndGrace creates the users ada and grace at the epoch and
+// returns their keys.
+func provisionAdaAndGrace(t *testing.T, s userstore.Store) (ada, grace userstore.Key) {
+	t.Helper()
+	ada, grace = key("ada"), key("grace")
+	provision(t, s, ada, fullProfile(), epoch())
+	gp := fullProfile()
+	gp.Email = "grace@example.com"
+	provision(t, s, grace, gp, epoch())
+	return ada, grace
+}
+
+// newSession returns a session of key k created at t0, lasting an hour,
+// with a new random ID.
+func newSession(t *testing.T, k userstore.Key, index string, t0 time.Time) userstore.Session {
+	t.Helper()
+	id, err := userstore.NewSessionID()
+	noError(t, err, "NewSessionID")
+	return userstore.Session{ID: id, Key: k, Connection: "acme", SessionIndex: index, CreatedAt: t0, ExpiresAt: t0.Add(time.Hour)}
+}
+
+// createSession calls s.CreateSession and requires it to succeed.
+func createSession(t *testing.T, s sessionsStore, sess userstore.Session) {
+	t.Helper()
+	noError(t, s.CreateSession(t.Context(), sess), "CreateSession(%s)", sess.Key)
+}
+
+// requireLive requires the session with id to be live at now and returns
+// it with its user.
+func requireLive(t *testing.T, s sessionsStore, id string, now time.Time) (userstore.Session, userstore.User) {
+	t.Helper()
+	sess, u, err := s.LookupSession(t.Context(), id, now)
+	noError(t, err, "LookupSession")
+	return sess, u
+}
+
+// requireGone requires LookupSession of id at now to fail with
+// ErrNotFound.
+func requireGone(t *testing.T, s sessionsStore, id string, now time.Time, why string) {
+	t.Helper()
+	_, _, err := s.LookupSession(t.Context(), id, now)
+	errorIs(t, err, userstore.ErrNotFound, "LookupSession of %s", why)
+}
+
+// sessionIDs returns the IDs of sessions, in order.
+func sessionIDs(sessions []userstore.Session) []string {
+	out := make([]string, len(sessions))
+	for i, s := range sessions {
+		out[i] = s.ID
+	}
+	return out
+}
+
+func testSessionLookupReturnsUser(t *testing.T, s sessionsStore) {
+	k, grace := provisionAdaAndGrace(t, s)
+	t0 := epoch()
+	want := newSession(t, k, "_idx-1", t0.Add(time.Second))
+	createSession(t, s, want)
+
+	got, u := requireLive(t, s, want.ID, want.CreatedAt)
+	requireSameUser(t, lookup(t, s, k), u)
+	equal(t, want.ID, got.ID, "ID")
+	equal(t, k, got.Key, "Key")
+	equal(t, "acme", got.Connection, "Connection")
+	equal(t, "_idx-1", got.SessionIndex, "SessionIndex")
+	requireTime(t, want.CreatedAt, got.CreatedAt, "CreatedAt")
+	requireTime(t, want.ExpiresAt, got.ExpiresAt, "ExpiresAt")
+
+	// The user is read anew at every lookup.
+	changed := userstore.Profile{DisplayName: "Ada King"}
+	provision(t, s, k, changed, t0.Add(time.Minute))
+	_, u = requireLive(t, s, want.ID, t0.Add(2*time.Minute))
+	equal(t, changed, u.Profile, "the profile LookupSession returned after a sign-in")
+
+	// A session without a SessionIndex, and another user's.
+	none := newSession(t, k, "", t0)
+	createSession(t, s, none)
+	got, _ = requireLive(t, s, none.ID, t0)
+	equal(t, "", got.SessionIndex, "SessionIndex")
+	other := newSession(t, grace, "", t0)
+	createSession(t, s, other)
+	_, u = requireLive(t, s, other.ID, t0)
+	equal(t, grace, u.Key, "the other session's user")
+}
+
+func testSessionEndedOrExpiredNotFound(t *testing.T, s sessionsStore) {
+	ctx := t.Context()
+	k := key("ada")
+	t0 := epoch()
+	provision(t, s, k, fullProfile(), t0)
+	sess := newSession(t, k, "", t0)
+	createSession(t, s, sess)
+
+	requireGone(t, s, "no-such-session", t0, "an unknown ID")
+	requireGone(t, s, sess.ID+"x", t0, "an ID with a byte added")
+	requireLive(t, s, sess.ID, sess.ExpiresAt.Add(-time.Nanosecond))
+	requireGone(t, s, sess.ID, sess.ExpiresAt, "a session at its expiry")
+	requireGone(t, s, sess.ID, sess.ExpiresAt.Add(time.Hour), "an expired session")
+	// A session is live from its creation on; a clock behind does not
+	// hide it.
+	requireLive(t, s, sess.ID, t0.Add(-time.Minute))
+
+	noError(t, s.EndSession(ctx, sess.ID), "EndSession")
+	requireGone(t, s, sess.ID, t0, "an ended session")
+	noError(t, s.EndSession(ctx, sess.ID), "ending an ended session")
+	noError(t, s.EndSession(ctx, "no-such-session"), "ending an unknown session")
+	equal(t, 0, len(listSessions(t, s, k, t0)), "sessions listed after EndSession")
+
+	// Ending one session leaves the others.
+	a, b := newSession(t, k, "", t0), newSession(t, k, "", t0)
+	createSession(t, s, a)
+	createSession(t, s, b)
+	noError(t, s.EndSession(ctx, a.ID), "EndSession")
+	requireGone(t, s, a.ID, t0, "an ended session")
+	requireLive(t, s, b.ID, t0)
+}
+
+func testCreateSessionRefusals(t *testing.T, s sessionsStore) {
+	ctx := t.Context()
+	k := key("ada")
+	t0 := epoch()
+	errorIs(t, s.CreateSession(ctx, newSession(t, k, "", t0)), userstore.ErrNotFound, "CreateSession for no user")
+
+	provision(t, s, k, fullProfile(), t0)
+	sess := newSession(t, k, "", t0)
+	for name, mutate := range map[string]func(*userstore.Session){
+		"an empty ID":          func(s *userstore.Session) { s.ID = "" },
+		"an ID over 128 bytes": func(s *userstore.Session) { s.ID = fmt.Sprintf("%0129d", 7) },
+		"an empty issuer":      func(s *userstore.Session) { s.Key.Issuer = "" },
+		"an empty subject":     func(s *userstore.Session) { s.Key.Subject = "" },
+		"no expiry":            func(s *userstore.Session) { s.ExpiresAt = time.Time{} },
+		"expiry at creation":   func(s *userstore.Session) { s.ExpiresAt = s.CreatedAt },
+	} {
+		bad := sess
+		mutate(&bad)
+		check(t, s.CreateSession(ctx, bad) != nil, "CreateSession of a session with %s succeeded", name)
+	}
+	// Keys compare exactly: another case is another (unknown) user.
+	upper := newSession(t, key("ADA"), "", t0)
+	errorIs(t, s.CreateSession(ctx, upper), userstore.ErrNotFound, "CreateSession for another case of the key")
+	equal(t, 0, len(listSessions(t, s, k, t0)), "sessions after refused creations")
+
+	createSession(t, s, sess)
+	dup := newSession(t, k, "_other", t0.Add(time.Minute))
+	dup.ID = sess.ID
+	check(t, s.CreateSession(ctx, dup) != nil, "CreateSession with a taken ID succeeded")
+	got, _ := requireLive(t, s, sess.ID, t0)
+	equal(t, "", got.SessionIndex, "the first session's SessionIndex after a refused duplicate")
+	requireTime(t, sess.CreatedAt, got.CreatedAt, "CreatedAt")
+
+	checkWith(t, "Suspend", s, func(t *testing.T, a userstore.Admin) {
+		noError(t, a.Suspend(ctx, k), "Suspend")
+		errorIs(t, s.CreateSession(ctx, newSession(t, k, "", t0)), userstore.ErrNotFound, "CreateSession for a suspended user")
+		noError(t, a.Unsuspend(ctx, k), "Unsuspend")
+		createSession(t, s, newSession(t, k, "", t0))
+	})
+}
+
+// listSessions calls s.ListSessions and requires it to succeed.
+func listSessions(t *testing.T, s sessionsStore, k userstore.Key, now time.Time) []userstore.Session {
+	t.Helper()
+	sessions, err := s.ListSessions(t.Context(), k, now)
+	noError(t, err, "ListSessions(%s)", k)
+	return sessions
+}
+
+// endSessions calls s.EndSessions and requires it to succeed.
+func endSessions(t *testing.T, s sessionsStore, k userstore.Key, index string, now time.Time) int {
+	t.Helper()
+	n, err := s.EndSessions(t.Context(), k, index, now)
+	noError(t, err, "EndSessions(%s, %q)", k, index)
+	return n
+}
+
+func testEndSessionsByKeyAndIndex(t *testing.T, s sessionsStore) {
+	k, other := provisionAdaAndGrace(t, s)
+	t0 := epoch()
+
+	s1a := newSession(t, k, "_s1", t0.Add(1*time.Second))
+	s2 := newSession(t, k, "_s2", t0.Add(2*time.Second))
+	s1b := newSession(t, k, "_s1", t0.Add(3*time.Second))
+	none := newSession(t, k, "", t0.Add(4*time.Second))
+	expired := newSession(t, k, "_s1", t0.Add(-2*time.Hour))
+	theirs := newSession(t, other, "_s1", t0)
+	for _, sess := range []userstore.Session{s1a, s2, s1b, none, expired, theirs} {
+		createSession(t, s, sess)
+	}
+	now := t0.Add(5 * time.Second)
+	equal(t, []string{s1a.ID, s2.ID, s1b.ID, none.ID}, sessionIDs(listSessions(t, s, k, now)), "ListSessions: live sessions, oldest first")
+	equal(t, 0, len(listSessions(t, s, key("ADA"), now)), "sessions of another case of the key")
+
+	equal(t, 2, endSessions(t, s, k, "_s1", now), "sessions with SessionIndex _s1 ended (not the expired one)")
+	requireGone(t, s, s1a.ID, now, "a session of the ended SessionIndex")
+	requireGone(t, s, s1b.ID, now, "a session of the ended SessionIndex")
+	requireLive(t, s, s2.ID, now)
+	requireLive(t, s, none.ID, now)
+	requireLive(t, s, theirs.ID, now)
+	equal(t, []string{s2.ID, none.ID}, sessionIDs(listSessions(t, s, k, now)), "ListSessions after ending one SessionIndex")
+	equal(t, 0, endSessions(t, s, k, "_s1", now), "ending the same SessionIndex again")
+	equal(t, 0, endSessions(t, s, k, "_S2", now), "SessionIndex compares exactly")
+
+	equal(t, 2, endSessions(t, s, k, "", now), "every session of the key ended")
+	requireGone(t, s, s2.ID, now, "a session of the key")
+	requireGone(t, s, none.ID, now, "a session of the key")
+	equal(t, 0, len(listSessions(t, s, k, now)), "sessions listed after EndSessions")
+	requireLive(t, s, theirs.ID, now)
+	equal(t, 0, endSessions(t, s, k, "", now), "ending every session again")
+	equal(t, 0, endSessions(t, s, key("nobody"), "", now), "ending the sessions of a key with none")
+
+	_, err := s.EndSessions(t.Context(), userstore.Key{Issuer: issuer}, "", now)
+	errorIs(t, err, userstore.ErrInvalidKey, "EndSessions with an empty subject")
+	_, err = s.ListSessions(t.Context(), userstore.Key{Subject: "ada"}, now)
+	errorIs(t, err, userstore.ErrInvalidKey, "ListSessions with an empty issuer")
+}
+
+func testSuspendEndsSessionsForGood(t *testing.T, s sessionsStore) {
+	a := skipUnless[userstore.Admin](t, s)
+	k, grace := provisionAdaAndGrace(t, s)
+	ctx, t0 := t.Context(), epoch()
+	before := []userstore.Session{newSession(t, k, "_s1", t0), newSession(t, k, "", t0)}
+	for _, sess := range before {
+		createSession(t, s, sess)
+	}
+	theirs := newSession(t, grace, "", t0)
+	createSession(t, s, theirs)
+
+	noError(t, a.Suspend(ctx, k), "Suspend")
+	for _, sess := range before {
+		requireGone(t, s, sess.ID, t0, "a session of a suspended user")
+	}
+	equal(t, 0, len(listSessions(t, s, k, t0)), "sessions listed after Suspend")
+	requireLive(t, s, theirs.ID, t0)
+
+	noError(t, a.Unsuspend(ctx, k), "Unsuspend")
+	for _, sess := range before {
+		requireGone(t, s, sess.ID, t0, "a session ended by a suspension, after Unsuspend")
+	}
+	equal(t, 0, len(listSessions(t, s, k, t0)), "sessions listed after Unsuspend")
+	equal(t, userstore.Active, lookup(t, s, k).Status, "Status after Unsuspend")
+
+	// A sign-in after the suspension is lifted starts a session that
+	// works.
+	after := newSession(t, k, "", t0.Add(time.Minute))
+	createSession(t, s, after)
+	requireLive(t, s, after.ID, t0.Add(time.Minute))
+}
+
+func testDeleteEndsSessions(t *testing.T, s sessionsStore) {
+	a := skipUnless[userstore.Admin](t, s)
+	k := key("ada")
+	t0 := epoch()
+	provision(t, s, k, fullProfile(), t0)
+	sess := newSession(t, k, "", t0)
+	createSession(t, s, sess)
+
+	noError(t, a.Delete(t.Context(), k), "Delete")
+	requireGone(t, s, sess.ID, t0, "a session of a deleted user")
+	// The next sign-in creates the user again; the old session stays
+	// ended.
+	provision(t, s, k, fullProfile(), t0.Add(time.Minute))
+	requireGone(t, s, sess.ID, t0.Add(time.Minute), "a session of a deleted user, after the user is created again")
+	equal(t, 0, len(listSessions(t, s, k, t0)), "sessions listed after Delete")
+}
+
+func testConcurrentSessions(t *testing.T, s sessionsStore) {
+	ctx := t.Context()
+	k := key("ada")
+	t0 := epoch()
+	provision(t, s, k, fullProfile(), t0)
+
+	// Sessions created at once are all kept, and found at once.
+	sessions := make([]userstore.Session, concurrency)
+	for i := range sessions {
+		sessions[i] = newSession(t, k, fmt.Sprint("_s", i%4), t0.Add(time.Duration(i)))
+	}
+	errs := make([]error, concurrency)
+	concurrently(concurrency, func(i int) { errs[i] = s.CreateSession(ctx, sessions[i]) })
+	for i, err := range errs {
+		noError(t, err, "CreateSession %d", i)
+	}
+	equal(t, concurrency, len(listSessions(t, s, k, t0)), "sessions after concurrent creations")
+	concurrently(concurrency, func(i int) {
+		if i%2 == 0 {
+			_, _, errs[i] = s.LookupSession(ctx, sessions[i].ID, t0)
+			return
+		}
+		_, errs[i] = s.EndSessions(ctx, k, fmt.Sprint("_s", i%4), t0)
+	})
+	for i, err := range errs {
+		// The lookups are of sessions _s0 and _s2, which no EndSessions
+		// names.
+		noError(t, err, "call %d", i)
+	}
+	// Sessions _s1 and _s3 were ended; _s0 and _s2 were never asked to.
+	equal(t, concurrency/2, len(listSessions(t, s, k, t0)), "sessions left after concurrent EndSessions")
+
+	checkWith(t, "Suspend", s, func(t *testing.T, a userstore.Admin) {
+		// Sign-ins racing with a suspension: every session created
+		// before it is ended with it, and none is created after, so
+		// that unsuspending revives none.
+		created := make([]error, concurrency)
+		fresh := make([]userstore.Session, concurrency)
+		for i := range fresh {
+			fresh[i] = newSession(t, k, "", t0)
+		}
+		var suspendErr error
+		concurrently(concurrency+1, func(i int) {
+			if i == concurrency {
+				suspendErr = a.Suspend(ctx, k)
+				return
+			}
+			created[i] = s.CreateSession(ctx, fresh[i])
+		})
+		noError(t, suspendErr, "Suspend")
+		noError(t, a.Unsuspend(ctx, k), "Unsuspend")
+		for i, err := range created {
+			if err != nil && !errors.Is(err, userstore.ErrNotFound) {
+				t.Fatalf("CreateSession %d racing with Suspend: %v", i, err)
+			}
+			requireGone(t, s, fresh[i].ID, t0, fmt.Sprintf("session %d, created as the user was suspended, after Unsuspend", i))
+		}
+		equal(t, 0, len(listSessions(t, s, k, t0)), "sessions left after the suspension")
+	})
+}
