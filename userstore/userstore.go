@@ -30,8 +30,8 @@
 // represent (sqlitestore: outside the years 1678 to 2262).
 //
 // This package imports only the standard library. Implementations live in
-// sub-packages (memstore, sqlitestore) and are checked by the conformance
-// suite in storetest.
+// sub-packages (memstore, sqlitestore, pgstore) and are checked by the
+// conformance suite in storetest.
 package userstore
 
 import (
