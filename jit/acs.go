@@ -141,26 +141,26 @@ func (m *Middleware) serveACS(w http.ResponseWriter, r *http.Request, c *connect
 func (m *Middleware) validate(ctx context.Context, s *signIn, b64, requestID string, solicited bool) (err error) {
 	defer func() {
 		if p := recover(); p != nil {
-			err = s.step(StepPanic, invalid("panic while validating or mapping the response: %v", p))
+			err = s.step(stepPanic, invalid("panic while validating or mapping the response: %v", p))
 		}
 	}()
 	c := s.conn
-	if err := s.step(StepMetadata, c.checkFresh(s.idp, s.now)); err != nil {
+	if err := s.step(stepMetadata, c.checkFresh(s.idp, s.now)); err != nil {
 		return err
 	}
 	raw, err := decodeResponse(b64, m.maxBytes)
-	if err := s.step(StepDecode, err); err != nil {
+	if err := s.step(stepDecode, err); err != nil {
 		return err
 	}
 	root, err := parseXML(raw, m.maxDepth)
-	if err := s.step(StepParse, err); err != nil {
+	if err := s.step(stepParse, err); err != nil {
 		return err
 	}
 	st, err := checkResponse(root, c.allowSHA1)
 	if err == nil && st.encrypted != nil && len(m.decryptKeys) == 0 {
 		err = invalid("the assertion is encrypted and this SP has no RSA key to decrypt it")
 	}
-	if err := s.step(StepStructure, err); err != nil {
+	if err := s.step(stepStructure, err); err != nil {
 		return err
 	}
 	var ids []string
@@ -177,37 +177,37 @@ func (m *Middleware) validate(ctx context.Context, s *signIn, b64, requestID str
 		weak, err = checkDecrypted(st.encrypted, m.decryptKeys, m.maxDepth, c.allowSHA1)
 		st.sha1 = st.sha1 || weak
 	}
-	if err := s.step(StepProtocol, err); err != nil {
+	if err := s.step(stepProtocol, err); err != nil {
 		return err
 	}
 	ck := checks{now: s.now, skew: m.skew, issuer: c.issuer, audience: c.entityID, acsURL: c.acsURL,
 		requestID: requestID, solicited: solicited, unsolicitedAllowed: c.allowIDPInit}
 	s.expires, err = ck.checkAssertion(a)
-	if err := s.step(StepAssertion, err); err != nil {
+	if err := s.step(stepAssertion, err); err != nil {
 		return err
 	}
 	s.assertion = a
 	id, err := claims.FromAssertion(a)
 	if err != nil {
-		return s.step(StepMapping, fmt.Errorf("%w: %w", ErrMapping, err))
+		return s.step(stepMapping, fmt.Errorf("%w: %w", ErrMapping, err))
 	}
 	s.identity = id
 	if s.key, s.profile, err = c.mapper.Map(id); err != nil {
-		return s.step(StepMapping, fmt.Errorf("%w: %w", ErrMapping, err))
+		return s.step(stepMapping, fmt.Errorf("%w: %w", ErrMapping, err))
 	}
 	if s.key.Issuer != c.issuer || s.key.IsZero() {
-		return s.step(StepMapping, fmt.Errorf("%w: mapper returned key %s; its issuer must be the connection's IdP %q", ErrMapping, s.key, c.issuer))
+		return s.step(stepMapping, fmt.Errorf("%w: mapper returned key %s; its issuer must be the connection's IdP %q", ErrMapping, s.key, c.issuer))
 	}
-	_ = s.step(StepMapping, nil)
+	_ = s.step(stepMapping, nil)
 	m.lintSignIn(ctx, s.corr, c, id, s.profile, st.sha1)
 	s.session = s.now.Add(m.lifetime)
 	if !id.SessionNotOnOrAfter.IsZero() && id.SessionNotOnOrAfter.Before(s.session) {
 		s.session = id.SessionNotOnOrAfter
 	}
 	if !s.session.After(s.now) {
-		return s.step(StepSession, invalid("the IdP session ended at %s", id.SessionNotOnOrAfter.Format(time.RFC3339)))
+		return s.step(stepSession, invalid("the IdP session ended at %s", id.SessionNotOnOrAfter.Format(time.RFC3339)))
 	}
-	return s.step(StepSession, nil)
+	return s.step(stepSession, nil)
 }
 
 // privateErr unwraps crewjam's InvalidResponseError, whose Error method

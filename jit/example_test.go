@@ -103,7 +103,7 @@ func ExamplePolicy() {
 				DefaultRoles:   []string{"viewer"},
 			},
 			GroupResolver: graph,
-			Sync:          map[string]jit.SyncRule{jit.FieldDisplayName: jit.SyncIfEmpty},
+			Sync:          map[string]jit.SyncRule{"display_name": jit.SyncIfEmpty},
 			Brownfield:    jit.Brownfield{Mode: jit.BrownfieldLinkVerifiedDomains, VerifiedDomains: []string{"contoso.com"}},
 			BeforeCreate: func(ctx context.Context, u jit.NewUser) error {
 				if u.Profile.Email == "" {

@@ -223,7 +223,7 @@ func policyEquivCases() []equivCase {
 			require.NoError(t, err)
 		}},
 		{name: "SyncRules", user: person("p-ada", "ada.king@example.com", "Augusta", "King", "admins"),
-			policy: jit.Policy{Sync: map[string]jit.SyncRule{jit.FieldEmail: jit.SyncOnCreate, jit.FieldDisplayName: jit.SyncIfEmpty, jit.FieldGivenName: jit.SyncNever}},
+			policy: jit.Policy{Sync: map[string]jit.SyncRule{"email": jit.SyncOnCreate, "display_name": jit.SyncIfEmpty, "given_name": jit.SyncNever}},
 			setup:  signedInBefore("", ada)},
 
 		{name: "BeforeCreateAccepts", user: ada, policy: jit.Policy{BeforeCreate: func(context.Context, jit.NewUser) error { return nil }}},

@@ -104,7 +104,7 @@ func metadataValidity(md *saml.EntityDescriptor) (validUntil time.Time, cache ti
 }
 
 // fetchIDPMetadata downloads and parses IdP metadata with a client made by
-// metadataClient, from a URL CheckMetadataURL accepted.
+// metadataClient, from a URL checkMetadataURL accepted.
 func fetchIDPMetadata(ctx context.Context, client *http.Client, url string) (*saml.EntityDescriptor, error) {
 	data, err := fetchMetadataBytes(ctx, client, url)
 	if err != nil {
@@ -119,12 +119,12 @@ func fetchIDPMetadata(ctx context.Context, client *http.Client, url string) (*sa
 // checked against: whoever can change it in transit chooses them.
 var ErrInsecureMetadataURL = errors.New("jit: IdP metadata must be fetched over https")
 
-// CheckMetadataURL parses the URL of an IdP's metadata and refuses it unless
+// checkMetadataURL parses the URL of an IdP's metadata and refuses it unless
 // it is https. Plain http is accepted for a loopback host (localhost,
 // 127.0.0.0/8, ::1: a development IdP on the same machine), or for any host
 // when insecureHTTP is set, which lets a network attacker choose the
 // certificates the IdP's signatures are checked against.
-func CheckMetadataURL(raw string, insecureHTTP bool) (*neturl.URL, error) {
+func checkMetadataURL(raw string, insecureHTTP bool) (*neturl.URL, error) {
 	u, err := neturl.Parse(raw)
 	if err != nil || u.Host == "" || (u.Scheme != "https" && u.Scheme != "http") {
 		return nil, fmt.Errorf("IdP metadata URL %q is not an absolute http(s) URL", raw)
@@ -172,12 +172,14 @@ func metadataClient(client *http.Client) *http.Client {
 }
 
 // FetchIDPMetadata downloads an IdP's metadata document, as the middleware
-// does for [Connection.IDPMetadataURL]: the URL must pass
-// [CheckMetadataURL], no redirect may leave https or the host, and the
-// document is bounded to 4 MiB. client may be nil. It returns the raw
-// document; [ParseIDPMetadata] reads it.
+// does for [Connection.IDPMetadataURL]: the URL must be https (http only
+// for a loopback host, or with insecureHTTP, as a connection's
+// InsecureAllowHTTPMetadata allows), no redirect may leave https or the
+// host, and the document is bounded to 4 MiB. client may be nil. It
+// returns the raw document; [ParseIDPMetadata] reads it. Errors for an
+// insecure URL or redirect wrap [ErrInsecureMetadataURL].
 func FetchIDPMetadata(ctx context.Context, client *http.Client, rawURL string, insecureHTTP bool) ([]byte, error) {
-	u, err := CheckMetadataURL(rawURL, insecureHTTP)
+	u, err := checkMetadataURL(rawURL, insecureHTTP)
 	if err != nil {
 		return nil, err
 	}

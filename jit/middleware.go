@@ -161,7 +161,7 @@ func New(ctx context.Context, opts Options) (*Middleware, error) {
 	m.codecs = securecookie.CodecsFromPairs(opts.SessionKeys...)
 	for _, c := range m.codecs {
 		if sc, ok := c.(*securecookie.SecureCookie); ok {
-			sc.MaxAge(int(DefaultRequestLifetime / time.Second))
+			sc.MaxAge(int(requestLifetime / time.Second))
 			sc.SetSerializer(cookieSerializer{})
 		}
 	}
@@ -360,7 +360,7 @@ func (m *Middleware) loadMetadata(ctx context.Context, c *connection, cfg *Conne
 		}
 		return md, nil
 	case cfg.IDPMetadataURL != "":
-		u, err := CheckMetadataURL(cfg.IDPMetadataURL, cfg.InsecureAllowHTTPMetadata)
+		u, err := checkMetadataURL(cfg.IDPMetadataURL, cfg.InsecureAllowHTTPMetadata)
 		if err != nil {
 			return nil, err
 		}
@@ -520,7 +520,7 @@ func (m *Middleware) serveLogin(w http.ResponseWriter, r *http.Request, c *conne
 		return
 	}
 	relay := newID(16)
-	if err := m.track(w, r, trackedRequest{Relay: relay, ID: req.ID, Conn: c.name, ReturnTo: returnTo, Expires: m.now().Add(DefaultRequestLifetime).Unix()}); err != nil {
+	if err := m.track(w, r, trackedRequest{Relay: relay, ID: req.ID, Conn: c.name, ReturnTo: returnTo, Expires: m.now().Add(requestLifetime).Unix()}); err != nil {
 		m.fail(w, r, failure(fmt.Errorf("track AuthnRequest: %w", err), newCorrelationID(), c.name))
 		return
 	}

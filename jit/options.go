@@ -24,7 +24,7 @@ const (
 	DefaultMaxResponseBytes = 256 << 10
 	DefaultMaxXMLDepth      = 32
 	DefaultClockSkew        = 180 * time.Second
-	DefaultRequestLifetime  = 10 * time.Minute
+	requestLifetime         = 10 * time.Minute
 	// MaxIssueDelay is how old a response or assertion may be, by its
 	// IssueInstant, when it reaches the ACS (beyond the clock skew).
 	MaxIssueDelay = 90 * time.Second

@@ -97,13 +97,13 @@ func (r SyncRule) String() string {
 
 // The profile fields that [Policy.Sync] and [Event.Changed] name.
 const (
-	FieldEmail       = "email"
-	FieldDisplayName = "display_name"
-	FieldGivenName   = "given_name"
-	FieldFamilyName  = "family_name"
-	FieldGroups      = "groups"
-	FieldAttributes  = "attributes"
-	FieldRoles       = "roles"
+	fieldEmail       = "email"
+	fieldDisplayName = "display_name"
+	fieldGivenName   = "given_name"
+	fieldFamilyName  = "family_name"
+	fieldGroups      = "groups"
+	fieldAttributes  = "attributes"
+	fieldRoles       = "roles"
 )
 
 // RoleAdmin is the role [RoleMapping.AdminGroups] grant: an administrator
@@ -292,12 +292,12 @@ func Veto(reason string) error { return &VetoError{Reason: reason} }
 
 // syncFields are the fields [Policy.Sync] may name, besides
 // "attributes/NAME".
-var syncFields = []string{FieldEmail, FieldDisplayName, FieldGivenName, FieldFamilyName, FieldGroups, FieldAttributes}
+var syncFields = []string{fieldEmail, fieldDisplayName, fieldGivenName, fieldFamilyName, fieldGroups, fieldAttributes}
 
 // checkPolicy validates p at New.
 func checkPolicy(p *Policy) error {
 	for k, r := range p.Sync {
-		if !slices.Contains(syncFields, k) && (!strings.HasPrefix(k, FieldAttributes+"/") || k == FieldAttributes+"/") {
+		if !slices.Contains(syncFields, k) && (!strings.HasPrefix(k, fieldAttributes+"/") || k == fieldAttributes+"/") {
 			return fmt.Errorf("Policy.Sync names unknown field %q (want one of %s or attributes/NAME)", k, strings.Join(syncFields, ", "))
 		}
 		if r < SyncAlways || r > SyncNever {
@@ -338,8 +338,8 @@ func (p *Policy) rule(field string) SyncRule {
 	if r, ok := p.Sync[field]; ok {
 		return r
 	}
-	if strings.HasPrefix(field, FieldAttributes+"/") {
-		return p.Sync[FieldAttributes]
+	if strings.HasPrefix(field, fieldAttributes+"/") {
+		return p.Sync[fieldAttributes]
 	}
 	return SyncAlways
 }
@@ -364,11 +364,11 @@ func (p *Policy) apply(before *userstore.User, in userstore.Profile, overage boo
 		old = before.Profile
 	}
 	out := userstore.Profile{
-		Email:       syncString(p.rule(FieldEmail), before != nil, old.Email, in.Email),
-		DisplayName: syncString(p.rule(FieldDisplayName), before != nil, old.DisplayName, in.DisplayName),
-		GivenName:   syncString(p.rule(FieldGivenName), before != nil, old.GivenName, in.GivenName),
-		FamilyName:  syncString(p.rule(FieldFamilyName), before != nil, old.FamilyName, in.FamilyName),
-		Groups:      syncSlice(p.rule(FieldGroups), before != nil, old.Groups, in.Groups),
+		Email:       syncString(p.rule(fieldEmail), before != nil, old.Email, in.Email),
+		DisplayName: syncString(p.rule(fieldDisplayName), before != nil, old.DisplayName, in.DisplayName),
+		GivenName:   syncString(p.rule(fieldGivenName), before != nil, old.GivenName, in.GivenName),
+		FamilyName:  syncString(p.rule(fieldFamilyName), before != nil, old.FamilyName, in.FamilyName),
+		Groups:      syncSlice(p.rule(fieldGroups), before != nil, old.Groups, in.Groups),
 	}
 	if overage {
 		// The groups are unknown. Keeping the stored ones would keep
@@ -436,7 +436,7 @@ func (p *Policy) syncAttributes(exists bool, old, in map[string][]string) map[st
 		out[k] = slices.Clone(v)
 	}
 	for k, v := range in {
-		r := p.rule(FieldAttributes + "/" + k)
+		r := p.rule(fieldAttributes + "/" + k)
 		switch {
 		case r == SyncNever:
 		case !exists, r == SyncAlways:
@@ -449,7 +449,7 @@ func (p *Policy) syncAttributes(exists bool, old, in map[string][]string) map[st
 		if _, done := out[k]; done {
 			continue
 		}
-		r := p.rule(FieldAttributes + "/" + k)
+		r := p.rule(fieldAttributes + "/" + k)
 		if exists && r != SyncAlways {
 			set(k, v)
 		}

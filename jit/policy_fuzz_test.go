@@ -23,7 +23,7 @@ func FuzzPolicyApply(f *testing.F) {
 	}
 	f.Fuzz(func(t *testing.T, oldEmail, newEmail, oldGroups, newGroups string, rule uint8, overage, exists bool) {
 		r := SyncRule(rule % 4)
-		p := Policy{Sync: map[string]SyncRule{FieldEmail: r, FieldGroups: r}, Roles: rm}
+		p := Policy{Sync: map[string]SyncRule{fieldEmail: r, fieldGroups: r}, Roles: rm}
 		split := func(s string) []string {
 			if s == "" {
 				return nil

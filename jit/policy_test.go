@@ -419,10 +419,10 @@ func TestDisableCreate(t *testing.T) {
 
 func TestSyncRules(t *testing.T) {
 	p := jit.Policy{Sync: map[string]jit.SyncRule{
-		jit.FieldEmail:       jit.SyncOnCreate,
-		jit.FieldDisplayName: jit.SyncIfEmpty,
-		jit.FieldGivenName:   jit.SyncNever,
-		jit.FieldGroups:      jit.SyncAlways,
+		"email":        jit.SyncOnCreate,
+		"display_name": jit.SyncIfEmpty,
+		"given_name":   jit.SyncNever,
+		"groups":       jit.SyncAlways,
 	}}
 	h := policyHarness(t, p)
 	ada := person("p-ada", "ada@example.com", "Ada", "Lovelace", "staff")

@@ -24,10 +24,10 @@ const (
 	// [Options.MetadataRefreshInterval] is zero. A shorter cacheDuration or
 	// an earlier validUntil in the document brings the refresh forward.
 	DefaultMetadataRefreshInterval = 24 * time.Hour
-	// MinMetadataRefreshInterval is the shortest delay between two fetches
+	// minMetadataRefreshInterval is the shortest delay between two fetches
 	// that a document's cacheDuration or validUntil can ask for. An
 	// explicit, shorter [Options.MetadataRefreshInterval] is honoured.
-	MinMetadataRefreshInterval = time.Minute
+	minMetadataRefreshInterval = time.Minute
 	// metadataRetryBase and metadataRetryMax bound the exponential backoff
 	// after a failed refresh (never later than the regular refresh).
 	metadataRetryBase = 5 * time.Second
@@ -231,7 +231,7 @@ func (m *Middleware) nextRefresh(s *idpSnapshot) time.Duration {
 			d = left
 		}
 	}
-	return max(d, min(MinMetadataRefreshInterval, m.refreshEvery))
+	return max(d, min(minMetadataRefreshInterval, m.refreshEvery))
 }
 
 // Close stops the background refresh of IdP metadata and waits for it to

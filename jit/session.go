@@ -163,7 +163,7 @@ func (m *Middleware) writeTracked(w http.ResponseWriter, ts trackedRequests) err
 		if err != nil {
 			return err
 		}
-		ck.Value, ck.MaxAge = v, int(DefaultRequestLifetime/time.Second)
+		ck.Value, ck.MaxAge = v, int(requestLifetime/time.Second)
 	}
 	if m.secure {
 		ck.SameSite = http.SameSiteNoneMode

@@ -8,20 +8,20 @@ import (
 // StepOrder returns the checks of a sign-in in the order they run (a panic
 // aside), as a [Trace] names them.
 func StepOrder() []string {
-	return []string{StepMetadata, StepDecode, StepParse, StepStructure, StepProtocol, StepAssertion, StepMapping, StepSession}
+	return []string{stepMetadata, stepDecode, stepParse, stepStructure, stepProtocol, stepAssertion, stepMapping, stepSession}
 }
 
 // The checks of a sign-in, in the order they run, as named in a [Trace].
 const (
-	StepMetadata  = "metadata"  // the IdP metadata in hand is still valid
-	StepDecode    = "decode"    // base64, within the size bound
-	StepParse     = "parse"     // XML within the depth bound, no DOCTYPE or directive
-	StepStructure = "structure" // one assertion, namespaces, algorithms, one Reference
-	StepProtocol  = "protocol"  // crewjam/saml: round trip, signature, issuer, destination, status
-	StepAssertion = "assertion" // issuer, time windows, audience, bearer recipient, InResponseTo
-	StepMapping   = "mapping"   // claims to a key and a profile
-	StepSession   = "session"   // the IdP session has not ended
-	StepPanic     = "panic"     // the SAML library panicked (refused)
+	stepMetadata  = "metadata"  // the IdP metadata in hand is still valid
+	stepDecode    = "decode"    // base64, within the size bound
+	stepParse     = "parse"     // XML within the depth bound, no DOCTYPE or directive
+	stepStructure = "structure" // one assertion, namespaces, algorithms, one Reference
+	stepProtocol  = "protocol"  // crewjam/saml: round trip, signature, issuer, destination, status
+	stepAssertion = "assertion" // issuer, time windows, audience, bearer recipient, InResponseTo
+	stepMapping   = "mapping"   // claims to a key and a profile
+	stepSession   = "session"   // the IdP session has not ended
+	stepPanic     = "panic"     // the SAML library panicked (refused)
 )
 
 // Trace is the decision trace of one sign-in, as [Explain] reports it:
@@ -45,7 +45,9 @@ type Trace struct {
 
 // Step is the outcome of one check.
 type Step struct {
-	// Name is one of the Step… constants.
+	// Name is the check's name, one of [StepOrder]'s ("metadata",
+	// "decode", "parse", "structure", "protocol", "assertion", "mapping",
+	// "session"), or "panic" for a panic inside the SAML library.
 	Name string `json:"name"`
 	// OK reports whether the check passed.
 	OK bool `json:"ok"`

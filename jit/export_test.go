@@ -1,0 +1,4 @@
+package jit
+
+// CheckMetadataURL is checkMetadataURL, for the external tests.
+var CheckMetadataURL = checkMetadataURL
