@@ -1,0 +1,356 @@
+package jit_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/base64"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/crewjam/saml"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/samljit/samljit/claims"
+	"github.com/samljit/samljit/jit"
+	"github.com/samljit/samljit/jit/jittest"
+	"github.com/samljit/samljit/userstore"
+)
+
+// Tests that a broken rule cannot pass (issue 18). Each rule below was
+// broken by hand, one at a time, and the suite stayed green; each test here
+// fails when its rule is broken. Where crewjam/saml v0.6.3 enforces the
+// same rule on its own, so that breaking ours changes nothing a test can
+// see, the test says so and is kept as the system-level guard against a
+// regression in either; docs/MUTATION.md lists those equivalent mutants.
+
+// The entity ID of the harness's unnamed connection.
+func spEntityID(h *harness) string { return h.app.URL + "/saml/metadata" }
+
+// TestAudienceMustNameThisSPExactly: every AudienceRestriction must name
+// this SP, compared exactly. An audience that merely contains our entity
+// ID (as a prefix, as a suffix) belongs to some other party.
+//
+// crewjam v0.6.3 enforces the same rule before ours runs
+// (service_provider.go validateAudienceRestriction: every restriction must
+// satisfy audienceRestrictionContains, which compares v.Value == audience),
+// so a strings.Contains in checks.checkAssertion is refused there first:
+// the mutant is equivalent while crewjam stays as it is.
+func TestAudienceMustNameThisSPExactly(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		forged func(entityID string) []string
+	}{
+		{"second restriction extends our entity ID", func(id string) []string { return []string{id, id + ".evil.example"} }},
+		{"only restriction extends our entity ID", func(id string) []string { return []string{id + ".evil.example"} }},
+		{"only restriction ends with our entity ID", func(id string) []string { return []string{"https://evil.example/?" + id} }},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			h, before := hostileHarness(t, harnessConfig{})
+			audiences := tc.forged(spEntityID(h))
+			h.idp().SetMutateAssertion(func(a *saml.Assertion) {
+				a.Conditions.AudienceRestrictions = nil
+				for _, aud := range audiences {
+					a.Conditions.AudienceRestrictions = append(a.Conditions.AudienceRestrictions, saml.AudienceRestriction{Audience: saml.Audience{Value: aud}})
+				}
+			})
+			c := h.client()
+			resp, body := h.signIn(c, "", victim)
+			refusal(t, resp, body, http.StatusForbidden)
+			err := h.lastRefusal()
+			require.ErrorIs(t, err, jit.ErrInvalidResponse)
+			assert.Contains(t, strings.ToLower(err.Error()), "audience")
+			assert.Equal(t, before, h.users(), "nobody created or changed")
+			r, _ := h.me(c)
+			assert.Equal(t, http.StatusUnauthorized, r.StatusCode, "no session")
+		})
+	}
+}
+
+// skewHarness starts a harness whose middleware allows 30 s of clock skew,
+// far less than crewjam's fixed saml.MaxClockSkew (180 s), and whose clock,
+// shared with the IdP, runs an hour ahead of the machine's: a window judged
+// with time.Now rather than Options.Now would pass. mutate forges the
+// assertion the IdP signs.
+func skewHarness(t *testing.T, mutate func(a *saml.Assertion)) *harness {
+	t.Helper()
+	now := func() time.Time { return time.Now().Add(time.Hour) }
+	h := newHarness(t, harnessConfig{
+		idpOptions: func(o *jittest.Options) { o.Now = now },
+		configure: func(o *jit.Options) {
+			o.Now = now
+			o.ClockSkew = 30 * time.Second
+		},
+	})
+	h.idp().AddUser(person("p-skew", "skew@example.com", "Skew", "Ed"))
+	h.idp().SetMutateAssertion(mutate)
+	return h
+}
+
+// signInSkewed signs p-skew in through h and reports the status and the
+// refusal's reason, if any.
+func signInSkewed(t *testing.T, h *harness) (int, error) {
+	t.Helper()
+	resp, body := h.signIn(h.client(), "", "p-skew")
+	if resp.StatusCode == http.StatusSeeOther {
+		return resp.StatusCode, nil
+	}
+	refusal(t, resp, body, http.StatusForbidden)
+	assert.Empty(t, h.users(), "a refused sign-in creates nobody")
+	return resp.StatusCode, h.lastRefusal()
+}
+
+// TestIssueInstantAgeJudgedByInjectedClockAndSkew: an assertion issued
+// 200 s before Options.Now is refused with ClockSkew 30 s (ours allows
+// MaxIssueDelay + ClockSkew = 120 s).
+//
+// crewjam v0.6.3 refuses it too, on its own and more strictly: its
+// validateAssertion refuses when issueDeadline(assertion).Before(now), and
+// issueInstantDeadline is IssueInstant.Add(MaxIssueDelay), 90 s with no
+// skew (service_provider.go), judged with the same clock
+// (ServiceProvider.Clock is Options.Now). So removing our age check
+// changes nothing a test can see: 60 s passes both, anything past 90 s is
+// refused by crewjam first. The mutant is equivalent; this test guards the
+// rule at the system level.
+func TestIssueInstantAgeJudgedByInjectedClockAndSkew(t *testing.T) {
+	t.Run("issued 60 s before Now is accepted", func(t *testing.T) {
+		h := skewHarness(t, func(a *saml.Assertion) { a.IssueInstant = a.IssueInstant.Add(-60 * time.Second) })
+		status, err := signInSkewed(t, h)
+		require.NoError(t, err)
+		require.Equal(t, http.StatusSeeOther, status)
+	})
+	t.Run("issued 200 s before Now is refused", func(t *testing.T) {
+		h := skewHarness(t, func(a *saml.Assertion) { a.IssueInstant = a.IssueInstant.Add(-200 * time.Second) })
+		_, err := signInSkewed(t, h)
+		require.ErrorIs(t, err, jit.ErrInvalidResponse)
+	})
+}
+
+// TestIssueInstantInFutureJudgedByInjectedClockAndSkew: an assertion dated
+// 100 s after Options.Now is refused with ClockSkew 30 s. crewjam allows
+// 180 s (saml.MaxClockSkew), so only our check refuses it.
+func TestIssueInstantInFutureJudgedByInjectedClockAndSkew(t *testing.T) {
+	h := skewHarness(t, func(a *saml.Assertion) { a.IssueInstant = a.IssueInstant.Add(100 * time.Second) })
+	_, err := signInSkewed(t, h)
+	require.ErrorIs(t, err, jit.ErrInvalidResponse)
+	assert.ErrorContains(t, err, "missing or in the future")
+}
+
+// TestConditionsNotOnOrAfterJudgedByInjectedClockAndSkew: a 30 s
+// Conditions window that opened 2 min before Options.Now (it closed 90 s
+// ago) is refused with ClockSkew 30 s, although the assertion was issued
+// just now and its bearer confirmation is valid. crewjam allows 180 s past
+// NotOnOrAfter, so only our check refuses it.
+func TestConditionsNotOnOrAfterJudgedByInjectedClockAndSkew(t *testing.T) {
+	h := skewHarness(t, func(a *saml.Assertion) {
+		a.Conditions.NotBefore = a.IssueInstant.Add(-2 * time.Minute)
+		a.Conditions.NotOnOrAfter = a.Conditions.NotBefore.Add(30 * time.Second)
+	})
+	_, err := signInSkewed(t, h)
+	require.ErrorIs(t, err, jit.ErrInvalidResponse)
+	assert.ErrorContains(t, err, "assertion expired at")
+}
+
+// TestConditionsNotBeforeJudgedByInjectedClockAndSkew: Conditions that
+// open 100 s after Options.Now are refused with ClockSkew 30 s; crewjam
+// allows 180 s.
+func TestConditionsNotBeforeJudgedByInjectedClockAndSkew(t *testing.T) {
+	h := skewHarness(t, func(a *saml.Assertion) { a.Conditions.NotBefore = a.IssueInstant.Add(100 * time.Second) })
+	_, err := signInSkewed(t, h)
+	require.ErrorIs(t, err, jit.ErrInvalidResponse)
+	assert.ErrorContains(t, err, "assertion is not valid before")
+}
+
+// TestBearerNotOnOrAfterJudgedByInjectedClockAndSkew: a bearer
+// SubjectConfirmationData whose 30 s window opened 2 min before
+// Options.Now is refused with ClockSkew 30 s, although the Conditions are
+// valid. crewjam allows 180 s past NotOnOrAfter, so only our check refuses
+// it.
+func TestBearerNotOnOrAfterJudgedByInjectedClockAndSkew(t *testing.T) {
+	h := skewHarness(t, func(a *saml.Assertion) {
+		d := a.Subject.SubjectConfirmations[0].SubjectConfirmationData
+		d.NotOnOrAfter = a.IssueInstant.Add(-2 * time.Minute).Add(30 * time.Second)
+	})
+	_, err := signInSkewed(t, h)
+	require.ErrorIs(t, err, jit.ErrInvalidResponse)
+	assert.ErrorContains(t, err, "bearer SubjectConfirmationData expired at")
+}
+
+// TestBearerNotBeforeJudgedByInjectedClockAndSkew: a bearer confirmation
+// valid only from 100 s after Options.Now is refused with ClockSkew 30 s;
+// crewjam allows 180 s.
+func TestBearerNotBeforeJudgedByInjectedClockAndSkew(t *testing.T) {
+	h := skewHarness(t, func(a *saml.Assertion) {
+		a.Subject.SubjectConfirmations[0].SubjectConfirmationData.NotBefore = a.IssueInstant.Add(100 * time.Second)
+	})
+	_, err := signInSkewed(t, h)
+	require.ErrorIs(t, err, jit.ErrInvalidResponse)
+	assert.ErrorContains(t, err, "bearer SubjectConfirmationData not valid before")
+}
+
+// TestDecodedSizeCapIsExact: Options.MaxResponseBytes caps the decoded
+// response exactly. The encoded-length precheck is only a bound that
+// refuses a huge post before decoding it; it lets through up to
+// MaxResponseBytes/64+16 bytes more, which the decoded-length check
+// refuses. A real, signed response padded to the cap is accepted; one
+// byte more is refused.
+func TestDecodedSizeCapIsExact(t *testing.T) {
+	const limit = 64 << 10
+	h := newHarness(t, harnessConfig{configure: func(o *jit.Options) { o.MaxResponseBytes = limit }})
+	h.idp().AddUser(person("p-big", "big@example.com", "Big", "Response"))
+
+	// padded returns a fresh response of this browser, its XML padded with
+	// whitespace after the root element to size bytes: a response that is
+	// valid but for its size.
+	padded := func(c *http.Client, size int) jittest.Form {
+		f := h.respond(c, "", "p-big")
+		raw, err := base64.StdEncoding.DecodeString(f.SAMLResponse)
+		require.NoError(t, err)
+		require.Less(t, len(raw), size)
+		raw = append(raw, bytes.Repeat([]byte{'\n'}, size-len(raw))...)
+		f.SAMLResponse = base64.StdEncoding.EncodeToString(raw)
+		return f
+	}
+	post := func(c *http.Client, f jittest.Form) (*http.Response, string) { return h.post(c, f) }
+
+	t.Run("one byte over the cap is refused", func(t *testing.T) {
+		c := h.client()
+		resp, body := post(c, padded(c, limit+1))
+		refusal(t, resp, body, http.StatusRequestEntityTooLarge)
+		err := h.lastRefusal()
+		require.ErrorIs(t, err, jit.ErrResponseTooLarge)
+		assert.ErrorContains(t, err, "decoded response is 65537 bytes, limit 65536")
+		assert.Empty(t, h.users())
+	})
+	t.Run("exactly the cap is accepted", func(t *testing.T) {
+		c := h.client()
+		resp, body := post(c, padded(c, limit))
+		require.Equal(t, http.StatusSeeOther, resp.StatusCode, body)
+		require.Len(t, h.users(), 1)
+	})
+
+	// The precheck's own bound: a post whose decoded length can be at most
+	// limit+limit/64+16 is decoded (and refused by its decoded length); one
+	// whose decoded length can exceed it is refused before decoding.
+	bound := limit + limit/64 + 16
+	require.Zero(t, bound%3, "the bound is a whole number of base64 quanta")
+	for _, tc := range []struct {
+		name    string
+		encoded int
+		reason  string
+	}{
+		{"at the precheck's bound the decoded length refuses", bound / 3 * 4, "decoded response is"},
+		{"past the precheck's bound it refuses before decoding", bound/3*4 + 4, "encoded response is"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c := h.client()
+			f := h.respond(c, "", "p-big")
+			f.SAMLResponse = strings.Repeat("A", tc.encoded)
+			resp, body := post(c, f)
+			refusal(t, resp, body, http.StatusRequestEntityTooLarge)
+			err := h.lastRefusal()
+			require.ErrorIs(t, err, jit.ErrResponseTooLarge)
+			assert.ErrorContains(t, err, tc.reason)
+		})
+	}
+}
+
+// TestMappedKeyMustBelongToConnectionIdP: a Mapper is the application's
+// code and may be wrong; a key it returns under another issuer, here
+// userstore.LocalIssuer, must not sign the person in as the local account
+// holding that key, nor change it.
+func TestMappedKeyMustBelongToConnectionIdP(t *testing.T) {
+	generic := claims.Generic()
+	mapper := claims.MapperFunc(func(id *claims.Identity) (userstore.Key, userstore.Profile, error) {
+		_, p, err := generic.Map(id)
+		return userstore.Key{Issuer: userstore.LocalIssuer, Subject: "acct-1"}, p, err
+	})
+	h := newHarness(t, harnessConfig{mapper: mapper})
+	local := localAccount(t, h, "acct-1", "owner@example.com")
+	h.idp().AddUser(person("p-mallory", "mallory@example.com", "Mal", "Lory", "admins"))
+
+	c := h.client()
+	resp, body := h.signIn(c, "", "p-mallory")
+	refusal(t, resp, body, http.StatusForbidden)
+	err := h.lastRefusal()
+	require.ErrorIs(t, err, jit.ErrMapping)
+	assert.ErrorContains(t, err, "must be the connection's IdP")
+	assert.Nil(t, findCookie(resp, jit.DefaultSessionName), "no session cookie")
+	r, _ := h.me(c)
+	assert.Equal(t, http.StatusUnauthorized, r.StatusCode)
+	assert.Equal(t, []userstore.User{local}, h.users(), "the local account is untouched and nobody is created")
+}
+
+// TestSessionEndsWhenConnectionTrustsAnotherIdP: a session names the IdP
+// that signed its person in. When the connection of the same name is
+// reconfigured to trust another IdP (the customer moved, or the old IdP was
+// compromised), sessions from the old IdP end, even though the cookie
+// still decodes and the user still exists.
+func TestSessionEndsWhenConnectionTrustsAnotherIdP(t *testing.T) {
+	h := newHarness(t, harnessConfig{})
+	h.idp().AddUser(person("p-ada", "ada@example.com", "Ada", "Lovelace"))
+	c := h.client()
+	resp, body := h.signIn(c, "", "p-ada")
+	require.Equal(t, http.StatusSeeOther, resp.StatusCode, body)
+	cookie := sessionCookie(c, h)
+	require.NotEmpty(t, cookie)
+
+	// restart starts the application again on the same store, with the
+	// same SessionKeys and connection name (the harness's), its connection
+	// trusting the IdP whose metadata is given, and returns a browser
+	// holding the old session cookie for it.
+	restart := func(idpMetadata []byte) (*harness, *http.Client) {
+		st, _ := openSQLite(t, h.dbPath)
+		h2 := newHarness(t, harnessConfig{store: st, configure: func(o *jit.Options) {
+			if idpMetadata != nil {
+				o.Connections[0].IDPMetadata = idpMetadata
+			}
+		}})
+		c2 := h2.client()
+		c2.Jar.SetCookies(mustURL(h2.app.URL), []*http.Cookie{{Name: jit.DefaultSessionName, Value: cookie, Path: "/"}})
+		return h2, c2
+	}
+
+	t.Run("same IdP: the session goes on", func(t *testing.T) {
+		h2, c2 := restart(h.idp().Metadata())
+		r, u := h2.me(c2)
+		require.Equal(t, http.StatusOK, r.StatusCode)
+		assert.Equal(t, userstore.Key{Issuer: h.idp().EntityID(), Subject: "p-ada"}, u.Key)
+	})
+	t.Run("another IdP: the session ends", func(t *testing.T) {
+		h2, c2 := restart(nil) // the harness's new IdP
+		require.NotEqual(t, h.idp().EntityID(), h2.idp().EntityID())
+		r, _ := h2.me(c2)
+		assert.Equal(t, http.StatusUnauthorized, r.StatusCode)
+		req, err := http.NewRequest(http.MethodGet, h2.app.URL+"/me", nil)
+		require.NoError(t, err)
+		req.AddCookie(&http.Cookie{Name: jit.DefaultSessionName, Value: cookie})
+		_, err = h2.mw.CurrentUser(req)
+		require.ErrorIs(t, err, jit.ErrNotSignedIn)
+		// The user is still there: only the session ended.
+		_, err = h2.store.Lookup(context.Background(), userstore.Key{Issuer: h.idp().EntityID(), Subject: "p-ada"})
+		require.NoError(t, err)
+	})
+}
+
+// TestVerifiedDomainComparedASCIIOnly: VerifiedDomains are compared after
+// ASCII lower-casing only. Unicode case folding (strings.EqualFold) folds
+// the Kelvin sign U+212A onto "k", so a look-alike domain an IdP can put in
+// any address, "\u212Aasa.example", would count as the verified
+// "kasa.example" and link the local account holding that address.
+func TestVerifiedDomainComparedASCIIOnly(t *testing.T) {
+	const lookalike = "ada@\u212Aasa.example"
+	h := policyHarness(t, jit.Policy{Brownfield: jit.Brownfield{Mode: jit.BrownfieldLinkVerifiedDomains, VerifiedDomains: []string{"kasa.example"}}})
+	local := localAccount(t, h, "acct-1", lookalike)
+	h.idp().AddUser(person("p-ada", lookalike, "Ada", "Lovelace"))
+
+	resp, body := h.signIn(h.client(), "", "p-ada")
+	refusal(t, resp, body, http.StatusForbidden)
+	err := h.lastRefusal()
+	require.ErrorIs(t, err, jit.ErrEmailConflict)
+	assert.ErrorContains(t, err, "whose domain is not verified")
+	assert.Empty(t, h.eventsOf(jit.EventLinked))
+	assert.Equal(t, []userstore.User{local}, h.users(), "the local account is untouched")
+}
