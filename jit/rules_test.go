@@ -3,12 +3,20 @@ package jit_test
 import (
 	"bytes"
 	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/x509"
+	"crypto/x509/pkix"
 	"encoding/base64"
+	"fmt"
+	"math/big"
 	"net/http"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/beevik/etree"
 	"github.com/crewjam/saml"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -16,6 +24,7 @@ import (
 	"github.com/samljit/samljit/claims"
 	"github.com/samljit/samljit/jit"
 	"github.com/samljit/samljit/jit/jittest"
+	"github.com/samljit/samljit/jit/jittest/forge"
 	"github.com/samljit/samljit/userstore"
 )
 
@@ -353,4 +362,139 @@ func TestVerifiedDomainComparedASCIIOnly(t *testing.T) {
 	assert.ErrorContains(t, err, "whose domain is not verified")
 	assert.Empty(t, h.eventsOf(jit.EventLinked))
 	assert.Equal(t, []userstore.User{local}, h.users(), "the local account is untouched")
+}
+
+// The rules below were found by mutation testing (.ci/mutation,
+// docs/MUTATION.md): each test kills a mutant that lived through the
+// suite.
+
+// TestBodyCapBeforeReading: the ACS caps the POST body at
+// 2×MaxResponseBytes + 4 KiB before reading it (the base64 of a response at
+// the cap, form-encoded, with the RelayState). A body at the cap is read
+// (and its SAMLResponse refused by the decoded-size bound); one byte more
+// is refused unread.
+func TestBodyCapBeforeReading(t *testing.T) {
+	const limit = 64 << 10
+	const bodyCap = 2*limit + 4096
+	h := newHarness(t, harnessConfig{configure: func(o *jit.Options) { o.MaxResponseBytes = limit }})
+	h.idp().AddUser(person("p-big", "big@example.com", "Big", "Body"))
+	for _, tc := range []struct {
+		name   string
+		size   int
+		reason string
+	}{
+		{"at the cap the body is read", bodyCap, "encoded response is"},
+		{"one byte over the cap is refused unread", bodyCap + 1, "body over 135168 bytes"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c := h.client()
+			f := h.respond(c, "", "p-big")
+			prefix := "RelayState=" + f.RelayState + "&SAMLResponse="
+			body := prefix + strings.Repeat("A", tc.size-len(prefix))
+			require.Len(t, body, tc.size)
+			req, err := http.NewRequest(http.MethodPost, f.ACS, strings.NewReader(body))
+			require.NoError(t, err)
+			req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+			resp, err := c.Do(req)
+			require.NoError(t, err)
+			refusal(t, resp, readBody(t, resp), http.StatusRequestEntityTooLarge)
+			err = h.lastRefusal()
+			require.ErrorIs(t, err, jit.ErrResponseTooLarge)
+			assert.ErrorContains(t, err, tc.reason)
+		})
+	}
+}
+
+// TestEncryptedAssertionWithoutRSAKeyRefused: an SP whose key is not RSA
+// (and no Options.DecryptionKeys) cannot decrypt an assertion; the refusal
+// says so, for the operator to fix, before crewjam is asked.
+func TestEncryptedAssertionWithoutRSAKeyRefused(t *testing.T) {
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	require.NoError(t, err)
+	tmpl := &x509.Certificate{
+		SerialNumber: big.NewInt(1),
+		Subject:      pkix.Name{CommonName: "samljit test SP (ECDSA)"},
+		NotBefore:    time.Now().Add(-time.Hour),
+		NotAfter:     time.Now().Add(24 * time.Hour),
+		KeyUsage:     x509.KeyUsageDigitalSignature,
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	require.NoError(t, err)
+	cert, err := x509.ParseCertificate(der)
+	require.NoError(t, err)
+
+	h, before := hostileHarness(t, harnessConfig{configure: func(o *jit.Options) { o.Key, o.Certificate = key, cert }})
+	_, rsaCert := spKeyPair() // any RSA certificate: the SP has no RSA key at all
+	h.idp().SetMutateResponse(func(r *etree.Element) {
+		require.NoError(t, forge.EncryptAssertion(r, rsaCert, forge.Encryption{Block: forge.BlockAES128GCM}))
+	})
+	resp, body := h.signIn(h.client(), "", victim)
+	assertRefused(t, h, resp, body, http.StatusForbidden, jit.ErrInvalidResponse, "this SP has no RSA key to decrypt it", before)
+}
+
+// TestResolvedGroupsBounded: a GroupResolver may return as many groups as
+// an assertion may carry (claims.DefaultMaxValues), not one more.
+func TestResolvedGroupsBounded(t *testing.T) {
+	for _, n := range []int{claims.DefaultMaxValues, claims.DefaultMaxValues + 1} {
+		t.Run(fmt.Sprint(n), func(t *testing.T) {
+			groups := make([]string, n)
+			for i := range groups {
+				groups[i] = fmt.Sprintf("g-%04d", i)
+			}
+			resolver := jit.GroupResolverFunc(func(context.Context, jit.GroupsQuery) ([]string, error) { return groups, nil })
+			h := policyHarness(t, jit.Policy{GroupResolver: resolver})
+			h.idp().AddUser(overagePerson("p-ada", "ada@example.com"))
+			resp, body := h.signIn(h.client(), "", "p-ada")
+			if n <= claims.DefaultMaxValues {
+				require.Equal(t, http.StatusSeeOther, resp.StatusCode, body)
+				require.Len(t, h.users(), 1)
+				assert.Equal(t, groups, h.users()[0].Profile.Groups)
+				return
+			}
+			refusal(t, resp, body, http.StatusServiceUnavailable)
+			err := h.lastRefusal()
+			require.ErrorIs(t, err, jit.ErrGroupsUnavailable)
+			assert.ErrorContains(t, err, "returned 2049 groups, over 2048")
+			assert.Empty(t, h.users())
+		})
+	}
+}
+
+// TestSignInLintNamesFormatAndSignIn: a warning found at a connection's
+// first sign-in names what the IdP sent (the NameID format, "none" when it
+// sent none) and is logged under that sign-in's correlation id.
+func TestSignInLintNamesFormatAndSignIn(t *testing.T) {
+	for _, tc := range []struct{ format, want string }{
+		{claims.NameIDFormatUnspecified, "format " + claims.NameIDFormatUnspecified + ","},
+		{"", "format none,"},
+	} {
+		t.Run(tc.want, func(t *testing.T) {
+			h := newHarness(t, harnessConfig{})
+			h.idp().AddUser(person("p-ada", "ada@example.com", "Ada", "Lovelace"))
+			h.idp().SetMutateAssertion(func(a *saml.Assertion) { a.Subject.NameID.Format = tc.format })
+			resp, body := h.signIn(h.client(), "", "p-ada")
+			require.Equal(t, http.StatusSeeOther, resp.StatusCode, body)
+			ws := h.mw.Warnings()
+			require.Equal(t, []string{jit.WarnNameIDKey}, codes(ws))
+			assert.Contains(t, ws[0].Message, tc.want)
+			corr := h.lastEvent().CorrelationID
+			require.NotEmpty(t, corr)
+			assert.True(t, h.logged(corr, "connection lint", jit.WarnNameIDKey), "the warning is logged under the sign-in's correlation id:\n%s", h.logs.String())
+		})
+	}
+}
+
+// TestStartupLintHasNoCorrelationID: a warning about the configuration,
+// found at New, belongs to no sign-in and carries no correlation id.
+func TestStartupLintHasNoCorrelationID(t *testing.T) {
+	h := newHarness(t, harnessConfig{configure: func(o *jit.Options) { o.Connections[0].AllowSHA1 = true }})
+	require.Equal(t, []string{jit.WarnSHA1}, codes(h.mw.Warnings()))
+	var lint string
+	for _, line := range strings.Split(h.logs.String(), "\n") {
+		if strings.Contains(line, "connection lint") {
+			lint = line
+		}
+	}
+	require.NotEmpty(t, lint)
+	assert.NotContains(t, lint, "correlation_id")
 }
