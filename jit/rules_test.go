@@ -12,6 +12,7 @@ import (
 	"fmt"
 	"math/big"
 	"net/http"
+	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
@@ -497,4 +498,38 @@ func TestStartupLintHasNoCorrelationID(t *testing.T) {
 	}
 	require.NotEmpty(t, lint)
 	assert.NotContains(t, lint, "correlation_id")
+}
+
+// TestIDPMetadataSizeBound: an IdP metadata document may be 4 MiB, not a
+// byte more.
+func TestIDPMetadataSizeBound(t *testing.T) {
+	const bound = 4 << 20
+	md := jittest.New(t).Metadata()
+	pad := func(n int) []byte { return append(bytes.Clone(md), bytes.Repeat([]byte{'\n'}, n-len(md))...) }
+	_, err := jit.ParseIDPMetadata(pad(bound))
+	require.NoError(t, err)
+	_, err = jit.ParseIDPMetadata(pad(bound + 1))
+	require.ErrorContains(t, err, "metadata is 4194305 bytes, over 4194304")
+}
+
+// TestFetchedMetadataSizeBound: a fetched metadata document is read up to
+// the same 4 MiB bound, whole: a document at the bound arrives entire, one
+// a byte longer is refused, not cut short.
+func TestFetchedMetadataSizeBound(t *testing.T) {
+	const bound = 4 << 20
+	for _, size := range []int{bound, bound + 1} {
+		t.Run(fmt.Sprint(size), func(t *testing.T) {
+			doc := bytes.Repeat([]byte{'x'}, size)
+			srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { _, _ = w.Write(doc) }))
+			t.Cleanup(srv.Close)
+			data, err := jit.FetchIDPMetadata(t.Context(), nil, srv.URL+"/metadata", false)
+			if size <= bound {
+				require.NoError(t, err)
+				assert.Equal(t, size, len(data), "the whole document")
+				return
+			}
+			require.ErrorContains(t, err, "metadata document over 4194304 bytes")
+			assert.Nil(t, data)
+		})
+	}
 }
