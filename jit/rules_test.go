@@ -533,3 +533,62 @@ func TestFetchedMetadataSizeBound(t *testing.T) {
 		})
 	}
 }
+
+// TestSessionKeyErrorsNameThePair: a misplaced session key is reported by
+// its pair and its index in Options.SessionKeys, so that the operator finds
+// it.
+func TestSessionKeyErrorsNameThePair(t *testing.T) {
+	idp := jittest.New(t).Metadata()
+	key, cert := spKeyPair()
+	k32 := bytes.Repeat([]byte{2}, 32)
+	for _, tc := range []struct {
+		keys [][]byte
+		want string
+	}{
+		{[][]byte{k32, nil, bytes.Repeat([]byte{1}, 8)}, "session authentication key 1 (SessionKeys[2]) is 8 bytes"},
+		{[][]byte{k32, bytes.Repeat([]byte{1}, 20)}, "session encryption key 0 (SessionKeys[1]) is 20 bytes"},
+		{[][]byte{k32, nil, k32, bytes.Repeat([]byte{1}, 20)}, "session encryption key 1 (SessionKeys[3]) is 20 bytes"},
+	} {
+		t.Run(tc.want, func(t *testing.T) {
+			_, err := jit.New(context.Background(), jit.Options{
+				RootURL: "https://app.example.com", Key: key, Certificate: cert, Store: newMem(), SessionKeys: tc.keys,
+				Connections: []jit.Connection{{IDPMetadata: idp}},
+			})
+			require.ErrorContains(t, err, tc.want)
+		})
+	}
+}
+
+// TestSessionCookieSealExpires: the session cookie's seal carries the time
+// it was made, and the cookie store refuses it once SessionLifetime has
+// passed on the machine's clock: a second bound on a session, beside the
+// expiry recorded in it, which the injected clock judges. Here that clock
+// stands still, so only the seal can end the session, and the browser
+// keeps sending the cookie past its Max-Age.
+func TestSessionCookieSealExpires(t *testing.T) {
+	frozen := time.Now()
+	h := newHarness(t, harnessConfig{
+		idpOptions: func(o *jittest.Options) { o.Now = func() time.Time { return frozen } },
+		configure: func(o *jit.Options) {
+			o.Now = func() time.Time { return frozen }
+			o.SessionLifetime = time.Second
+		},
+	})
+	h.idp().AddUser(person("p-ada", "ada@example.com", "Ada", "Lovelace"))
+	c := h.client()
+	resp, body := h.signIn(c, "", "p-ada")
+	require.Equal(t, http.StatusSeeOther, resp.StatusCode, body)
+	cookie := sessionCookie(c, h)
+	require.NotEmpty(t, cookie)
+	current := func() error {
+		req, err := http.NewRequest(http.MethodGet, h.app.URL+"/me", nil)
+		require.NoError(t, err)
+		req.AddCookie(&http.Cookie{Name: jit.DefaultSessionName, Value: cookie})
+		_, err = h.mw.CurrentUser(req)
+		return err
+	}
+	require.NoError(t, current())
+	// The seal's time is in whole seconds: two of them have passed for it.
+	time.Sleep(2100 * time.Millisecond)
+	require.ErrorIs(t, current(), jit.ErrNotSignedIn)
+}
