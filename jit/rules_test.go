@@ -592,3 +592,33 @@ func TestSessionCookieSealExpires(t *testing.T) {
 	time.Sleep(2100 * time.Millisecond)
 	require.ErrorIs(t, current(), jit.ErrNotSignedIn)
 }
+
+// TestUnreachableRootURLSuggestsLocalhost: a RootURL on 0.0.0.0 is refused
+// with the URL to use instead, keeping its port.
+func TestUnreachableRootURLSuggestsLocalhost(t *testing.T) {
+	idp := jittest.New(t).Metadata()
+	key, cert := spKeyPair()
+	for root, want := range map[string]string{
+		"http://0.0.0.0:8080": "such as http://localhost:8080",
+		"http://0.0.0.0":      "such as http://localhost\n",
+	} {
+		t.Run(root, func(t *testing.T) {
+			_, err := jit.New(context.Background(), jit.Options{
+				RootURL: root, Key: key, Certificate: cert, Store: newMem(), SessionKeys: [][]byte{make32()},
+				Connections: []jit.Connection{{IDPMetadata: idp}},
+			})
+			require.Error(t, err)
+			assert.Contains(t, err.Error()+"\n", want)
+		})
+	}
+}
+
+// TestLoginURLOfOneNamedConnection: with one connection, LoginURL leads
+// straight to its sign-in, whatever its name; with several, to the
+// chooser.
+func TestLoginURLOfOneNamedConnection(t *testing.T) {
+	one := newHarness(t, harnessConfig{connections: []string{"acme"}})
+	assert.Equal(t, "/saml/acme/login?return_to=%2Freports", one.mw.LoginURL("/reports"))
+	two := newHarness(t, harnessConfig{connections: []string{"acme", "globex"}})
+	assert.Equal(t, "/saml/login?return_to=%2Freports", two.mw.LoginURL("/reports"))
+}
