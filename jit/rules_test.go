@@ -13,6 +13,7 @@ import (
 	"math/big"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"strings"
 	"testing"
 	"time"
@@ -621,4 +622,50 @@ func TestLoginURLOfOneNamedConnection(t *testing.T) {
 	assert.Equal(t, "/saml/acme/login?return_to=%2Freports", one.mw.LoginURL("/reports"))
 	two := newHarness(t, harnessConfig{connections: []string{"acme", "globex"}})
 	assert.Equal(t, "/saml/login?return_to=%2Freports", two.mw.LoginURL("/reports"))
+}
+
+// TestLocalPathBounds: a return path is any same-origin path up to 2048
+// bytes, spaces included, with no control character.
+func TestLocalPathBounds(t *testing.T) {
+	h := newHarness(t, harnessConfig{})
+	login := h.mw.LoginURL("")
+	long := "/" + strings.Repeat("a", 2047)
+	for path, ok := range map[string]bool{
+		long:            true,
+		long + "a":      false,
+		"/search?q=a b": true,
+		"/a\x1fb":       false,
+		"/a\x7fb":       false,
+	} {
+		want := login
+		if ok {
+			want = login + "?" + url.Values{"return_to": {path}}.Encode()
+		}
+		got := h.mw.LoginURL(path)
+		assert.True(t, got == want, "LoginURL(%.40q…) is %.60q…, want %.60q…", path, got, want)
+	}
+}
+
+// TestReturnToBound: a sign-in comes back to the page it started from when
+// that path is at most 256 bytes (it rides in a cookie), and to
+// AfterSignInPath otherwise.
+func TestReturnToBound(t *testing.T) {
+	h := newHarness(t, harnessConfig{})
+	h.idp().AddUser(person("p-ada", "ada@example.com", "Ada", "Lovelace"))
+	for _, n := range []int{256, 257} {
+		t.Run(fmt.Sprint(n), func(t *testing.T) {
+			path := "/" + strings.Repeat("r", n-1)
+			loginURL := h.app.URL + h.mw.LoginURL(path)
+			resp, err := h.idp().SignIn(context.Background(), h.client(), loginURL, "p-ada")
+			require.NoError(t, err)
+			body := readBody(t, resp)
+			require.Equal(t, http.StatusSeeOther, resp.StatusCode, body)
+			want := path
+			if n > 256 {
+				want = "/"
+			}
+			got := resp.Header.Get("Location")
+			assert.True(t, got == want, "Location is %.40q… (%d bytes), want %.40q… (%d bytes)", got, len(got), want, len(want))
+		})
+	}
 }
