@@ -669,3 +669,40 @@ func TestReturnToBound(t *testing.T) {
 		})
 	}
 }
+
+// TestSyncOnCreateOfNameFields: given_name and family_name follow their
+// own sync rules: written when the user is created, kept afterwards.
+func TestSyncOnCreateOfNameFields(t *testing.T) {
+	h := policyHarness(t, jit.Policy{Sync: map[string]jit.SyncRule{jit.FieldGivenName: jit.SyncOnCreate, jit.FieldFamilyName: jit.SyncOnCreate}})
+	h.idp().AddUser(person("p-ada", "ada@example.com", "Ada", "Lovelace"))
+	resp, body := h.signIn(h.client(), "", "p-ada")
+	require.Equal(t, http.StatusSeeOther, resp.StatusCode, body)
+	p := h.users()[0].Profile
+	assert.Equal(t, []string{"Ada", "Lovelace"}, []string{p.GivenName, p.FamilyName}, "written on create")
+
+	h.idp().AddUser(person("p-ada", "ada@example.com", "Augusta", "King"))
+	resp, body = h.signIn(h.client(), "", "p-ada")
+	require.Equal(t, http.StatusSeeOther, resp.StatusCode, body)
+	p = h.users()[0].Profile
+	assert.Equal(t, []string{"Ada", "Lovelace"}, []string{p.GivenName, p.FamilyName}, "kept afterwards")
+	assert.Equal(t, "Augusta King", p.DisplayName, "the other fields still follow the IdP")
+}
+
+// TestSyncAttributeKeysValidated: Policy.Sync takes "attributes/NAME" for
+// any NAME, but not "attributes/" with no name.
+func TestSyncAttributeKeysValidated(t *testing.T) {
+	idp := jittest.New(t).Metadata()
+	key, cert := spKeyPair()
+	newWith := func(sync map[string]jit.SyncRule) error {
+		mw, err := jit.New(context.Background(), jit.Options{
+			RootURL: "https://app.example.com", Key: key, Certificate: cert, Store: newMem(), SessionKeys: [][]byte{make32()},
+			Connections: []jit.Connection{{IDPMetadata: idp, Policy: jit.Policy{Sync: sync}}},
+		})
+		if err == nil {
+			require.NoError(t, mw.Close())
+		}
+		return err
+	}
+	require.NoError(t, newWith(map[string]jit.SyncRule{"attributes/urn:oid:2.5.4.11": jit.SyncOnCreate, jit.FieldAttributes: jit.SyncNever}))
+	require.ErrorContains(t, newWith(map[string]jit.SyncRule{"attributes/": jit.SyncNever}), `unknown field "attributes/"`)
+}
