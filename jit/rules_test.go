@@ -670,21 +670,26 @@ func TestReturnToBound(t *testing.T) {
 	}
 }
 
-// TestSyncOnCreateOfNameFields: given_name and family_name follow their
-// own sync rules: written when the user is created, kept afterwards.
-func TestSyncOnCreateOfNameFields(t *testing.T) {
-	h := policyHarness(t, jit.Policy{Sync: map[string]jit.SyncRule{jit.FieldGivenName: jit.SyncOnCreate, jit.FieldFamilyName: jit.SyncOnCreate}})
-	h.idp().AddUser(person("p-ada", "ada@example.com", "Ada", "Lovelace"))
+// TestSyncOnCreateOfNamesAndGroups: given_name, family_name and groups
+// follow their own sync rules: written when the user is created, kept
+// afterwards.
+func TestSyncOnCreateOfNamesAndGroups(t *testing.T) {
+	h := policyHarness(t, jit.Policy{Sync: map[string]jit.SyncRule{
+		jit.FieldGivenName: jit.SyncOnCreate, jit.FieldFamilyName: jit.SyncOnCreate, jit.FieldGroups: jit.SyncOnCreate,
+	}})
+	h.idp().AddUser(person("p-ada", "ada@example.com", "Ada", "Lovelace", "staff"))
 	resp, body := h.signIn(h.client(), "", "p-ada")
 	require.Equal(t, http.StatusSeeOther, resp.StatusCode, body)
 	p := h.users()[0].Profile
 	assert.Equal(t, []string{"Ada", "Lovelace"}, []string{p.GivenName, p.FamilyName}, "written on create")
+	assert.Equal(t, []string{"staff"}, p.Groups, "written on create")
 
-	h.idp().AddUser(person("p-ada", "ada@example.com", "Augusta", "King"))
+	h.idp().AddUser(person("p-ada", "ada@example.com", "Augusta", "King", "admins"))
 	resp, body = h.signIn(h.client(), "", "p-ada")
 	require.Equal(t, http.StatusSeeOther, resp.StatusCode, body)
 	p = h.users()[0].Profile
 	assert.Equal(t, []string{"Ada", "Lovelace"}, []string{p.GivenName, p.FamilyName}, "kept afterwards")
+	assert.Equal(t, []string{"staff"}, p.Groups, "kept afterwards")
 	assert.Equal(t, "Augusta King", p.DisplayName, "the other fields still follow the IdP")
 }
 
