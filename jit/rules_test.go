@@ -15,6 +15,7 @@ import (
 	"net/http/httptest"
 	"net/url"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -710,4 +711,68 @@ func TestSyncAttributeKeysValidated(t *testing.T) {
 	}
 	require.NoError(t, newWith(map[string]jit.SyncRule{"attributes/urn:oid:2.5.4.11": jit.SyncOnCreate, jit.FieldAttributes: jit.SyncNever}))
 	require.ErrorContains(t, newWith(map[string]jit.SyncRule{"attributes/": jit.SyncNever}), `unknown field "attributes/"`)
+}
+
+// TestAttributeSyncRules: kept attributes follow Policy.Sync name by name
+// ("attributes/NAME" over "attributes"), and what a sign-in stores keeps
+// the mapper's distinction between no attributes (nil) and an empty set,
+// on both paths through the sync rules (none set, some set).
+func TestAttributeSyncRules(t *testing.T) {
+	type attrs = map[string][]string
+	for _, tc := range []struct {
+		name          string
+		sync          map[string]jit.SyncRule
+		first, second attrs
+		want1, want2  attrs
+	}{
+		{
+			name:  "per attribute",
+			sync:  map[string]jit.SyncRule{"attributes/dept": jit.SyncOnCreate, "attributes/title": jit.SyncNever},
+			first: attrs{"dept": {"d1"}, "title": {"t1"}, "site": {"s1"}}, want1: attrs{"dept": {"d1"}, "site": {"s1"}},
+			second: attrs{"dept": {"d2"}, "title": {"t2"}, "site": {"s2"}}, want2: attrs{"dept": {"d1"}, "site": {"s2"}},
+		},
+		{
+			name:  "if empty keeps what was stored when none is sent",
+			sync:  map[string]jit.SyncRule{jit.FieldAttributes: jit.SyncIfEmpty},
+			first: attrs{"dept": {"d1"}}, want1: attrs{"dept": {"d1"}},
+			second: attrs{}, want2: attrs{"dept": {"d1"}},
+		},
+		{
+			name:  "never keeps none",
+			sync:  map[string]jit.SyncRule{jit.FieldAttributes: jit.SyncNever},
+			first: attrs{"dept": {"d1"}}, want1: nil,
+			second: attrs{"dept": {"d2"}}, want2: nil,
+		},
+		{
+			name:  "empty and nil as mapped, with sync rules",
+			sync:  map[string]jit.SyncRule{jit.FieldEmail: jit.SyncAlways},
+			first: attrs{}, want1: attrs{},
+			second: nil, want2: nil,
+		},
+		{
+			name:  "as mapped, without sync rules",
+			first: attrs{"dept": {"d1"}}, want1: attrs{"dept": {"d1"}},
+			second: attrs{}, want2: attrs{},
+		},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var mapped atomic.Pointer[attrs]
+			generic := claims.Generic()
+			mapper := claims.MapperFunc(func(id *claims.Identity) (userstore.Key, userstore.Profile, error) {
+				k, p, err := generic.Map(id)
+				p.Attributes = *mapped.Load()
+				return k, p, err
+			})
+			h := newHarness(t, harnessConfig{mapper: mapper, configure: func(o *jit.Options) { o.Connections[0].Policy.Sync = tc.sync }})
+			h.idp().AddUser(person("p-ada", "ada@example.com", "Ada", "Lovelace"))
+			for i, step := range []struct{ in, want attrs }{{tc.first, tc.want1}, {tc.second, tc.want2}} {
+				mapped.Store(&step.in)
+				resp, body := h.signIn(h.client(), "", "p-ada")
+				require.Equal(t, http.StatusSeeOther, resp.StatusCode, body)
+				got := h.users()[0].Profile.Attributes
+				assert.Equal(t, step.want, got, "sign-in %d", i+1)
+				assert.Equal(t, step.want == nil, got == nil, "sign-in %d: nil is not an empty set", i+1)
+			}
+		})
+	}
 }
