@@ -141,10 +141,10 @@ func TestRefreshBackoff(t *testing.T) {
 	assert.WithinRange(t, s.due, before.Add(15*time.Minute), time.Now().Add(15*time.Minute), "capped at 15 minutes")
 }
 
-// TestSigningCertSet: the fingerprints logged when a refresh changes the
-// IdP's signing certificates are those of every KeyDescriptor with use
-// "signing" or no use, which crewjam trusts; an encryption-only
-// certificate is not one.
+// TestSigningCertSet: the signing certificates are those of every
+// KeyDescriptor with use "signing" or no use, which crewjam trusts; an
+// encryption-only certificate is not one. A refreshed document must list
+// one, and the log names their fingerprints when they change.
 func TestSigningCertSet(t *testing.T) {
 	kd := func(use, cert string) saml.KeyDescriptor {
 		var k saml.KeyDescriptor
@@ -158,9 +158,12 @@ func TestSigningCertSet(t *testing.T) {
 	}
 	b64 := base64.StdEncoding.EncodeToString
 	var idp saml.IDPSSODescriptor
-	idp.KeyDescriptors = []saml.KeyDescriptor{kd("", b64([]byte("no-use"))), kd("signing", b64([]byte("signing"))), kd("encryption", b64([]byte("encryption")))}
-	got := signingCertSet(&saml.EntityDescriptor{IDPSSODescriptors: []saml.IDPSSODescriptor{idp}})
+	enc := kd("encryption", b64([]byte("encryption")))
+	enc.KeyInfo.X509Data.X509Certificates = append(enc.KeyInfo.X509Data.X509Certificates, saml.X509Certificate{Data: b64([]byte("encryption 2"))})
+	idp.KeyDescriptors = []saml.KeyDescriptor{kd("", b64([]byte("no-use"))), kd("signing", b64([]byte("signing"))), enc}
+	md := &saml.EntityDescriptor{IDPSSODescriptors: []saml.IDPSSODescriptor{idp}}
 	want := []string{fp("no-use"), fp("signing")}
 	slices.Sort(want)
-	assert.Equal(t, want, got)
+	assert.Equal(t, want, signingCertSet(md))
+	assert.Equal(t, 2, signingCerts(md), "a refresh needs one of these, and an encryption certificate is not one")
 }
