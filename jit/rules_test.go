@@ -776,3 +776,64 @@ func TestAttributeSyncRules(t *testing.T) {
 		})
 	}
 }
+
+// TestRequestCookieDeletedWhenAnswered: once a browser's last outstanding
+// request is answered, its request cookie is deleted, not left behind
+// empty.
+func TestRequestCookieDeletedWhenAnswered(t *testing.T) {
+	h := newHarness(t, harnessConfig{})
+	h.idp().AddUser(person("p-ada", "ada@example.com", "Ada", "Lovelace"))
+	c := h.client()
+	resp, body := h.signIn(c, "", "p-ada")
+	require.Equal(t, http.StatusSeeOther, resp.StatusCode, body)
+	ck := findCookie(resp, "samljit_req")
+	require.NotNil(t, ck, "the answer clears the request cookie")
+	assert.Negative(t, ck.MaxAge, "deleted (Max-Age=0)")
+	assert.Empty(t, ck.Value)
+	var names []string
+	for _, ck := range c.Jar.Cookies(mustURL(h.app.URL + "/saml/acs")) {
+		names = append(names, ck.Name)
+	}
+	assert.Equal(t, []string{jit.DefaultSessionName}, names, "only the session is left")
+}
+
+// TestRequestExpiresOnItsSecond: an outstanding request lives for
+// DefaultRequestLifetime on the injected clock; at that instant it is gone
+// and the IdP's answer is refused as unsolicited.
+func TestRequestExpiresOnItsSecond(t *testing.T) {
+	start := time.Now().Truncate(time.Second)
+	for _, tc := range []struct {
+		name    string
+		elapsed time.Duration
+		ok      bool
+	}{
+		{"a second before", jit.DefaultRequestLifetime - time.Second, true},
+		{"at the expiry", jit.DefaultRequestLifetime, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var offset atomic.Int64
+			now := func() time.Time { return start.Add(time.Duration(offset.Load())) }
+			h := newHarness(t, harnessConfig{
+				idpOptions: func(o *jittest.Options) { o.Now = now },
+				configure:  func(o *jit.Options) { o.Now = now },
+			})
+			h.idp().AddUser(person("p-ada", "ada@example.com", "Ada", "Lovelace"))
+			c := h.client()
+			// The sign-in starts at start; the IdP answers, and the answer
+			// arrives, elapsed later.
+			resp, err := c.Get(h.loginURL(""))
+			require.NoError(t, err)
+			require.Equal(t, http.StatusFound, resp.StatusCode, readBody(t, resp))
+			offset.Store(int64(tc.elapsed))
+			f, err := h.idp().Respond(context.Background(), c, resp.Header.Get("Location"), "p-ada")
+			require.NoError(t, err)
+			resp, body := h.post(c, f)
+			if tc.ok {
+				require.Equal(t, http.StatusSeeOther, resp.StatusCode, body)
+				return
+			}
+			refusal(t, resp, body, http.StatusForbidden)
+			require.ErrorIs(t, h.lastRefusal(), jit.ErrUnsolicited)
+		})
+	}
+}
