@@ -837,3 +837,32 @@ func TestRequestExpiresOnItsSecond(t *testing.T) {
 		})
 	}
 }
+
+// TestSessionCookieMaxAge: the session cookie's Max-Age is the session's
+// remaining life in whole seconds, rounded up: the lifetime exactly when
+// nothing shortens it.
+func TestSessionCookieMaxAge(t *testing.T) {
+	frozen := time.Now()
+	now := func() time.Time { return frozen }
+	for _, tc := range []struct {
+		name    string
+		idpSess time.Duration // the IdP's SessionNotOnOrAfter, from now; 0 for none
+		want    int
+	}{
+		{"SessionLifetime", 0, int(jit.DefaultSessionLifetime / time.Second)},
+		{"the IdP's session, rounded up", 90*time.Second + 500*time.Millisecond, 91},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			h := newHarness(t, harnessConfig{
+				idpOptions: func(o *jittest.Options) { o.Now, o.SessionLifetime = now, tc.idpSess },
+				configure:  func(o *jit.Options) { o.Now = now },
+			})
+			h.idp().AddUser(person("p-ada", "ada@example.com", "Ada", "Lovelace"))
+			resp, body := h.signIn(h.client(), "", "p-ada")
+			require.Equal(t, http.StatusSeeOther, resp.StatusCode, body)
+			ck := findCookie(resp, jit.DefaultSessionName)
+			require.NotNil(t, ck)
+			assert.Equal(t, tc.want, ck.MaxAge)
+		})
+	}
+}
