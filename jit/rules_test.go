@@ -866,3 +866,19 @@ func TestSessionCookieMaxAge(t *testing.T) {
 		})
 	}
 }
+
+// TestLogoutDeletesSessionCookie: logout deletes the session cookie
+// (Max-Age=0), rather than leaving an empty session behind.
+func TestLogoutDeletesSessionCookie(t *testing.T) {
+	h := newHarness(t, harnessConfig{})
+	h.idp().AddUser(person("p-n", "n@example.com", "N", "N"))
+	c := h.client()
+	resp, body := h.signIn(c, "", "p-n")
+	require.Equal(t, http.StatusSeeOther, resp.StatusCode, body)
+	resp = logout(t, h, c, http.MethodPost, map[string]string{"Origin": h.app.URL})
+	require.Equal(t, http.StatusSeeOther, resp.StatusCode)
+	ck := findCookie(resp, jit.DefaultSessionName)
+	require.NotNil(t, ck)
+	assert.Negative(t, ck.MaxAge, "deleted (Max-Age=0)")
+	assert.Empty(t, sessionCookie(c, h), "the browser holds no session cookie")
+}
