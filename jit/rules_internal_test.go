@@ -167,3 +167,20 @@ func TestSigningCertSet(t *testing.T) {
 	assert.Equal(t, want, signingCertSet(md))
 	assert.Equal(t, 2, signingCerts(md), "a refresh needs one of these, and an encryption certificate is not one")
 }
+
+// TestTruncate: a logged value is cut at n bytes, at a character boundary,
+// and marked; one of n bytes or fewer is left whole.
+func TestTruncate(t *testing.T) {
+	for _, tc := range []struct {
+		s    string
+		n    int
+		want string
+	}{
+		{"abc", 3, "abc"},
+		{"abcd", 3, "abc…"},
+		{"aé", 2, "a…"},          // é is two bytes: not cut in half
+		{"\x80\x80\x80", 2, "…"}, // no boundary at all: nothing of it is kept
+	} {
+		assert.Equal(t, tc.want, truncate(tc.s, tc.n), "truncate(%q, %d)", tc.s, tc.n)
+	}
+}

@@ -881,4 +881,26 @@ func TestLogoutDeletesSessionCookie(t *testing.T) {
 	require.NotNil(t, ck)
 	assert.Negative(t, ck.MaxAge, "deleted (Max-Age=0)")
 	assert.Empty(t, sessionCookie(c, h), "the browser holds no session cookie")
+	assert.NotContains(t, h.logs.String(), `"level":"ERROR"`, "a logout that worked logs no error")
+}
+
+// TestOnlyPageLoadsRedirectToSignIn: without a session, a browser's GET or
+// HEAD of a page is sent to sign in; any other method gets 401, since the
+// IdP's round trip would drop its body.
+func TestOnlyPageLoadsRedirectToSignIn(t *testing.T) {
+	h := newHarness(t, harnessConfig{})
+	for method, want := range map[string]int{
+		http.MethodGet:    http.StatusFound,
+		http.MethodHead:   http.StatusFound,
+		http.MethodPost:   http.StatusUnauthorized,
+		http.MethodDelete: http.StatusUnauthorized,
+	} {
+		req, err := http.NewRequest(method, h.app.URL+"/me", nil)
+		require.NoError(t, err)
+		req.Header.Set("Accept", "text/html")
+		resp, err := h.client().Do(req)
+		require.NoError(t, err)
+		readBody(t, resp)
+		assert.Equal(t, want, resp.StatusCode, method)
+	}
 }
