@@ -904,3 +904,79 @@ func TestOnlyPageLoadsRedirectToSignIn(t *testing.T) {
 		assert.Equal(t, want, resp.StatusCode, method)
 	}
 }
+
+// TestStructuralGuardsRefuseFirst: the structural check counts, before
+// crewjam parses anything, the elements identity and validity are read
+// from. crewjam v0.6.3 refuses each of these too (as do the semantic
+// checks after it), so the ACS's refusal alone cannot show that the guard
+// works: Explain's trace shows which step refused.
+func TestStructuralGuardsRefuseFirst(t *testing.T) {
+	for _, tc := range []struct {
+		name      string
+		assertion func(*saml.Assertion)
+		element   func(*etree.Element)
+		reason    string
+	}{
+		{name: "no SubjectConfirmation", assertion: func(a *saml.Assertion) { a.Subject.SubjectConfirmations = nil }, reason: "Subject has no SubjectConfirmation"},
+		{name: "no AudienceRestriction", assertion: func(a *saml.Assertion) { a.Conditions.AudienceRestrictions = nil }, reason: "Conditions has no AudienceRestriction"},
+		{name: "two Signatures in the Assertion", reason: "Assertion has 2 Signature elements"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			hc := hostileCase{assertion: tc.assertion, element: tc.element}
+			if tc.assertion == nil && tc.element == nil {
+				hc.response = func(t testing.TB, _ *harness, r *etree.Element) {
+					a := childNamed(r, "Assertion")
+					a.AddChild(childNamed(a, "Signature").Copy())
+				}
+			}
+			h, before := forgeWith(t, hc)
+			c := h.client()
+			f := h.respond(c, "", victim)
+			tr, err := jit.Explain(context.Background(), jit.ExplainRequest{
+				Response: []byte(f.SAMLResponse), IDPMetadata: h.idp().Metadata(),
+				SPEntityID: spEntityID(h), ACSURL: h.app.URL + "/saml/acs",
+			})
+			require.NoError(t, err)
+			require.NotEmpty(t, tr.Steps)
+			last := tr.Steps[len(tr.Steps)-1]
+			assert.Equal(t, jit.StepStructure, last.Name, "refused by the structural check: %+v", last)
+			assert.False(t, last.OK)
+			assert.Contains(t, last.Detail, tc.reason)
+
+			resp, body := h.post(c, f)
+			assertRefused(t, h, resp, body, http.StatusForbidden, jit.ErrInvalidResponse, tc.reason, before)
+		})
+	}
+}
+
+// TestProcessingInstructions: an XML declaration before the Response is
+// accepted, as IdPs send one; any other processing instruction, before the
+// Response or inside it, is refused.
+func TestProcessingInstructions(t *testing.T) {
+	t.Run("XML declaration accepted", func(t *testing.T) {
+		h := newHarness(t, harnessConfig{})
+		h.idp().AddUser(person(victim, "victim@example.com", "Vic", "Tim"))
+		c := h.client()
+		f := h.respond(c, "", victim)
+		raw, err := base64.StdEncoding.DecodeString(f.SAMLResponse)
+		require.NoError(t, err)
+		f.SAMLResponse = base64.StdEncoding.EncodeToString(append([]byte(`<?xml version="1.0" encoding="UTF-8"?>`+"\n"), raw...))
+		resp, body := h.post(c, f)
+		require.Equal(t, http.StatusSeeOther, resp.StatusCode, body)
+	})
+	for name, pi := range map[string]string{
+		"stylesheet before the Response": `<?xml-stylesheet href="https://evil.example/x.xsl"?>`,
+		"other before the Response":      `<?foo bar?>`,
+	} {
+		t.Run(name, func(t *testing.T) {
+			h, before := hostileHarness(t, harnessConfig{})
+			c := h.client()
+			f := h.respond(c, "", victim)
+			raw, err := base64.StdEncoding.DecodeString(f.SAMLResponse)
+			require.NoError(t, err)
+			f.SAMLResponse = base64.StdEncoding.EncodeToString(append([]byte(pi), raw...))
+			resp, body := h.post(c, f)
+			assertRefused(t, h, resp, body, http.StatusForbidden, jit.ErrInvalidResponse, "a processing instruction", before)
+		})
+	}
+}
