@@ -980,3 +980,46 @@ func TestProcessingInstructions(t *testing.T) {
 		})
 	}
 }
+
+// TestDecryptedAssertionCheckedLikeAPlainOne: the plaintext of an
+// encrypted assertion goes through the structural checks a plain one does,
+// once crewjam has accepted the response. Here it holds what crewjam v0.6.3
+// accepts and samljit refuses: a second NameID, in a foreign namespace,
+// after the real one; and nesting past MaxXMLDepth.
+func TestDecryptedAssertionCheckedLikeAPlainOne(t *testing.T) {
+	gcm := forge.Encryption{Block: forge.BlockAES128GCM}
+	for _, tc := range []struct {
+		name    string
+		element func(*etree.Element)
+		status  int
+		is      error
+		reason  string
+	}{
+		{
+			name: "second NameID in a foreign namespace",
+			element: func(a *etree.Element) {
+				evil := etree.NewElement("evil:NameID")
+				evil.CreateAttr("xmlns:evil", "urn:example:not-saml")
+				evil.SetText(admin)
+				childNamed(a, "Subject").InsertChildAt(1, evil)
+			},
+			status: http.StatusForbidden, is: jit.ErrInvalidResponse, reason: "unexpected element {urn:example:not-saml}NameID in Subject",
+		},
+		{
+			name: "nesting deeper than the bound",
+			element: func(a *etree.Element) {
+				v := a.FindElement("./AttributeStatement/Attribute/AttributeValue")
+				for range 40 {
+					v = v.CreateElement("x")
+				}
+			},
+			status: http.StatusRequestEntityTooLarge, is: jit.ErrResponseTooLarge, reason: "nesting deeper",
+		},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			h, before := forgeWith(t, hostileCase{element: tc.element, response: encryptWith(gcm)})
+			resp, body := h.signIn(h.client(), "", victim)
+			assertRefused(t, h, resp, body, tc.status, tc.is, tc.reason, before)
+		})
+	}
+}
