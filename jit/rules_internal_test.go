@@ -29,7 +29,7 @@ import (
 // TestMetadataValidityShortestCacheDuration: the shortest positive
 // cacheDuration of the entity and its IDPSSODescriptors brings the next
 // refresh forward; one that is absent (zero) says nothing. The refresher
-// honours it no sooner than MinMetadataRefreshInterval, a minute, which is
+// honours it no sooner than minMetadataRefreshInterval, a minute, which is
 // why this is checked here and not through a refresh.
 func TestMetadataValidityShortestCacheDuration(t *testing.T) {
 	for _, tc := range []struct {
@@ -87,11 +87,11 @@ func TestNextRefresh(t *testing.T) {
 		{"interval", time.Hour, 0, time.Time{}, time.Hour},
 		{"shorter cacheDuration", time.Hour, 30 * time.Minute, time.Time{}, 30 * time.Minute},
 		{"longer cacheDuration", time.Hour, 2 * time.Hour, time.Time{}, time.Hour},
-		{"cacheDuration under the floor", time.Hour, 10 * time.Second, time.Time{}, MinMetadataRefreshInterval},
+		{"cacheDuration under the floor", time.Hour, 10 * time.Second, time.Time{}, minMetadataRefreshInterval},
 		{"validUntil sooner", time.Hour, 0, now.Add(10 * time.Minute), 10 * time.Minute},
 		{"validUntil later", time.Hour, 0, now.Add(2 * time.Hour), time.Hour},
 		{"validUntil sooner than cacheDuration", time.Hour, 30 * time.Minute, now.Add(20 * time.Minute), 20 * time.Minute},
-		{"validUntil passed", time.Hour, 0, now.Add(-time.Minute), MinMetadataRefreshInterval},
+		{"validUntil passed", time.Hour, 0, now.Add(-time.Minute), minMetadataRefreshInterval},
 		{"explicit short interval is its own floor", 50 * time.Millisecond, 0, time.Time{}, 50 * time.Millisecond},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

@@ -693,7 +693,7 @@ func TestReturnToBound(t *testing.T) {
 // afterwards.
 func TestSyncOnCreateOfNamesAndGroups(t *testing.T) {
 	h := policyHarness(t, jit.Policy{Sync: map[string]jit.SyncRule{
-		jit.FieldGivenName: jit.SyncOnCreate, jit.FieldFamilyName: jit.SyncOnCreate, jit.FieldGroups: jit.SyncOnCreate,
+		"given_name": jit.SyncOnCreate, "family_name": jit.SyncOnCreate, "groups": jit.SyncOnCreate,
 	}})
 	h.idp().AddUser(person("p-ada", "ada@example.com", "Ada", "Lovelace", "staff"))
 	resp, body := h.signIn(h.client(), "", "p-ada")
@@ -726,7 +726,7 @@ func TestSyncAttributeKeysValidated(t *testing.T) {
 		}
 		return err
 	}
-	require.NoError(t, newWith(map[string]jit.SyncRule{"attributes/urn:oid:2.5.4.11": jit.SyncOnCreate, jit.FieldAttributes: jit.SyncNever}))
+	require.NoError(t, newWith(map[string]jit.SyncRule{"attributes/urn:oid:2.5.4.11": jit.SyncOnCreate, "attributes": jit.SyncNever}))
 	require.ErrorContains(t, newWith(map[string]jit.SyncRule{"attributes/": jit.SyncNever}), `unknown field "attributes/"`)
 }
 
@@ -750,19 +750,19 @@ func TestAttributeSyncRules(t *testing.T) {
 		},
 		{
 			name:  "if empty keeps what was stored when none is sent",
-			sync:  map[string]jit.SyncRule{jit.FieldAttributes: jit.SyncIfEmpty},
+			sync:  map[string]jit.SyncRule{"attributes": jit.SyncIfEmpty},
 			first: attrs{"dept": {"d1"}}, want1: attrs{"dept": {"d1"}},
 			second: attrs{}, want2: attrs{"dept": {"d1"}},
 		},
 		{
 			name:  "never keeps none",
-			sync:  map[string]jit.SyncRule{jit.FieldAttributes: jit.SyncNever},
+			sync:  map[string]jit.SyncRule{"attributes": jit.SyncNever},
 			first: attrs{"dept": {"d1"}}, want1: nil,
 			second: attrs{"dept": {"d2"}}, want2: nil,
 		},
 		{
 			name:  "empty and nil as mapped, with sync rules",
-			sync:  map[string]jit.SyncRule{jit.FieldEmail: jit.SyncAlways},
+			sync:  map[string]jit.SyncRule{"email": jit.SyncAlways},
 			first: attrs{}, want1: attrs{},
 			second: nil, want2: nil,
 		},
@@ -815,7 +815,7 @@ func TestRequestCookieDeletedWhenAnswered(t *testing.T) {
 }
 
 // TestRequestExpiresOnItsSecond: an outstanding request lives for
-// DefaultRequestLifetime on the injected clock; at that instant it is gone
+// the request lifetime (10 minutes) on the injected clock; at that instant it is gone
 // and the IdP's answer is refused as unsolicited.
 func TestRequestExpiresOnItsSecond(t *testing.T) {
 	start := time.Now().Truncate(time.Second)
@@ -824,8 +824,8 @@ func TestRequestExpiresOnItsSecond(t *testing.T) {
 		elapsed time.Duration
 		ok      bool
 	}{
-		{"a second before", jit.DefaultRequestLifetime - time.Second, true},
-		{"at the expiry", jit.DefaultRequestLifetime, false},
+		{"a second before", (10 * time.Minute) - time.Second, true},
+		{"at the expiry", (10 * time.Minute), false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			var offset atomic.Int64
@@ -956,7 +956,7 @@ func TestStructuralGuardsRefuseFirst(t *testing.T) {
 			require.NoError(t, err)
 			require.NotEmpty(t, tr.Steps)
 			last := tr.Steps[len(tr.Steps)-1]
-			assert.Equal(t, jit.StepStructure, last.Name, "refused by the structural check: %+v", last)
+			assert.Equal(t, "structure", last.Name, "refused by the structural check: %+v", last)
 			assert.False(t, last.OK)
 			assert.Contains(t, last.Detail, tc.reason)
 
