@@ -14,6 +14,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"strconv"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -1198,4 +1199,24 @@ func TestIDPMetadataInAnEntitiesDescriptor(t *testing.T) {
 			assert.Equal(t, tc.cache, md.CacheDuration)
 		})
 	}
+}
+
+// TestMetadataRedirectsBounded: a metadata fetch makes at most five
+// requests, as net/http counts its own default of ten: four redirects are
+// followed, a fifth is refused.
+func TestMetadataRedirectsBounded(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		n, err := strconv.Atoi(strings.TrimPrefix(r.URL.Path, "/r/"))
+		require.NoError(t, err)
+		if n > 0 {
+			http.Redirect(w, r, fmt.Sprintf("/r/%d", n-1), http.StatusFound)
+			return
+		}
+		_, _ = w.Write([]byte("<metadata/>"))
+	}))
+	t.Cleanup(srv.Close)
+	_, err := jit.FetchIDPMetadata(t.Context(), nil, srv.URL+"/r/4", false)
+	require.NoError(t, err, "four redirects")
+	_, err = jit.FetchIDPMetadata(t.Context(), nil, srv.URL+"/r/5", false)
+	require.ErrorContains(t, err, "stopped after 5 redirects")
 }
