@@ -1220,3 +1220,60 @@ func TestMetadataRedirectsBounded(t *testing.T) {
 	_, err = jit.FetchIDPMetadata(t.Context(), nil, srv.URL+"/r/5", false)
 	require.ErrorContains(t, err, "stopped after 5 redirects")
 }
+
+// TestChooser: with several connections, the login page lists each one's
+// sign-in, carrying the return path; ?connection=NAME goes straight to
+// that one's, and an unknown name is not found.
+func TestChooser(t *testing.T) {
+	h := newHarness(t, harnessConfig{connections: []string{"acme", "globex"}})
+	get := func(path string) (*http.Response, string) {
+		resp, err := h.client().Get(h.app.URL + path)
+		require.NoError(t, err)
+		return resp, readBody(t, resp)
+	}
+	resp, body := get("/saml/login?return_to=%2Freports")
+	require.Equal(t, http.StatusOK, resp.StatusCode, body)
+	assert.Contains(t, body, `href="/saml/acme/login?return_to=%2Freports"`)
+	assert.Contains(t, body, `href="/saml/globex/login?return_to=%2Freports"`)
+
+	resp, body = get("/saml/login?connection=globex&return_to=%2Freports")
+	require.Equal(t, http.StatusFound, resp.StatusCode, body)
+	assert.Equal(t, "/saml/globex/login?return_to=%2Freports", resp.Header.Get("Location"))
+
+	resp, _ = get("/saml/login?connection=initech")
+	assert.Equal(t, http.StatusNotFound, resp.StatusCode)
+}
+
+// TestSyncIfEmptyOfGroupsAndAttributes: under SyncIfEmpty a sign-in fills
+// groups, or an attribute, that are empty and keeps what is already there.
+func TestSyncIfEmptyOfGroupsAndAttributes(t *testing.T) {
+	type attrs = map[string][]string
+	var mapped atomic.Pointer[attrs]
+	generic := claims.Generic()
+	mapper := claims.MapperFunc(func(id *claims.Identity) (userstore.Key, userstore.Profile, error) {
+		k, p, err := generic.Map(id)
+		p.Attributes = *mapped.Load()
+		return k, p, err
+	})
+	h := newHarness(t, harnessConfig{mapper: mapper, configure: func(o *jit.Options) {
+		o.Connections[0].Policy.Sync = map[string]jit.SyncRule{jit.FieldGroups: jit.SyncIfEmpty, jit.FieldAttributes: jit.SyncIfEmpty}
+	}})
+	for i, step := range []struct {
+		groups     []string
+		in         attrs
+		wantGroups []string
+		want       attrs
+	}{
+		{nil, attrs{"dept": {"d1"}}, []string{}, attrs{"dept": {"d1"}}},
+		{[]string{"staff"}, attrs{"dept": {"d2"}, "site": {"s2"}}, []string{"staff"}, attrs{"dept": {"d1"}, "site": {"s2"}}},
+		{[]string{"admins"}, attrs{"dept": {"d3"}, "site": {"s3"}}, []string{"staff"}, attrs{"dept": {"d1"}, "site": {"s2"}}},
+	} {
+		h.idp().AddUser(person("p-ada", "ada@example.com", "Ada", "Lovelace", step.groups...))
+		mapped.Store(&step.in)
+		resp, body := h.signIn(h.client(), "", "p-ada")
+		require.Equal(t, http.StatusSeeOther, resp.StatusCode, body)
+		p := h.users()[0].Profile
+		assert.Equal(t, step.wantGroups, p.Groups, "sign-in %d", i+1)
+		assert.Equal(t, step.want, p.Attributes, "sign-in %d", i+1)
+	}
+}
