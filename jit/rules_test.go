@@ -14,6 +14,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"strconv"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -1038,5 +1039,241 @@ func TestDecryptedAssertionCheckedLikeAPlainOne(t *testing.T) {
 			resp, body := h.signIn(h.client(), "", victim)
 			assertRefused(t, h, resp, body, tc.status, tc.is, tc.reason, before)
 		})
+	}
+}
+
+// TestExplainReadsEveryCapturedForm: Explain takes a captured response in
+// any of the forms an operator copies it in (base64, base64 broken over
+// lines, the XML, the form body the browser posted, in either field
+// order) and judges them alike. The request it answers is read from the
+// Response, or else from its bearer confirmation.
+func TestExplainReadsEveryCapturedForm(t *testing.T) {
+	h := newHarness(t, harnessConfig{})
+	h.idp().AddUser(person("p-ada", "ada@example.com", "Ada", "Lovelace"))
+	f := h.respond(h.client(), "", "p-ada")
+	raw, err := base64.StdEncoding.DecodeString(f.SAMLResponse)
+	require.NoError(t, err)
+	var wrapped strings.Builder
+	for s := f.SAMLResponse; s != ""; s = s[min(len(s), 76):] {
+		wrapped.WriteString(s[:min(len(s), 76)] + "\r\n")
+	}
+	form := url.Values{"SAMLResponse": {f.SAMLResponse}, "RelayState": {f.RelayState}}
+	// The Response without its InResponseTo (it is not signed; the
+	// assertion is): the request is then read from the confirmation.
+	doc := etree.NewDocument()
+	require.NoError(t, doc.ReadFromBytes(raw))
+	doc.Root().RemoveAttr("InResponseTo")
+	noRespIRT, err := doc.WriteToBytes()
+	require.NoError(t, err)
+
+	explain := func(captured []byte) *jit.Trace {
+		tr, err := jit.Explain(context.Background(), jit.ExplainRequest{
+			Response: captured, IDPMetadata: h.idp().Metadata(), SPEntityID: spEntityID(h), ACSURL: f.ACS,
+		})
+		require.NoError(t, err)
+		return tr
+	}
+	requestID := doc.Root().FindElement("./Assertion/Subject/SubjectConfirmation/SubjectConfirmationData").SelectAttrValue("InResponseTo", "")
+	require.NotEmpty(t, requestID)
+	for name, captured := range map[string][]byte{
+		"base64":                      []byte(f.SAMLResponse),
+		"base64 in lines":             []byte(wrapped.String()),
+		"XML":                         raw,
+		"form body":                   []byte("SAMLResponse=" + url.QueryEscape(f.SAMLResponse) + "&RelayState=" + f.RelayState),
+		"form body, RelayState first": []byte(form.Encode()),
+	} {
+		t.Run(name, func(t *testing.T) {
+			tr := explain(captured)
+			assert.Equal(t, "create", tr.Decision.Action, "%s: %+v", tr.Decision.Reason, tr.Steps)
+			assert.Contains(t, strings.Join(tr.Notes, "\n"), fmt.Sprintf("InResponseTo %q", requestID), "the request it answers was found")
+		})
+	}
+	t.Run("request in the confirmation only", func(t *testing.T) {
+		// Judged as answering the confirmation's request, the Response's
+		// own (missing) InResponseTo is then refused by crewjam's check.
+		tr := explain(noRespIRT)
+		assert.Contains(t, strings.Join(tr.Notes, "\n"), fmt.Sprintf("InResponseTo %q", requestID), "the request it answers was found")
+		assert.Equal(t, "refuse", tr.Decision.Action)
+		assert.Contains(t, tr.Decision.Reason, `InResponseTo "" does not match this browser's request`)
+	})
+	t.Run("form body without a response", func(t *testing.T) {
+		tr := explain([]byte("RelayState=x&SAMLResponse="))
+		assert.Equal(t, "refuse", tr.Decision.Action)
+		require.NotEmpty(t, tr.Steps)
+		assert.Equal(t, jit.StepDecode, tr.Steps[len(tr.Steps)-1].Name)
+	})
+}
+
+// TestLintNameIDFormatOfTheConnection: a connection keyed on the NameID
+// that requests a format other than persistent is warned about at New,
+// whether its Mapper is a claims.Mapping or a pointer to one.
+func TestLintNameIDFormatOfTheConnection(t *testing.T) {
+	generic := claims.Generic()
+	for _, tc := range []struct {
+		name   string
+		format saml.NameIDFormat
+		mapper claims.Mapper
+		want   []string
+	}{
+		{"email format", saml.EmailAddressNameIDFormat, generic, []string{jit.WarnNameIDKey}},
+		{"persistent format", saml.PersistentNameIDFormat, generic, nil},
+		{"email format, mapping by pointer", saml.EmailAddressNameIDFormat, &generic, []string{jit.WarnNameIDKey}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			h := newHarness(t, harnessConfig{mapper: tc.mapper, configure: func(o *jit.Options) { o.Connections[0].NameIDFormat = tc.format }})
+			assert.Equal(t, tc.want, codes(h.mw.Warnings()))
+		})
+	}
+}
+
+// TestIDPMetadataInAnEntitiesDescriptor: metadata wrapped in an
+// EntitiesDescriptor gives the one entity that is an IdP, which inherits
+// the wrapper's earlier validUntil and shorter cacheDuration; several IdPs,
+// or none, are refused.
+func TestIDPMetadataInAnEntitiesDescriptor(t *testing.T) {
+	idp := jittest.New(t)
+	other := jittest.New(t)
+	spOnly := editMetadata(t, jittest.New(t).Metadata(), func(ed, idpsso *etree.Element) {
+		ed.RemoveChild(idpsso)
+		ed.CreateElement("md:SPSSODescriptor").CreateAttr("protocolSupportEnumeration", "urn:oasis:names:tc:SAML:2.0:protocol")
+	})
+	wrap := func(attrs map[string]string, entities ...[]byte) []byte {
+		d := etree.NewDocument()
+		eds := d.CreateElement("md:EntitiesDescriptor")
+		eds.CreateAttr("xmlns:md", "urn:oasis:names:tc:SAML:2.0:metadata")
+		for k, v := range attrs {
+			eds.CreateAttr(k, v)
+		}
+		for _, e := range entities {
+			ed := etree.NewDocument()
+			require.NoError(t, ed.ReadFromBytes(e))
+			eds.AddChild(ed.Root())
+		}
+		out, err := d.WriteToBytes()
+		require.NoError(t, err)
+		return out
+	}
+	parse := func(doc []byte) *saml.EntityDescriptor {
+		md, err := jit.ParseIDPMetadata(doc)
+		require.NoError(t, err)
+		return md
+	}
+	jan, feb := "2030-01-01T00:00:00Z", "2030-02-01T00:00:00Z"
+	day := func(s string) time.Time { d, err := time.Parse(time.RFC3339, s); require.NoError(t, err); return d }
+
+	md := parse(wrap(nil, spOnly, idp.Metadata()))
+	assert.Equal(t, idp.EntityID(), md.EntityID, "the IdP among other entities")
+	assert.True(t, md.ValidUntil.IsZero())
+	assert.Zero(t, md.CacheDuration)
+
+	_, err := jit.ParseIDPMetadata(wrap(nil, idp.Metadata(), other.Metadata()))
+	require.ErrorContains(t, err, "several identity providers")
+	_, err = jit.ParseIDPMetadata(wrap(nil, spOnly))
+	require.ErrorContains(t, err, "no IDPSSODescriptor")
+	_, err = jit.ParseIDPMetadata(wrap(map[string]string{"validUntil": "not a time"}, idp.Metadata()))
+	require.ErrorContains(t, err, "does not parse")
+
+	for _, tc := range []struct {
+		name           string
+		wrapper, inner map[string]string
+		validUntil     string
+		cache          time.Duration
+	}{
+		{"the wrapper's alone", map[string]string{"validUntil": jan, "cacheDuration": "PT1H"}, nil, jan, time.Hour},
+		{"the entity's alone", nil, map[string]string{"validUntil": jan, "cacheDuration": "PT1H"}, jan, time.Hour},
+		{"the wrapper's, earlier and shorter", map[string]string{"validUntil": jan, "cacheDuration": "PT1H"}, map[string]string{"validUntil": feb, "cacheDuration": "PT2H"}, jan, time.Hour},
+		{"the entity's, earlier and shorter", map[string]string{"validUntil": feb, "cacheDuration": "PT2H"}, map[string]string{"validUntil": jan, "cacheDuration": "PT1H"}, jan, time.Hour},
+		{"a zero cacheDuration says nothing", map[string]string{"cacheDuration": "PT0S"}, map[string]string{"cacheDuration": "PT1H"}, "", time.Hour},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			inner := idp.Metadata()
+			for k, v := range tc.inner {
+				inner = withAttr(t, inner, k, v)
+			}
+			md := parse(wrap(tc.wrapper, inner))
+			if tc.validUntil == "" {
+				assert.True(t, md.ValidUntil.IsZero())
+			} else {
+				assert.True(t, day(tc.validUntil).Equal(md.ValidUntil), "validUntil %s", md.ValidUntil)
+			}
+			assert.Equal(t, tc.cache, md.CacheDuration)
+		})
+	}
+}
+
+// TestMetadataRedirectsBounded: a metadata fetch makes at most five
+// requests, as net/http counts its own default of ten: four redirects are
+// followed, a fifth is refused.
+func TestMetadataRedirectsBounded(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		n, err := strconv.Atoi(strings.TrimPrefix(r.URL.Path, "/r/"))
+		require.NoError(t, err)
+		if n > 0 {
+			http.Redirect(w, r, fmt.Sprintf("/r/%d", n-1), http.StatusFound)
+			return
+		}
+		_, _ = w.Write([]byte("<metadata/>"))
+	}))
+	t.Cleanup(srv.Close)
+	_, err := jit.FetchIDPMetadata(t.Context(), nil, srv.URL+"/r/4", false)
+	require.NoError(t, err, "four redirects")
+	_, err = jit.FetchIDPMetadata(t.Context(), nil, srv.URL+"/r/5", false)
+	require.ErrorContains(t, err, "stopped after 5 redirects")
+}
+
+// TestChooser: with several connections, the login page lists each one's
+// sign-in, carrying the return path; ?connection=NAME goes straight to
+// that one's, and an unknown name is not found.
+func TestChooser(t *testing.T) {
+	h := newHarness(t, harnessConfig{connections: []string{"acme", "globex"}})
+	get := func(path string) (*http.Response, string) {
+		resp, err := h.client().Get(h.app.URL + path)
+		require.NoError(t, err)
+		return resp, readBody(t, resp)
+	}
+	resp, body := get("/saml/login?return_to=%2Freports")
+	require.Equal(t, http.StatusOK, resp.StatusCode, body)
+	assert.Contains(t, body, `href="/saml/acme/login?return_to=%2Freports"`)
+	assert.Contains(t, body, `href="/saml/globex/login?return_to=%2Freports"`)
+
+	resp, body = get("/saml/login?connection=globex&return_to=%2Freports")
+	require.Equal(t, http.StatusFound, resp.StatusCode, body)
+	assert.Equal(t, "/saml/globex/login?return_to=%2Freports", resp.Header.Get("Location"))
+
+	resp, _ = get("/saml/login?connection=initech")
+	assert.Equal(t, http.StatusNotFound, resp.StatusCode)
+}
+
+// TestSyncIfEmptyOfGroupsAndAttributes: under SyncIfEmpty a sign-in fills
+// groups, or an attribute, that are empty and keeps what is already there.
+func TestSyncIfEmptyOfGroupsAndAttributes(t *testing.T) {
+	type attrs = map[string][]string
+	var mapped atomic.Pointer[attrs]
+	generic := claims.Generic()
+	mapper := claims.MapperFunc(func(id *claims.Identity) (userstore.Key, userstore.Profile, error) {
+		k, p, err := generic.Map(id)
+		p.Attributes = *mapped.Load()
+		return k, p, err
+	})
+	h := newHarness(t, harnessConfig{mapper: mapper, configure: func(o *jit.Options) {
+		o.Connections[0].Policy.Sync = map[string]jit.SyncRule{jit.FieldGroups: jit.SyncIfEmpty, jit.FieldAttributes: jit.SyncIfEmpty}
+	}})
+	for i, step := range []struct {
+		groups     []string
+		in         attrs
+		wantGroups []string
+		want       attrs
+	}{
+		{nil, attrs{"dept": {"d1"}}, []string{}, attrs{"dept": {"d1"}}},
+		{[]string{"staff"}, attrs{"dept": {"d2"}, "site": {"s2"}}, []string{"staff"}, attrs{"dept": {"d1"}, "site": {"s2"}}},
+		{[]string{"admins"}, attrs{"dept": {"d3"}, "site": {"s3"}}, []string{"staff"}, attrs{"dept": {"d1"}, "site": {"s2"}}},
+	} {
+		h.idp().AddUser(person("p-ada", "ada@example.com", "Ada", "Lovelace", step.groups...))
+		mapped.Store(&step.in)
+		resp, body := h.signIn(h.client(), "", "p-ada")
+		require.Equal(t, http.StatusSeeOther, resp.StatusCode, body)
+		p := h.users()[0].Profile
+		assert.Equal(t, step.wantGroups, p.Groups, "sign-in %d", i+1)
+		assert.Equal(t, step.want, p.Attributes, "sign-in %d", i+1)
 	}
 }
