@@ -1100,7 +1100,7 @@ func TestExplainReadsEveryCapturedForm(t *testing.T) {
 		tr := explain([]byte("RelayState=x&SAMLResponse="))
 		assert.Equal(t, "refuse", tr.Decision.Action)
 		require.NotEmpty(t, tr.Steps)
-		assert.Equal(t, jit.StepDecode, tr.Steps[len(tr.Steps)-1].Name)
+		assert.Equal(t, "decode", tr.Steps[len(tr.Steps)-1].Name)
 	})
 }
 
@@ -1256,7 +1256,7 @@ func TestSyncIfEmptyOfGroupsAndAttributes(t *testing.T) {
 		return k, p, err
 	})
 	h := newHarness(t, harnessConfig{mapper: mapper, configure: func(o *jit.Options) {
-		o.Connections[0].Policy.Sync = map[string]jit.SyncRule{jit.FieldGroups: jit.SyncIfEmpty, jit.FieldAttributes: jit.SyncIfEmpty}
+		o.Connections[0].Policy.Sync = map[string]jit.SyncRule{"groups": jit.SyncIfEmpty, "attributes": jit.SyncIfEmpty}
 	}})
 	for i, step := range []struct {
 		groups     []string
