@@ -344,9 +344,19 @@ func generateKeyPair(now time.Time) (*rsa.PrivateKey, *x509.Certificate, error) 
 	if err != nil {
 		return nil, nil, fmt.Errorf("jittest: generating key: %w", err)
 	}
+	cert, err := selfSigned(key, now)
+	if err != nil {
+		return nil, nil, err
+	}
+	return key, cert, nil
+}
+
+// selfSigned makes a self-signed certificate of key valid from an hour
+// before now for ten years.
+func selfSigned(key *rsa.PrivateKey, now time.Time) (*x509.Certificate, error) {
 	serial, err := rand.Int(rand.Reader, new(big.Int).Lsh(big.NewInt(1), 127))
 	if err != nil {
-		return nil, nil, fmt.Errorf("jittest: generating serial number: %w", err)
+		return nil, fmt.Errorf("jittest: generating serial number: %w", err)
 	}
 	tmpl := &x509.Certificate{
 		SerialNumber:          serial,
@@ -358,11 +368,11 @@ func generateKeyPair(now time.Time) (*rsa.PrivateKey, *x509.Certificate, error) 
 	}
 	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
 	if err != nil {
-		return nil, nil, fmt.Errorf("jittest: creating certificate: %w", err)
+		return nil, fmt.Errorf("jittest: creating certificate: %w", err)
 	}
 	cert, err := x509.ParseCertificate(der)
 	if err != nil {
-		return nil, nil, fmt.Errorf("jittest: parsing certificate: %w", err)
+		return nil, fmt.Errorf("jittest: parsing certificate: %w", err)
 	}
-	return key, cert, nil
+	return cert, nil
 }
