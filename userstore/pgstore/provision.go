@@ -109,6 +109,9 @@ func (s *Store) provision(ctx context.Context, key userstore.Key, p userstore.Pr
 				}
 				return userstore.Provisioned{}, err
 			}
+			if retryable(err) && !sqlcore.Backoff(ctx, attempt) {
+				return userstore.Provisioned{}, err
+			}
 			if err := ctx.Err(); err != nil {
 				return userstore.Provisioned{}, err
 			}

@@ -17,6 +17,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"strings"
 	"time"
 
@@ -351,8 +352,9 @@ func (e *decideError) Unwrap() error { return e.err }
 // Write runs fn in a write transaction of the dialect. When the
 // transaction fails with an error the dialect may retry (unless decide
 // returned it), or because a concurrent sign-in created the user it was
-// about to create, it runs again from its start, up to MaxAttempts times
-// in all and while ctx lasts.
+// about to create, it runs again from its start (after a short random
+// wait in the first case, see Backoff), up to MaxAttempts times in all and
+// while ctx lasts.
 func (c *Core) Write(ctx context.Context, fn func(tx *Tx) error) error {
 	for attempt := 1; ; attempt++ {
 		tx, err := c.d.Begin(ctx)
@@ -373,9 +375,29 @@ func (c *Core) Write(ctx context.Context, fn func(tx *Tx) error) error {
 			}
 			return err
 		}
+		if !meanwhile && !Backoff(ctx, attempt) {
+			return err
+		}
 		if ctx.Err() != nil {
 			return err
 		}
+	}
+}
+
+// Backoff waits before the next attempt of a write that failed with an
+// error the database asks to retry (a serialization failure, a deadlock,
+// a busy database): a random time up to 2^attempt ms, at most 64 ms, so
+// that transactions that conflicted do not conflict again in lockstep.
+// It reports false when ctx ended first.
+func Backoff(ctx context.Context, attempt int) bool {
+	limit := time.Millisecond << min(attempt, 6)
+	t := time.NewTimer(rand.N(limit) + time.Millisecond/4)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return true
+	case <-ctx.Done():
+		return false
 	}
 }
 
@@ -398,12 +420,12 @@ func run(tx *Tx, fn func(tx *Tx) error) error {
 }
 
 // Exec runs one write statement with the dialect's Exec, again when it
-// fails with an error the dialect may retry, up to MaxAttempts times in all
-// and while ctx lasts. It returns how many rows the statement changed.
+// fails with an error the dialect may retry, after a short random wait,
+// up to MaxAttempts times in all and while ctx lasts. It returns how many rows the statement changed.
 func (c *Core) Exec(ctx context.Context, query string, args ...any) (int64, error) {
 	for attempt := 1; ; attempt++ {
 		n, err := c.d.Exec(ctx, query, args...)
-		if err == nil || !c.retryable(err) || attempt >= MaxAttempts || ctx.Err() != nil {
+		if err == nil || !c.retryable(err) || attempt >= MaxAttempts || !Backoff(ctx, attempt) {
 			return n, err
 		}
 	}
