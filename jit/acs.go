@@ -512,6 +512,10 @@ func (m *Middleware) resolveOverage(ctx context.Context, s *signIn) error {
 	}
 	groups, err := c.policy.GroupResolver.ResolveGroups(ctx, GroupsQuery{Connection: c.name, Key: s.key, Identity: s.identity, Link: link})
 	if err != nil {
+		var w interface{ Warning() string }
+		if errors.As(err, &w) {
+			m.warnCorr(ctx, s.corr, c, WarnGroupResolver, "%s", w.Warning())
+		}
 		return fmt.Errorf("%w: %w", ErrGroupsUnavailable, err)
 	}
 	if len(groups) > claims.DefaultMaxValues {
