@@ -516,10 +516,14 @@ func (m *Middleware) resolveOverage(ctx context.Context, s *signIn) error {
 		if errors.As(err, &w) {
 			m.warnCorr(ctx, s.corr, c, WarnGroupResolver, "%s", w.Warning())
 		}
-		return fmt.Errorf("%w: %w", ErrGroupsUnavailable, err)
+		e.Err = fmt.Errorf("%w: %w", ErrGroupsUnavailable, err)
+		m.emit(ctx, e)
+		return e.Err
 	}
 	if len(groups) > claims.DefaultMaxValues {
-		return fmt.Errorf("%w: the resolver returned %d groups, over %d", ErrGroupsUnavailable, len(groups), claims.DefaultMaxValues)
+		e.Err = fmt.Errorf("%w: the resolver returned %d groups, over %d", ErrGroupsUnavailable, len(groups), claims.DefaultMaxValues)
+		m.emit(ctx, e)
+		return e.Err
 	}
 	out := []string{}
 	for _, g := range groups {
