@@ -35,9 +35,10 @@
 // customer's IdP cannot read another tenant's memberships.
 //
 // A multi-tenant app registration serves every tenant that has granted it
-// admin consent for the application permission GroupMember.Read.All
-// (Microsoft lists User.Read.All as the least privileged for reading
-// another user's memberships; group IDs are returned with either). A tenant
+// admin consent for an application permission that reads another user's
+// memberships: User.Read.All is the least privileged Microsoft lists
+// (groups then come back with their IDs only, all this package reads);
+// GroupMember.Read.All or Directory.Read.All also serve. A tenant
 // that has not consented gets an [ErrConsentRequired] refusal naming the
 // admin consent URL, https://login.microsoftonline.com/{tenant}/adminconsent?client_id=…;
 // jit logs it and lists it in Middleware.Warnings.
