@@ -385,3 +385,25 @@ func TestCancelledSignIn(t *testing.T) {
 	require.Error(t, err)
 	assert.True(t, errors.Is(err, context.Canceled))
 }
+
+// Concurrent sign-ins of one tenant share one token request.
+func TestConcurrentSignInsShareOneToken(t *testing.T) {
+	f := newFixture(t)
+	r := f.resolver(t)
+	errs := make(chan error, 8)
+	for range 8 {
+		go func() {
+			got, err := r.MemberGroups(t.Context(), f.tenant, f.user)
+			if err == nil && len(got) != 250 {
+				err = fmt.Errorf("%d groups", len(got))
+			}
+			errs <- err
+		}()
+	}
+	for range 8 {
+		require.NoError(t, <-errs)
+	}
+	tokens, pages := f.g.calls()
+	assert.Equal(t, 1, tokens)
+	assert.Equal(t, 24, pages)
+}
