@@ -92,11 +92,12 @@ func (cookieSerializer) Deserialize(src []byte, dst any) error {
 	}
 }
 
-// trackedRequest is an outstanding AuthnRequest of this browser, found by
-// the RelayState the IdP echoes.
+// trackedRequest is an outstanding AuthnRequest or LogoutRequest of this
+// browser, found by the RelayState the IdP echoes.
 type trackedRequest struct {
 	Relay    string `json:"relay"`
 	ID       string `json:"id"`
+	Logout   bool   `json:"logout,omitempty"` // a LogoutRequest, never answered by a sign-in
 	Conn     string `json:"conn"`
 	ReturnTo string `json:"return_to"`
 	Expires  int64  `json:"exp"`
@@ -202,7 +203,7 @@ func (m *Middleware) takeTracked(r *http.Request, c *connection, relay string) (
 		return trackedRequest{}, false
 	}
 	for _, t := range m.readTracked(r) {
-		if t.Relay == relay && t.Conn == c.name && t.ID != "" {
+		if t.Relay == relay && t.Conn == c.name && t.ID != "" && !t.Logout {
 			return t, true
 		}
 	}
@@ -325,10 +326,12 @@ func (m *Middleware) Sessions(ctx context.Context, key userstore.Key) ([]usersto
 	return list, nil
 }
 
-// serveLogout ends the local session on a same-origin POST. A GET, or a
-// POST another site made the browser send, is refused: a cross-site
-// logout is a nuisance attack (logout CSRF) and needs no token beyond the
-// browser's own Origin and Sec-Fetch-Site headers.
+// serveLogout ends the local session on a same-origin POST, then, when the
+// session's IdP offers Single Logout, sends the browser to it with a
+// LogoutRequest (see slo.go); otherwise it lands on AfterLogoutPath. A
+// GET, or a POST another site made the browser send, is refused: a
+// cross-site logout is a nuisance attack (logout CSRF) and needs no token
+// beyond the browser's own Origin and Sec-Fetch-Site headers.
 func (m *Middleware) serveLogout(w http.ResponseWriter, r *http.Request) {
 	if r.Method != http.MethodPost {
 		w.Header().Set("Allow", "POST")
@@ -342,10 +345,15 @@ func (m *Middleware) serveLogout(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "forbidden: cross-site request", http.StatusForbidden)
 		return
 	}
+	rec, c, live := m.sessionForLogout(r)
 	if err := m.Logout(w, r); err != nil {
 		m.log.ErrorContext(r.Context(), "logout", "err", err)
+		live = false // the session may still be live: do not tell the IdP it ended
 	}
-	http.Redirect(w, r, m.afterSignIn, http.StatusSeeOther)
+	if live && m.startSingleLogout(w, r, c, rec) {
+		return
+	}
+	http.Redirect(w, r, m.afterLogout, http.StatusSeeOther)
 }
 
 // SameOrigin reports whether a state-changing request comes from the
