@@ -216,11 +216,12 @@ func (m *Middleware) serveLogoutResponse(w http.ResponseWriter, r *http.Request,
 		err = m.checkLogoutTimes(resp.IssueInstant, nil)
 	}
 	if err != nil {
-		m.untrack(w, r, relay)
+		// The request stays tracked: a forged answer someone else makes
+		// this browser post cannot stop the IdP's genuine one.
 		m.refuseLogout(w, r, corr, c, http.StatusForbidden, err)
 		return
 	}
-	m.untrack(w, r, relay)
+	m.untrack(w, r, relay) // once
 	m.log.LogAttrs(r.Context(), slog.LevelInfo, "single logout confirmed",
 		slog.String("correlation_id", corr), slog.String("connection", c.name), slog.String("request_id", tracked.ID))
 	w.Header().Set("Cache-Control", "no-store")
