@@ -5,6 +5,7 @@ import (
 	"encoding/base64"
 	"html"
 	"net/http"
+	"net/http/httptest"
 	"net/url"
 	"regexp"
 	"strings"
@@ -29,7 +30,7 @@ const (
 
 // sloHarness is a harness whose IdPs list a SingleLogoutService and know
 // the SP of their connection by its metadata.
-func sloHarness(t *testing.T, cfg harnessConfig) *harness {
+func sloHarness(t testing.TB, cfg harnessConfig) *harness {
 	t.Helper()
 	idpOpts := cfg.idpOptions
 	cfg.idpOptions = func(o *jittest.Options) {
@@ -46,7 +47,7 @@ func sloHarness(t *testing.T, cfg harnessConfig) *harness {
 }
 
 // registerSP gives idp the SP metadata of connection name.
-func registerSP(t *testing.T, h *harness, name string, idp *jittest.IdP) {
+func registerSP(t testing.TB, h *harness, name string, idp *jittest.IdP) {
 	t.Helper()
 	mdURL, ok := h.mw.MetadataURL(name)
 	require.True(t, ok)
@@ -56,7 +57,7 @@ func registerSP(t *testing.T, h *harness, name string, idp *jittest.IdP) {
 }
 
 // spIDOf is the SP entity ID of connection name (its metadata URL).
-func spIDOf(t *testing.T, h *harness, name string) string {
+func spIDOf(t testing.TB, h *harness, name string) string {
 	u, ok := h.mw.MetadataURL(name)
 	require.True(t, ok)
 	return u
@@ -449,5 +450,57 @@ func TestIdPLogoutRequestHostile(t *testing.T) {
 		assert.Equal(t, http.StatusForbidden, resp.StatusCode, "the same request again is refused")
 		assert.Equal(t, http.StatusOK, status(h, again), "and ends nothing")
 		assert.Contains(t, h.logs.String(), "replayed")
+	})
+}
+
+// FuzzSLOEndpoint posts arbitrary LogoutRequest XML to the SLO endpoint,
+// with the HTTP-POST binding. No panic may escape, nothing but a signed
+// LogoutRequest is answered with a redirect or a form for the IdP, and a
+// session the seeds do not name is never ended: a mutation cannot keep
+// the IdP's signature. The seeds are a signed request (accepted once,
+// then a replay), an unsigned one, one signed by another key, and junk.
+func FuzzSLOEndpoint(f *testing.F) {
+	h := sloHarness(f, harnessConfig{store: newMem()})
+	h.idp().AddUser(person("p-fuzz-victim", "v@example.com", "V", "Ic"))
+	h.idp().AddUser(person("p-fuzz-other", "o@example.com", "O", "Ther"))
+	c := h.client()
+	resp, body := h.signIn(c, "", "p-fuzz-victim")
+	require.Equal(f, http.StatusSeeOther, resp.StatusCode, body)
+	sp := spIDOf(f, h, "")
+	otherKey, otherCert, err := jittest.GenerateKeyPair()
+	require.NoError(f, err)
+	for _, lr := range []jittest.LogoutRequest{
+		{}, {Unsigned: true}, {Key: otherKey, Certificate: otherCert}, {SessionIndex: "s-1"},
+	} {
+		lr.SPEntityID, lr.NameID, lr.Binding = sp, "p-fuzz-other", saml.HTTPPostBinding
+		msg, err := h.idp().LogoutRequestFor(lr)
+		require.NoError(f, err)
+		raw, err := base64.StdEncoding.DecodeString(msg.Form.Get("SAMLRequest"))
+		require.NoError(f, err)
+		f.Add(raw)
+	}
+	f.Add([]byte("<samlp:LogoutRequest/>"))
+	f.Add([]byte("not xml"))
+	f.Fuzz(func(t *testing.T, raw []byte) {
+		form := url.Values{"SAMLRequest": {base64.StdEncoding.EncodeToString(raw)}}
+		req := httptest.NewRequest(http.MethodPost, h.app.URL+"/saml/slo", strings.NewReader(form.Encode()))
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		rec := httptest.NewRecorder()
+		h.mw.ServeHTTP(rec, req)
+		switch rec.Code {
+		case http.StatusFound, http.StatusOK:
+			// Only a signed request is answered, at the IdP.
+			assert.True(t, strings.HasPrefix(rec.Header().Get("Location"), h.idp().SLOURL()) ||
+				strings.Contains(rec.Body.String(), `action="`+h.idp().SLOURL()), "answered elsewhere: %d %s", rec.Code, rec.Header())
+		default:
+			assert.GreaterOrEqual(t, rec.Code, 400)
+		}
+		me, err := http.NewRequest(http.MethodGet, h.app.URL+"/me", nil)
+		require.NoError(t, err)
+		me.Header.Set("Accept", "application/json")
+		r, err := c.Do(me)
+		require.NoError(t, err)
+		_ = r.Body.Close()
+		require.Equal(t, http.StatusOK, r.StatusCode, "the victim's session lives on")
 	})
 }
