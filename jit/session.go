@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"slices"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -260,7 +261,9 @@ func (m *Middleware) cookieOptions(maxAge int) *sessions.Options {
 // also a copy of it, on every instance, and deletes the cookie (and, with
 // a server-side Options.SessionStore, what that store keeps for it, by
 // saving the browser's own session with MaxAge -1). It does not sign the
-// person out of the IdP, which may sign them straight back in. The cookie
+// person out of the IdP, which may sign them straight back in: the logout
+// endpoint (PathPrefix/logout) does, by SAML Single Logout, when the IdP
+// offers it. The cookie
 // is deleted even when ending the record fails; the error then wraps
 // ErrStoreUnavailable.
 func (m *Middleware) Logout(w http.ResponseWriter, r *http.Request) error {
@@ -312,6 +315,24 @@ func (m *Middleware) EndSessions(ctx context.Context, key userstore.Key) (int, e
 		slog.String("reason", "end sessions"), slog.String("issuer", key.Issuer), slog.String("subject", key.Subject),
 		slog.Int("count", n))
 	return n, nil
+}
+
+// EndSession ends one live session of the user with key, the one with
+// the given ID (from [Middleware.Sessions]), on every instance: "sign out
+// that device". A session of another user is left alone and, like an
+// unknown or ended one, is reported as an error wrapping
+// [userstore.ErrNotFound], so that a page listing a person's own sessions
+// cannot end anyone else's. A store failure is an error wrapping
+// [ErrStoreUnavailable].
+func (m *Middleware) EndSession(ctx context.Context, key userstore.Key, id string) error {
+	list, err := m.records.ListSessions(ctx, key, m.now())
+	if err != nil {
+		return storeErr("list sessions", err)
+	}
+	if !slices.ContainsFunc(list, func(s userstore.Session) bool { return s.ID == id }) {
+		return fmt.Errorf("jit: end session: no live session of %s with that ID: %w", key, userstore.ErrNotFound)
+	}
+	return m.endSession(ctx, id, "end session")
 }
 
 // Sessions returns the live sessions of the user with key, oldest first:

@@ -18,6 +18,7 @@ import (
 
 	"github.com/samljit/samljit/jit"
 	"github.com/samljit/samljit/jit/jittest"
+	"github.com/samljit/samljit/userstore"
 )
 
 // SAML Single Logout through the jittest IdP: real signatures both ways,
@@ -503,4 +504,31 @@ func FuzzSLOEndpoint(f *testing.F) {
 		_ = r.Body.Close()
 		require.Equal(t, http.StatusOK, r.StatusCode, "the victim's session lives on")
 	})
+}
+
+// TestEndOneSession: EndSession signs out one device of a person, and
+// cannot end another person's session whatever ID it is given.
+func TestEndOneSession(t *testing.T) {
+	h := newHarness(t, harnessConfig{})
+	h.idp().AddUser(person("p-dev", "dev@example.com", "De", "Vice"))
+	h.idp().AddUser(person("p-else", "else@example.com", "El", "Se"))
+	laptop, phone := signedIn(t, h, "p-dev"), signedIn(t, h, "p-dev")
+	someoneElse := signedIn(t, h, "p-else")
+	ctx := context.Background()
+	key := userstore.Key{Issuer: h.idp().EntityID(), Subject: "p-dev"}
+	list := sessionsOf(t, h, "p-dev")
+	require.Len(t, list, 2)
+	others := sessionsOf(t, h, "p-else")
+	require.Len(t, others, 1)
+
+	err := h.mw.EndSession(ctx, key, others[0].ID)
+	assert.ErrorIs(t, err, userstore.ErrNotFound, "another person's session is not this person's to end")
+	assert.Equal(t, http.StatusOK, status(h, someoneElse))
+
+	require.NoError(t, h.mw.EndSession(ctx, key, list[0].ID))
+	assert.ElementsMatch(t, []int{http.StatusOK, http.StatusUnauthorized}, []int{status(h, laptop), status(h, phone)},
+		"one device signed out, the other not")
+	assert.Len(t, sessionsOf(t, h, "p-dev"), 1)
+	assert.ErrorIs(t, h.mw.EndSession(ctx, key, list[0].ID), userstore.ErrNotFound, "once")
+	assert.Contains(t, h.logs.String(), `"msg":"session ended","reason":"end session"`)
 }
