@@ -125,7 +125,13 @@ func (m *Middleware) startSingleLogout(w http.ResponseWriter, r *http.Request, c
 		notOnOrAfter := m.now().Add(requestLifetime).UTC()
 		req.NotOnOrAfter = &notOnOrAfter
 	}
-	req, err := sp.MakeLogoutRequest(idp.sloURL, nameID.Value, saml.WithSessionIndex(rec.SessionIndex), sameNameID)
+	maker := sp
+	if idp.sloBinding == saml.HTTPRedirectBinding {
+		// The redirect carries a query-string signature, made below; an
+		// enveloped one would be dropped, at the cost of an RSA signature.
+		maker.LogoutSignatureMethod, maker.SignatureMethod = "", ""
+	}
+	req, err := maker.MakeLogoutRequest(idp.sloURL, nameID.Value, saml.WithSessionIndex(rec.SessionIndex), sameNameID)
 	if err != nil {
 		m.log.ErrorContext(r.Context(), "make LogoutRequest", "connection", c.name, "err", err)
 		return false
