@@ -389,11 +389,15 @@ func (m *Middleware) endByNameID(ctx context.Context, c *connection, req *saml.L
 	return total, nil
 }
 
-// clearSessionCookie deletes this browser's session cookie, if it sent
-// one: the IdP's logout passes through the browser of the person it signs
-// out.
+// clearSessionCookie deletes this browser's session cookie when the
+// session it names has ended: the IdP's logout usually passes through the
+// browser of the person it signs out.
 func (m *Middleware) clearSessionCookie(w http.ResponseWriter, r *http.Request) {
-	if _, err := r.Cookie(m.sessionName); err != nil {
+	id, _, err := m.sessionID(r)
+	if err != nil {
+		return
+	}
+	if _, _, err := m.records.LookupSession(r.Context(), id, m.now()); !errors.Is(err, userstore.ErrNotFound) {
 		return
 	}
 	http.SetCookie(w, &http.Cookie{Name: m.sessionName, Path: "/", MaxAge: -1, HttpOnly: true, Secure: m.secure, SameSite: http.SameSiteLaxMode})

@@ -327,9 +327,13 @@ func TestIdPInitiatedSingleLogout(t *testing.T) {
 			assert.Equal(t, http.StatusUnauthorized, status(h, a))
 			assert.Equal(t, http.StatusOK, status(h, b), "another SessionIndex lives on")
 
-			// Every session: no SessionIndex, sent through a browser
-			// that holds none of them (the IdP's own page).
-			final, body, id = idpLogout(t, h, "", h.client(), jittest.LogoutRequest{NameID: "p-idp", Binding: binding})
+			for _, ck := range a.Jar.Cookies(mustURL(h.app.URL)) {
+				assert.NotEqual(t, "samljit_session", ck.Name, "the browser that carried the request lost its ended session's cookie")
+			}
+
+			// Every session: no SessionIndex, sent through another
+			// person's browser, which keeps its own session and cookie.
+			final, body, id = idpLogout(t, h, "", bystander, jittest.LogoutRequest{NameID: "p-idp", Binding: binding})
 			require.Equal(t, http.StatusOK, final.StatusCode, body)
 			res, ok = h.idp().LogoutResult(id)
 			require.True(t, ok)
@@ -376,6 +380,7 @@ func TestIdPLogoutRequestHostile(t *testing.T) {
 		"expired NotOnOrAfter":       {h.idp("acme"), jittest.LogoutRequest{NotOnOrAfter: now.Add(-5 * time.Minute)}, "request expired at"},
 		"issued long ago":            {h.idp("acme"), jittest.LogoutRequest{IssueInstant: now.Add(-30 * time.Minute)}, "issueInstant expired at"},
 		"issued in the future":       {h.idp("acme"), jittest.LogoutRequest{IssueInstant: now.Add(30 * time.Minute)}, "is in the future"},
+		"NameID of another SP":       {h.idp("acme"), jittest.LogoutRequest{SPNameQualifier: "https://other-sp.example/"}, "qualified for SP"},
 		"wrong destination":          {h.idp("acme"), jittest.LogoutRequest{Destination: h.app.URL + sloPath("globex")}, "does not match SloURL"},
 	} {
 		t.Run(name, func(t *testing.T) {
@@ -531,4 +536,23 @@ func TestEndOneSession(t *testing.T) {
 	assert.Len(t, sessionsOf(t, h, "p-dev"), 1)
 	assert.ErrorIs(t, h.mw.EndSession(ctx, key, list[0].ID), userstore.ErrNotFound, "once")
 	assert.Contains(t, h.logs.String(), `"msg":"session ended","reason":"end session"`)
+}
+
+// TestLogoutRequestJudgedWithOurSkew: NotOnOrAfter is judged with
+// Options.ClockSkew, not only crewjam's fixed 180 s: with a 10 s skew, a
+// request that expired a minute ago is refused, though crewjam alone
+// would take it.
+func TestLogoutRequestJudgedWithOurSkew(t *testing.T) {
+	h := sloHarness(t, harnessConfig{configure: func(o *jit.Options) { o.ClockSkew = 10 * time.Second }})
+	h.idp().AddUser(person("p-skew", "skew@example.com", "S", "Kew"))
+	c := signedIn(t, h, "p-skew")
+	msg, err := h.idp().LogoutRequestFor(jittest.LogoutRequest{SPEntityID: spIDOf(t, h, ""), NameID: "p-skew",
+		NotOnOrAfter: time.Now().Add(-time.Minute)})
+	require.NoError(t, err)
+	resp, err := msg.Send(context.Background(), h.client())
+	require.NoError(t, err)
+	readBody(t, resp)
+	assert.Equal(t, http.StatusForbidden, resp.StatusCode)
+	assert.Contains(t, h.logs.String(), "LogoutRequest expired at")
+	assert.Equal(t, http.StatusOK, status(h, c))
 }

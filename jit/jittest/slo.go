@@ -177,6 +177,8 @@ type LogoutRequest struct {
 	ID string
 	// Issuer replaces the IdP's entity ID.
 	Issuer string
+	// SPNameQualifier replaces SPEntityID as the NameID's SPNameQualifier.
+	SPNameQualifier string
 	// Destination replaces the service provider's SingleLogoutService
 	// location in the message (the request is still sent there).
 	Destination string
@@ -255,7 +257,7 @@ func (p *IdP) LogoutRequestFor(lr LogoutRequest) (Message, error) {
 		IssueInstant: now,
 		Destination:  orString(lr.Destination, loc),
 		Issuer:       &saml.Issuer{Format: nameIDFormatEntity, Value: orString(lr.Issuer, p.entityID)},
-		NameID:       &saml.NameID{Value: lr.NameID, Format: NameIDFormatPersistent, SPNameQualifier: lr.SPEntityID},
+		NameID:       &saml.NameID{Value: lr.NameID, Format: NameIDFormatPersistent, SPNameQualifier: orString(lr.SPNameQualifier, lr.SPEntityID)},
 	}
 	if hasUser && u.NameIDFormat != "" {
 		req.NameID.Format = u.NameIDFormat
