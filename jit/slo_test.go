@@ -556,3 +556,15 @@ func TestLogoutRequestJudgedWithOurSkew(t *testing.T) {
 	assert.Contains(t, h.logs.String(), "LogoutRequest expired at")
 	assert.Equal(t, http.StatusOK, status(h, c))
 }
+
+// TestAfterLogoutPathMustBeLocal: the signed-out page is a local path, so
+// that a logout can never be turned into an open redirect.
+func TestAfterLogoutPathMustBeLocal(t *testing.T) {
+	idp := jittest.New(t)
+	key, cert := spKeyPair()
+	for _, p := range []string{"https://evil.example/", "//evil.example", "javascript:alert(1)"} {
+		_, err := jit.New(context.Background(), jit.Options{RootURL: "https://app.example", Key: key, Certificate: cert, Store: newMem(),
+			SessionKeys: [][]byte{make32()}, AfterLogoutPath: p, Connections: []jit.Connection{{IDPMetadata: idp.Metadata()}}})
+		assert.ErrorContains(t, err, "AfterLogoutPath", p)
+	}
+}
