@@ -452,22 +452,41 @@ func ContextWithUser(ctx context.Context, u userstore.User) context.Context {
 // trusts its user's IdP. It returns [ErrSuspended] when the user is
 // suspended and [ErrStoreUnavailable] when the store fails.
 func (m *Middleware) CurrentUser(r *http.Request) (userstore.User, error) {
+	_, u, err := m.current(r)
+	return u, err
+}
+
+// current is CurrentUser, also returning the session record.
+func (m *Middleware) current(r *http.Request) (userstore.Session, userstore.User, error) {
 	id, c, err := m.sessionID(r)
 	if err != nil {
-		return userstore.User{}, err
+		return userstore.Session{}, userstore.User{}, err
 	}
 	rec, u, err := m.records.LookupSession(r.Context(), id, m.now())
 	switch {
 	case errors.Is(err, userstore.ErrNotFound):
-		return userstore.User{}, fmt.Errorf("%w: the session was ended or has expired, or its user no longer exists", ErrNotSignedIn)
+		return userstore.Session{}, userstore.User{}, fmt.Errorf("%w: the session was ended or has expired, or its user no longer exists", ErrNotSignedIn)
 	case err != nil:
-		return userstore.User{}, storeErr("lookup session", err)
+		return userstore.Session{}, userstore.User{}, storeErr("lookup session", err)
 	case rec.Connection != c.name || rec.Key.Issuer != c.issuer:
-		return userstore.User{}, fmt.Errorf("%w: connection %q does not trust the session's IdP", ErrNotSignedIn, rec.Connection)
+		return userstore.Session{}, userstore.User{}, fmt.Errorf("%w: connection %q does not trust the session's IdP", ErrNotSignedIn, rec.Connection)
 	case u.Status == userstore.Suspended:
-		return u, ErrSuspended
+		return rec, u, ErrSuspended
 	}
-	return u, nil
+	return rec, u, nil
+}
+
+type sessionCtxKey struct{}
+
+// SessionFromContext returns the session record of the request that
+// [Middleware.RequireUser] let through: its ID, connection, creation and
+// expiry. A page listing a person's sessions ([Middleware.Sessions]) marks
+// "this device" with it; an application that wants a last-seen time, an IP
+// address or a user agent per session records them itself, keyed by this
+// ID (the store keeps none of them).
+func SessionFromContext(ctx context.Context) (userstore.Session, bool) {
+	s, ok := ctx.Value(sessionCtxKey{}).(userstore.Session)
+	return s, ok
 }
 
 // RequireUser protects next: every request re-reads the session record and
@@ -478,13 +497,15 @@ func (m *Middleware) CurrentUser(r *http.Request) (userstore.User, error) {
 // the user's sessions, so a suspended user's next request is one of
 // these, and their next sign-in is refused); a suspended user whose
 // session is still live (suspended by other means) gets 403; a store
-// failure gets 503. next finds the user with [UserFromContext].
+// failure gets 503. next finds the user with [UserFromContext] and the
+// session with [SessionFromContext].
 func (m *Middleware) RequireUser(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		u, err := m.CurrentUser(r)
+		rec, u, err := m.current(r)
 		switch {
 		case err == nil:
-			next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), userCtxKey{}, u)))
+			ctx := context.WithValue(context.WithValue(r.Context(), userCtxKey{}, u), sessionCtxKey{}, rec)
+			next.ServeHTTP(w, r.WithContext(ctx))
 		case errors.Is(err, ErrNotSignedIn), errors.Is(err, ErrSessionExpired):
 			if wantsRedirect(r) {
 				http.Redirect(w, r, m.LoginURL(r.URL.RequestURI()), http.StatusFound)

@@ -568,3 +568,42 @@ func TestAfterLogoutPathMustBeLocal(t *testing.T) {
 		assert.ErrorContains(t, err, "AfterLogoutPath", p)
 	}
 }
+
+// TestSessionFromContext: behind RequireUser the handler finds the
+// request's own session record, one of the person's listed sessions, so
+// that a sessions page can mark "this device" and sign the others out.
+func TestSessionFromContext(t *testing.T) {
+	h := newHarness(t, harnessConfig{})
+	h.idp().AddUser(person("p-ctx", "ctx@example.com", "C", "Tx"))
+	laptop, phone := signedIn(t, h, "p-ctx"), signedIn(t, h, "p-ctx")
+	var got []userstore.Session
+	handler := h.mw.RequireUser(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		s, ok := jit.SessionFromContext(r.Context())
+		require.True(t, ok)
+		got = append(got, s)
+	}))
+	for _, c := range []*http.Client{laptop, phone} {
+		req := httptest.NewRequest(http.MethodGet, h.app.URL+"/sessions", nil)
+		for _, ck := range c.Jar.Cookies(mustURL(h.app.URL)) {
+			req.AddCookie(ck)
+		}
+		w := httptest.NewRecorder()
+		handler.ServeHTTP(w, req)
+		require.Equal(t, http.StatusOK, w.Code)
+	}
+	require.Len(t, got, 2)
+	assert.NotEqual(t, got[0].ID, got[1].ID, "each device its own session")
+	listed := sessionsOf(t, h, "p-ctx")
+	var ids []string
+	for _, s := range listed {
+		ids = append(ids, s.ID)
+	}
+	assert.ElementsMatch(t, ids, []string{got[0].ID, got[1].ID})
+	_, ok := jit.SessionFromContext(context.Background())
+	assert.False(t, ok)
+
+	// "Sign out my other devices", from the laptop.
+	require.NoError(t, h.mw.EndSession(context.Background(), got[1].Key, got[1].ID))
+	assert.Equal(t, http.StatusOK, status(h, laptop))
+	assert.Equal(t, http.StatusUnauthorized, status(h, phone))
+}
