@@ -154,16 +154,21 @@ func (m *Middleware) startSingleLogout(w http.ResponseWriter, r *http.Request, c
 		http.Redirect(w, r, u.String(), http.StatusSeeOther)
 		return true
 	}
-	writePostForm(w, func(nonce string) []byte { return req.PostWithNonce(relay, nonce) })
+	writePostForm(w, idp.sloURL, func(nonce string) []byte { return req.PostWithNonce(relay, nonce) })
 	return true
 }
 
-// writePostForm writes an auto-submitting HTTP-POST binding page whose
-// script runs under a nonce.
-func writePostForm(w http.ResponseWriter, page func(nonce string) []byte) {
+// writePostForm writes an auto-submitting HTTP-POST binding page to dest
+// whose script runs under a nonce, and whose form may go to dest's origin
+// only.
+func writePostForm(w http.ResponseWriter, dest string, page func(nonce string) []byte) {
 	nonce := newID(16)
+	action := "'none'"
+	if u, err := url.Parse(dest); err == nil && (u.Scheme == "https" || u.Scheme == "http") && u.Host != "" {
+		action = u.Scheme + "://" + u.Host
+	}
 	h := w.Header()
-	h.Set("Content-Security-Policy", "default-src 'none'; script-src 'nonce-"+nonce+"'; form-action *; referrer no-referrer;")
+	h.Set("Content-Security-Policy", "default-src 'none'; script-src 'nonce-"+nonce+"'; form-action "+action+"; referrer no-referrer;")
 	h.Set("Content-Type", "text/html; charset=utf-8")
 	h.Set("Cache-Control", "no-store")
 	_, _ = w.Write(page(nonce))
@@ -440,7 +445,7 @@ func (m *Middleware) answerLogoutRequest(w http.ResponseWriter, r *http.Request,
 		http.Error(w, "logout response unavailable", http.StatusInternalServerError)
 		return
 	}
-	writePostForm(w, func(nonce string) []byte { return resp.PostWithNonce(relay, nonce) })
+	writePostForm(w, idp.sloRespURL, func(nonce string) []byte { return resp.PostWithNonce(relay, nonce) })
 }
 
 // refuseLogout logs why a logout message was refused and shows the person

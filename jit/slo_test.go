@@ -175,7 +175,9 @@ func TestSPInitiatedSingleLogout(t *testing.T) {
 				assert.Contains(t, loc, "&Signature=")
 			} else {
 				require.Equal(t, http.StatusOK, resp.StatusCode)
-				assert.Contains(t, resp.Header.Get("Content-Security-Policy"), "script-src 'nonce-")
+				csp := resp.Header.Get("Content-Security-Policy")
+				assert.Contains(t, csp, "script-src 'nonce-")
+				assert.Contains(t, csp, "form-action "+h.idp().URL()+";", "the form may go to the IdP only")
 			}
 			assert.Equal(t, http.StatusUnauthorized, status(h, c), "the local session ends before the IdP is asked")
 			assert.Equal(t, http.StatusUnauthorized, status(h, stolen))
