@@ -609,3 +609,41 @@ func TestSessionFromContext(t *testing.T) {
 	assert.Equal(t, http.StatusOK, status(h, laptop))
 	assert.Equal(t, http.StatusUnauthorized, status(h, phone))
 }
+
+// TestSingleLogoutNamedConnections: with several connections, the logout
+// goes to the IdP of the session's connection, and the answer to an IdP's
+// LogoutRequest goes to its SingleLogoutService's ResponseLocation.
+func TestSingleLogoutNamedConnections(t *testing.T) {
+	h := sloHarness(t, harnessConfig{connections: []string{"acme", "globex"}, configure: func(o *jit.Options) {
+		md := string(o.Connections[1].IDPMetadata)
+		re := regexp.MustCompile(`(<md:SingleLogoutService Binding="[^"]*HTTP-Redirect" Location="([^"]*)")`)
+		md = re.ReplaceAllString(md, `$1 ResponseLocation="$2?answer=1"`)
+		require.Contains(t, md, "ResponseLocation=")
+		o.Connections[1].IDPMetadata = []byte(md)
+	}})
+	h.idp("acme").AddUser(person("p-a", "a@acme.example", "A", "Cme"))
+	h.idp("globex").AddUser(person("p-g", "g@globex.example", "G", "Lobex"))
+	a := h.client()
+	resp, body := h.signIn(a, "acme", "p-a")
+	require.Equal(t, http.StatusSeeOther, resp.StatusCode, body)
+	g := h.client()
+	resp, body = h.signIn(g, "globex", "p-g")
+	require.Equal(t, http.StatusSeeOther, resp.StatusCode, body)
+
+	resp = startLogout(t, h, g)
+	require.True(t, strings.HasPrefix(resp.Header.Get("Location"), h.idp("globex").SLOURL()+"?"), resp.Header.Get("Location"))
+	final, body := follow(t, g, resp)
+	assert.Equal(t, http.StatusOK, final.StatusCode, body)
+	assert.Empty(t, h.idp("globex").Sessions("p-g"))
+	assert.Len(t, h.idp("acme").Sessions("p-a"), 1, "the other connection's IdP is not involved")
+	assert.Equal(t, http.StatusOK, status(h, a))
+
+	msg, err := h.idp("globex").LogoutRequestFor(jittest.LogoutRequest{SPEntityID: spIDOf(t, h, "globex"), NameID: "p-g"})
+	require.NoError(t, err)
+	resp, err = msg.Send(context.Background(), h.client())
+	require.NoError(t, err)
+	readBody(t, resp)
+	require.Equal(t, http.StatusFound, resp.StatusCode)
+	assert.True(t, strings.HasPrefix(resp.Header.Get("Location"), h.idp("globex").SLOURL()+"?answer=1&SAMLResponse="),
+		"answered at the ResponseLocation: %s", resp.Header.Get("Location"))
+}
