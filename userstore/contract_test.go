@@ -57,3 +57,24 @@ func TestSignInSideCannotDeprovision(t *testing.T) {
 		}
 	}
 }
+
+// TestNormalizeEmailFoldsExactlyASCIIUpperCase: every ASCII capital, the
+// first and last of the range among them, is lowered wherever it stands,
+// and nothing next to the range is.
+func TestNormalizeEmailFoldsExactlyASCIIUpperCase(t *testing.T) {
+	for in, want := range map[string]string{
+		"Zed@example.com":      "zed@example.com",
+		"Ada@example.com":      "ada@example.com",
+		"aZ@eXample.cOm":       "az@example.com",
+		"zA@EXAMPLE.COM":       "za@example.com",
+		"xAZ@example.com":      "xaz@example.com",
+		"@[`{@example.com":     "@[`{@example.com",
+		"a@[`{@example.com":    "a@[`{@example.com",
+		"Q@example.com ZZ":     "q@example.com zz",
+		"\u212Ate@example.com": "\u212Ate@example.com",
+	} {
+		if got := userstore.NormalizeEmail(in); got != want {
+			t.Errorf("NormalizeEmail(%q) = %q, want %q", in, got, want)
+		}
+	}
+}

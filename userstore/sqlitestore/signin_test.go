@@ -1,6 +1,7 @@
 package sqlitestore_test
 
 import (
+	"errors"
 	"fmt"
 	"sync"
 	"testing"
@@ -135,4 +136,34 @@ func BenchmarkSignInReturning(b *testing.B) {
 			b.Fatal(err)
 		}
 	}
+}
+
+// TestSignInDecideErrorKeepsTheConnection: a decide error rolls the
+// transaction back and returns that error alone, and the connection,
+// whose rollback succeeded, goes back to the pool to be used again (a
+// connection is discarded only when its rollback fails).
+func TestSignInDecideErrorKeepsTheConnection(t *testing.T) {
+	ctx := t.Context()
+	db := openDB(t, sqlitestore.DSN(tempPath(t)))
+	db.SetMaxOpenConns(1)
+	s := openStore(t, db)
+	// A temporary table lives as long as its connection.
+	_, err := db.ExecContext(ctx, "CREATE TEMP TABLE connection_marker (x)")
+	require.NoError(t, err)
+
+	k := userstore.Key{Issuer: "https://idp.example/", Subject: "ada"}
+	now := time.Date(2025, time.March, 14, 9, 0, 0, 0, time.UTC)
+	refused := errors.New("refused by policy")
+	_, err = s.SignIn(ctx, k.Issuer, "_d1", now.Add(time.Minute), k, now,
+		func(*userstore.User) (userstore.Profile, error) { return userstore.Profile{}, refused })
+	require.ErrorIs(t, err, refused)
+	require.NotContains(t, err.Error(), "rollback", "a rollback that succeeded is not reported")
+	_, err = s.SignIn(ctx, k.Issuer, "_d2", now.Add(time.Minute), k, now, profile(userstore.Profile{}))
+	require.NoError(t, err)
+	_, err = s.SignIn(ctx, k.Issuer, "_d2", now.Add(time.Minute), k, now, profile(userstore.Profile{}))
+	require.ErrorIs(t, err, userstore.ErrReplayed)
+	require.NotContains(t, err.Error(), "rollback", "a rollback that succeeded is not reported")
+
+	_, err = db.ExecContext(ctx, "SELECT count(*) FROM temp.connection_marker")
+	require.NoError(t, err, "the connection was discarded after a successful rollback")
 }
