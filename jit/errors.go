@@ -101,6 +101,8 @@ type Failure struct {
 	// SignInURL, when set, is where the person can start the sign-in
 	// again: set for refusals that a fresh sign-in may cure.
 	SignInURL string
+
+	fix string // what an administrator changes, logged with the reason
 }
 
 // Error returns the reason, for logs.

@@ -604,11 +604,16 @@ func (m *Middleware) fail(w http.ResponseWriter, r *http.Request, f *Failure) {
 
 // logFailure logs why a request was refused, under its correlation id.
 func (m *Middleware) logFailure(ctx context.Context, f *Failure) {
-	m.log.LogAttrs(ctx, slog.LevelWarn, "request refused",
+	attrs := []slog.Attr{
 		slog.String("correlation_id", f.CorrelationID),
 		slog.String("connection", f.Connection),
 		slog.Int("status", f.Status),
-		slog.String("reason", truncate(f.Err.Error(), maxLoggedReason)))
+		slog.String("reason", truncate(f.Err.Error(), maxLoggedReason)),
+	}
+	if f.fix != "" {
+		attrs = append(attrs, slog.String("fix", truncate(f.fix, 2*maxLoggedReason)))
+	}
+	m.log.LogAttrs(ctx, slog.LevelWarn, "request refused", attrs...)
 }
 
 // maxLoggedReason bounds the reason in a log line: reasons quote parts of

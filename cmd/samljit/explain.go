@@ -285,6 +285,9 @@ func printTrace(w io.Writer, t *jit.Trace) {
 	if d.Reason != "" {
 		fmt.Fprintf(w, "  reason: %s\n", d.Reason)
 	}
+	if errors.Is(d.Err, claims.ErrEmailNameID) || errors.Is(d.Err, claims.ErrTransientNameID) {
+		fmt.Fprintln(w, "  to judge it as a mapping that allows this NameID: add -allow-email-nameid or -insecure-allow-transient-nameid")
+	}
 	if len(d.Changed) > 0 {
 		fmt.Fprintf(w, "  changed: %s\n", strings.Join(d.Changed, ", "))
 	}

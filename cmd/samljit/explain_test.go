@@ -228,6 +228,8 @@ func TestExplainGolden(t *testing.T) {
 		code, out, _ := explain(t, nil, args...)
 		require.Equal(t, 1, code, out)
 		assert.Contains(t, out, "FAIL mapping")
+		assert.Contains(t, out, "warning mapping-refused: a sign-in was refused: the IdP sent an emailAddress NameID", "the trace names the fixes")
+		assert.Contains(t, out, "-allow-email-nameid", "and the flag to judge it with the opt-in")
 		code, out, errOut := explain(t, nil, append([]string{"-allow-email-nameid"}, args...)...)
 		require.Equal(t, 0, code, errOut+out)
 		assert.Contains(t, out, "subject: ada@contoso.example")
