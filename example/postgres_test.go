@@ -23,6 +23,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/samljit/samljit/claims"
+	"github.com/samljit/samljit/internal/testenv"
 	"github.com/samljit/samljit/jit"
 	"github.com/samljit/samljit/jit/jittest"
 )
@@ -61,10 +62,7 @@ func postgresSchema(t *testing.T) (*sql.DB, string, string) {
 	t.Helper()
 	dsn := os.Getenv("SAMLJIT_TEST_POSTGRES_DSN")
 	if dsn == "" {
-		if os.Getenv("CI") == "true" {
-			t.Fatal("SAMLJIT_TEST_POSTGRES_DSN is unset; CI must run the PostgreSQL tests")
-		}
-		t.Skip("SAMLJIT_TEST_POSTGRES_DSN is unset: start PostgreSQL as .ci/run does to run this test")
+		testenv.Need(t, "SAMLJIT_TEST_POSTGRES_DSN is not set", testenv.PostgresHowTo)
 	}
 	b := make([]byte, 6)
 	_, _ = rand.Read(b)
