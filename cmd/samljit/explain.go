@@ -6,7 +6,6 @@ import (
 	"crypto/x509"
 	"database/sql"
 	"encoding/json"
-	"encoding/pem"
 	"errors"
 	"flag"
 	"fmt"
@@ -358,7 +357,7 @@ func readSource(ctx context.Context, src string, insecureHTTP bool) ([]byte, err
 	return jit.FetchIDPMetadata(ctx, nil, src, insecureHTTP)
 }
 
-// readKeyPair reads a PEM private key (PKCS #1 or PKCS #8) and certificate.
+// readKeyPair reads a PEM private key and certificate.
 func readKeyPair(keyFile, certFile string) (crypto.Signer, *x509.Certificate, error) {
 	kb, err := os.ReadFile(keyFile)
 	if err != nil {
@@ -368,26 +367,11 @@ func readKeyPair(keyFile, certFile string) (crypto.Signer, *x509.Certificate, er
 	if err != nil {
 		return nil, nil, err
 	}
-	kp, _ := pem.Decode(kb)
-	cp, _ := pem.Decode(cb)
-	if kp == nil || cp == nil {
-		return nil, nil, errors.New("-sp-key and -sp-cert must be PEM")
-	}
-	cert, err := x509.ParseCertificate(cp.Bytes)
+	key, cert, err := jit.ParseKeyPair(kb, cb)
 	if err != nil {
-		return nil, nil, fmt.Errorf("-sp-cert: %w", err)
+		return nil, nil, fmt.Errorf("-sp-key, -sp-cert: %w", err)
 	}
-	var key any
-	if key, err = x509.ParsePKCS8PrivateKey(kp.Bytes); err != nil {
-		if key, err = x509.ParsePKCS1PrivateKey(kp.Bytes); err != nil {
-			return nil, nil, fmt.Errorf("-sp-key: %w", err)
-		}
-	}
-	signer, ok := key.(crypto.Signer)
-	if !ok {
-		return nil, nil, errors.New("-sp-key is not a signing key")
-	}
-	return signer, cert, nil
+	return key, cert, nil
 }
 
 // readPolicy reads the -config file.
