@@ -84,7 +84,14 @@ func metadataFile(t *testing.T, idp *jittest.IdP) string {
 func browser(t *testing.T) *http.Client {
 	jar, err := cookiejar.New(nil)
 	require.NoError(t, err)
-	return &http.Client{Jar: jar, Timeout: 30 * time.Second, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	// It stops at redirects, but for the one to the page of a refused
+	// sign-in, which it follows as a browser does.
+	return &http.Client{Jar: jar, Timeout: 30 * time.Second, CheckRedirect: func(r *http.Request, _ []*http.Request) error {
+		if strings.HasSuffix(r.URL.Path, "/saml/failed") {
+			return nil
+		}
+		return http.ErrUseLastResponse
+	}}
 }
 
 func signIn(t *testing.T, a *app, c *http.Client, root, tenant, nameID string) {

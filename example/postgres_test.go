@@ -125,7 +125,8 @@ func TestTwoInstancesOneDatabase(t *testing.T) {
 	require.Equal(t, http.StatusSeeOther, first.Code, first.Body.String())
 	second := httptest.NewRecorder()
 	instances[1].ServeHTTP(second, formRequest(f))
-	assert.Equal(t, http.StatusForbidden, second.Code)
+	assert.Equal(t, http.StatusSeeOther, second.Code)
+	assert.Contains(t, second.Header().Get("Location"), "/saml/failed?ref=", "refused")
 	instances[1].mu.Lock()
 	last := instances[1].audit[len(instances[1].audit)-1]
 	instances[1].mu.Unlock()

@@ -540,14 +540,22 @@ func (m *Middleware) refuse(w http.ResponseWriter, r *http.Request, s *signIn, e
 	}
 	f := failure(err, s.corr, s.conn.name)
 	_, f.fix = mappingFix(err, s.identity)
-	if retryable(err) {
-		f.SignInURL = m.LoginURL("")
+	if !errors.Is(err, ErrSuspended) {
+		returnTo := s.returnTo
+		if returnTo == m.afterSignIn {
+			returnTo = ""
+		}
+		f.SignInURL = withReturnTo(s.conn.loginPath, returnTo)
 	}
 	m.logFailure(r.Context(), f)
 	// The event is emitted before the page is written, so that whoever
 	// reads the page can already find the event.
 	m.emit(r.Context(), Event{Kind: EventRefused, Time: s.now, CorrelationID: s.corr, Connection: s.conn.name, Key: s.key, Err: err})
-	m.renderError(w, r, f)
+	if r.Method != http.MethodPost {
+		m.renderError(w, r, f)
+		return
+	}
+	m.redirectFailure(w, r, f)
 }
 
 // mappingRefused records a mapping refusal as a warning naming its fix,
