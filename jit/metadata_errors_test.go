@@ -62,3 +62,24 @@ func TestMetadataErrorsSayWhatTheFileIs(t *testing.T) {
 		require.ErrorIs(t, err, jit.ErrNotIDPMetadata)
 	}
 }
+
+// FuzzParseIDPMetadata: any document is parsed without panicking, and a
+// document accepted describes an identity provider.
+func FuzzParseIDPMetadata(f *testing.F) {
+	idp, err := jittest.NewServer(jittest.Options{})
+	require.NoError(f, err)
+	defer idp.Close()
+	f.Add(idp.Metadata())
+	f.Add([]byte(`<md:EntityDescriptor xmlns:md="urn:oasis:names:tc:SAML:2.0:metadata" entityID="sp"><md:SPSSODescriptor/></md:EntityDescriptor>`))
+	f.Add([]byte(`<md:EntitiesDescriptor xmlns:md="urn:oasis:names:tc:SAML:2.0:metadata"/>`))
+	f.Add([]byte("<!doctype html><p>x"))
+	f.Add([]byte("-----BEGIN CERTIFICATE-----"))
+	f.Add([]byte("\xef\xbb\xbf<x/>"))
+	f.Add([]byte(""))
+	f.Fuzz(func(t *testing.T, doc []byte) {
+		md, err := jit.ParseIDPMetadata(doc)
+		if err == nil {
+			require.NotEmpty(t, md.IDPSSODescriptors)
+		}
+	})
+}
