@@ -11,6 +11,7 @@ import (
 	"encoding/pem"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"math/big"
 	"net/http"
@@ -202,6 +203,8 @@ func (a *app) routes() {
 	a.mux.Handle("GET /admin", a.mw.RequireUser(a.requireAdmin(http.HandlerFunc(a.admin))))
 	a.mux.Handle("POST /admin/users/{id}/{action}", a.mw.RequireUser(a.requireAdmin(http.HandlerFunc(a.adminAction))))
 	a.mux.HandleFunc("GET /jit-vs-scim", a.jitVsSCIM)
+	a.mux.HandleFunc("GET /favicon.svg", serveFavicon)
+	a.mux.HandleFunc("GET /favicon.ico", serveFavicon) // asked for by pages the example did not draw
 	if a.dev != nil {
 		a.devRoutes()
 	}
@@ -224,7 +227,7 @@ func (a *app) home(w http.ResponseWriter, r *http.Request) {
 		a.render(w, http.StatusForbidden, "suspended", pageData{Title: "Suspended"})
 		return
 	case errors.Is(err, jit.ErrNotSignedIn), errors.Is(err, jit.ErrSessionExpired):
-		a.render(w, http.StatusOK, "landing", pageData{Title: "samljit example", Dev: a.dev != nil, LoginURL: a.mw.LoginURL("/")})
+		a.render(w, http.StatusOK, "landing", pageData{Dev: a.dev != nil, LoginURL: a.mw.LoginURL("/")})
 		return
 	case err != nil:
 		a.log.ErrorContext(r.Context(), "home", "err", err)
@@ -315,7 +318,11 @@ func (a *app) requireAdmin(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		u, _ := jit.UserFromContext(r.Context())
 		if !a.isAdmin(u) {
-			a.render(w, http.StatusForbidden, "error", pageData{Title: "Forbidden", Message: "Only members of the admin group can use this page."})
+			msg := "Only members of the IdP group " + strconv.Quote(a.cfg.adminGroup) + " (set with -admin-group) can use this page."
+			if a.cfg.adminGroup == "" {
+				msg = "No admin group is set, so nobody signing in through an IdP can use this page: start the example with -admin-group GROUP, GROUP being a group your IdP sends (for Entra ID, the group's object ID)."
+			}
+			a.render(w, http.StatusForbidden, "error", pageData{Title: "Forbidden", Message: msg, User: &u})
 			return
 		}
 		next.ServeHTTP(w, r)
@@ -549,4 +556,15 @@ func loadOrCreateSecret(path string) ([]byte, error) {
 		return nil, err
 	}
 	return b, os.WriteFile(path, b, 0o600)
+}
+
+// favicon is the example's icon: a key on the header's colour.
+const favicon = `<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 32 32"><rect width="32" height="32" rx="6" fill="#1e2a3a"/><circle cx="12" cy="16" r="6" fill="none" stroke="#dfe7f2" stroke-width="3"/><path d="M18 16h10m-3 0v5m-4-5v4" stroke="#dfe7f2" stroke-width="3" fill="none"/></svg>`
+
+// serveFavicon serves the icon, so that browsers stop asking (and the log
+// stops recording a 404 for every page).
+func serveFavicon(w http.ResponseWriter, _ *http.Request) {
+	w.Header().Set("Content-Type", "image/svg+xml")
+	w.Header().Set("Cache-Control", "public, max-age=86400")
+	_, _ = io.WriteString(w, favicon)
 }

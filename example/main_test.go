@@ -255,7 +255,7 @@ func postAdminForm(t *testing.T, c *http.Client, target, origin string) (int, st
 // htmlTable returns the inside of the page's table with the given id.
 func htmlTable(t *testing.T, page, id string) string {
 	t.Helper()
-	m := regexp.MustCompile(`(?s)<table id="` + regexp.QuoteMeta(id) + `">(.*?)</table>`).FindStringSubmatch(page)
+	m := regexp.MustCompile(`(?s)<table id="` + regexp.QuoteMeta(id) + `"[^>]*>(.*?)</table>`).FindStringSubmatch(page)
 	require.NotNil(t, m, "no table %q in the page", id)
 	return m[1]
 }
@@ -283,7 +283,7 @@ func userRow(t *testing.T, page, subject string) string {
 // cellText is the text of the row's cell of the given class.
 func cellText(t *testing.T, row, class string) string {
 	t.Helper()
-	m := regexp.MustCompile(`(?s)<td class="(?:[^"]* )?` + regexp.QuoteMeta(class) + `(?: [^"]*)?">(.*?)</td>`).FindStringSubmatch(row)
+	m := regexp.MustCompile(`(?s)<td class="(?:[^"]* )?` + regexp.QuoteMeta(class) + `(?: [^"]*)?"[^>]*>(.*?)</td>`).FindStringSubmatch(row)
 	require.NotNil(t, m, "no %q cell in %s", class, row)
 	return textOf(m[1])
 }
