@@ -225,7 +225,8 @@ func TestSmokeDevSignInAPIAndSuspend(t *testing.T) {
 	assert.Equal(t, "active", cellText(t, row, "status"))
 	assert.Equal(t, "/admin/users/"+graceID+"/suspend", formAction(t, row), "the form offers to suspend again")
 
-	// She signs in again; the audit trail shows it after the refusal.
+	// She signs in again; the audit trail shows it after the refusal,
+	// and Ada's suspension and unsuspension around the refusal.
 	signIn(t, a, grace, root, "acme", "acme-0002")
 	code, body = get(t, grace, root+"/api/me")
 	require.Equal(t, http.StatusOK, code, body)
@@ -233,7 +234,7 @@ func TestSmokeDevSignInAPIAndSuspend(t *testing.T) {
 	assert.Equal(t, "grace@acme.example", me.Email)
 	assert.Equal(t, "active", me.Status)
 	_, page = get(t, ada, root+"/admin")
-	assert.Equal(t, []string{"updated", "refused", "created"}, auditKinds(t, page, "acme-0002"), "newest first")
+	assert.Equal(t, []string{"updated", "unsuspended", "refused", "suspended", "created"}, auditKinds(t, page, "acme-0002"), "newest first")
 }
 
 // postAdminForm submits an admin page form as a browser on origin would:
@@ -300,7 +301,7 @@ func formAction(t *testing.T, row string) string {
 func auditKinds(t *testing.T, page, subject string) []string {
 	t.Helper()
 	var kinds []string
-	for _, m := range regexp.MustCompile(`(?s)<tr><td>[^<]*</td><td>([a-z]+)</td><td>[^<]*</td><td><code>([^<]*)</code>`).FindAllStringSubmatch(htmlTable(t, page, "audit"), -1) {
+	for _, m := range regexp.MustCompile(`(?s)<tr data-kind="([a-z_]+)">.*?<td><code>([^<]*)</code>`).FindAllStringSubmatch(htmlTable(t, page, "audit"), -1) {
 		if html.UnescapeString(m[2]) == subject {
 			kinds = append(kinds, m[1])
 		}
@@ -505,12 +506,13 @@ func TestFlags(t *testing.T) {
 		require.NoError(t, err)
 		resp.Body.Close()
 		assert.Equal(t, http.StatusForbidden, resp.StatusCode)
-		a.mu.Lock()
-		refused := a.audit[len(a.audit)-1]
-		a.mu.Unlock()
-		assert.Equal(t, jit.EventRefused, refused.Kind)
+		trail, err := a.audit.Page(context.Background(), auditQuery{Limit: 1})
+		require.NoError(t, err)
+		require.Len(t, trail, 1)
+		refused := trail[0]
+		assert.Equal(t, string(jit.EventRefused), refused.Kind)
 		assert.Equal(t, "globex", refused.Connection)
-		assert.ErrorIs(t, refused.Err, jit.ErrUnsolicited)
+		assert.Contains(t, refused.Reason, jit.ErrUnsolicited.Error())
 		users, err = a.store.List(context.Background())
 		require.NoError(t, err)
 		assert.Len(t, users, 2)

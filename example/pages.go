@@ -6,7 +6,6 @@ import (
 	"net/http"
 	"strings"
 
-	"github.com/samljit/samljit/jit"
 	"github.com/samljit/samljit/userstore"
 )
 
@@ -21,9 +20,13 @@ type pageData struct {
 	Users     []userstore.User
 	Sessions  map[string]int // live sessions by user ID, on the admin page
 	StaleDays int
-	Audit     []jit.Event
+	Audit     []auditEntry
 	Facts     *jitVsSCIMFacts
 	Stale     []staleUser
+
+	// AuditOlder is the audit entry ID the admin page's next page of the
+	// trail starts before; 0 when there is no older page.
+	AuditOlder int64
 
 	// Development IdP pages only.
 	Error      string          // a refused edit
@@ -179,6 +182,7 @@ button,.button{cursor:pointer;font:inherit;border-radius:.4rem;border:1px solid 
 .error{background:#fdecea;border:1px solid #f1a7a0;padding:.6rem 1rem;border-radius:.4rem}
 .form label{display:block;margin:.6rem 0 .2rem;font-weight:600} input[type=text],input[type=email],textarea{font:inherit;width:100%;max-width:28rem;padding:.35rem .5rem;border:1px solid #b9c0c9;border-radius:.3rem}
 td.actions form{display:inline-block;margin:0 .35rem .25rem 0}
+.change del{color:#a00} .change ins{color:#1f7a4d;text-decoration:none} .change del:empty::after,.change ins:empty::after{content:"(none)";color:#5b6470}
 #measured li{margin:.35rem 0} .nowrap{white-space:nowrap} .scroll{overflow-x:auto} .issuer{word-break:break-all;min-width:10rem} .hint{font-size:.85rem;color:#5b6470;margin:.15rem 0 0}
 @media (max-width:48rem){
 /* On a phone the users table becomes one card per person, each cell
@@ -269,10 +273,12 @@ table.cards td[data-label]::before{content:attr(data-label);display:block;font-s
 </div>
 
 <div class="card">
-<h2>Sign-in audit trail</h2>
-<div class="scroll"><table id="audit"><tr><th>Time</th><th>Event</th><th>Connection</th><th>Subject</th><th>Changed / reason</th><th>Reference</th></tr>
-{{range .Audit}}<tr><td>{{when .Time}}</td><td>{{.Kind}}</td><td>{{.Connection}}</td><td><code>{{.Key.Subject}}</code></td>
-<td>{{if .Err}}{{.Err}}{{else}}{{range .Changed}}<span class="tag">{{.}}</span>{{end}}{{end}}</td><td><code>{{.CorrelationID}}</code></td></tr>{{else}}<tr><td colspan="6">No sign-ins yet.</td></tr>{{end}}</table></div>
+<h2>Audit trail</h2>
+<p class="muted">Every sign-in and every administrator's action, newest first, kept in the database beside the users.</p>
+<div class="scroll"><table id="audit"><tr><th>Time</th><th>Event</th><th>By</th><th>Subject</th><th>Changes / reason</th><th>Reference</th></tr>
+{{range .Audit}}<tr data-kind="{{.Kind}}"><td class="nowrap">{{when .Time}}</td><td>{{.Kind}}{{with .Connection}} <span class="muted">({{.}})</span>{{end}}</td><td>{{.Actor}}</td><td><code>{{.Key.Subject}}</code></td>
+<td>{{if .Reason}}{{.Reason}}{{else}}{{range .Changes}}<div class="change"><span class="tag">{{.Field}}</span> <del>{{.Before}}</del> → <ins>{{.After}}</ins></div>{{end}}{{end}}</td><td><code>{{.CorrelationID}}</code></td></tr>{{else}}<tr><td colspan="6">Nothing yet.</td></tr>{{end}}</table></div>
+{{if .AuditOlder}}<p><a class="button" id="audit-older" href="/admin?audit_before={{.AuditOlder}}">Older entries</a></p>{{end}}
 </div>
 {{template "foot"}}{{end}}
 
