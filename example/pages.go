@@ -182,6 +182,7 @@ button,.button{cursor:pointer;font:inherit;border-radius:.4rem;border:1px solid 
 .error{background:#fdecea;border:1px solid #f1a7a0;padding:.6rem 1rem;border-radius:.4rem}
 .form label{display:block;margin:.6rem 0 .2rem;font-weight:600} input[type=text],input[type=email],textarea{font:inherit;width:100%;max-width:28rem;padding:.35rem .5rem;border:1px solid #b9c0c9;border-radius:.3rem}
 td.actions form{display:inline-block;margin:0 .35rem .25rem 0}
+pre{white-space:pre-wrap;word-break:break-all;background:#f3f4f6;padding:.5rem .75rem;border-radius:.4rem}
 .change del{color:#a00} .change ins{color:#1f7a4d;text-decoration:none} .change del:empty::after,.change ins:empty::after{content:"(none)";color:#5b6470}
 #measured li{margin:.35rem 0} .nowrap{white-space:nowrap} .scroll{overflow-x:auto} .issuer{word-break:break-all;min-width:10rem} .hint{font-size:.85rem;color:#5b6470;margin:.15rem 0 0}
 @media (max-width:48rem){
@@ -310,6 +311,11 @@ table.cards td[data-label]::before{content:attr(data-label);display:block;font-s
 {{range .DevTenants}}{{$tenant := .Name}}
 <div class="card" id="tenant-{{.Name}}">
 <h2>{{.Display}} <code>{{.Name}}</code></h2>
+{{if .MetadataURL}}<p class="muted">IdP metadata: <a class="metadata-url" href="{{.MetadataURL}}"><code>{{.MetadataURL}}</code></a></p>{{end}}
+{{if .ExplainCommand}}<details class="explain"><summary>Debug a sign-in with <code>samljit explain</code></summary>
+<p class="hint">In the browser's developer tools (Network), find the POST to this app's <code>/acs</code> after a sign-in, copy its <code>SAMLResponse</code> form field (or the whole form body) into <code>response.b64</code>, and run, from the samljit repository:</p>
+<pre><code class="explain-command">{{.ExplainCommand}}</code></pre>
+<p class="hint">A response is stale within minutes; explain then prints the <code>-now</code> to rerun it with. The development IdP's key and port change at every start of the app.</p></details>{{end}}
 <table><tr><th></th><th>Name</th><th>Email</th><th>Groups</th><th>NameID</th><th></th></tr>
 {{range .People}}<tr data-nameid="{{.NameID}}"><td><div class="avatar small" aria-hidden="true">{{.Initials}}</div></td><td>{{.Name}}</td><td>{{.Email}}</td>
 <td>{{range .Groups}}<span class="tag">{{.}}</span>{{else}}<i>none</i>{{end}}</td><td><code>{{.NameID}}</code></td>

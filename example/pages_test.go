@@ -2,8 +2,10 @@ package main
 
 import (
 	"context"
+	"html"
 	"io"
 	"net/http"
+	"regexp"
 	"strings"
 	"testing"
 
@@ -11,6 +13,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/samljit/samljit/claims"
+	"github.com/samljit/samljit/jit"
 	"github.com/samljit/samljit/jit/jittest"
 )
 
@@ -63,4 +66,38 @@ func TestAdminRefusalNamesTheFlag(t *testing.T) {
 	assert.Equal(t, http.StatusForbidden, code)
 	assert.Contains(t, body, "No admin group is set")
 	assert.Contains(t, body, "start the example with -admin-group GROUP")
+}
+
+// TestDevIdPPageExplainCommand: the development IdP page gives each
+// tenant's metadata URL and an explain command whose flags judge a sign-in
+// captured from that tenant as the app's connection does: accepted.
+func TestDevIdPPageExplainCommand(t *testing.T) {
+	a, root := startApp(t, t.TempDir())
+	c := browser(t)
+	_, page := get(t, c, root+"/dev-idp")
+	m := regexp.MustCompile(`<code class="explain-command">([^<]*)</code>`).FindAllStringSubmatch(page, -1)
+	require.Len(t, m, len(a.dev.tenants), "one command per tenant")
+	acme, _ := a.dev.tenant("acme")
+	cmd := html.UnescapeString(m[0][1])
+	assert.Contains(t, page, `href="`+acme.idp.MetadataURL()+`"`)
+	require.True(t, strings.HasPrefix(cmd, "go run ./cmd/samljit explain "), cmd)
+
+	flags := map[string]string{}
+	args := strings.Fields(strings.TrimPrefix(cmd, "go run ./cmd/samljit explain "))
+	for i := 0; i+1 < len(args); i += 2 {
+		flags[args[i]] = args[i+1]
+	}
+	assert.Equal(t, "response.b64", args[len(args)-1])
+	assert.Equal(t, acme.idp.MetadataURL(), flags["-idp-metadata"])
+
+	f, err := acme.idp.Respond(context.Background(), c, root+"/saml/acme/login", "acme-0002")
+	require.NoError(t, err)
+	mdXML, err := jit.FetchIDPMetadata(context.Background(), nil, flags["-idp-metadata"], false)
+	require.NoError(t, err)
+	mapper, err := claims.Preset(flags["-preset"])
+	require.NoError(t, err)
+	tr, err := jit.Explain(context.Background(), jit.ExplainRequest{Response: []byte(f.SAMLResponse), IDPMetadata: mdXML,
+		SPEntityID: flags["-sp-entity-id"], ACSURL: flags["-acs-url"], Mapper: mapper})
+	require.NoError(t, err)
+	assert.Equal(t, "create", tr.Decision.Action, "%+v", tr.Steps)
 }
