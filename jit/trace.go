@@ -29,7 +29,8 @@ const (
 
 // Trace is the decision trace of one sign-in, as [Explain] reports it:
 // each check that ran, what the assertion says, and what the connection's
-// policy would do.
+// policy would do. Its JSON form is [Trace.MarshalJSON]'s: snake_case,
+// versioned ([TraceFormatVersion]) and stable.
 type Trace struct {
 	// Steps are the checks that ran, in order; the first that failed
 	// ends the list.
