@@ -397,6 +397,10 @@ func TestGroupsOverage(t *testing.T) {
 		require.ErrorIs(t, h.lastRefusal(), jit.ErrGroupsUnavailable)
 		assert.True(t, h.logged(corr, "429"))
 		assert.Empty(t, h.users())
+		over := h.eventsOf(jit.EventGroupsOverage)
+		require.Len(t, over, 1, "the overage is recorded also when its resolution fails")
+		assert.False(t, over[0].Resolved)
+		require.ErrorIs(t, over[0].Err, jit.ErrGroupsUnavailable)
 	})
 }
 
@@ -586,6 +590,10 @@ func (n noLinker) EndSession(ctx context.Context, id string) error { return n.s.
 
 func (n noLinker) EndSessions(ctx context.Context, k userstore.Key, index string, now time.Time) (int, error) {
 	return n.s.EndSessions(ctx, k, index, now)
+}
+
+func (n noLinker) EndSessionsByNameID(ctx context.Context, issuer, nameID, index string, now time.Time) (int, error) {
+	return n.s.EndSessionsByNameID(ctx, issuer, nameID, index, now)
 }
 
 func (n noLinker) ListSessions(ctx context.Context, k userstore.Key, now time.Time) ([]userstore.Session, error) {

@@ -235,6 +235,7 @@ var sessionsTests = []test[sessionsStore]{
 	{"SessionEndedOrExpiredNotFound", testSessionEndedOrExpiredNotFound},
 	{"CreateSessionRefusals", testCreateSessionRefusals},
 	{"EndSessionsByKeyAndIndex", testEndSessionsByKeyAndIndex},
+	{"EndSessionsByNameID", testEndSessionsByNameID},
 	{"SuspendEndsSessionsForGood", testSuspendEndsSessionsForGood},
 	{"DeleteEndsSessions", testDeleteEndsSessions},
 	{"ConcurrentSessions", testConcurrentSessions},

@@ -17,6 +17,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"strings"
 	"time"
 
@@ -188,7 +189,8 @@ type Queries struct {
 	UsersByEmail string
 
 	// InsertSession records a session: (id, issuer, subject, connection,
-	// session index, created, expires). It changes no row when no active
+	// session index, NameID value, format, name qualifier, SP name
+	// qualifier, created, expires). It changes no row when no active
 	// user has the key, and it must not record one for a user that a
 	// concurrent suspension or deletion is changing (where the database
 	// locks rows, it writes the user's row, so that a concurrent Suspend
@@ -196,12 +198,13 @@ type Queries struct {
 	// nothing to insert).
 	InsertSession string
 	// SessionByID reads the session with (id) that is live at (now) and
-	// its user: the session's connection, session index, creation and
-	// expiry times, then the user with the key (see [Qualify]). It reads
+	// its user: the session's connection, session index, NameID (value,
+	// format, name qualifier, SP name qualifier), creation and expiry
+	// times, then the user with the key (see [Qualify]). It reads
 	// no row when the session or its user does not exist.
 	SessionByID string
-	// SessionsOfKey reads the id, connection, session index, creation and
-	// expiry of the sessions of (issuer, subject) live at (now), ordered
+	// SessionsOfKey reads the id, connection, session index, NameID (as
+	// SessionByID), creation and expiry of the sessions of (issuer, subject) live at (now), ordered
 	// by creation time then id.
 	SessionsOfKey string
 	// DeleteSession deletes the session with (id).
@@ -210,6 +213,10 @@ type Queries struct {
 	// index, now) live at now: all of the key's when the session index is
 	// '', and only those with it otherwise.
 	DeleteLiveSessions string
+	// DeleteLiveSessionsByNameID deletes the sessions of (issuer, NameID
+	// value, session index, now) live at now, as DeleteLiveSessions does
+	// for a key.
+	DeleteLiveSessionsByNameID string
 	// DeleteSessionsOfKey deletes every session of (issuer, subject): what
 	// Suspend and Delete run after changing the user.
 	DeleteSessionsOfKey string
@@ -327,10 +334,10 @@ func (c *Core) PrepareLookup(ctx context.Context) {
 	}
 }
 
-// errCreatedMeanwhile means a sign-in found no user with its key, but a
-// concurrent one created that user before its insert; the transaction
-// wrote nothing that matters and runs again.
-var errCreatedMeanwhile = errors.New("the user was created by a concurrent sign-in")
+// ErrCreatedMeanwhile means a sign-in found no user with its key, but a
+// concurrent one created that user before its insert; what it ran wrote
+// nothing that matters, and [Retry] runs it again at once.
+var ErrCreatedMeanwhile = errors.New("the user was created by a concurrent sign-in")
 
 // decideError carries an error of SignIn's decide function through the
 // transaction, so that it is never mistaken for a database error to retry.
@@ -342,23 +349,34 @@ func (e *decideError) Error() string { return e.err.Error() }
 // Unwrap returns decide's error.
 func (e *decideError) Unwrap() error { return e.err }
 
-// Write runs fn in a write transaction of the dialect. When the
-// transaction fails with an error the dialect may retry (unless decide
-// returned it), or because a concurrent sign-in created the user it was
-// about to create, it runs again from its start, up to MaxAttempts times
-// in all and while ctx lasts.
+// Write runs fn in a write transaction of the dialect, through [Retry]:
+// again from its start when the transaction fails with an error the
+// dialect may retry (unless decide returned it), or because a concurrent
+// sign-in created the user it was about to create.
 func (c *Core) Write(ctx context.Context, fn func(tx *Tx) error) error {
-	for attempt := 1; ; attempt++ {
+	return Retry(ctx, c.d.Retryable, func() error {
 		tx, err := c.d.Begin(ctx)
-		if err == nil {
-			err = run(tx, fn)
+		if err != nil {
+			return err
 		}
+		return run(tx, fn)
+	})
+}
+
+// Retry runs fn, and runs it again when it fails with an error wrapping
+// [ErrCreatedMeanwhile] (at once) or one that retryable, which may be nil,
+// says the database asks to retry (after [Backoff]), up to MaxAttempts
+// times in all and while ctx lasts. An error of a SignIn's decide function
+// is never retried. It returns fn's last error.
+func Retry(ctx context.Context, retryable func(error) bool, fn func() error) error {
+	for attempt := 1; ; attempt++ {
+		err := fn()
 		if err == nil {
 			return nil
 		}
-		meanwhile := errors.Is(err, errCreatedMeanwhile)
+		meanwhile := errors.Is(err, ErrCreatedMeanwhile)
 		var de *decideError
-		if !meanwhile && (!c.retryable(err) || errors.As(err, &de)) {
+		if !meanwhile && (retryable == nil || !retryable(err) || errors.As(err, &de)) {
 			return err
 		}
 		if attempt >= MaxAttempts {
@@ -367,9 +385,26 @@ func (c *Core) Write(ctx context.Context, fn func(tx *Tx) error) error {
 			}
 			return err
 		}
-		if ctx.Err() != nil {
+		if !meanwhile && !Backoff(ctx, attempt) || ctx.Err() != nil {
 			return err
 		}
+	}
+}
+
+// Backoff waits before the next attempt of a write that failed with an
+// error the database asks to retry (a serialization failure, a deadlock,
+// a busy database): a random time up to 2^attempt ms, at most 64 ms, so
+// that transactions that conflicted do not conflict again in lockstep.
+// It reports false when ctx ended first.
+func Backoff(ctx context.Context, attempt int) bool {
+	limit := time.Millisecond << min(attempt, 6)
+	t := time.NewTimer(rand.N(limit) + time.Millisecond/4)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return true
+	case <-ctx.Done():
+		return false
 	}
 }
 
@@ -391,22 +426,14 @@ func run(tx *Tx, fn func(tx *Tx) error) error {
 	return tx.End(err)
 }
 
-// Exec runs one write statement with the dialect's Exec, again when it
-// fails with an error the dialect may retry, up to MaxAttempts times in all
-// and while ctx lasts. It returns how many rows the statement changed.
-func (c *Core) Exec(ctx context.Context, query string, args ...any) (int64, error) {
-	for attempt := 1; ; attempt++ {
-		n, err := c.d.Exec(ctx, query, args...)
-		if err == nil || !c.retryable(err) || attempt >= MaxAttempts || ctx.Err() != nil {
-			return n, err
-		}
-	}
-}
-
-// retryable reports whether the dialect may retry a write that failed
-// with err.
-func (c *Core) retryable(err error) bool {
-	return c.d.Retryable != nil && c.d.Retryable(err)
+// Exec runs one write statement with the dialect's Exec, through [Retry],
+// and returns how many rows it changed.
+func (c *Core) Exec(ctx context.Context, query string, args ...any) (n int64, err error) {
+	err = Retry(ctx, c.d.Retryable, func() error {
+		n, err = c.d.Exec(ctx, query, args...)
+		return err
+	})
+	return n, err
 }
 
 // errorf returns err wrapped in the store's name and the operation that
