@@ -11,6 +11,7 @@ import (
 	"encoding/pem"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"math/big"
 	"net/http"
@@ -20,7 +21,6 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"sync"
 	"time"
 
 	_ "github.com/jackc/pgx/v5/stdlib"
@@ -44,11 +44,11 @@ type app struct {
 	dev   *devIdP
 	mux   *http.ServeMux
 
-	mu    sync.Mutex
-	audit []jit.Event // newest last, bounded
+	audit auditLog // in the same database as the users
 }
 
-const auditSize = 200
+// auditPageSize is how many audit entries the admin page shows at once.
+const auditPageSize = 50
 
 // appStore is what the example needs of a store: the sign-in contract, the
 // replay record, and the admin operations its admin page performs.
@@ -72,10 +72,15 @@ func private(path string) error {
 	return os.Chmod(path, 0o600)
 }
 
+// isPostgres reports whether -db names a PostgreSQL database.
+func isPostgres(dsn string) bool {
+	return strings.HasPrefix(dsn, "postgres://") || strings.HasPrefix(dsn, "postgresql://")
+}
+
 // openStore opens PostgreSQL for a postgres:// URL (several instances can
 // share it) and SQLite for anything else (a file path).
 func openStore(ctx context.Context, dsn string) (*sql.DB, appStore, error) {
-	if strings.HasPrefix(dsn, "postgres://") || strings.HasPrefix(dsn, "postgresql://") {
+	if isPostgres(dsn) {
 		db, err := sql.Open("pgx", dsn)
 		if err != nil {
 			return nil, nil, err
@@ -165,6 +170,10 @@ func newApp(ctx context.Context, cfg config, logger *slog.Logger) (*app, error) 
 		a.Close()
 		return nil, err
 	}
+	if a.audit, err = openAudit(ctx, a.db, isPostgres(cfg.db)); err != nil {
+		a.Close()
+		return nil, err
+	}
 	a.mw, err = jit.New(ctx, jit.Options{
 		RootURL:     cfg.rootURL,
 		Key:         key,
@@ -213,18 +222,18 @@ func (a *app) routes() {
 	a.mux.Handle("GET /admin", a.mw.RequireUser(a.requireAdmin(http.HandlerFunc(a.admin))))
 	a.mux.Handle("POST /admin/users/{id}/{action}", a.mw.RequireUser(a.requireAdmin(http.HandlerFunc(a.adminAction))))
 	a.mux.HandleFunc("GET /jit-vs-scim", a.jitVsSCIM)
+	a.mux.HandleFunc("GET /favicon.svg", serveFavicon)
+	a.mux.HandleFunc("GET /favicon.ico", serveFavicon) // asked for by pages the example did not draw
 	if a.dev != nil {
 		a.devRoutes()
 	}
 }
 
-// record keeps the latest sign-in events for the admin page's audit trail.
-func (a *app) record(_ context.Context, e jit.Event) {
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	a.audit = append(a.audit, e)
-	if len(a.audit) > auditSize {
-		a.audit = slices.Clone(a.audit[len(a.audit)-auditSize:])
+// record writes a sign-in event to the audit trail. The sign-in has
+// happened by then; a failure to record it is logged.
+func (a *app) record(ctx context.Context, e jit.Event) {
+	if err := a.audit.Record(ctx, signInEntry(e)); err != nil {
+		a.log.ErrorContext(ctx, "audit", "correlation_id", e.CorrelationID, "err", err)
 	}
 }
 
@@ -235,7 +244,7 @@ func (a *app) home(w http.ResponseWriter, r *http.Request) {
 		a.render(w, http.StatusForbidden, "suspended", pageData{Title: "Suspended"})
 		return
 	case errors.Is(err, jit.ErrNotSignedIn), errors.Is(err, jit.ErrSessionExpired):
-		a.render(w, http.StatusOK, "landing", pageData{Title: "samljit example", Dev: a.dev != nil, LoginURL: a.mw.LoginURL("/")})
+		a.render(w, http.StatusOK, "landing", pageData{Dev: a.dev != nil, LoginURL: a.mw.LoginURL("/")})
 		return
 	case err != nil:
 		a.log.ErrorContext(r.Context(), "home", "err", err)
@@ -326,7 +335,11 @@ func (a *app) requireAdmin(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		u, _ := jit.UserFromContext(r.Context())
 		if !a.isAdmin(u) {
-			a.render(w, http.StatusForbidden, "error", pageData{Title: "Forbidden", Message: "Only members of the admin group can use this page."})
+			msg := "Only members of the IdP group " + strconv.Quote(a.cfg.adminGroup) + " (set with -admin-group) can use this page."
+			if a.cfg.adminGroup == "" {
+				msg = "No admin group is set, so nobody signing in through an IdP can use this page: start the example with -admin-group GROUP, GROUP being a group your IdP sends (for Entra ID, the group's object ID)."
+			}
+			a.render(w, http.StatusForbidden, "error", pageData{Title: "Forbidden", Message: msg, User: &u})
 			return
 		}
 		next.ServeHTTP(w, r)
@@ -340,22 +353,33 @@ func (a *app) admin(w http.ResponseWriter, r *http.Request) {
 	}
 	ctx := r.Context()
 	me, _ := jit.UserFromContext(ctx)
+	var olderThan int64
 	users, err := a.store.List(ctx)
 	if err == nil {
 		now := time.Now()
 		var stale []userstore.User
 		stale, err = a.store.NotSignedInSince(ctx, now.AddDate(0, 0, -days))
+		var audit []auditEntry
 		if err == nil {
-			a.mu.Lock()
-			audit := slices.DeleteFunc(slices.Clone(a.audit), func(e jit.Event) bool {
-				return !me.HasLocalRole(roleOperator) && e.Key.Issuer != me.Key.Issuer
-			})
-			a.mu.Unlock()
-			slices.Reverse(audit)
+			// An operator sees the whole trail, a tenant administrator
+			// their own IdP's users' entries.
+			q := auditQuery{Limit: auditPageSize, Issuer: me.Key.Issuer}
+			if me.HasLocalRole(roleOperator) {
+				q.Issuer = ""
+			}
+			if id, perr := strconv.ParseInt(r.URL.Query().Get("audit_before"), 10, 64); perr == nil && id > 0 {
+				q.Before = id
+			}
+			audit, err = a.audit.Page(ctx, q)
+			if len(audit) == auditPageSize {
+				olderThan = audit[len(audit)-1].ID
+			}
+		}
+		if err == nil {
 			users = managed(me, users)
 			var sessions map[string]int
 			if sessions, err = a.sessionCounts(ctx, users); err == nil {
-				a.render(w, http.StatusOK, "admin", pageData{Title: "Admin", User: &me, Admin: true, Users: users, Sessions: sessions, Stale: staleUsers(managed(me, stale), now), StaleDays: days, Audit: audit, Dev: a.dev != nil})
+				a.render(w, http.StatusOK, "admin", pageData{Title: "Admin", User: &me, Admin: true, Users: users, Sessions: sessions, Stale: staleUsers(managed(me, stale), now), StaleDays: days, Audit: audit, AuditOlder: olderThan, Dev: a.dev != nil})
 				return
 			}
 		}
@@ -435,6 +459,9 @@ func (a *app) adminAction(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	a.log.InfoContext(ctx, "admin action", "action", r.PathValue("action"), "user_id", users[i].ID, "by", me.ID, "sessions_ended", ended)
+	if err := a.audit.Record(ctx, adminEntry(time.Now(), r.PathValue("action"), me, users[i], ended)); err != nil {
+		a.log.ErrorContext(ctx, "audit", "err", err)
+	}
 	http.Redirect(w, r, "/admin", http.StatusSeeOther)
 }
 
@@ -560,4 +587,15 @@ func loadOrCreateSecret(path string) ([]byte, error) {
 		return nil, err
 	}
 	return b, os.WriteFile(path, b, 0o600)
+}
+
+// favicon is the example's icon: a key on the header's colour.
+const favicon = `<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 32 32"><rect width="32" height="32" rx="6" fill="#1e2a3a"/><circle cx="12" cy="16" r="6" fill="none" stroke="#dfe7f2" stroke-width="3"/><path d="M18 16h10m-3 0v5m-4-5v4" stroke="#dfe7f2" stroke-width="3" fill="none"/></svg>`
+
+// serveFavicon serves the icon, so that browsers stop asking (and the log
+// stops recording a 404 for every page).
+func serveFavicon(w http.ResponseWriter, _ *http.Request) {
+	w.Header().Set("Content-Type", "image/svg+xml")
+	w.Header().Set("Cache-Control", "public, max-age=86400")
+	_, _ = io.WriteString(w, favicon)
 }

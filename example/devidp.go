@@ -42,6 +42,9 @@ type devPerson struct {
 type devTenantView struct {
 	Name, Display string
 	People        []devPerson
+	// MetadataURL is the IdP's metadata; ExplainCommand judges a sign-in
+	// captured from it with samljit explain.
+	MetadataURL, ExplainCommand string
 }
 
 var devTenants = []struct {

@@ -29,6 +29,9 @@ func (a *app) devDirectory(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	d.DevTenants = a.dev.directory()
+	for i := range d.DevTenants {
+		a.explainCommand(&d.DevTenants[i])
+	}
 	a.render(w, http.StatusOK, "devidp", d)
 }
 
@@ -85,4 +88,22 @@ func (a *app) devPage(r *http.Request, title string) pageData {
 		d.User, d.Admin = &u, a.isAdmin(u)
 	}
 	return d
+}
+
+// explainCommand fills in a tenant's IdP metadata URL and the samljit
+// explain command that judges a sign-in captured from it as this app's
+// connection does.
+func (a *app) explainCommand(v *devTenantView) {
+	t, ok := a.dev.tenant(v.Name)
+	if !ok {
+		return
+	}
+	v.MetadataURL = t.idp.MetadataURL()
+	sp, ok := a.mw.MetadataURL(v.Name)
+	if !ok {
+		return
+	}
+	acs := strings.TrimSuffix(sp, "/metadata") + "/acs"
+	v.ExplainCommand = "go run ./cmd/samljit explain -idp-metadata " + v.MetadataURL +
+		" -sp-entity-id " + sp + " -acs-url " + acs + " -preset " + a.cfg.preset + " response.b64"
 }

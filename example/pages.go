@@ -6,7 +6,6 @@ import (
 	"net/http"
 	"strings"
 
-	"github.com/samljit/samljit/jit"
 	"github.com/samljit/samljit/userstore"
 )
 
@@ -21,9 +20,13 @@ type pageData struct {
 	Users     []userstore.User
 	Sessions  map[string]int // live sessions by user ID, on the admin page
 	StaleDays int
-	Audit     []jit.Event
+	Audit     []auditEntry
 	Facts     *jitVsSCIMFacts
 	Stale     []staleUser
+
+	// AuditOlder is the audit entry ID the admin page's next page of the
+	// trail starts before; 0 when there is no older page.
+	AuditOlder int64
 
 	// Development IdP pages only.
 	Error      string          // a refused edit
@@ -149,8 +152,9 @@ var pages = template.Must(template.New("").Funcs(template.FuncMap{
 	"join": strings.Join,
 }).Parse(`
 {{define "head"}}<!doctype html>
-<html lang="en"><head><meta charset="utf-8"><title>{{.Title}} · samljit example</title>
+<html lang="en"><head><meta charset="utf-8"><title>{{with .Title}}{{.}} · {{end}}samljit example</title>
 <meta name="viewport" content="width=device-width, initial-scale=1">
+<link rel="icon" href="/favicon.svg" type="image/svg+xml">
 <style>
 *{box-sizing:border-box}
 body{font-family:system-ui,sans-serif;margin:0;color:#1b1f24;background:#f6f7f9}
@@ -177,7 +181,20 @@ button,.button{cursor:pointer;font:inherit;border-radius:.4rem;border:1px solid 
 .flash{background:#e6f4ea;border:1px solid #9fd3ae;padding:.6rem 1rem;border-radius:.4rem}
 .error{background:#fdecea;border:1px solid #f1a7a0;padding:.6rem 1rem;border-radius:.4rem}
 .form label{display:block;margin:.6rem 0 .2rem;font-weight:600} input[type=text],input[type=email],textarea{font:inherit;width:100%;max-width:28rem;padding:.35rem .5rem;border:1px solid #b9c0c9;border-radius:.3rem}
+td.actions form{display:inline-block;margin:0 .35rem .25rem 0}
+pre{white-space:pre-wrap;word-break:break-all;background:#f3f4f6;padding:.5rem .75rem;border-radius:.4rem}
+.change del{color:#a00} .change ins{color:#1f7a4d;text-decoration:none} .change del:empty::after,.change ins:empty::after{content:"(none)";color:#5b6470}
 #measured li{margin:.35rem 0} .nowrap{white-space:nowrap} .scroll{overflow-x:auto} .issuer{word-break:break-all;min-width:10rem} .hint{font-size:.85rem;color:#5b6470;margin:.15rem 0 0}
+@media (max-width:48rem){
+/* On a phone the users table becomes one card per person, each cell
+   labelled, so that the actions are on screen, not past a scroll. */
+table.cards,table.cards tbody,table.cards tr,table.cards td{display:block;width:100%}
+table.cards tr:first-child{display:none}
+table.cards tr{border:1px solid #dde1e6;border-radius:.5rem;padding:.5rem .75rem;margin:0 0 .75rem;background:#fff}
+table.cards td{border:0;padding:.2rem 0}
+table.cards td[data-label]::before{content:attr(data-label);display:block;font-size:.78rem;color:#5b6470;font-weight:600}
+.issuer{min-width:0} .nowrap{white-space:normal;word-break:break-all}
+}
 </style></head><body>
 <header><div class="bar"><a class="brand" href="/">samljit example</a><a href="/">Home</a>{{if .Admin}}<a href="/admin">Admin</a>{{end}}<a href="/jit-vs-scim">JIT vs SCIM</a>{{if .Dev}}<a href="/dev-idp">Dev IdP people</a>{{end}}
 {{if .User}}<span class="who">Signed in as {{or .User.Profile.DisplayName .User.Key.Subject}} · <form method="post" action="/saml/logout" class="inline"><button id="signout" class="link">Sign out</button></form></span>{{end}}</div></header>
@@ -232,17 +249,17 @@ button,.button{cursor:pointer;font:inherit;border-radius:.4rem;border:1px solid 
 {{define "admin"}}{{template "head" .}}
 <div class="card">
 <h1>Users</h1>
-<div class="scroll"><table id="users"><tr><th>Tenant (issuer)</th><th>Subject</th><th>Name</th><th>Email</th><th>Groups</th><th>Roles</th><th>Created</th><th>Last sign-in</th><th>Status</th><th></th><th>Sessions</th><th></th></tr>
+<div class="scroll"><table id="users" class="cards"><tr><th>Tenant (issuer)</th><th>Subject</th><th>Name</th><th>Email</th><th>Groups</th><th>Roles</th><th>Created</th><th>Last sign-in</th><th>Status</th><th>Sessions</th><th>Actions</th></tr>
 {{range .Users}}<tr data-subject="{{.Key.Subject}}">
-<td class="issuer"><code>{{.Key.Issuer}}</code></td><td class="nowrap"><code>{{.Key.Subject}}</code></td><td>{{.Profile.DisplayName}}</td><td>{{.Profile.Email}}</td>
-<td>{{range .Profile.Groups}}<span class="tag">{{.}}</span>{{end}}</td>
-<td class="roles">{{range .Roles}}<span class="tag">{{.}}</span>{{end}}</td>
-<td>{{short .CreatedAt}}</td><td>{{short .LastSignInAt}}</td>
-<td class="status {{if eq .Status.String "suspended"}}suspended{{else}}ok{{end}}">{{.Status}}</td>
-<td><form method="post" action="/admin/users/{{.ID}}/{{if eq .Status.String "suspended"}}unsuspend{{else}}suspend{{end}}">
-{{if eq .Status.String "suspended"}}<button class="unsuspend">Unsuspend</button>{{else}}<button class="suspend danger">Suspend</button>{{end}}</form></td>
-<td class="sessions">{{index $.Sessions .ID}}</td>
-<td><form method="post" action="/admin/users/{{.ID}}/end-sessions"><button class="end-sessions">End sessions</button></form></td>
+<td class="issuer" data-label="Tenant (issuer)"><code>{{.Key.Issuer}}</code></td><td class="nowrap" data-label="Subject"><code>{{.Key.Subject}}</code></td><td data-label="Name">{{.Profile.DisplayName}}</td><td data-label="Email">{{.Profile.Email}}</td>
+<td data-label="Groups">{{range .Profile.Groups}}<span class="tag">{{.}}</span>{{end}}</td>
+<td class="roles" data-label="Roles">{{range .Roles}}<span class="tag">{{.}}</span>{{end}}</td>
+<td data-label="Created">{{short .CreatedAt}}</td><td data-label="Last sign-in">{{short .LastSignInAt}}</td>
+<td class="status {{if eq .Status.String "suspended"}}suspended{{else}}ok{{end}}" data-label="Status">{{.Status}}</td>
+<td class="sessions" data-label="Sessions">{{index $.Sessions .ID}}</td>
+<td class="actions"><form method="post" action="/admin/users/{{.ID}}/{{if eq .Status.String "suspended"}}unsuspend{{else}}suspend{{end}}">
+{{if eq .Status.String "suspended"}}<button class="unsuspend">Unsuspend</button>{{else}}<button class="suspend danger">Suspend</button>{{end}}</form>
+<form method="post" action="/admin/users/{{.ID}}/end-sessions"><button class="end-sessions">End sessions</button></form></td>
 </tr>{{end}}</table></div>
 <p class="muted">Suspending is how a JIT app deprovisions: a sign-in never lifts a suspension, and it ends the person's sessions at once. Ending sessions signs someone out on every device without suspending them: they may sign in again. Deleting a record is not deprovisioning: the next sign-in would create it again.</p>
 </div>
@@ -250,17 +267,19 @@ button,.button{cursor:pointer;font:inherit;border-radius:.4rem;border:1px solid 
 <div class="card">
 <h2>Not signed in for {{.StaleDays}} days</h2>
 <form method="get"><label>Days <input name="stale_days" type="number" min="0" value="{{.StaleDays}}"></label> <button>Show</button></form>
-<table id="stale"><tr><th>Subject</th><th>Email</th><th>Last sign-in</th><th>Days ago</th><th>Status</th></tr>
+<div class="scroll"><table id="stale"><tr><th>Subject</th><th>Email</th><th>Last sign-in</th><th>Days ago</th><th>Status</th></tr>
 {{range .Stale}}<tr data-subject="{{.Key.Subject}}"><td><code>{{.Key.Subject}}</code></td><td>{{.Profile.Email}}</td><td>{{when .LastSignInAt}}</td><td class="days">{{.Days}}</td><td class="status">{{.Status}}</td></tr>
-{{else}}<tr><td colspan="5">Nobody.</td></tr>{{end}}</table>
+{{else}}<tr><td colspan="5">Nobody.</td></tr>{{end}}</table></div>
 <p class="muted">JIT cannot learn that someone left their organisation. Review this list and suspend, or deprovision automatically with SCIM.</p>
 </div>
 
 <div class="card">
-<h2>Sign-in audit trail</h2>
-<table id="audit"><tr><th>Time</th><th>Event</th><th>Connection</th><th>Subject</th><th>Changed / reason</th><th>Reference</th></tr>
-{{range .Audit}}<tr><td>{{when .Time}}</td><td>{{.Kind}}</td><td>{{.Connection}}</td><td><code>{{.Key.Subject}}</code></td>
-<td>{{if .Err}}{{.Err}}{{else}}{{range .Changed}}<span class="tag">{{.}}</span>{{end}}{{end}}</td><td><code>{{.CorrelationID}}</code></td></tr>{{else}}<tr><td colspan="6">No sign-ins yet.</td></tr>{{end}}</table>
+<h2>Audit trail</h2>
+<p class="muted">Every sign-in and every administrator's action, newest first, kept in the database beside the users.</p>
+<div class="scroll"><table id="audit"><tr><th>Time</th><th>Event</th><th>By</th><th>Subject</th><th>Changes / reason</th><th>Reference</th></tr>
+{{range .Audit}}<tr data-kind="{{.Kind}}"><td class="nowrap">{{when .Time}}</td><td>{{.Kind}}{{with .Connection}} <span class="muted">({{.}})</span>{{end}}</td><td>{{.Actor}}</td><td><code>{{.Key.Subject}}</code></td>
+<td>{{if .Reason}}{{.Reason}}{{else}}{{range .Changes}}<div class="change"><span class="tag">{{.Field}}</span> <del>{{.Before}}</del> → <ins>{{.After}}</ins></div>{{end}}{{end}}</td><td><code>{{.CorrelationID}}</code></td></tr>{{else}}<tr><td colspan="6">Nothing yet.</td></tr>{{end}}</table></div>
+{{if .AuditOlder}}<p><a class="button" id="audit-older" href="/admin?audit_before={{.AuditOlder}}">Older entries</a></p>{{end}}
 </div>
 {{template "foot"}}{{end}}
 
@@ -292,6 +311,11 @@ button,.button{cursor:pointer;font:inherit;border-radius:.4rem;border:1px solid 
 {{range .DevTenants}}{{$tenant := .Name}}
 <div class="card" id="tenant-{{.Name}}">
 <h2>{{.Display}} <code>{{.Name}}</code></h2>
+{{if .MetadataURL}}<p class="muted">IdP metadata: <a class="metadata-url" href="{{.MetadataURL}}"><code>{{.MetadataURL}}</code></a></p>{{end}}
+{{if .ExplainCommand}}<details class="explain"><summary>Debug a sign-in with <code>samljit explain</code></summary>
+<p class="hint">In the browser's developer tools (Network), find the POST to this app's <code>/acs</code> after a sign-in, copy its <code>SAMLResponse</code> form field (or the whole form body) into <code>response.b64</code>, and run, from the samljit repository:</p>
+<pre><code class="explain-command">{{.ExplainCommand}}</code></pre>
+<p class="hint">A response is stale within minutes; explain then prints the <code>-now</code> to rerun it with. The development IdP's key and port change at every start of the app.</p></details>{{end}}
 <table><tr><th></th><th>Name</th><th>Email</th><th>Groups</th><th>NameID</th><th></th></tr>
 {{range .People}}<tr data-nameid="{{.NameID}}"><td><div class="avatar small" aria-hidden="true">{{.Initials}}</div></td><td>{{.Name}}</td><td>{{.Email}}</td>
 <td>{{range .Groups}}<span class="tag">{{.}}</span>{{else}}<i>none</i>{{end}}</td><td><code>{{.NameID}}</code></td>

@@ -193,10 +193,10 @@ func (m *Middleware) validate(ctx context.Context, s *signIn, b64, requestID str
 	}
 	s.identity = id
 	if s.key, s.profile, err = c.mapper.Map(id); err != nil {
-		return s.step(stepMapping, fmt.Errorf("%w: %w", ErrMapping, err))
+		return m.mappingRefused(s, s.step(stepMapping, fmt.Errorf("%w: %w", ErrMapping, err)))
 	}
 	if s.key.Issuer != c.issuer || s.key.IsZero() {
-		return s.step(stepMapping, fmt.Errorf("%w: mapper returned key %s; its issuer must be the connection's IdP %q", ErrMapping, s.key, c.issuer))
+		return m.mappingRefused(s, s.step(stepMapping, fmt.Errorf("%w: mapper returned key %s; its issuer must be the connection's IdP %q", ErrMapping, s.key, c.issuer)))
 	}
 	_ = s.step(stepMapping, nil)
 	m.lintSignIn(ctx, s.corr, c, id, s.profile, st.sha1)
@@ -547,14 +547,32 @@ func (m *Middleware) refuse(w http.ResponseWriter, r *http.Request, s *signIn, e
 		m.untrack(w, r, s.relay)
 	}
 	f := failure(err, s.corr, s.conn.name)
-	if retryable(err) {
-		f.SignInURL = m.LoginURL("")
+	_, f.fix = mappingFix(err, s.identity)
+	if !errors.Is(err, ErrSuspended) {
+		returnTo := s.returnTo
+		if returnTo == m.afterSignIn {
+			returnTo = ""
+		}
+		f.SignInURL = withReturnTo(s.conn.loginPath, returnTo)
 	}
 	m.logFailure(r.Context(), f)
 	// The event is emitted before the page is written, so that whoever
 	// reads the page can already find the event.
 	m.emit(r.Context(), Event{Kind: EventRefused, Time: s.now, CorrelationID: s.corr, Connection: s.conn.name, Key: s.key, Err: err})
-	m.renderError(w, r, f)
+	if r.Method != http.MethodPost {
+		m.renderError(w, r, f)
+		return
+	}
+	m.redirectFailure(w, r, f)
+}
+
+// mappingRefused records a mapping refusal as a warning naming its fix,
+// and returns err. The warning is not logged on its own: the refusal's log
+// record carries the same fix.
+func (m *Middleware) mappingRefused(s *signIn, err error) error {
+	kind, fix := mappingFix(err, s.identity)
+	s.conn.lint.record(Warning{Connection: s.conn.name, Code: WarnMappingRefused, Message: "a sign-in was refused: " + fix}, WarnMappingRefused+"/"+kind)
+	return err
 }
 
 func (m *Middleware) emit(ctx context.Context, e Event) {

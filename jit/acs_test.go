@@ -26,7 +26,7 @@ var correlationRE = regexp.MustCompile(`Reference: <code>([0-9a-f]{16})</code>`)
 // correlation id.
 // signInLinkRE matches the refusal page's link to start again, whose path
 // is the middleware's own (/saml/login) and no protocol detail.
-var signInLinkRE = regexp.MustCompile(`<a href="[^"]*">Sign in again</a>`)
+var signInLinkRE = regexp.MustCompile(`<a class="button" href="[^"]*">Try again</a>`)
 
 func refusal(t *testing.T, resp *http.Response, body string, status int) string {
 	t.Helper()

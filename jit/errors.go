@@ -5,7 +5,6 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"html/template"
 	"net/http"
 
 	"github.com/samljit/samljit/claims"
@@ -99,8 +98,12 @@ type Failure struct {
 	// Err is the reason. Never show it to the person.
 	Err error
 	// SignInURL, when set, is where the person can start the sign-in
-	// again: set for refusals that a fresh sign-in may cure.
+	// again: for a refused sign-in, the connection that refused it,
+	// coming back to the page it started from; unset when another attempt
+	// cannot succeed (a suspended account).
 	SignInURL string
+
+	fix string // what an administrator changes, logged with the reason
 }
 
 // Error returns the reason, for logs.
@@ -158,17 +161,6 @@ func failure(err error, corr, conn string) *Failure {
 
 var errMethod = errors.New("jit: method not allowed")
 
-var errorPage = template.Must(template.New("error").Parse(`<!doctype html>
-<html lang="en"><head><meta charset="utf-8"><title>Sign-in problem</title>
-<meta name="viewport" content="width=device-width, initial-scale=1"></head>
-<body style="font-family:system-ui,sans-serif;max-width:40rem;margin:4rem auto;padding:0 1rem">
-<h1>We could not sign you in</h1>
-<p>{{.Message}}</p>
-{{if .SignInURL}}<p><a href="{{.SignInURL}}">Sign in again</a></p>{{end}}
-<p style="color:#555">Reference: <code>{{.CorrelationID}}</code></p>
-</body></html>
-`))
-
 func defaultRenderError(w http.ResponseWriter, _ *http.Request, f *Failure) {
 	h := w.Header()
 	h.Set("Content-Type", "text/html; charset=utf-8")
@@ -192,17 +184,6 @@ func newID(n int) string {
 }
 
 func newCorrelationID() string { return newID(8) }
-
-// retryable reports whether a fresh sign-in may cure a refusal: the
-// response or its request was unusable, or something was briefly down.
-func retryable(err error) bool {
-	for _, e := range []error{ErrInvalidResponse, ErrUnsolicited, ErrReplayed, ErrStoreUnavailable, ErrMetadataExpired, ErrGroupsUnavailable, ErrHook, ErrInternal, ErrSessionExpired} {
-		if errors.Is(err, e) {
-			return true
-		}
-	}
-	return false
-}
 
 // storeErr wraps a store failure so that it is recognised as one.
 func storeErr(op string, err error) error {

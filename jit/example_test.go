@@ -2,9 +2,6 @@ package jit_test
 
 import (
 	"context"
-	"crypto/rand"
-	"crypto/rsa"
-	"crypto/x509"
 	"database/sql"
 	"fmt"
 	"log"
@@ -33,26 +30,29 @@ func ExampleNew() {
 	if err != nil {
 		log.Fatal(err)
 	}
-	var (
-		key            *rsa.PrivateKey   // the SP's key pair, loaded from your secrets
-		cert           *x509.Certificate //
-		sessionKey     = make([]byte, 32)
-		idpMetadata, _ = os.ReadFile("entra-metadata.xml")
-	)
-	_, _ = rand.Read(sessionKey) // in production: a stable secret shared by every instance
+	// The keys samljit keygen wrote (go run ./cmd/samljit keygen -dir keys).
+	keys, err := jit.LoadKeys("keys")
+	if err != nil {
+		log.Fatal(err)
+	}
+	idpMetadata, err := os.ReadFile("entra-metadata.xml")
+	if err != nil {
+		log.Fatal(err)
+	}
 
 	mw, err := jit.New(ctx, jit.Options{
 		RootURL:     "https://app.example.com",
-		Key:         key,
-		Certificate: cert,
+		Key:         keys.Key,
+		Certificate: keys.Certificate,
 		Store:       store,
-		SessionKeys: [][]byte{sessionKey},
+		SessionKeys: keys.SessionKeys,
 		Connections: []jit.Connection{{IDPMetadata: idpMetadata, Mapper: claims.Entra()}},
 	})
 	if err != nil {
 		log.Fatal(err)
 	}
-	http.Handle("/saml/", mw)
+	defer mw.Close()
+	http.Handle(mw.Prefix()+"/", mw)
 	http.Handle("/", mw.RequireUser(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		u, _ := jit.UserFromContext(r.Context())
 		fmt.Fprintf(w, "Hello, %s", u.Profile.DisplayName)
@@ -153,4 +153,27 @@ func ExampleExplain() {
 	// mapping true
 	// session true
 	// create 72f988bf-86f1-41af-91ab-2d7cd011db47/00000000-0000-0000-0000-0000000000a1
+}
+
+// GenerateKeys and Keys.Write are what samljit keygen runs; LoadKeys reads
+// the directory back, refusing private files that other users can read.
+func ExampleGenerateKeys() {
+	dir, err := os.MkdirTemp("", "keys")
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer os.RemoveAll(dir)
+	keys, err := jit.GenerateKeys("app.example.com")
+	if err != nil {
+		log.Fatal(err)
+	}
+	if err := keys.Write(dir + "/keys"); err != nil {
+		log.Fatal(err)
+	}
+	loaded, err := jit.LoadKeys(dir + "/keys")
+	if err != nil {
+		log.Fatal(err)
+	}
+	fmt.Println(loaded.Certificate.Subject.CommonName, loaded.Key.N.BitLen(), len(loaded.SessionKeys))
+	// Output: app.example.com 3072 2
 }

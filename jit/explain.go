@@ -5,16 +5,22 @@ import (
 	"context"
 	"crypto"
 	"crypto/rsa"
+	"crypto/sha256"
 	"crypto/x509"
 	"encoding/base64"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
 	"log/slog"
 	"net/url"
+	"reflect"
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/beevik/etree"
+	"github.com/crewjam/saml"
 
 	"github.com/samljit/samljit/claims"
 	"github.com/samljit/samljit/userstore"
@@ -85,6 +91,12 @@ type ExplainRequest struct {
 // Decision.Action is "refuse", with a nil error; the error is for a request
 // that cannot be judged at all (unreadable metadata, a bad URL).
 func Explain(ctx context.Context, req ExplainRequest) (*Trace, error) {
+	return explain(ctx, req, true)
+}
+
+// explain is Explain; retry says whether a refusal for the time window
+// may be judged again at the response's issue instant to set RetryAt.
+func explain(ctx context.Context, req ExplainRequest, retry bool) (*Trace, error) {
 	now := req.Now
 	if now.IsZero() {
 		now = time.Now()
@@ -109,24 +121,68 @@ func Explain(ctx context.Context, req ExplainRequest) (*Trace, error) {
 
 	t := &Trace{}
 	b64 := responseBase64(req.Response)
-	requestID := inResponseTo(b64, m.maxBytes, m.maxDepth)
+	root := readResponse(b64, m.maxBytes, m.maxDepth)
+	requestID := inResponseTo(root)
 	solicited := requestID != ""
 	if solicited {
 		t.Notes = append(t.Notes, fmt.Sprintf("InResponseTo %q: not checkable, the request was made to the application, not to explain; judged as if it were this browser's", requestID))
 	}
 	t.Notes = append(t.Notes, "replay record: not consulted")
-	s := &signIn{corr: "explain", conn: c, idp: c.current(), now: now, trace: t}
+	if reflect.ValueOf(req.Policy).IsZero() {
+		t.Notes = append(t.Notes, "policy: none given, judged with the zero Policy: no roles are derived (a returning user's IdP-derived roles would all be removed), every field is synced, brownfield is deny; give the connection's policy to judge with it")
+	}
+	idp := c.current()
+	t.SigningCertificates = responseCertificates(root)
+	t.TrustedCertificates = trustedCertificates(idp.sp.IDPMetadata)
+	for _, u := range t.Untrusted() {
+		t.Notes = append(t.Notes, fmt.Sprintf("the response is signed with a certificate the IdP metadata does not list: %s (SHA-256 %s); the metadata trusts %d other certificate(s), listed with the trace: update the IdP metadata if the IdP rolled its certificate over", u.Subject, u.SHA256, len(t.TrustedCertificates)))
+	}
+	s := &signIn{corr: "explain", conn: c, idp: idp, now: now, trace: t}
 	err = m.validate(ctx, s, b64, requestID, solicited)
 	for _, w := range m.Warnings() {
 		t.Notes = append(t.Notes, fmt.Sprintf("warning %s: %s", w.Code, w.Message))
 	}
 	if err != nil {
 		t.Decision = refuseDecision(err)
+		if retry {
+			t.RetryAt = retryAt(ctx, req, root, now, m.skew, t)
+		}
 		return t, nil
 	}
 	t.Identity, t.Key, t.Profile = s.identity, s.key, s.profile.Clone()
 	t.Decision = m.explainDecision(ctx, s)
 	return t, nil
+}
+
+// retryAt returns the instant to judge a refused response at when it was
+// judged outside its issue window and judging it just after its
+// IssueInstant gets further; zero otherwise.
+func retryAt(ctx context.Context, req ExplainRequest, root *etree.Element, now time.Time, skew time.Duration, refused *Trace) time.Time {
+	issued := issueInstant(root)
+	if issued.IsZero() {
+		return time.Time{}
+	}
+	if !now.Before(issued.Add(-skew)) && !now.After(issued.Add(MaxIssueDelay)) {
+		return time.Time{}
+	}
+	at := issued.Truncate(time.Second).Add(time.Second)
+	req.Now = at
+	again, err := explain(ctx, req, false)
+	if err != nil || (again.Decision.Action == string(actionRefuse) && passed(again) <= passed(refused)) {
+		return time.Time{}
+	}
+	return at
+}
+
+// passed counts the checks of t that passed.
+func passed(t *Trace) int {
+	n := 0
+	for _, s := range t.Steps {
+		if s.OK {
+			n++
+		}
+	}
+	return n
 }
 
 // connection maps req onto the Options and the Connection that New would
@@ -225,25 +281,43 @@ func responseBase64(raw []byte) string {
 	return strings.Join(strings.Fields(string(trimmed)), "")
 }
 
-// inResponseTo reads the request ID a response answers: the Response's
-// InResponseTo, else its bearer confirmation's. It returns "" when there
-// is none or the response cannot be read (validation then says why).
-func inResponseTo(b64 string, maxBytes, maxDepth int) string {
+// readResponse parses a captured response for what Explain reports
+// beside the checks; nil when it cannot be read (validation then says
+// why).
+func readResponse(b64 string, maxBytes, maxDepth int) *etree.Element {
 	raw, err := decodeResponse(b64, maxBytes)
 	if err != nil {
-		return ""
+		return nil
 	}
 	root, err := parseXML(raw, maxDepth)
 	if err != nil || !is(root, nsProtocol, "Response") {
+		return nil
+	}
+	return root
+}
+
+// assertions returns the plain assertions of a Response.
+func assertions(root *etree.Element) []*etree.Element {
+	var out []*etree.Element
+	for _, a := range root.ChildElements() {
+		if is(a, nsAssertion, "Assertion") {
+			out = append(out, a)
+		}
+	}
+	return out
+}
+
+// inResponseTo reads the request ID a response answers: the Response's
+// InResponseTo, else its bearer confirmation's. It returns "" when there
+// is none or root is nil.
+func inResponseTo(root *etree.Element) string {
+	if root == nil {
 		return ""
 	}
 	if id := root.SelectAttrValue("InResponseTo", ""); id != "" {
 		return id
 	}
-	for _, a := range root.ChildElements() {
-		if !is(a, nsAssertion, "Assertion") {
-			continue
-		}
+	for _, a := range assertions(root) {
 		for _, d := range a.FindElements("./Subject/SubjectConfirmation/SubjectConfirmationData") {
 			if id := d.SelectAttrValue("InResponseTo", ""); id != "" {
 				return id
@@ -251,4 +325,92 @@ func inResponseTo(b64 string, maxBytes, maxDepth int) string {
 		}
 	}
 	return ""
+}
+
+// issueInstant reads the Response's IssueInstant, else its assertion's;
+// zero when there is none or it does not parse.
+func issueInstant(root *etree.Element) time.Time {
+	if root == nil {
+		return time.Time{}
+	}
+	v := root.SelectAttrValue("IssueInstant", "")
+	if v == "" {
+		for _, a := range assertions(root) {
+			v = a.SelectAttrValue("IssueInstant", "")
+		}
+	}
+	t, err := time.Parse(time.RFC3339Nano, v)
+	if err != nil {
+		return time.Time{}
+	}
+	return t.UTC()
+}
+
+// responseCertificates returns the certificates in the KeyInfo of the
+// Response's signature and of its plain assertions' signatures, without
+// duplicates. They say which key the IdP signed with; they are never
+// trusted for that.
+func responseCertificates(root *etree.Element) []CertificateSummary {
+	if root == nil {
+		return nil
+	}
+	var out []CertificateSummary
+	for _, el := range append([]*etree.Element{root}, assertions(root)...) {
+		for _, sig := range el.ChildElements() {
+			if !is(sig, nsDSig, "Signature") {
+				continue
+			}
+			for _, x := range sig.FindElements("./KeyInfo/X509Data/X509Certificate") {
+				if c, ok := summarize(x.Text()); ok && !slices.ContainsFunc(out, func(o CertificateSummary) bool { return o.SHA256 == c.SHA256 }) {
+					out = append(out, c)
+				}
+			}
+		}
+	}
+	return out
+}
+
+// trustedCertificates returns the IdP metadata's signing certificates,
+// those crewjam/saml verifies signatures with.
+func trustedCertificates(md *saml.EntityDescriptor) []CertificateSummary {
+	if md == nil {
+		return nil
+	}
+	var out []CertificateSummary
+	for _, d := range md.IDPSSODescriptors {
+		for _, kd := range d.KeyDescriptors {
+			if kd.Use != "" && kd.Use != "signing" {
+				continue
+			}
+			for _, x := range kd.KeyInfo.X509Data.X509Certificates {
+				if c, ok := summarize(x.Data); ok && !slices.ContainsFunc(out, func(o CertificateSummary) bool { return o.SHA256 == c.SHA256 }) {
+					out = append(out, c)
+				}
+			}
+		}
+	}
+	return out
+}
+
+// summarize parses a base64 DER certificate as XML carries it.
+func summarize(b64 string) (CertificateSummary, bool) {
+	der, err := base64.StdEncoding.DecodeString(strings.Join(strings.Fields(b64), ""))
+	if err != nil {
+		return CertificateSummary{}, false
+	}
+	c, err := x509.ParseCertificate(der)
+	if err != nil {
+		return CertificateSummary{}, false
+	}
+	sum := sha256.Sum256(c.Raw)
+	hexSum := strings.ToUpper(hex.EncodeToString(sum[:]))
+	var fp strings.Builder
+	for i := 0; i < len(hexSum); i += 2 {
+		if i > 0 {
+			fp.WriteByte(':')
+		}
+		fp.WriteString(hexSum[i : i+2])
+	}
+	return CertificateSummary{Subject: c.Subject.String(), Issuer: c.Issuer.String(), SHA256: fp.String(),
+		NotBefore: c.NotBefore.UTC(), NotAfter: c.NotAfter.UTC()}, true
 }

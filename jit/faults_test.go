@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -16,6 +17,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/samljit/samljit/internal/testenv"
 	"github.com/samljit/samljit/jit"
 	"github.com/samljit/samljit/userstore"
 	"github.com/samljit/samljit/userstore/sqlitestore"
@@ -330,10 +332,7 @@ func TestSQLiteReadOnlyFile(t *testing.T) {
 	require.NoError(t, rwDB.Close())
 
 	if out, err := exec.Command("chattr", "+i", path).CombinedOutput(); err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatalf("chattr +i: %v: %s", err, out)
-		}
-		t.Skipf("cannot make the file immutable here (chattr +i needs root and ext4): %v: %s", err, out)
+		testenv.Need(t, fmt.Sprintf("chattr +i failed (%v: %s)", err, strings.TrimSpace(string(out))), "run as root on ext4, as CI does")
 	}
 	t.Cleanup(func() { _ = exec.Command("chattr", "-i", path).Run() })
 	require.Error(t, os.WriteFile(path, []byte("x"), 0o644), "the file is really read-only")

@@ -31,7 +31,8 @@ func mustURL(s string) *url.URL {
 	return u
 }
 
-// postForm posts f straight to a handler.
+// postForm posts f straight to a handler; a refusal's redirect is
+// followed to the refusal page.
 func postForm(t testing.TB, h http.Handler, f jittest.Form) *httptest.ResponseRecorder {
 	t.Helper()
 	body := url.Values{"SAMLResponse": {f.SAMLResponse}, "RelayState": {f.RelayState}}.Encode()
@@ -39,6 +40,16 @@ func postForm(t testing.TB, h http.Handler, f jittest.Form) *httptest.ResponseRe
 	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
 	rec := httptest.NewRecorder()
 	h.ServeHTTP(rec, req)
+	// A refusal redirects to its page, which the cookie set with the
+	// redirect opens: follow it, as a browser does.
+	if loc := rec.Header().Get("Location"); rec.Code == http.StatusSeeOther && strings.HasPrefix(loc, "/saml/failed?") {
+		get := httptest.NewRequest(http.MethodGet, loc, nil)
+		for _, ck := range rec.Result().Cookies() {
+			get.AddCookie(ck)
+		}
+		rec = httptest.NewRecorder()
+		h.ServeHTTP(rec, get)
+	}
 	return rec
 }
 

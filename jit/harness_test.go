@@ -181,9 +181,18 @@ func (h *harness) idp(name ...string) *jittest.IdP {
 func (h *harness) client() *http.Client {
 	jar, err := cookiejar.New(nil)
 	require.NoError(h.t, err)
-	return &http.Client{Jar: jar, Timeout: 30 * time.Second, CheckRedirect: func(*http.Request, []*http.Request) error {
-		return http.ErrUseLastResponse
-	}}
+	return &http.Client{Jar: jar, Timeout: 30 * time.Second, CheckRedirect: toFailureOnly}
+}
+
+// toFailureOnly is a CheckRedirect that stops at redirects, so that tests
+// see where a sign-in sends the browser, but for the one to the failure
+// page after a refused sign-in, which it follows as a browser does: a test
+// sees the refusal page and its status.
+func toFailureOnly(r *http.Request, _ []*http.Request) error {
+	if r.Method == http.MethodGet && strings.HasSuffix(r.URL.Path, "/saml/failed") {
+		return nil
+	}
+	return http.ErrUseLastResponse
 }
 
 // loginURL is where a sign-in through connection name starts.

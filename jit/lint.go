@@ -80,24 +80,30 @@ func (m *Middleware) warn(ctx context.Context, c *connection, code, format strin
 // warnCorr is warn during a sign-in: the log record carries its
 // correlation id.
 func (m *Middleware) warnCorr(ctx context.Context, corr string, c *connection, code, format string, args ...any) {
-	w := Warning{Connection: c.name, Code: code, Message: fmt.Sprintf(format, args...)}
-	c.lint.mu.Lock()
-	if c.lint.seen == nil {
-		c.lint.seen = map[string]bool{}
-	}
-	dup := c.lint.seen[code]
-	if !dup {
-		c.lint.seen[code] = true
-		c.lint.warnings = append(c.lint.warnings, w)
-	}
-	c.lint.mu.Unlock()
-	if !dup {
-		attrs := []slog.Attr{slog.String("connection", c.name), slog.String("code", code), slog.String("warning", w.Message)}
+	msg := fmt.Sprintf(format, args...)
+	if c.lint.record(Warning{Connection: c.name, Code: code, Message: msg}, code) {
+		attrs := []slog.Attr{slog.String("connection", c.name), slog.String("code", code), slog.String("warning", msg)}
 		if corr != "" {
 			attrs = append(attrs, slog.String("correlation_id", corr))
 		}
 		m.log.LogAttrs(ctx, slog.LevelWarn, "connection lint", attrs...)
 	}
+}
+
+// record keeps w the first time key (its code, or its code and a kind) is
+// seen on the connection, and reports whether it was new.
+func (l *lint) record(w Warning, key string) bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.seen == nil {
+		l.seen = map[string]bool{}
+	}
+	if l.seen[key] {
+		return false
+	}
+	l.seen[key] = true
+	l.warnings = append(l.warnings, w)
+	return true
 }
 
 // Warnings returns the warnings found so far for every connection: at

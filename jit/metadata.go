@@ -20,20 +20,35 @@ import (
 // are far larger, but a connection trusts one IdP, not a federation.
 const maxMetadataBytes = 4 << 20
 
+// ErrNotIDPMetadata means a document given or fetched as an identity
+// provider's metadata is not that: not XML, another kind of document, or
+// metadata without an identity provider (such as a service provider's).
+// The error says what the document is and what was expected.
+var ErrNotIDPMetadata = errors.New("jit: not identity provider metadata")
+
 // ParseIDPMetadata parses an identity provider's SAML metadata: an
 // EntityDescriptor, or an EntitiesDescriptor holding exactly one entity with
 // an IDPSSODescriptor. The document is checked for round-trip stability
-// before it is decoded.
+// before it is decoded. A document that is not IdP metadata is refused
+// with an error wrapping [ErrNotIDPMetadata] that says what it is (an HTML
+// page, a certificate, JSON, a SAML response, a service provider's
+// metadata…) and what was expected.
 func ParseIDPMetadata(data []byte) (*saml.EntityDescriptor, error) {
 	if len(data) > maxMetadataBytes {
 		return nil, fmt.Errorf("metadata is %d bytes, over %d", len(data), maxMetadataBytes)
 	}
+	if what := notXML(data); what != "" {
+		return nil, fmt.Errorf("%w: the document is %s; want the IdP's SAML metadata, an XML EntityDescriptor with an IDPSSODescriptor", ErrNotIDPMetadata, what)
+	}
 	if err := xrv.Validate(bytes.NewReader(data)); err != nil {
 		return nil, fmt.Errorf("metadata is not round-trip safe XML: %w", err)
 	}
-	var probe struct{ XMLName xml.Name }
+	var probe struct {
+		XMLName  xml.Name
+		EntityID string `xml:"entityID,attr"`
+	}
 	if err := xml.Unmarshal(data, &probe); err != nil {
-		return nil, fmt.Errorf("metadata does not parse: %w", err)
+		return nil, fmt.Errorf("metadata does not parse as XML: %w", err)
 	}
 	const nsMD = "urn:oasis:names:tc:SAML:2.0:metadata"
 	switch probe.XMLName {
@@ -43,7 +58,7 @@ func ParseIDPMetadata(data []byte) (*saml.EntityDescriptor, error) {
 			return nil, fmt.Errorf("metadata does not parse: %w", err)
 		}
 		if len(ed.IDPSSODescriptors) == 0 {
-			return nil, errors.New("metadata has no IDPSSODescriptor")
+			return nil, fmt.Errorf("%w: metadata has no IDPSSODescriptor: %s", ErrNotIDPMetadata, describeEntity(&ed))
 		}
 		return &ed, nil
 	case xml.Name{Space: nsMD, Local: "EntitiesDescriptor"}:
@@ -61,7 +76,7 @@ func ParseIDPMetadata(data []byte) (*saml.EntityDescriptor, error) {
 			}
 		}
 		if found == nil {
-			return nil, errors.New("metadata has no IDPSSODescriptor")
+			return nil, fmt.Errorf("%w: metadata has no IDPSSODescriptor: an EntitiesDescriptor of %d entities, none of them an identity provider; want the IdP's own metadata", ErrNotIDPMetadata, len(eds.EntityDescriptors))
 		}
 		// The entity inherits the wrapper's validity: the earlier
 		// validUntil and the shorter cacheDuration win.
@@ -73,8 +88,53 @@ func ParseIDPMetadata(data []byte) (*saml.EntityDescriptor, error) {
 		}
 		return found, nil
 	default:
-		return nil, fmt.Errorf("metadata root is {%s}%s, want a SAML metadata EntityDescriptor", probe.XMLName.Space, probe.XMLName.Local)
+		return nil, fmt.Errorf("%w: the document is %s (root element {%s}%s); want the IdP's SAML metadata, an EntityDescriptor in namespace %s", ErrNotIDPMetadata, describeRoot(probe.XMLName), probe.XMLName.Space, probe.XMLName.Local, nsMD)
 	}
+}
+
+// notXML says what a document that cannot be XML is, or returns "" for
+// one that may be.
+func notXML(data []byte) string {
+	t := bytes.TrimSpace(bytes.TrimPrefix(data, []byte("\xef\xbb\xbf")))
+	lower := bytes.ToLower(t[:min(len(t), 64)])
+	switch {
+	case len(t) == 0:
+		return "empty"
+	case bytes.HasPrefix(t, []byte("-----BEGIN CERTIFICATE")):
+		return "a PEM certificate (the IdP's metadata holds its certificates; give the metadata itself)"
+	case bytes.HasPrefix(t, []byte("-----BEGIN")):
+		return "a PEM file, not metadata"
+	case bytes.HasPrefix(lower, []byte("<!doctype html")), bytes.HasPrefix(lower, []byte("<html")):
+		return "an HTML page (a sign-in or portal page, or an error page, rather than the metadata URL)"
+	case t[0] == '{' || t[0] == '[':
+		return "JSON (an OpenID Connect discovery document or an API answer?), not XML"
+	case t[0] != '<':
+		return fmt.Sprintf("not XML: it starts with %q", truncate(string(t), 24))
+	}
+	return ""
+}
+
+// describeRoot says what a document with this root element is.
+func describeRoot(n xml.Name) string {
+	switch {
+	case n.Space == "urn:oasis:names:tc:SAML:2.0:protocol" && n.Local == "Response":
+		return "a SAML Response, not metadata"
+	case n.Space == "urn:oasis:names:tc:SAML:2.0:assertion" && n.Local == "Assertion":
+		return "a SAML Assertion, not metadata"
+	case n.Local == "EntityDescriptor" || n.Local == "EntitiesDescriptor":
+		return "metadata in another namespace (SAML 1.x or WS-Federation?)"
+	case n.Local == "html":
+		return "an HTML page"
+	}
+	return "another XML document"
+}
+
+// describeEntity says what an EntityDescriptor without an IdP is.
+func describeEntity(ed *saml.EntityDescriptor) string {
+	if len(ed.SPSSODescriptors) > 0 {
+		return fmt.Sprintf("it is a service provider's metadata (entityID %q, an SPSSODescriptor), perhaps this application's own from %s/metadata; the connection needs the identity provider's metadata, with an IDPSSODescriptor", ed.EntityID, DefaultPathPrefix)
+	}
+	return fmt.Sprintf("entityID %q describes no identity provider; want the IdP's metadata, with an IDPSSODescriptor", ed.EntityID)
 }
 
 // metadataValidity returns when md stops being valid (the earliest

@@ -174,9 +174,7 @@ func newKeyedIdP(t *testing.T, entityID string, key *rsa.PrivateKey, cert *x509.
 // post. It is safe to call from any goroutine.
 func startSignIn(ctx context.Context, h *harness, idp *jittest.IdP, nameID string) (*http.Client, jittest.Form, int, error) {
 	jar, _ := cookiejar.New(nil)
-	c := &http.Client{Jar: jar, Timeout: 30 * time.Second, CheckRedirect: func(*http.Request, []*http.Request) error {
-		return http.ErrUseLastResponse
-	}}
+	c := &http.Client{Jar: jar, Timeout: 30 * time.Second, CheckRedirect: toFailureOnly}
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, h.loginURL(""), nil)
 	if err != nil {
 		return nil, jittest.Form{}, 0, err

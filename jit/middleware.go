@@ -7,7 +7,6 @@ import (
 	"encoding/xml"
 	"errors"
 	"fmt"
-	"html/template"
 	"log/slog"
 	"net"
 	"net/http"
@@ -207,6 +206,7 @@ func New(ctx context.Context, opts Options) (*Middleware, error) {
 		m.routes[m.prefix+"/login"] = m.serveChooser
 	}
 	m.routes[m.prefix+"/logout"] = m.serveLogout
+	m.routes[m.prefix+"/failed"] = m.serveFailed
 	m.startRefresher(ctx)
 	return m, nil
 }
@@ -386,8 +386,9 @@ func (m *Middleware) loadMetadata(ctx context.Context, c *connection, cfg *Conne
 
 // ServeHTTP serves the SAML endpoints: for each connection its metadata,
 // login and ACS, plus PathPrefix+"/login" (a chooser when there are
-// several connections) and PathPrefix+"/logout" (a same-origin POST).
-// Other paths get 404.
+// several connections), PathPrefix+"/logout" (a same-origin POST) and
+// PathPrefix+"/failed" (the page a refused sign-in redirects to). Other
+// paths get 404.
 //
 // When RootURL has a path ("https://example.com/app"), the endpoints are
 // under it ("/app/saml/acs", as the SP metadata says) and are served at
@@ -551,15 +552,6 @@ func (m *Middleware) serveLogin(w http.ResponseWriter, r *http.Request, c *conne
 	_, _ = w.Write(req.Post(relay))
 }
 
-var chooserPage = template.Must(template.New("chooser").Parse(`<!doctype html>
-<html lang="en"><head><meta charset="utf-8"><title>Sign in</title>
-<meta name="viewport" content="width=device-width, initial-scale=1"></head>
-<body style="font-family:system-ui,sans-serif;max-width:40rem;margin:4rem auto;padding:0 1rem">
-<h1>Sign in with your organisation</h1>
-<ul>{{range .}}<li><a href="{{.URL}}">{{.Name}}</a></li>{{end}}</ul>
-</body></html>
-`))
-
 func (m *Middleware) serveChooser(w http.ResponseWriter, r *http.Request) {
 	returnTo := r.URL.Query().Get("return_to")
 	if name := r.URL.Query().Get("connection"); name != "" {
@@ -616,11 +608,16 @@ func (m *Middleware) fail(w http.ResponseWriter, r *http.Request, f *Failure) {
 
 // logFailure logs why a request was refused, under its correlation id.
 func (m *Middleware) logFailure(ctx context.Context, f *Failure) {
-	m.log.LogAttrs(ctx, slog.LevelWarn, "request refused",
+	attrs := []slog.Attr{
 		slog.String("correlation_id", f.CorrelationID),
 		slog.String("connection", f.Connection),
 		slog.Int("status", f.Status),
-		slog.String("reason", truncate(f.Err.Error(), maxLoggedReason)))
+		slog.String("reason", truncate(f.Err.Error(), maxLoggedReason)),
+	}
+	if f.fix != "" {
+		attrs = append(attrs, slog.String("fix", truncate(f.fix, 2*maxLoggedReason)))
+	}
+	m.log.LogAttrs(ctx, slog.LevelWarn, "request refused", attrs...)
 }
 
 // maxLoggedReason bounds the reason in a log line: reasons quote parts of

@@ -186,7 +186,11 @@ type Options struct {
 
 	// RenderError, when set, writes the page shown when a sign-in is
 	// refused or a protected request cannot be served. The default writes a
-	// plain HTML page. Implementations must not show f.Err to the person.
+	// small HTML page with the message, the correlation id and, when set,
+	// a Try again link to f.SignInURL. A sign-in refused at the ACS is
+	// drawn after a redirect, at PathPrefix+"/failed", so that a reload is
+	// safe; there f.Err matches the reason's sentinel errors and holds no
+	// detail. Implementations must not show f.Err to the person.
 	RenderError func(w http.ResponseWriter, r *http.Request, f *Failure)
 
 	// HTTPClient fetches IdP metadata from Connection.IDPMetadataURL, at

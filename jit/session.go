@@ -32,7 +32,7 @@ const (
 // compact JSON in place of securecookie's default gob, whose decoder
 // compiles the type description of every cookie afresh: decoding the
 // session was three quarters of an authenticated request's cost. It knows
-// the session's three values and the trackedRequest struct, and refuses
+// the session's three values, the trackedRequest and sealedFailure structs, and refuses
 // anything else, so a session store built on it holds nothing but what the
 // middleware puts there.
 type cookieSerializer struct{}
@@ -66,7 +66,7 @@ func (cookieSerializer) Serialize(src any) ([]byte, error) {
 			}
 		}
 		return json.Marshal(sv)
-	case trackedRequests, *trackedRequests:
+	case trackedRequests, *trackedRequests, sealedFailure, *sealedFailure:
 		return json.Marshal(v)
 	default:
 		return nil, fmt.Errorf("jit: cannot serialize %T into a cookie", src)
@@ -86,7 +86,7 @@ func (cookieSerializer) Deserialize(src []byte, dst any) error {
 		}
 		(*d)[sessID], (*d)[sessConn], (*d)[sessExpires] = sv.ID, sv.Conn, sv.Expires
 		return nil
-	case *trackedRequests:
+	case *trackedRequests, *sealedFailure:
 		return json.Unmarshal(src, d)
 	default:
 		return fmt.Errorf("jit: cannot deserialize a cookie into %T", dst)

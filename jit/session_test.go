@@ -403,7 +403,7 @@ func TestResponseWithoutRequestCookieExplained(t *testing.T) {
 	corr := refusal(t, resp, body, http.StatusForbidden)
 	assert.ErrorIs(t, h.lastEvent().Err, jit.ErrUnsolicited)
 	assert.True(t, h.logged(corr, "request refused", "host name other than Options.RootURL"), h.logs.String())
-	assert.Contains(t, body, `<a href="/saml/login">Sign in again</a>`)
+	assert.Contains(t, body, `<a class="button" href="/saml/login">Try again</a>`)
 }
 
 func TestNoSessionFixation(t *testing.T) {

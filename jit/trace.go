@@ -1,6 +1,9 @@
 package jit
 
 import (
+	"slices"
+	"time"
+
 	"github.com/samljit/samljit/claims"
 	"github.com/samljit/samljit/userstore"
 )
@@ -26,7 +29,8 @@ const (
 
 // Trace is the decision trace of one sign-in, as [Explain] reports it:
 // each check that ran, what the assertion says, and what the connection's
-// policy would do.
+// policy would do. Its JSON form is [Trace.MarshalJSON]'s: snake_case,
+// versioned ([TraceFormatVersion]) and stable.
 type Trace struct {
 	// Steps are the checks that ran, in order; the first that failed
 	// ends the list.
@@ -41,6 +45,45 @@ type Trace struct {
 	Profile userstore.Profile `json:"profile"`
 	// Decision is what the sign-in would do.
 	Decision Decision `json:"decision"`
+	// RetryAt is set when the sign-in was refused only because it is
+	// judged too long after (or before) the response was issued: judged at
+	// RetryAt, shortly after its IssueInstant, it gets further. A captured
+	// response is usually judged minutes after it was issued; judge it
+	// again at RetryAt to see the rest of the checks.
+	RetryAt time.Time `json:"retry_at,omitzero"`
+	// SigningCertificates are the certificates the response's signatures
+	// carry in their KeyInfo (not trusted for that: only the metadata's
+	// are), and TrustedCertificates the IdP metadata's signing
+	// certificates. A signature that does not verify is usually a
+	// certificate missing from the metadata, which the two lists show.
+	SigningCertificates []CertificateSummary `json:"signing_certificates,omitempty"`
+	TrustedCertificates []CertificateSummary `json:"trusted_certificates,omitempty"`
+}
+
+// CertificateSummary names a certificate for a person comparing two of
+// them.
+type CertificateSummary struct {
+	// Subject and Issuer are the distinguished names.
+	Subject string `json:"subject"`
+	Issuer  string `json:"issuer"`
+	// SHA256 is the fingerprint of the DER certificate, in upper-case hex
+	// with colons, as openssl x509 -fingerprint -sha256 prints it.
+	SHA256 string `json:"sha256_fingerprint"`
+	// NotBefore and NotAfter bound the certificate's validity.
+	NotBefore time.Time `json:"not_before"`
+	NotAfter  time.Time `json:"not_after"`
+}
+
+// Untrusted reports the signing certificates that are not among the
+// trusted ones (compared by fingerprint).
+func (t *Trace) Untrusted() []CertificateSummary {
+	var out []CertificateSummary
+	for _, c := range t.SigningCertificates {
+		if !slices.ContainsFunc(t.TrustedCertificates, func(tc CertificateSummary) bool { return tc.SHA256 == c.SHA256 }) {
+			out = append(out, c)
+		}
+	}
+	return out
 }
 
 // Step is the outcome of one check.

@@ -6,7 +6,6 @@ import (
 	"crypto/x509"
 	"database/sql"
 	"encoding/json"
-	"encoding/pem"
 	"errors"
 	"flag"
 	"fmt"
@@ -65,78 +64,123 @@ type explainConfig struct {
 	} `json:"brownfield"`
 }
 
-func runExplain(args []string, stdout, stderr io.Writer) error {
-	fs := flag.NewFlagSet("explain", flag.ContinueOnError)
+// optInFlags names the explain flag of every opt-in of a connection
+// (jit.Connection) and of a claims mapping (claims.Mapping): every field
+// named Allow… or Insecure…, so that a response judged by explain can be
+// judged as a connection with that option would. TestEveryOptInHasAFlag
+// keeps it complete.
+var optInFlags = map[string]string{
+	"Connection.AllowSHA1":                     "allow-sha1",
+	"Connection.AllowIDPInitiated":             "allow-idp-initiated",
+	"Connection.AllowCBCWithoutSignedResponse": "allow-cbc-without-signed-response",
+	"Connection.InsecureAllowHTTPMetadata":     "insecure-http-metadata",
+	"Mapping.AllowEmailNameID":                 "allow-email-nameid",
+	"Mapping.InsecureAllowTransientNameID":     "insecure-allow-transient-nameid",
+}
+
+// explainFlags are the parsed flags of explain.
+type explainFlags struct {
+	fs                                     *flag.FlagSet
+	mdSource, entityID, acsURL, preset     string
+	nowFlag, keyFile, certFile, config, db string
+	asJSON                                 bool
+	// conn and mapping hold the opt-ins, under their own field names.
+	conn    jit.Connection
+	mapping claims.Mapping
+}
+
+// newExplainFlags defines explain's flags on a new flag set.
+func newExplainFlags(stderr io.Writer) *explainFlags {
+	f := &explainFlags{fs: flag.NewFlagSet("explain", flag.ContinueOnError)}
+	fs := f.fs
 	fs.SetOutput(stderr)
 	fs.Usage = func() {
 		fmt.Fprint(stderr, explainUsage)
 		fs.PrintDefaults()
 	}
-	var (
-		mdSource   = fs.String("idp-metadata", "", "IdP metadata: a file or an http(s) URL (required)")
-		entityID   = fs.String("sp-entity-id", "", "this SP's entity ID towards the IdP, the audience (required)")
-		acsURL     = fs.String("acs-url", "", "the connection's ACS URL, the Recipient and Destination (required)")
-		preset     = fs.String("preset", claims.PresetGeneric, "claims mapping preset: "+strings.Join(claims.PresetNames(), ", "))
-		nowFlag    = fs.String("now", "", "judge the response at this RFC 3339 instant, certificate validity included (default: now)")
-		asJSON     = fs.Bool("json", false, "print the trace as JSON")
-		allowSHA1  = fs.Bool("allow-sha1", false, "accept RSA-SHA1 signatures, as a connection with AllowSHA1")
-		allowIDPI  = fs.Bool("allow-idp-initiated", false, "accept an unsolicited response, as a connection with AllowIDPInitiated")
-		insecureMD = fs.Bool("insecure-http-metadata", false, "fetch -idp-metadata over plain http from a host that is not loopback, as a connection with InsecureAllowHTTPMetadata")
-		allowCBC   = fs.Bool("allow-cbc-without-signed-response", false, "decrypt an AES-CBC assertion in an unsigned Response, as a connection with AllowCBCWithoutSignedResponse")
-		keyFile    = fs.String("sp-key", "", "the SP's private key (PEM), to decrypt an encrypted assertion")
-		certFile   = fs.String("sp-cert", "", "the SP's certificate (PEM), with -sp-key")
-		config     = fs.String("config", "", "the connection's policy as JSON: disable_create, sync, roles, brownfield")
-		dbFile     = fs.String("db", "", "an SQLite user store, read only, to judge a returning user and brownfield conflicts")
-	)
+	fs.StringVar(&f.mdSource, "idp-metadata", "", "IdP metadata: a file or an http(s) URL (required)")
+	fs.StringVar(&f.entityID, "sp-entity-id", "", "this SP's entity ID towards the IdP, the audience (required)")
+	fs.StringVar(&f.acsURL, "acs-url", "", "the connection's ACS URL, the Recipient and Destination (required)")
+	fs.StringVar(&f.preset, "preset", claims.PresetGeneric, "claims mapping preset: "+strings.Join(claims.PresetNames(), ", "))
+	fs.StringVar(&f.nowFlag, "now", "", "judge the response at this RFC 3339 instant, certificate validity included (default: now; a refusal for a stale response prints the -now to rerun with)")
+	fs.BoolVar(&f.asJSON, "json", false, "print the trace as JSON (stable, snake_case, version "+fmt.Sprint(jit.TraceFormatVersion)+")")
+	fs.BoolVar(&f.conn.AllowSHA1, optInFlags["Connection.AllowSHA1"], false, "accept RSA-SHA1 signatures, as a connection with AllowSHA1")
+	fs.BoolVar(&f.conn.AllowIDPInitiated, optInFlags["Connection.AllowIDPInitiated"], false, "accept an unsolicited response, as a connection with AllowIDPInitiated")
+	fs.BoolVar(&f.conn.InsecureAllowHTTPMetadata, optInFlags["Connection.InsecureAllowHTTPMetadata"], false, "fetch -idp-metadata over plain http from a host that is not loopback, as a connection with InsecureAllowHTTPMetadata")
+	fs.BoolVar(&f.conn.AllowCBCWithoutSignedResponse, optInFlags["Connection.AllowCBCWithoutSignedResponse"], false, "decrypt an AES-CBC assertion in an unsigned Response, as a connection with AllowCBCWithoutSignedResponse")
+	fs.BoolVar(&f.mapping.AllowEmailNameID, optInFlags["Mapping.AllowEmailNameID"], false, "let an emailAddress NameID be the key, as a mapping with AllowEmailNameID (ADFS, PingFederate and OneLogin defaults; emails are reassigned)")
+	fs.BoolVar(&f.mapping.InsecureAllowTransientNameID, optInFlags["Mapping.InsecureAllowTransientNameID"], false, "let a transient NameID be the key, as a mapping with InsecureAllowTransientNameID (a new user at every sign-in)")
+	fs.StringVar(&f.keyFile, "sp-key", "", "the SP's private key (PEM), to decrypt an encrypted assertion")
+	fs.StringVar(&f.certFile, "sp-cert", "", "the SP's certificate (PEM), with -sp-key")
+	fs.StringVar(&f.config, "config", "", "the connection's policy as JSON: disable_create, sync, roles, brownfield (default: the zero policy, no roles)")
+	fs.StringVar(&f.db, "db", "", "an SQLite user store, read only, to judge a returning user and brownfield conflicts")
+	return f
+}
+
+// request builds the ExplainRequest of the parsed flags, but for the
+// inputs read from files.
+func (f *explainFlags) request() (jit.ExplainRequest, error) {
+	now := time.Now()
+	if f.nowFlag != "" {
+		t, err := time.Parse(time.RFC3339, f.nowFlag)
+		if err != nil {
+			return jit.ExplainRequest{}, usageError{fmt.Errorf("-now: %w", err)}
+		}
+		now = t
+	}
+	mapping, err := claims.Preset(f.preset)
+	if err != nil {
+		return jit.ExplainRequest{}, usageError{err}
+	}
+	mapping.AllowEmailNameID = f.mapping.AllowEmailNameID
+	mapping.InsecureAllowTransientNameID = f.mapping.InsecureAllowTransientNameID
+	return jit.ExplainRequest{SPEntityID: f.entityID, ACSURL: f.acsURL, Mapper: mapping, Now: now,
+		AllowSHA1: f.conn.AllowSHA1, AllowIDPInitiated: f.conn.AllowIDPInitiated,
+		AllowCBCWithoutSignedResponse: f.conn.AllowCBCWithoutSignedResponse}, nil
+}
+
+func runExplain(args []string, stdout, stderr io.Writer) error {
+	f := newExplainFlags(stderr)
+	fs := f.fs
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return err
 		}
 		return usageError{err}
 	}
-	if *mdSource == "" || *entityID == "" || *acsURL == "" {
+	if f.mdSource == "" || f.entityID == "" || f.acsURL == "" {
 		fs.Usage()
 		return usageError{errors.New("-idp-metadata, -sp-entity-id and -acs-url are required")}
 	}
 	if fs.NArg() > 1 {
 		return usageError{errors.New("at most one RESPONSE_FILE")}
 	}
-	now := time.Now()
-	if *nowFlag != "" {
-		t, err := time.Parse(time.RFC3339, *nowFlag)
-		if err != nil {
-			return usageError{fmt.Errorf("-now: %w", err)}
-		}
-		now = t
-	}
-	mapper, err := claims.Preset(*preset)
+	req, err := f.request()
 	if err != nil {
-		return usageError{err}
+		return err
 	}
-	req := jit.ExplainRequest{SPEntityID: *entityID, ACSURL: *acsURL, Mapper: mapper, Now: now,
-		AllowSHA1: *allowSHA1, AllowIDPInitiated: *allowIDPI, AllowCBCWithoutSignedResponse: *allowCBC}
-	if *config != "" {
-		if req.Policy, err = readPolicy(*config); err != nil {
+	if f.config != "" {
+		if req.Policy, err = readPolicy(f.config); err != nil {
 			return usageError{err}
 		}
 	}
 	ctx := context.Background()
-	if req.IDPMetadata, err = readSource(ctx, *mdSource, *insecureMD); err != nil {
+	if req.IDPMetadata, err = readSource(ctx, f.mdSource, f.conn.InsecureAllowHTTPMetadata); err != nil {
 		return usageError{fmt.Errorf("-idp-metadata: %w", err)}
 	}
-	if (*keyFile == "") != (*certFile == "") {
+	if (f.keyFile == "") != (f.certFile == "") {
 		return usageError{errors.New("-sp-key and -sp-cert go together")}
 	}
-	if *keyFile != "" {
-		if req.Key, req.Certificate, err = readKeyPair(*keyFile, *certFile); err != nil {
+	if f.keyFile != "" {
+		if req.Key, req.Certificate, err = readKeyPair(f.keyFile, f.certFile); err != nil {
 			return usageError{err}
 		}
 	}
-	if *dbFile != "" {
-		if _, err := os.Stat(*dbFile); err != nil {
+	if f.db != "" {
+		if _, err := os.Stat(f.db); err != nil {
 			return usageError{fmt.Errorf("-db: %w", err)}
 		}
-		db, err := sql.Open("sqlite3", "file:"+*dbFile+"?mode=ro&_busy_timeout=5000")
+		db, err := sql.Open("sqlite3", "file:"+f.db+"?mode=ro&_busy_timeout=5000")
 		if err != nil {
 			return usageError{fmt.Errorf("-db: %w", err)}
 		}
@@ -160,14 +204,20 @@ func runExplain(args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return usageError{err}
 	}
-	if *asJSON {
+	if f.asJSON {
 		enc := json.NewEncoder(stdout)
 		enc.SetIndent("", "  ")
 		if err := enc.Encode(t); err != nil {
 			return err
 		}
+		if !t.RetryAt.IsZero() {
+			fmt.Fprintf(stderr, "samljit explain: the response was judged outside its issue window; rerun with -now %s\n", t.RetryAt.Format(time.RFC3339))
+		}
 	} else {
 		printTrace(stdout, t)
+		if !t.RetryAt.IsZero() {
+			fmt.Fprintf(stdout, "The response was judged outside its issue window (a captured response is stale within minutes).\nRerun with -now %s to judge it as of when it was issued.\n", t.RetryAt.Format(time.RFC3339))
+		}
 	}
 	if t.Decision.Action == "refuse" {
 		return refusedError{}
@@ -198,16 +248,28 @@ func printTrace(w io.Writer, t *jit.Trace) {
 			fmt.Fprintf(w, "  - %s\n", n)
 		}
 	}
+	if untrusted := t.Untrusted(); len(untrusted) > 0 || signatureFailed(t) {
+		fmt.Fprintln(w, "Certificates:")
+		for _, c := range t.SigningCertificates {
+			mark := "trusted"
+			if slices.Contains(untrusted, c) {
+				mark = "NOT in the IdP metadata"
+			}
+			fmt.Fprintf(w, "  signed with (%s): %s\n", mark, describeCert(c))
+		}
+		if len(t.SigningCertificates) == 0 {
+			fmt.Fprintln(w, "  signed with: no certificate in the signatures' KeyInfo")
+		}
+		for _, c := range t.TrustedCertificates {
+			fmt.Fprintf(w, "  trusted (IdP metadata): %s\n", describeCert(c))
+		}
+	}
 	if id := t.Identity; id != nil {
 		fmt.Fprintln(w, "Identity:")
 		fmt.Fprintf(w, "  issuer: %s\n", id.Issuer)
 		fmt.Fprintf(w, "  NameID: %s (format %s)\n", id.NameID, orNone(id.NameIDFormat))
 		for _, a := range id.Attributes {
-			name := a.Name
-			if a.FriendlyName != "" {
-				name += " (" + a.FriendlyName + ")"
-			}
-			fmt.Fprintf(w, "  %s: %s\n", name, strings.Join(a.Values, ", "))
+			fmt.Fprintf(w, "  %s: %s\n", attributeLabel(a), strings.Join(a.Values, ", "))
 		}
 		fmt.Fprintln(w, "Key:")
 		fmt.Fprintf(w, "  issuer: %s\n  subject: %s\n", t.Key.Issuer, t.Key.Subject)
@@ -221,6 +283,9 @@ func printTrace(w io.Writer, t *jit.Trace) {
 	fmt.Fprintln(w)
 	if d.Reason != "" {
 		fmt.Fprintf(w, "  reason: %s\n", d.Reason)
+	}
+	if errors.Is(d.Err, claims.ErrEmailNameID) || errors.Is(d.Err, claims.ErrTransientNameID) {
+		fmt.Fprintln(w, "  to judge it as a mapping that allows this NameID: add -allow-email-nameid or -insecure-allow-transient-nameid")
 	}
 	if len(d.Changed) > 0 {
 		fmt.Fprintf(w, "  changed: %s\n", strings.Join(d.Changed, ", "))
@@ -238,6 +303,39 @@ func printTrace(w io.Writer, t *jit.Trace) {
 			fmt.Fprintf(w, "  %s: %s\n", k, strings.Join(p.Attributes[k], ", "))
 		}
 	}
+}
+
+// attributeLabel is an attribute's Name, followed by the names a person
+// knows it by: its well-known short name and the FriendlyName the IdP sent.
+func attributeLabel(a claims.Attribute) string {
+	var aka []string
+	if k := claims.KnownName(a.Name); k != "" && !strings.HasSuffix(a.Name, "/"+k) {
+		aka = append(aka, k)
+	}
+	if a.FriendlyName != "" && !slices.Contains(aka, a.FriendlyName) {
+		aka = append(aka, a.FriendlyName)
+	}
+	if len(aka) == 0 {
+		return a.Name
+	}
+	return a.Name + " (" + strings.Join(aka, ", ") + ")"
+}
+
+// describeCert is a certificate on one line.
+func describeCert(c jit.CertificateSummary) string {
+	return fmt.Sprintf("subject %s, SHA-256 %s, valid %s to %s", c.Subject, c.SHA256,
+		c.NotBefore.Format(time.RFC3339), c.NotAfter.Format(time.RFC3339))
+}
+
+// signatureFailed reports whether the signature check is what failed:
+// the protocol step, with a detail about a signature or certificate.
+func signatureFailed(t *jit.Trace) bool {
+	n := len(t.Steps)
+	if n == 0 || t.Steps[n-1].OK || t.Steps[n-1].Name != "protocol" {
+		return false
+	}
+	d := strings.ToLower(t.Steps[n-1].Detail)
+	return strings.Contains(d, "signature") || strings.Contains(d, "certificate")
 }
 
 func orNone(s string) string {
@@ -259,7 +357,7 @@ func readSource(ctx context.Context, src string, insecureHTTP bool) ([]byte, err
 	return jit.FetchIDPMetadata(ctx, nil, src, insecureHTTP)
 }
 
-// readKeyPair reads a PEM private key (PKCS #1 or PKCS #8) and certificate.
+// readKeyPair reads a PEM private key and certificate.
 func readKeyPair(keyFile, certFile string) (crypto.Signer, *x509.Certificate, error) {
 	kb, err := os.ReadFile(keyFile)
 	if err != nil {
@@ -269,26 +367,11 @@ func readKeyPair(keyFile, certFile string) (crypto.Signer, *x509.Certificate, er
 	if err != nil {
 		return nil, nil, err
 	}
-	kp, _ := pem.Decode(kb)
-	cp, _ := pem.Decode(cb)
-	if kp == nil || cp == nil {
-		return nil, nil, errors.New("-sp-key and -sp-cert must be PEM")
-	}
-	cert, err := x509.ParseCertificate(cp.Bytes)
+	key, cert, err := jit.ParseKeyPair(kb, cb)
 	if err != nil {
-		return nil, nil, fmt.Errorf("-sp-cert: %w", err)
+		return nil, nil, fmt.Errorf("-sp-key, -sp-cert: %w", err)
 	}
-	var key any
-	if key, err = x509.ParsePKCS8PrivateKey(kp.Bytes); err != nil {
-		if key, err = x509.ParsePKCS1PrivateKey(kp.Bytes); err != nil {
-			return nil, nil, fmt.Errorf("-sp-key: %w", err)
-		}
-	}
-	signer, ok := key.(crypto.Signer)
-	if !ok {
-		return nil, nil, errors.New("-sp-key is not a signing key")
-	}
-	return signer, cert, nil
+	return key, cert, nil
 }
 
 // readPolicy reads the -config file.

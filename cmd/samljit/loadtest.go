@@ -334,6 +334,9 @@ func post(client *http.Client, a *app, body string) error {
 	if resp.StatusCode != a.ok {
 		return fmt.Errorf("status %d: %s", resp.StatusCode, strings.TrimSpace(string(b)))
 	}
+	if loc := resp.Header.Get("Location"); strings.Contains(loc, "/saml/failed?") {
+		return fmt.Errorf("refused: redirected to %s", loc) // samljit's refusal page
+	}
 	return nil
 }
 

@@ -7,6 +7,7 @@
 // Commands:
 //
 //	explain    judge a captured SAMLResponse and print the decision trace
+//	keygen     write a new SP key pair and session keys (files 0600)
 //	loadtest   drive an in-process app's ACS over HTTP with signed responses
 //
 // Run "samljit <command> -h" for a command's flags.
@@ -28,6 +29,7 @@ type command struct {
 
 var commands = []command{
 	{"explain", "judge a captured SAMLResponse as a connection would and print the decision trace; writes nothing", runExplain},
+	{"keygen", "write a new SP key pair and session keys into a directory, private files 0600", runKeygen},
 	{"loadtest", "drive an in-process app's ACS over HTTP on 127.0.0.1 with distinct signed responses", runLoadtest},
 }
 

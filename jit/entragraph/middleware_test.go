@@ -130,7 +130,15 @@ func (a *app) signIn(nameID string) (*http.Response, string) {
 	a.t.Helper()
 	jar, err := cookiejar.New(nil)
 	require.NoError(a.t, err)
-	c := &http.Client{Jar: jar, Timeout: 30 * time.Second, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	// It stops at redirects, but for the one to the page of a refused
+	// sign-in, which it follows as a browser does: the test sees the
+	// refusal page and its status.
+	c := &http.Client{Jar: jar, Timeout: 30 * time.Second, CheckRedirect: func(r *http.Request, _ []*http.Request) error {
+		if strings.HasSuffix(r.URL.Path, "/saml/failed") {
+			return nil
+		}
+		return http.ErrUseLastResponse
+	}}
 	resp, err := a.idp.SignIn(context.Background(), c, a.srv.URL+"/saml/contoso/login", nameID)
 	require.NoError(a.t, err)
 	defer resp.Body.Close()

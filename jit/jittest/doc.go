@@ -18,22 +18,33 @@
 // forgeries for that last hook: XML Signature Wrapping, duplicate IDs,
 // signatures by other keys, and encryption with chosen algorithms.
 //
-// A test drives a browser-like sign-in with [IdP.SignIn]:
+// A test drives a browser-like sign-in with [IdP.SignIn]. The application
+// under test needs its RootURL before it starts, and httptest picks the
+// port: take the address from an unstarted server, then build the handler
+// (ExampleNew shows the whole of it):
 //
 //	func TestSignIn(t *testing.T) {
 //		idp := jittest.New(t)
-//		idp.AddUser(jittest.User{
-//			NameID: "alice",
-//			Attributes: map[string][]string{
-//				"http://schemas.xmlsoap.org/ws/2005/05/identity/claims/emailaddress": {"alice@example.com"},
-//			},
+//		idp.AddUser(jittest.User{NameID: "alice", Attributes: map[string][]string{claims.OIDMail: {"alice@example.com"}}})
+//
+//		app := httptest.NewUnstartedServer(nil) // the port is chosen here
+//		key, cert, err := jittest.GenerateKeyPair()
+//		require.NoError(t, err)
+//		mw, err := jit.New(t.Context(), jit.Options{
+//			RootURL: "http://" + app.Listener.Addr().String(),
+//			Key: key, Certificate: cert, Store: memstore.New(),
+//			SessionKeys: [][]byte{bytes.Repeat([]byte{7}, 32)},
+//			Connections: []jit.Connection{{IDPMetadata: idp.Metadata()}},
 //		})
-//		app := httptest.NewServer(newApp(t, idp.Metadata())) // the SP under test
-//		defer app.Close()
+//		require.NoError(t, err)
+//		t.Cleanup(mw.Close)
+//		app.Config.Handler = newHandler(mw) // mounts mw at mw.Prefix()+"/"
+//		app.Start()
+//		t.Cleanup(app.Close)
 //
 //		jar, _ := cookiejar.New(nil)
-//		resp, err := idp.SignIn(t.Context(), &http.Client{Jar: jar}, app.URL+"/login", "alice")
-//		// ... assert on resp, the ACS's answer
+//		resp, err := idp.SignIn(t.Context(), &http.Client{Jar: jar}, app.URL+"/saml/login", "alice")
+//		// ... assert on resp: the page after sign-in
 //	}
 //
 // [IdP.Respond] stops before posting, returning the [Form] so that the test

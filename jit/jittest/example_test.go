@@ -1,115 +1,110 @@
 package jittest_test
 
 import (
+	"bytes"
 	"context"
-	"encoding/xml"
 	"fmt"
 	"io"
 	"log"
 	"net/http"
 	"net/http/cookiejar"
 	"net/http/httptest"
-	"net/url"
 	"testing"
 
-	"github.com/crewjam/saml"
-
+	"github.com/samljit/samljit/claims"
+	"github.com/samljit/samljit/jit"
 	"github.com/samljit/samljit/jit/jittest"
+	"github.com/samljit/samljit/userstore/memstore"
 )
 
-// The application under test: a minimal crewjam service provider that
-// trusts the IdP's metadata. /login redirects to the IdP, /acs consumes the
-// response and redirects to /home, which greets the user.
-func exampleApp(idpMetadata []byte) *httptest.Server {
-	var md saml.EntityDescriptor
-	if err := xml.Unmarshal(idpMetadata, &md); err != nil {
-		log.Fatal(err)
+// newApp is the application under test: the jit middleware with one
+// connection to the IdP, and a page only signed-in users reach. jit
+// derives its ACS URL and cookies from RootURL, which must therefore be
+// known before the server starts: httptest.NewUnstartedServer has already
+// chosen the port, so the handler is built in between.
+func newApp(idpMetadata []byte) (*httptest.Server, *jit.Middleware, error) {
+	app := httptest.NewUnstartedServer(nil)
+	key, cert, err := jittest.GenerateKeyPair() // the SP's key pair
+	if err != nil {
+		return nil, nil, err
 	}
-	sp := &saml.ServiceProvider{EntityID: "https://app.example/saml", IDPMetadata: &md}
+	mw, err := jit.New(context.Background(), jit.Options{
+		RootURL:     "http://" + app.Listener.Addr().String(),
+		Key:         key,
+		Certificate: cert,
+		Store:       memstore.New(),
+		SessionKeys: [][]byte{bytes.Repeat([]byte{7}, 32)},
+		Connections: []jit.Connection{{IDPMetadata: idpMetadata}},
+	})
+	if err != nil {
+		app.Listener.Close()
+		return nil, nil, err
+	}
 	mux := http.NewServeMux()
-	app := httptest.NewServer(mux)
-	acs, _ := url.Parse(app.URL + "/acs")
-	sp.AcsURL = *acs
-
-	mux.HandleFunc("GET /login", func(w http.ResponseWriter, r *http.Request) {
-		req, err := sp.MakeAuthenticationRequest(sp.GetSSOBindingLocation(saml.HTTPRedirectBinding), saml.HTTPRedirectBinding, saml.HTTPPostBinding)
-		if err != nil {
-			http.Error(w, err.Error(), http.StatusInternalServerError)
-			return
-		}
-		u, err := req.Redirect("/home", sp)
-		if err != nil {
-			http.Error(w, err.Error(), http.StatusInternalServerError)
-			return
-		}
-		http.SetCookie(w, &http.Cookie{Name: "request", Value: req.ID, Path: "/"})
-		http.Redirect(w, r, u.String(), http.StatusFound)
-	})
-	mux.HandleFunc("POST /acs", func(w http.ResponseWriter, r *http.Request) {
-		c, err := r.Cookie("request")
-		if err != nil || r.ParseForm() != nil {
-			http.Error(w, "bad request", http.StatusBadRequest)
-			return
-		}
-		a, err := sp.ParseResponse(r, []string{c.Value})
-		if err != nil {
-			http.Error(w, err.Error(), http.StatusForbidden)
-			return
-		}
-		http.SetCookie(w, &http.Cookie{Name: "user", Value: a.Subject.NameID.Value, Path: "/"})
-		http.Redirect(w, r, r.PostForm.Get("RelayState"), http.StatusSeeOther)
-	})
-	mux.HandleFunc("GET /home", func(w http.ResponseWriter, r *http.Request) {
-		if c, err := r.Cookie("user"); err == nil {
-			_, _ = fmt.Fprintf(w, "hello %s", c.Value)
-		}
-	})
-	return app
+	mux.Handle(mw.Prefix()+"/", mw)
+	mux.Handle("/", mw.RequireUser(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		u, _ := jit.UserFromContext(r.Context())
+		fmt.Fprintf(w, "hello %s", u.Profile.Email)
+	})))
+	app.Config.Handler = mux
+	app.Start()
+	return app, mw, nil
 }
 
 // In a test, New starts the IdP and stops it when the test ends; SignIn
 // walks a cookie-keeping client from the application's login URL through
-// the IdP and posts the signed response to the application's ACS.
+// the IdP, posts the signed response to the application's ACS, and (the
+// client following redirects) lands on the page after sign-in.
 func ExampleNew() {
 	testSignIn := func(t *testing.T) {
 		idp := jittest.New(t)
 		idp.AddUser(jittest.User{
-			NameID: "alice",
+			NameID: "alice", // persistent, the default format
 			Attributes: map[string][]string{
-				"http://schemas.xmlsoap.org/ws/2005/05/identity/claims/emailaddress": {"alice@example.com"},
+				claims.OIDMail: {"alice@example.com"},
 			},
 		})
-		app := exampleApp(idp.Metadata())
+		app, mw, err := newApp(idp.Metadata())
+		if err != nil {
+			t.Fatal(err)
+		}
 		defer app.Close()
+		defer mw.Close()
 
 		jar, _ := cookiejar.New(nil)
-		resp, err := idp.SignIn(t.Context(), &http.Client{Jar: jar}, app.URL+"/login", "alice")
+		resp, err := idp.SignIn(t.Context(), &http.Client{Jar: jar}, app.URL+"/saml/login", "alice")
 		if err != nil {
 			t.Fatal(err)
 		}
 		defer func() { _ = resp.Body.Close() }()
-		if resp.StatusCode != http.StatusOK {
-			t.Fatalf("sign-in: %s", resp.Status)
+		body, _ := io.ReadAll(resp.Body)
+		if resp.StatusCode != http.StatusOK || string(body) != "hello alice@example.com" {
+			t.Fatalf("after sign-in: %s %q", resp.Status, body)
 		}
 	}
 	_ = testSignIn
 }
 
 // Outside tests, such as in a development-only build of an application,
-// NewServer runs the same IdP; Close stops it.
+// NewServer runs the same IdP; Close stops it. Here it signs a person in
+// to a jit application, which creates their record.
 func ExampleNewServer() {
 	idp, err := jittest.NewServer(jittest.Options{})
 	if err != nil {
 		log.Fatal(err)
 	}
 	defer idp.Close()
-	idp.AddUser(jittest.User{NameID: "alice"})
+	idp.AddUser(jittest.User{NameID: "alice", Attributes: map[string][]string{claims.OIDMail: {"alice@example.com"}}})
 
-	app := exampleApp(idp.Metadata())
+	app, mw, err := newApp(idp.Metadata())
+	if err != nil {
+		log.Fatal(err)
+	}
 	defer app.Close()
+	defer mw.Close()
 
 	jar, _ := cookiejar.New(nil)
-	resp, err := idp.SignIn(context.Background(), &http.Client{Jar: jar}, app.URL+"/login", "alice")
+	resp, err := idp.SignIn(context.Background(), &http.Client{Jar: jar}, app.URL+"/saml/login", "alice")
 	if err != nil {
 		log.Fatal(err)
 	}
@@ -119,5 +114,5 @@ func ExampleNewServer() {
 	fmt.Println(string(body))
 	// Output:
 	// 200 OK
-	// hello alice
+	// hello alice@example.com
 }

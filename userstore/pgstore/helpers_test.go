@@ -12,6 +12,7 @@ import (
 	_ "github.com/jackc/pgx/v5/stdlib"
 	"github.com/stretchr/testify/require"
 
+	"github.com/samljit/samljit/internal/testenv"
 	"github.com/samljit/samljit/userstore/pgstore"
 )
 
@@ -26,10 +27,7 @@ func testDSN(t testing.TB) string {
 	t.Helper()
 	dsn := os.Getenv(dsnVar)
 	if dsn == "" {
-		if os.Getenv("CI") == "true" {
-			t.Fatalf("%s is not set; CI must start a PostgreSQL server and export it (see .ci/run)", dsnVar)
-		}
-		t.Skipf("%s is not set; start a PostgreSQL server and set it (e.g. postgres://postgres@127.0.0.1:55432/postgres?sslmode=disable) to run the PostgreSQL tests", dsnVar)
+		testenv.Need(t, dsnVar+" is not set", testenv.PostgresHowTo)
 	}
 	return dsn
 }

@@ -201,6 +201,23 @@ func (c *cluster) post(f jittest.Form, i int) (*http.Response, string, error) {
 	if err != nil {
 		return nil, "", err
 	}
+	if loc := resp.Header.Get("Location"); resp.StatusCode == http.StatusSeeOther && strings.Contains(loc, "/saml/failed?") {
+		// A refusal redirects to its page, which the cookie set with the
+		// redirect opens, as in a browser.
+		_ = resp.Body.Close()
+		if req, err = http.NewRequest(http.MethodGet, c.srv.URL+loc, nil); err != nil {
+			return nil, "", err
+		}
+		for _, ck := range resp.Cookies() {
+			req.AddCookie(ck)
+		}
+		if i >= 0 {
+			req.Header.Set(instanceHeader, fmt.Sprint(i))
+		}
+		if resp, err = client().Do(req); err != nil {
+			return nil, "", err
+		}
+	}
 	defer resp.Body.Close()
 	b, err := io.ReadAll(resp.Body)
 	return resp, string(b), err

@@ -14,6 +14,7 @@ import (
 	_ "github.com/mattn/go-sqlite3"
 	"github.com/stretchr/testify/require"
 
+	"github.com/samljit/samljit/internal/testenv"
 	"github.com/samljit/samljit/userstore"
 	"github.com/samljit/samljit/userstore/pgstore"
 	"github.com/samljit/samljit/userstore/sqlitestore"
@@ -43,10 +44,7 @@ func TestConformanceSQLite(t *testing.T) {
 func TestConformancePostgreSQL(t *testing.T) {
 	dsn := os.Getenv("SAMLJIT_TEST_POSTGRES_DSN")
 	if dsn == "" {
-		if os.Getenv("CI") == "true" {
-			t.Fatal("SAMLJIT_TEST_POSTGRES_DSN is not set; CI must start a PostgreSQL server and export it (see .ci/run)")
-		}
-		t.Skip("SAMLJIT_TEST_POSTGRES_DSN is not set")
+		testenv.Need(t, "SAMLJIT_TEST_POSTGRES_DSN is not set", testenv.PostgresHowTo)
 	}
 	u, err := url.Parse(dsn)
 	require.NoError(t, err)
