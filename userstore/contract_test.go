@@ -48,6 +48,9 @@ func TestSignInSideCannotDeprovision(t *testing.T) {
 		reflect.TypeOf((*userstore.SignInStore)(nil)).Elem(),
 		reflect.TypeOf((*userstore.Linker)(nil)).Elem(),
 		reflect.TypeOf((*userstore.Sessions)(nil)).Elem(),
+		// A directory that may change status (SCIM) is given an Admin
+		// for it, so that the permission shows in the types it asks for.
+		reflect.TypeOf((*userstore.Directory)(nil)).Elem(),
 	} {
 		for i := range typ.NumMethod() {
 			name := strings.ToLower(typ.Method(i).Name)
