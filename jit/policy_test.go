@@ -588,6 +588,10 @@ func (n noLinker) EndSessions(ctx context.Context, k userstore.Key, index string
 	return n.s.EndSessions(ctx, k, index, now)
 }
 
+func (n noLinker) EndSessionsByNameID(ctx context.Context, issuer, nameID, index string, now time.Time) (int, error) {
+	return n.s.EndSessionsByNameID(ctx, issuer, nameID, index, now)
+}
+
 func (n noLinker) ListSessions(ctx context.Context, k userstore.Key, now time.Time) ([]userstore.Session, error) {
 	return n.s.ListSessions(ctx, k, now)
 }

@@ -237,3 +237,21 @@ func TestSessionRecordHoldsOnlyItsID(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, http.StatusUnauthorized, status(h, c))
 }
+
+// TestSessionRecordsNameID: the session a sign-in records keeps the
+// assertion's NameID and SessionIndex, by which the IdP's Single Logout
+// messages name it.
+func TestSessionRecordsNameID(t *testing.T) {
+	h := newHarness(t, harnessConfig{})
+	h.idp().AddUser(person("p-nid", "nid@example.com", "Ni", "D"))
+	signedIn(t, h, "p-nid")
+	list := sessionsOf(t, h, "p-nid")
+	require.Len(t, list, 1)
+	assert.Equal(t, "p-nid", list[0].NameID.Value)
+	assert.Equal(t, "urn:oasis:names:tc:SAML:2.0:nameid-format:persistent", list[0].NameID.Format)
+	assert.NotEmpty(t, list[0].SessionIndex)
+	n, err := h.store.EndSessionsByNameID(context.Background(), h.idp().EntityID(), "p-nid", list[0].SessionIndex, time.Now())
+	require.NoError(t, err)
+	assert.Equal(t, 1, n)
+	assert.Empty(t, sessionsOf(t, h, "p-nid"))
+}

@@ -220,7 +220,10 @@ func (m *Middleware) startSession(w http.ResponseWriter, r *http.Request, s *sig
 	if err != nil {
 		return storeErr("create session", err)
 	}
-	rec := userstore.Session{ID: id, Key: s.key, Connection: s.conn.name, SessionIndex: s.identity.SessionIndex, CreatedAt: s.now, ExpiresAt: s.session}
+	idn := s.identity
+	rec := userstore.Session{ID: id, Key: s.key, Connection: s.conn.name, SessionIndex: idn.SessionIndex,
+		NameID:    userstore.NameID{Value: idn.NameID, Format: idn.NameIDFormat, NameQualifier: idn.NameQualifier, SPNameQualifier: idn.SPNameQualifier},
+		CreatedAt: s.now, ExpiresAt: s.session}
 	if err := m.records.CreateSession(r.Context(), rec); err != nil {
 		return storeErr("create session", err)
 	}

@@ -399,12 +399,34 @@ type Session struct {
 	// AuthnStatement, or "" when it gave none. A Single Logout request
 	// names the sessions it ends by it.
 	SessionIndex string
+	// NameID is the assertion's NameID, as the IdP sent it: the name by
+	// which the IdP's Single Logout messages, either way, refer to the
+	// person. It is not the user's key (a connection may key users on
+	// an attribute) and is zero when the assertion had none.
+	NameID NameID
 	// CreatedAt is when the sign-in created the session.
 	CreatedAt time.Time
 	// ExpiresAt is when the session ends by itself: the session has
 	// expired at any time at or after it.
 	ExpiresAt time.Time
 }
+
+// NameID is a SAML NameID: its value and the qualifiers that scope it
+// (SAML 2.0 Core §2.2.2). A Single Logout request must repeat the NameID
+// of the assertion exactly, so a session keeps all four.
+type NameID struct {
+	// Value is the identifier itself.
+	Value string
+	// Format is the NameID's Format URI, "" when the IdP gave none.
+	Format string
+	// NameQualifier is the domain that qualifies Value, usually the IdP.
+	NameQualifier string
+	// SPNameQualifier is the SP (or affiliation) that qualifies Value.
+	SPNameQualifier string
+}
+
+// IsZero reports whether n has no value.
+func (n NameID) IsZero() bool { return n.Value == "" }
 
 // maxSessionID bounds the length of a session ID a store accepts.
 const maxSessionID = 128
@@ -477,6 +499,15 @@ type Sessions interface {
 	// sessions with that SessionIndex; an empty one ends them all (every
 	// device), as a Single Logout request without a SessionIndex asks.
 	EndSessions(ctx context.Context, key Key, sessionIndex string, now time.Time) (int, error)
+
+	// EndSessionsByNameID ends every session live at now whose Key.Issuer
+	// is issuer and whose NameID.Value is nameID, and returns how many it
+	// ended: what an IdP's Single Logout request, which names the person
+	// by NameID rather than by key, asks. The IdP's Format and qualifiers
+	// are not compared: the issuer scopes the value. With a non-empty
+	// sessionIndex it ends only the sessions with that SessionIndex, as
+	// EndSessions does. A blank issuer or nameID ends nothing.
+	EndSessionsByNameID(ctx context.Context, issuer, nameID, sessionIndex string, now time.Time) (int, error)
 
 	// ListSessions returns the sessions of key live at now, ordered by
 	// creation time then ID: for a page where a person or an

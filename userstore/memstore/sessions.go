@@ -79,6 +79,31 @@ func (s *Store) EndSessions(ctx context.Context, key userstore.Key, sessionIndex
 	return s.endSessionsLocked(key, sessionIndex, &now), nil
 }
 
+// EndSessionsByNameID ends the sessions live at now of issuer whose NameID
+// value is nameID (only those with sessionIndex, when it is not empty) and
+// returns how many it ended. It examines every session.
+func (s *Store) EndSessionsByNameID(ctx context.Context, issuer, nameID, sessionIndex string, now time.Time) (int, error) {
+	if err := ctx.Err(); err != nil {
+		return 0, fmt.Errorf("memstore: end sessions of NameID: %w", err)
+	}
+	if issuer == "" || nameID == "" {
+		return 0, nil
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	n := 0
+	for id, sess := range s.sessions {
+		if sess.Key.Issuer != issuer || sess.NameID.Value != nameID || sessionIndex != "" && sess.SessionIndex != sessionIndex {
+			continue
+		}
+		if sess.ExpiresAt.After(now) {
+			n++
+			delete(s.sessions, id)
+		}
+	}
+	return n, nil
+}
+
 // endSessionsLocked deletes the sessions of key (only those with
 // sessionIndex, when it is not empty) and returns how many of them were
 // live at *now, or how many there were when now is nil. s.mu must be

@@ -196,7 +196,7 @@ func TestMigrateFromVersion3(t *testing.T) {
 	var indexes string
 	require.NoError(t, db.QueryRowContext(ctx, `SELECT string_agg(indexname, ' ' ORDER BY indexname) FROM pg_indexes
 		WHERE schemaname = $1 AND tablename = 'samljit_sessions'`, schema).Scan(&indexes))
-	require.Equal(t, "samljit_sessions_expires samljit_sessions_key samljit_sessions_pkey", indexes, "the sessions table's indexes")
+	require.Equal(t, "samljit_sessions_expires samljit_sessions_key samljit_sessions_name_id samljit_sessions_pkey", indexes, "the sessions table's indexes")
 
 	// The migrated user signs in: a session of theirs is recorded, read
 	// with them, and ended.
@@ -209,4 +209,62 @@ func TestMigrateFromVersion3(t *testing.T) {
 	n, err := s.EndSessions(ctx, ada, "", created)
 	require.NoError(t, err)
 	require.Equal(t, 1, n)
+}
+
+// schemaV4 is the schema of version 4, the last before sessions kept
+// their NameID: version 3 (frozen above) and the sessions table, frozen
+// likewise.
+var schemaV4 = append(schemaV3[:len(schemaV3)-1:len(schemaV3)-1],
+	`CREATE TABLE samljit_sessions (
+		id            text COLLATE "C" PRIMARY KEY,
+		issuer        text COLLATE "C" NOT NULL,
+		subject       text COLLATE "C" NOT NULL,
+		connection    text NOT NULL,
+		session_index text COLLATE "C" NOT NULL,
+		created_at    timestamptz NOT NULL,
+		created_ns    smallint NOT NULL CHECK (created_ns BETWEEN 0 AND 999),
+		expires_at    timestamptz NOT NULL,
+		expires_ns    smallint NOT NULL CHECK (expires_ns BETWEEN 0 AND 999)
+	)`,
+	`CREATE INDEX samljit_sessions_key ON samljit_sessions (issuer, subject, session_index)`,
+	`CREATE INDEX samljit_sessions_expires ON samljit_sessions (expires_at, expires_ns)`,
+	`INSERT INTO samljit_schema_version (version) VALUES (4)`,
+)
+
+// TestMigrateFromVersion4 opens a schema written at version 4 with a live
+// session, and finds the session kept with an empty NameID (so a Single
+// Logout request by NameID leaves it alone), and sessions made after the
+// migration keeping theirs.
+func TestMigrateFromVersion4(t *testing.T) {
+	ctx := t.Context()
+	schema, db := schemaAt(t, schemaV4)
+	created := time.Date(2025, time.June, 1, 8, 0, 0, 123456000, time.UTC)
+	_, err := db.ExecContext(ctx, `INSERT INTO samljit_users (id, issuer, subject, email, display_name, given_name, family_name,
+			groups, attributes, roles, email_norm, created_at, created_ns, updated_at, updated_ns, last_sign_in_at, last_sign_in_ns)
+		VALUES ('u1', 'https://idp.example/', 'ada', 'ada@example.com', '', '', '', 'null', 'null', 'null', 'ada@example.com', $1, 0, $1, 0, $1, 0)`, created)
+	require.NoError(t, err)
+	_, err = db.ExecContext(ctx, `INSERT INTO samljit_sessions (id, issuer, subject, connection, session_index, created_at, created_ns, expires_at, expires_ns)
+		VALUES ('old', 'https://idp.example/', 'ada', 'acme', '_i1', $1, 0, $2, 0)`, created, created.Add(time.Hour))
+	require.NoError(t, err)
+
+	s := openMigrated(t, db)
+	var indexes string
+	require.NoError(t, db.QueryRowContext(ctx, `SELECT string_agg(indexname, ' ' ORDER BY indexname) FROM pg_indexes
+		WHERE schemaname = $1 AND tablename = 'samljit_sessions'`, schema).Scan(&indexes))
+	require.Equal(t, "samljit_sessions_expires samljit_sessions_key samljit_sessions_name_id samljit_sessions_pkey", indexes, "the sessions table's indexes")
+
+	old, u, err := s.LookupSession(ctx, "old", created)
+	require.NoError(t, err)
+	require.Equal(t, "u1", u.ID)
+	require.Equal(t, "_i1", old.SessionIndex)
+	require.Equal(t, userstore.NameID{}, old.NameID)
+
+	ada := userstore.Key{Issuer: "https://idp.example/", Subject: "ada"}
+	nid := userstore.NameID{Value: "nid-ada", Format: "urn:oasis:names:tc:SAML:2.0:nameid-format:persistent"}
+	require.NoError(t, s.CreateSession(ctx, userstore.Session{ID: "new", Key: ada, SessionIndex: "_i1", NameID: nid, CreatedAt: created, ExpiresAt: created.Add(time.Hour)}))
+	n, err := s.EndSessionsByNameID(ctx, ada.Issuer, "nid-ada", "_i1", created)
+	require.NoError(t, err)
+	require.Equal(t, 1, n, "only the session made after the migration has the NameID")
+	_, _, err = s.LookupSession(ctx, "old", created)
+	require.NoError(t, err)
 }

@@ -109,8 +109,9 @@ import (
 // Version 2 added the users' roles, local roles and normalized email;
 // version 3 a unique index that keeps an email to one user of an issuer
 // (migrating refuses a database where users of one issuer already share
-// one, naming them); version 4 the sessions table.
-const SchemaVersion = 4
+// one, naming them); version 4 the sessions table; version 5 the
+// sessions' NameIDs, for Single Logout.
+const SchemaVersion = 5
 
 // ErrSchemaTooNew means the database was created or migrated by a newer
 // version of this package. [Open] refuses such a database rather than risk
@@ -254,7 +255,10 @@ const (
 
 	// sessionColumns are the columns of a session that sqlcore reads
 	// before its user's.
-	sessionColumns = `s.connection, s.session_index, s.created_at, s.created_ns, s.expires_at, s.expires_ns`
+	sessionColumns = `s.connection, s.session_index, ` + nameIDColumns + `, s.created_at, s.created_ns, s.expires_at, s.expires_ns`
+
+	// nameIDColumns are a session's NameID columns.
+	nameIDColumns = `name_id, name_id_format, name_qualifier, sp_name_qualifier`
 
 	// setProfile is the SET list of updateUser and linkUser: the profile
 	// ($2 to $9) and the time of the sign-in ($10, $11, or with linkUser
@@ -339,16 +343,18 @@ var queries = sqlcore.Queries{
 			WHERE issuer = $2 AND subject = $3 AND status = ` + strconv.Itoa(int(userstore.Active)) + `
 			RETURNING 1
 		)
-		INSERT INTO samljit_sessions (id, issuer, subject, connection, session_index, created_at, created_ns, expires_at, expires_ns)
-		SELECT $1, $2, $3, $4, $5, $6::timestamptz, $7::smallint, $8::timestamptz, $9::smallint FROM u`,
+		INSERT INTO samljit_sessions (id, issuer, subject, connection, session_index, ` + nameIDColumns + `, created_at, created_ns, expires_at, expires_ns)
+		SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, $10::timestamptz, $11::smallint, $12::timestamptz, $13::smallint FROM u`,
 	SessionByID: `SELECT ` + sessionColumns + `, u.issuer, u.subject, ` + sqlcore.Qualify("u", userColumns) + `
 		FROM samljit_sessions s JOIN samljit_users u ON u.issuer = s.issuer AND u.subject = s.subject
 		WHERE s.id = $1 AND (s.expires_at, s.expires_ns) > ($2::timestamptz, $3::smallint)`,
-	SessionsOfKey: `SELECT id, connection, session_index, created_at, created_ns, expires_at, expires_ns FROM samljit_sessions
+	SessionsOfKey: `SELECT id, connection, session_index, ` + nameIDColumns + `, created_at, created_ns, expires_at, expires_ns FROM samljit_sessions
 		WHERE issuer = $1 AND subject = $2 AND (expires_at, expires_ns) > ($3::timestamptz, $4::smallint)
 		ORDER BY created_at, created_ns, id`,
 	DeleteSession: `DELETE FROM samljit_sessions WHERE id = $1`,
 	DeleteLiveSessions: `DELETE FROM samljit_sessions WHERE issuer = $1 AND subject = $2 AND ($3::text = '' OR session_index = $3)
+		AND (expires_at, expires_ns) > ($4::timestamptz, $5::smallint)`,
+	DeleteLiveSessionsByNameID: `DELETE FROM samljit_sessions WHERE issuer = $1 AND name_id = $2 AND ($3::text = '' OR session_index = $3)
 		AND (expires_at, expires_ns) > ($4::timestamptz, $5::smallint)`,
 	DeleteSessionsOfKey: `DELETE FROM samljit_sessions WHERE issuer = $1 AND subject = $2`,
 	// As PurgeReplay.
@@ -484,6 +490,13 @@ func (s *Store) EndSession(ctx context.Context, id string) error {
 // statement, and returns how many it ended.
 func (s *Store) EndSessions(ctx context.Context, key userstore.Key, sessionIndex string, now time.Time) (int, error) {
 	return s.core.EndSessions(ctx, key, sessionIndex, now)
+}
+
+// EndSessionsByNameID ends the sessions of issuer live at now whose NameID
+// value is nameID (only those with sessionIndex, when it is not empty),
+// for every instance, in one statement, and returns how many it ended.
+func (s *Store) EndSessionsByNameID(ctx context.Context, issuer, nameID, sessionIndex string, now time.Time) (int, error) {
+	return s.core.EndSessionsByNameID(ctx, issuer, nameID, sessionIndex, now)
 }
 
 // ListSessions returns the sessions of key live at now, ordered by

@@ -81,6 +81,16 @@ var schema = sqlcore.Schema{
 			`CREATE INDEX samljit_sessions_key ON samljit_sessions (issuer, subject, session_index)`,
 			`CREATE INDEX samljit_sessions_expires ON samljit_sessions (expires_at, expires_ns)`,
 		),
+		// Sessions made before it have an empty NameID: an IdP's Single
+		// Logout request cannot find them, and they end as before.
+		4: sqlcore.Statements(
+			`ALTER TABLE samljit_sessions
+				ADD COLUMN name_id text COLLATE "C" NOT NULL DEFAULT '',
+				ADD COLUMN name_id_format text NOT NULL DEFAULT '',
+				ADD COLUMN name_qualifier text NOT NULL DEFAULT '',
+				ADD COLUMN sp_name_qualifier text NOT NULL DEFAULT ''`,
+			`CREATE INDEX samljit_sessions_name_id ON samljit_sessions (issuer, name_id, session_index)`,
+		),
 	},
 	ReadVersion: schemaVersion,
 	WriteVersion: func(ctx context.Context, q sqlcore.Querier, v int) error {

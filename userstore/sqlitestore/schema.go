@@ -77,6 +77,15 @@ var schema = sqlcore.Schema{
 			`CREATE INDEX sessions_key ON sessions (issuer, subject, session_index)`,
 			`CREATE INDEX sessions_expires_at ON sessions (expires_at)`,
 		),
+		// Sessions made before it have an empty NameID: an IdP's Single
+		// Logout request cannot find them, and they end as before.
+		4: sqlcore.Statements(
+			`ALTER TABLE sessions ADD COLUMN name_id TEXT NOT NULL DEFAULT '' COLLATE BINARY`,
+			`ALTER TABLE sessions ADD COLUMN name_id_format TEXT NOT NULL DEFAULT ''`,
+			`ALTER TABLE sessions ADD COLUMN name_qualifier TEXT NOT NULL DEFAULT ''`,
+			`ALTER TABLE sessions ADD COLUMN sp_name_qualifier TEXT NOT NULL DEFAULT ''`,
+			`CREATE INDEX sessions_name_id ON sessions (issuer, name_id, session_index)`,
+		),
 	},
 }
 

@@ -74,8 +74,9 @@ import (
 // Version 2 added the users' roles, local roles and normalized email;
 // version 3 a unique index that keeps an email to one user of an issuer
 // (migrating refuses a database where users of one issuer already share
-// one, naming them); version 4 the sessions table.
-const SchemaVersion = 4
+// one, naming them); version 4 the sessions table; version 5 the
+// sessions' NameIDs, for Single Logout.
+const SchemaVersion = 5
 
 // DefaultBusyTimeout is the busy timeout used when [Options.BusyTimeout] is
 // zero.
@@ -259,7 +260,10 @@ const (
 
 	// sessionColumns are the columns of a session that sqlcore reads
 	// before its user's.
-	sessionColumns = `s.connection, s.session_index, s.created_at, s.expires_at`
+	sessionColumns = `s.connection, s.session_index, ` + nameIDColumns + `, s.created_at, s.expires_at`
+
+	// nameIDColumns are a session's NameID columns.
+	nameIDColumns = `name_id, name_id_format, name_qualifier, sp_name_qualifier`
 )
 
 // suspendUser, unsuspendUser and deleteUser change the user with key
@@ -301,8 +305,8 @@ var queries = sqlcore.Queries{
 
 	// The write transaction holds SQLite's write lock: no suspension
 	// can come between the check and the insert.
-	InsertSession: `INSERT INTO sessions (id, issuer, subject, connection, session_index, created_at, expires_at)
-		SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7 FROM users WHERE issuer = ?2 AND subject = ?3 AND status = ` + strconv.Itoa(int(userstore.Active)),
+	InsertSession: `INSERT INTO sessions (id, issuer, subject, connection, session_index, ` + nameIDColumns + `, created_at, expires_at)
+		SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11 FROM users WHERE issuer = ?2 AND subject = ?3 AND status = ` + strconv.Itoa(int(userstore.Active)),
 	// The CAST keeps the prepared statement prepared: compared bare
 	// with the indexed id in a join, the parameter's value is one the
 	// query planner reads, and SQLite prepares such a statement again
@@ -310,11 +314,12 @@ var queries = sqlcore.Queries{
 	SessionByID: `SELECT ` + sessionColumns + `, u.issuer, u.subject, ` + sqlcore.Qualify("u", userColumns) + `
 		FROM sessions s JOIN users u ON u.issuer = s.issuer AND u.subject = s.subject
 		WHERE s.id = CAST(? AS TEXT) AND s.expires_at > ?`,
-	SessionsOfKey: `SELECT id, connection, session_index, created_at, expires_at FROM sessions
+	SessionsOfKey: `SELECT id, connection, session_index, ` + nameIDColumns + `, created_at, expires_at FROM sessions
 		WHERE issuer = ? AND subject = ? AND expires_at > ? ORDER BY created_at, id`,
-	DeleteSession:       `DELETE FROM sessions WHERE id = ?`,
-	DeleteLiveSessions:  `DELETE FROM sessions WHERE issuer = ?1 AND subject = ?2 AND (?3 = '' OR session_index = ?3) AND expires_at > ?4`,
-	DeleteSessionsOfKey: `DELETE FROM sessions WHERE issuer = ? AND subject = ?`,
+	DeleteSession:              `DELETE FROM sessions WHERE id = ?`,
+	DeleteLiveSessions:         `DELETE FROM sessions WHERE issuer = ?1 AND subject = ?2 AND (?3 = '' OR session_index = ?3) AND expires_at > ?4`,
+	DeleteLiveSessionsByNameID: `DELETE FROM sessions WHERE issuer = ?1 AND name_id = ?2 AND (?3 = '' OR session_index = ?3) AND expires_at > ?4`,
+	DeleteSessionsOfKey:        `DELETE FROM sessions WHERE issuer = ? AND subject = ?`,
 	// At most 32 sessions, as PurgeReplay. The table is clustered on
 	// the id (WITHOUT ROWID), so a request's lookup seeks it once.
 	PurgeSessions: `DELETE FROM sessions WHERE id IN (SELECT id FROM sessions WHERE expires_at <= ? LIMIT 32)`,
@@ -493,6 +498,14 @@ func (s *Store) EndSession(ctx context.Context, id string) error {
 // the purge.
 func (s *Store) EndSessions(ctx context.Context, key userstore.Key, sessionIndex string, now time.Time) (int, error) {
 	return s.core.EndSessions(ctx, key, sessionIndex, now)
+}
+
+// EndSessionsByNameID deletes the sessions of issuer live at now whose
+// NameID value is nameID (only those with sessionIndex, when it is not
+// empty) in one statement through the index on the NameID, and returns
+// how many it deleted.
+func (s *Store) EndSessionsByNameID(ctx context.Context, issuer, nameID, sessionIndex string, now time.Time) (int, error) {
+	return s.core.EndSessionsByNameID(ctx, issuer, nameID, sessionIndex, now)
 }
 
 // ListSessions returns the sessions of key live at now, oldest first,

@@ -71,7 +71,10 @@ func testSessionLookupReturnsUser(t *testing.T, s sessionsStore) {
 	k, grace := provisionAdaAndGrace(t, s)
 	t0 := epoch()
 	want := newSession(t, k, "_idx-1", t0.Add(time.Second))
+	want.NameID = userstore.NameID{Value: "AAdzZWNyZXQx", Format: "urn:oasis:names:tc:SAML:2.0:nameid-format:persistent",
+		NameQualifier: issuer, SPNameQualifier: "https://sp.example/saml/metadata"}
 	createSession(t, s, want)
+	equal(t, normalizeSessions([]userstore.Session{want}), normalizeSessions(listSessions(t, s, k, t0.Add(time.Second))), "ListSessions: the session as created, NameID too")
 
 	got, u := requireLive(t, s, want.ID, want.CreatedAt)
 	requireSameUser(t, lookup(t, s, k), u)
@@ -79,6 +82,7 @@ func testSessionLookupReturnsUser(t *testing.T, s sessionsStore) {
 	equal(t, k, got.Key, "Key")
 	equal(t, "acme", got.Connection, "Connection")
 	equal(t, "_idx-1", got.SessionIndex, "SessionIndex")
+	equal(t, want.NameID, got.NameID, "NameID")
 	requireTime(t, want.CreatedAt, got.CreatedAt, "CreatedAt")
 	requireTime(t, want.ExpiresAt, got.ExpiresAt, "ExpiresAt")
 
@@ -93,6 +97,7 @@ func testSessionLookupReturnsUser(t *testing.T, s sessionsStore) {
 	createSession(t, s, none)
 	got, _ = requireLive(t, s, none.ID, t0)
 	equal(t, "", got.SessionIndex, "SessionIndex")
+	equal(t, userstore.NameID{}, got.NameID, "NameID of a session created without one")
 	other := newSession(t, grace, "", t0)
 	createSession(t, s, other)
 	_, u = requireLive(t, s, other.ID, t0)
@@ -227,6 +232,69 @@ func testEndSessionsByKeyAndIndex(t *testing.T, s sessionsStore) {
 	errorIs(t, err, userstore.ErrInvalidKey, "EndSessions with an empty subject")
 	_, err = s.ListSessions(t.Context(), userstore.Key{Subject: "ada"}, now)
 	errorIs(t, err, userstore.ErrInvalidKey, "ListSessions with an empty issuer")
+}
+
+// normalizeSessions returns sessions with their times in UTC and without
+// monotonic readings, so that they compare with ==.
+func normalizeSessions(sessions []userstore.Session) []userstore.Session {
+	for i := range sessions {
+		sessions[i].CreatedAt = sessions[i].CreatedAt.UTC().Round(0)
+		sessions[i].ExpiresAt = sessions[i].ExpiresAt.UTC().Round(0)
+	}
+	return sessions
+}
+
+// endByNameID calls s.EndSessionsByNameID and requires it to succeed.
+func endByNameID(t *testing.T, s sessionsStore, iss, nameID, index string, now time.Time) int {
+	t.Helper()
+	n, err := s.EndSessionsByNameID(t.Context(), iss, nameID, index, now)
+	noError(t, err, "EndSessionsByNameID(%q, %q, %q)", iss, nameID, index)
+	return n
+}
+
+func testEndSessionsByNameID(t *testing.T, s sessionsStore) {
+	k, grace := provisionAdaAndGrace(t, s)
+	otherIssuer := userstore.Key{Issuer: "https://idp.other.example/", Subject: "ada"}
+	provision(t, s, otherIssuer, userstore.Profile{}, epoch())
+	t0 := epoch()
+	withNameID := func(sess userstore.Session, value string) userstore.Session {
+		sess.NameID = userstore.NameID{Value: value, Format: "urn:oasis:names:tc:SAML:2.0:nameid-format:persistent"}
+		return sess
+	}
+	// Ada's NameID is not her key's subject: the connection keys users
+	// on an attribute.
+	s1a := withNameID(newSession(t, k, "_s1", t0.Add(1*time.Second)), "nid-ada")
+	s2 := withNameID(newSession(t, k, "_s2", t0.Add(2*time.Second)), "nid-ada")
+	s1b := withNameID(newSession(t, k, "_s1", t0.Add(3*time.Second)), "nid-ada")
+	expired := withNameID(newSession(t, k, "_s1", t0.Add(-2*time.Hour)), "nid-ada")
+	graces := withNameID(newSession(t, grace, "_s1", t0), "nid-grace")
+	// The same NameID value from another IdP names someone else.
+	elsewhere := withNameID(newSession(t, otherIssuer, "_s1", t0), "nid-ada")
+	noNameID := newSession(t, k, "_s1", t0)
+	for _, sess := range []userstore.Session{s1a, s2, s1b, expired, graces, elsewhere, noNameID} {
+		createSession(t, s, sess)
+	}
+	now := t0.Add(5 * time.Second)
+
+	equal(t, 0, endByNameID(t, s, issuer, "NID-ADA", "", now), "NameIDs compare exactly")
+	equal(t, 0, endByNameID(t, s, issuer, "nid-ada", "_S1", now), "SessionIndex compares exactly")
+	equal(t, 0, endByNameID(t, s, "", "nid-ada", "", now), "a blank issuer")
+	equal(t, 0, endByNameID(t, s, issuer, "", "", now), "a blank NameID, though a session has none")
+	equal(t, 0, endByNameID(t, s, issuer+"x", "nid-ada", "", now), "another issuer's NameID")
+	requireLive(t, s, noNameID.ID, now)
+
+	equal(t, 2, endByNameID(t, s, issuer, "nid-ada", "_s1", now), "the sessions of NameID and SessionIndex _s1 (not the expired one)")
+	requireGone(t, s, s1a.ID, now, "a session of the ended NameID and SessionIndex")
+	requireGone(t, s, s1b.ID, now, "a session of the ended NameID and SessionIndex")
+	for _, live := range []userstore.Session{s2, graces, elsewhere, noNameID} {
+		requireLive(t, s, live.ID, now)
+	}
+	equal(t, 1, endByNameID(t, s, issuer, "nid-ada", "", now), "every remaining session of the NameID")
+	requireGone(t, s, s2.ID, now, "a session of the ended NameID")
+	for _, live := range []userstore.Session{graces, elsewhere, noNameID} {
+		requireLive(t, s, live.ID, now)
+	}
+	equal(t, 0, endByNameID(t, s, issuer, "nid-ada", "", now), "ending the NameID's sessions again")
 }
 
 func testSuspendEndsSessionsForGood(t *testing.T, s sessionsStore) {

@@ -257,6 +257,7 @@ var sessionsTests = []test[sessionsStore]{
 	{"SessionEndedOrExpiredNotFound", testSessionEndedOrExpiredNotFound},
 	{"CreateSessionRefusals", testCreateSessionRefusals},
 	{"EndSessionsByKeyAndIndex", testEndSessionsByKeyAndIndex},
+	{"EndSessionsByNameID", testEndSessionsByNameID},
 	{"SuspendEndsSessionsForGood", testSuspendEndsSessionsForGood},
 	{"DeleteEndsSessions", testDeleteEndsSessions},
 	{"ConcurrentSessions", testConcurrentSessions},

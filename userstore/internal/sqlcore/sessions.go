@@ -16,7 +16,8 @@ import (
 // userstore.ErrNotFound, wrapped, when no active user has s.Key.
 func (c *Core) CreateSession(ctx context.Context, s userstore.Session) error {
 	err := s.Validate()
-	if err == nil && c.d.TextRefusesNUL && (hasNUL(s.ID) || hasNUL(s.Connection) || hasNUL(s.SessionIndex)) {
+	if err == nil && c.d.TextRefusesNUL && (hasNUL(s.ID) || hasNUL(s.Connection) || hasNUL(s.SessionIndex) ||
+		hasNUL(s.NameID.Value) || hasNUL(s.NameID.Format) || hasNUL(s.NameID.NameQualifier) || hasNUL(s.NameID.SPNameQualifier)) {
 		err = errors.New("session contains a NUL character")
 	}
 	var created, expires time.Time
@@ -29,7 +30,9 @@ func (c *Core) CreateSession(ctx context.Context, s userstore.Session) error {
 	if err != nil {
 		return c.errorf(err, "create session for %s", s.Key)
 	}
-	args := append(make([]any, 0, 9), s.ID, s.Key.Issuer, s.Key.Subject, s.Connection, s.SessionIndex)
+	n := s.NameID
+	args := append(make([]any, 0, 13), s.ID, s.Key.Issuer, s.Key.Subject, s.Connection, s.SessionIndex,
+		n.Value, n.Format, n.NameQualifier, n.SPNameQualifier)
 	args = c.appendTime(c.appendTime(args, created), expires)
 	err = c.insertAndPurge(ctx, "session", c.d.Queries.InsertSession, args, errNoActiveUser, c.d.Queries.PurgeSessions, created)
 	if err != nil {
@@ -60,7 +63,8 @@ func (c *Core) LookupSession(ctx context.Context, id string, now time.Time) (use
 	s := userstore.Session{ID: id}
 	var u userstore.User
 	var ur Row
-	dest := append(make([]any, 0, 16+5*c.timeCols), &s.Connection, &s.SessionIndex)
+	dest := append(make([]any, 0, 20+5*c.timeCols), &s.Connection, &s.SessionIndex)
+	dest = appendNameIDDest(dest, &s.NameID)
 	dest = c.d.Time.AppendDest(dest, &s.CreatedAt)
 	dest = c.d.Time.AppendDest(dest, &s.ExpiresAt)
 	err := row.Scan(c.appendUserDest(dest, &u, &ur, true)...)
@@ -107,6 +111,29 @@ func (c *Core) EndSessions(ctx context.Context, key userstore.Key, sessionIndex 
 	return int(n), nil
 }
 
+// EndSessionsByNameID deletes the sessions of issuer live at now whose
+// NameID value is nameID, only those with sessionIndex when it is not
+// empty, and returns how many it deleted. A blank issuer or nameID
+// deletes nothing.
+func (c *Core) EndSessionsByNameID(ctx context.Context, issuer, nameID, sessionIndex string, now time.Time) (int, error) {
+	if issuer == "" || nameID == "" || c.d.TextRefusesNUL && (hasNUL(issuer) || hasNUL(nameID) || hasNUL(sessionIndex)) {
+		// No stored session matches.
+		return 0, nil
+	}
+	args := c.appendTime(append(make([]any, 0, 5), issuer, nameID, sessionIndex), c.d.Time.Clamp(now))
+	n, err := c.Exec(ctx, c.d.Queries.DeleteLiveSessionsByNameID, args...)
+	if err != nil {
+		return 0, c.errorf(err, "end sessions of NameID %q at %q", nameID, issuer)
+	}
+	return int(n), nil
+}
+
+// appendNameIDDest appends the scan destinations of a session's NameID
+// columns, in the order of the queries.
+func appendNameIDDest(dest []any, n *userstore.NameID) []any {
+	return append(dest, &n.Value, &n.Format, &n.NameQualifier, &n.SPNameQualifier)
+}
+
 // ListSessions returns the sessions of key live at now, ordered by
 // creation time then ID.
 func (c *Core) ListSessions(ctx context.Context, key userstore.Key, now time.Time) ([]userstore.Session, error) {
@@ -131,7 +158,8 @@ func (c *Core) sessionsOf(ctx context.Context, key userstore.Key, now time.Time)
 	var out []userstore.Session
 	for rows.Next() {
 		s := userstore.Session{Key: key}
-		dest := append(make([]any, 0, 3+2*c.timeCols), &s.ID, &s.Connection, &s.SessionIndex)
+		dest := append(make([]any, 0, 7+2*c.timeCols), &s.ID, &s.Connection, &s.SessionIndex)
+		dest = appendNameIDDest(dest, &s.NameID)
 		dest = c.d.Time.AppendDest(dest, &s.CreatedAt)
 		if err := rows.Scan(c.d.Time.AppendDest(dest, &s.ExpiresAt)...); err != nil {
 			return nil, err

@@ -188,7 +188,8 @@ type Queries struct {
 	UsersByEmail string
 
 	// InsertSession records a session: (id, issuer, subject, connection,
-	// session index, created, expires). It changes no row when no active
+	// session index, NameID value, format, name qualifier, SP name
+	// qualifier, created, expires). It changes no row when no active
 	// user has the key, and it must not record one for a user that a
 	// concurrent suspension or deletion is changing (where the database
 	// locks rows, it writes the user's row, so that a concurrent Suspend
@@ -196,12 +197,13 @@ type Queries struct {
 	// nothing to insert).
 	InsertSession string
 	// SessionByID reads the session with (id) that is live at (now) and
-	// its user: the session's connection, session index, creation and
-	// expiry times, then the user with the key (see [Qualify]). It reads
+	// its user: the session's connection, session index, NameID (value,
+	// format, name qualifier, SP name qualifier), creation and expiry
+	// times, then the user with the key (see [Qualify]). It reads
 	// no row when the session or its user does not exist.
 	SessionByID string
-	// SessionsOfKey reads the id, connection, session index, creation and
-	// expiry of the sessions of (issuer, subject) live at (now), ordered
+	// SessionsOfKey reads the id, connection, session index, NameID (as
+	// SessionByID), creation and expiry of the sessions of (issuer, subject) live at (now), ordered
 	// by creation time then id.
 	SessionsOfKey string
 	// DeleteSession deletes the session with (id).
@@ -210,6 +212,10 @@ type Queries struct {
 	// index, now) live at now: all of the key's when the session index is
 	// '', and only those with it otherwise.
 	DeleteLiveSessions string
+	// DeleteLiveSessionsByNameID deletes the sessions of (issuer, NameID
+	// value, session index, now) live at now, as DeleteLiveSessions does
+	// for a key.
+	DeleteLiveSessionsByNameID string
 	// DeleteSessionsOfKey deletes every session of (issuer, subject): what
 	// Suspend and Delete run after changing the user.
 	DeleteSessionsOfKey string
