@@ -49,6 +49,10 @@ var directoryQueries = sqlcore.DirectoryQueries{
 	UpdateUser: `UPDATE samljit_users SET ` + setProfile + `user_name = $10, user_name_norm = $11,
 			updated_at = $12::timestamptz, updated_ns = $13::smallint
 		WHERE id = $1`,
+	UpdateUserSameKeys: `UPDATE samljit_users SET email = $2, display_name = $3, given_name = $4, family_name = $5,
+			groups = $6::jsonb, attributes = $7::jsonb, roles = $8::jsonb, user_name = $9,
+			updated_at = $10::timestamptz, updated_ns = $11::smallint
+		WHERE id = $1`,
 	SetUserGroups: `UPDATE samljit_users SET groups = $2::jsonb, roles = $3::jsonb, updated_at = $4::timestamptz, updated_ns = $5::smallint WHERE id = $1`,
 
 	GroupByID:           selectGroups + ` WHERE issuer = $1 AND id = $2`,

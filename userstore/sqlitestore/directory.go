@@ -42,6 +42,9 @@ var directoryQueries = sqlcore.DirectoryQueries{
 	UpdateUser: `UPDATE users SET email = ?2, display_name = ?3, given_name = ?4, family_name = ?5, groups_json = ?6, attributes_json = ?7, roles_json = ?8,
 			email_norm = ?9, user_name = ?10, user_name_norm = ?11, updated_at = ?12
 		WHERE id = ?1`,
+	UpdateUserSameKeys: `UPDATE users SET email = ?2, display_name = ?3, given_name = ?4, family_name = ?5, groups_json = ?6, attributes_json = ?7, roles_json = ?8,
+			user_name = ?9, updated_at = ?10
+		WHERE id = ?1`,
 	SetUserGroups: `UPDATE users SET groups_json = ?2, roles_json = ?3, updated_at = ?4 WHERE id = ?1`,
 
 	GroupByID:           selectGroups + ` WHERE issuer = ?1 AND id = ?2`,

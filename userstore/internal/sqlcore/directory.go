@@ -46,6 +46,12 @@ type DirectoryQueries struct {
 	// user with the id: (id, profile, user name, normalized user name,
 	// now).
 	UpdateUser string
+	// UpdateUserSameKeys is UpdateUser for a write that leaves the
+	// normalized email and user name as they are, so that it changes no
+	// indexed column: (id, email, display name, given name, family name,
+	// groups, attributes, roles, user name, now). A PATCH of a name or a
+	// group list then writes the user's row alone.
+	UpdateUserSameKeys string
 	// SetUserGroups writes the groups, roles (JSON) and update time of the
 	// user with the id: (id, groups, roles, now).
 	SetUserGroups string
@@ -217,9 +223,14 @@ func (c *Core) PutUser(ctx context.Context, key userstore.Key, now time.Time, de
 		}
 		norm := userstore.NormalizeEmail(name)
 		if b != nil {
-			args := e.appendArgs(append(make([]any, 0, 16), before.ID))
+			stmt, args := q.UpdateUser, e.appendArgs(append(make([]any, 0, 16), before.ID))
 			args = c.appendTime(append(args, name, norm), now)
-			if _, err := tx.ExecContext(ctx, q.UpdateUser, args...); err != nil {
+			if e.emailNorm == userstore.NormalizeEmail(before.Profile.Email) && norm == userstore.NormalizeEmail(before.UserName) && q.UpdateUserSameKeys != "" {
+				p := &e.profile
+				stmt, args = q.UpdateUserSameKeys, append(make([]any, 0, 16), before.ID, p.Email, p.DisplayName, p.GivenName, p.FamilyName, e.groups, e.attrs, e.roles, name)
+				args = c.appendTime(args, now)
+			}
+			if _, err := tx.ExecContext(ctx, stmt, args...); err != nil {
 				return c.writeError("update user", err)
 			}
 			u := cloneUser(before.User)
