@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -217,3 +218,12 @@ func lookupUser(t *testing.T, s userstore.Store, issuer, subject string) usersto
 
 // epoch is a fixed instant for stores written directly.
 var epoch = time.Date(2026, time.March, 2, 9, 30, 0, 0, time.UTC)
+
+// newRecorder returns a response recorder.
+func newRecorder() *httptest.ResponseRecorder { return httptest.NewRecorder() }
+
+// sortStrings returns ss sorted.
+func sortStrings(ss []string) []string {
+	slices.Sort(ss)
+	return ss
+}
