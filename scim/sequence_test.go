@@ -105,7 +105,9 @@ var entraUserSteps = []step{
 			assert.Equal(t, []scim.EventKind{scim.EventUserCreated}, kinds(s.takeEvents()))
 		}},
 	{name: "get", method: "GET", path: "/Users/{user}", status: 200,
-		check: func(t *testing.T, s *server, r reply) { assert.Equal(t, "givenName", r.body["name"].(map[string]any)["givenName"]) }},
+		check: func(t *testing.T, s *server, r reply) {
+			assert.Equal(t, "givenName", r.body["name"].(map[string]any)["givenName"])
+		}},
 	{name: "match query finds the user", method: "GET", path: `/Users?filter=userName+eq+%22test_user_AB6490EE-1e48-479e-a20b-2d77186b5dd1%22`, status: 200,
 		check: func(t *testing.T, s *server, r reply) {
 			require.Len(t, resources(t, r), 1, "userName compares without case")

@@ -44,10 +44,10 @@ const (
 // app is an application with SAML sign-in (jit, Entra ID preset) and a
 // SCIM endpoint for the same connection, on one SQLite file.
 type app struct {
-	t      *testing.T
-	srv    *httptest.Server
-	idp    *jittest.IdP
-	store  *sqlitestore.Store
+	t     *testing.T
+	srv   *httptest.Server
+	idp   *jittest.IdP
+	store *sqlitestore.Store
 
 	mu     sync.Mutex
 	events []scim.Event
