@@ -98,6 +98,11 @@ var schema = sqlcore.Schema{
 				ADD COLUMN user_name text NOT NULL DEFAULT '',
 				ADD COLUMN user_name_norm text COLLATE "C" NOT NULL DEFAULT ''`,
 			`CREATE UNIQUE INDEX `+userNameIndex+` ON samljit_users (issuer, user_name_norm) WHERE user_name_norm <> ''`,
+			// Room on each page for an updated row, so that a write that
+			// changes no indexed column (a directory's PATCH of a name)
+			// is a heap-only update that touches no index. It applies
+			// to pages written from now on.
+			`ALTER TABLE samljit_users SET (fillfactor = 90)`,
 			`CREATE INDEX samljit_users_issuer_created ON samljit_users (issuer, created_at, created_ns, id)`,
 			`CREATE TABLE samljit_groups (
 				id           text COLLATE "C" PRIMARY KEY,
