@@ -15,6 +15,10 @@
 //
 //	go run ./example -root-url https://app.example.com -idp-metadata https://login.microsoftonline.com/…/federationmetadata.xml -preset entra
 //	go run ./example -idp-metadata acme=acme.xml -idp-metadata globex=https://idp.globex.example/metadata
+//
+// With -scim-token TOKEN (or tenant=TOKEN per connection) the app also
+// serves SCIM 2.0 at /scim/v2 (/scim/TENANT/v2 with several connections),
+// over the same records, so the IdP can create, disable and group people.
 package main
 
 import (
@@ -46,6 +50,7 @@ type config struct {
 	data              string
 	allowIDPInitiated bool
 	adminGroup        string
+	scimTokens        []string
 }
 
 type multiFlag []string
@@ -65,6 +70,8 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 	fs.StringVar(&c.db, "db", "", "SQLite database file, or a postgres:// URL to share users between instances (default DATA/samljit.db)")
 	fs.StringVar(&c.data, "data", "samljit-data", "data directory for keys, session secret and database")
 	fs.BoolVar(&c.allowIDPInitiated, "allow-idp-initiated", false, "accept IdP-initiated sign-in")
+	var scimTokens multiFlag
+	fs.Var(&scimTokens, "scim-token", "serve SCIM 2.0 at /scim/v2 (several connections: /scim/TENANT/v2) with this bearer token; repeat as tenant=TOKEN per connection")
 	fs.StringVar(&c.adminGroup, "admin-group", "", "IdP group whose members may use /admin (default: \"admins\" with the development IdP)")
 	if err := fs.Parse(args); err != nil {
 		return c, err
@@ -83,6 +90,7 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 		return usage(fmt.Errorf("-preset: %w", err))
 	}
 	c.idpMetadata = md
+	c.scimTokens = scimTokens
 	if c.rootURL == "" {
 		c.rootURL = "http://" + browserHost(c.addr)
 	}
