@@ -80,6 +80,7 @@ var stores = []struct {
 }{
 	{"memstore", func(*testing.T) scim.Store { return memstore.New() }},
 	{"sqlite", func(t *testing.T) scim.Store { return sqliteStore(t) }},
+	{"postgres", pgStore},
 }
 
 // newServer serves conns over store.
