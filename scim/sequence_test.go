@@ -102,6 +102,7 @@ var entraUserSteps = []step{
 			u := lookupUser(t, s.store, entraIssuer, entraTenant+"/"+entraObjectID)
 			assert.Equal(t, r.body["id"], u.ID)
 			assert.Equal(t, "familyName", u.Profile.FamilyName)
+			assert.Equal(t, []string{"member"}, u.Profile.Roles, "the connection's default roles, as a first sign-in gives")
 			assert.Equal(t, []scim.EventKind{scim.EventUserCreated}, kinds(s.takeEvents()))
 		}},
 	{name: "get", method: "GET", path: "/Users/{user}", status: 200,

@@ -155,7 +155,14 @@ func (h *Handler) createUser(w http.ResponseWriter, r *http.Request) error {
 	key := userstore.Key{Issuer: h.issuer, Subject: sub}
 	put, err := h.store.PutUser(ctx, key, h.now(), func(before *userstore.DirectoryUser) (string, userstore.Profile, error) {
 		if before == nil {
-			return res.userName, res.profile(nil), nil
+			p := res.profile(nil)
+			if h.roles != nil {
+				// A person created ahead of their first sign-in holds
+				// the roles the connection's mapping gives no groups
+				// (its default roles), as that sign-in would.
+				p.Roles = h.roles(nil)
+			}
+			return res.userName, p, nil
 		}
 		if before.UserName != "" && !detached(*before) {
 			return "", userstore.Profile{}, errExists
