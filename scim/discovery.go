@@ -51,7 +51,7 @@ func (h *Handler) serviceProviderConfig() map[string]any {
 		"filter":           map[string]any{"supported": true, "maxResults": MaxPageSize},
 		"changePassword":   no,
 		"sort":             no,
-		"etag":             no,
+		"etag":             map[string]any{"supported": true},
 		"authenticationSchemes": []any{map[string]any{
 			"type": "oauthbearertoken", "name": "Bearer token", "primary": true,
 			"description": "A bearer token issued for this connection.",

@@ -46,7 +46,7 @@ func (h *Handler) groupJSON(g userstore.Group) map[string]any {
 			"created":      g.CreatedAt.UTC().Format(time.RFC3339Nano),
 			"lastModified": g.UpdatedAt.UTC().Format(time.RFC3339Nano),
 			"location":     h.location("Groups", g.ID),
-			"version":      fmt.Sprintf(`W/"%x"`, g.UpdatedAt.UnixNano()),
+			"version":      groupVersion(g),
 		},
 	}
 	if g.ExternalID != "" {
@@ -85,6 +85,15 @@ func (h *Handler) serveGroups(w http.ResponseWriter, r *http.Request, id string)
 		}
 		return h.putGroup(w, r, id, ops)
 	case http.MethodDelete:
+		if r.Header.Get("If-Match") != "" {
+			g, err := h.getGroup(r.Context(), id)
+			if err != nil {
+				return err
+			}
+			if err := ifMatch(r, groupVersion(g)); err != nil {
+				return err
+			}
+		}
 		change, err := h.store.DeleteGroup(r.Context(), h.issuer, id, h.now(), h.roles)
 		if errors.Is(err, userstore.ErrNotFound) {
 			return notFound("no group %q", truncate(id, 64))
@@ -120,7 +129,7 @@ func (h *Handler) writeGroup(w http.ResponseWriter, r *http.Request, status int,
 	if status == http.StatusCreated {
 		w.Header().Set("Location", h.location("Groups", g.ID))
 	}
-	w.Header().Set("ETag", fmt.Sprintf(`W/"%x"`, g.UpdatedAt.UnixNano()))
+	w.Header().Set("ETag", groupVersion(g))
 	writeJSON(w, status, proj.apply(h.groupJSON(g)))
 	return nil
 }
@@ -176,6 +185,11 @@ func (h *Handler) putGroup(w http.ResponseWriter, r *http.Request, id string, op
 		}
 	}
 	change, err := h.store.PutGroup(r.Context(), h.issuer, id, h.now(), func(before *userstore.Group) (userstore.Group, error) {
+		if before != nil {
+			if err := ifMatch(r, groupVersion(*before)); err != nil {
+				return userstore.Group{}, err
+			}
+		}
 		if ops == nil {
 			return res.group(), nil
 		}
@@ -348,3 +362,6 @@ func memberIDs(v any) ([]string, error) {
 	}
 	return ids, nil
 }
+
+// groupVersion is the weak ETag of g: its update time.
+func groupVersion(g userstore.Group) string { return fmt.Sprintf(`W/"%x"`, g.UpdatedAt.UnixNano()) }

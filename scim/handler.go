@@ -34,8 +34,10 @@ type DeletePolicy int
 
 const (
 	// DeleteSuspends suspends the user and keeps the record, for audit:
-	// the default. A later POST of the same externalId adopts the record
-	// again (and active true reinstates it).
+	// the default. It also detaches the record from SCIM: its userName is
+	// freed and SCIM answers 404 for it (RFC 7644 §3.6), though a list
+	// without a filter still shows it, inactive. A later POST of the same
+	// externalId adopts the record again (and active true reinstates it).
 	DeleteSuspends DeletePolicy = iota
 	// DeleteRemoves removes the record and ends its sessions. A later
 	// sign-in through the connection creates a new record.

@@ -272,3 +272,31 @@ func keys(m map[string]any) []string {
 	}
 	return sortStrings(out)
 }
+
+func TestIfMatch(t *testing.T) {
+	s := newServer(t, memstore.New(), okta)
+	id := createUser(t, s, okta, "00u1", "ada@example.com")
+	get := s.do(okta, http.MethodGet, "/Users/"+id, nil)
+	etag := get.header.Get("ETag")
+	require.NotEmpty(t, etag)
+	require.Equal(t, get.body["meta"].(map[string]any)["version"], etag)
+
+	patch := func(ifMatch, name string) reply {
+		req, err := http.NewRequestWithContext(t.Context(), http.MethodPatch, s.srv.URL+"/scim/"+okta.name+"/v2/Users/"+id,
+			strings.NewReader(`{"schemas":["urn:ietf:params:scim:api:messages:2.0:PatchOp"],"Operations":[{"op":"replace","path":"displayName","value":"`+name+`"}]}`))
+		require.NoError(t, err)
+		req.Header.Set("Authorization", "Bearer "+okta.token)
+		req.Header.Set("If-Match", ifMatch)
+		resp, err := http.DefaultClient.Do(req)
+		require.NoError(t, err)
+		defer resp.Body.Close()
+		return reply{status: resp.StatusCode, header: resp.Header}
+	}
+	first := patch(etag, "Ada")
+	require.Equal(t, 200, first.status)
+	require.NotEqual(t, etag, first.header.Get("ETag"), "a write changes the version")
+	require.Equal(t, http.StatusPreconditionFailed, patch(etag, "Stale").status, "a stale version is refused")
+	require.Equal(t, "Ada", lookupUser(t, s.store, oktaIssuer, "00u1").Profile.DisplayName, "the refused write wrote nothing")
+	require.Equal(t, 200, patch("*", "Any").status)
+	require.Equal(t, 200, patch(`W/"nope", `+s.do(okta, http.MethodGet, "/Users/"+id, nil).header.Get("ETag"), "Listed").status)
+}

@@ -252,6 +252,9 @@ func (h *Handler) writeThrough(w http.ResponseWriter, r *http.Request, key users
 		if before == nil || detached(*before) {
 			return "", userstore.Profile{}, notFound("no such user")
 		}
+		if err := ifMatch(r, userVersion(*before)); err != nil {
+			return "", userstore.Profile{}, err
+		}
 		var err error
 		if res, err = change(before); err != nil {
 			return "", userstore.Profile{}, err
@@ -304,6 +307,9 @@ func (h *Handler) deleteUser(w http.ResponseWriter, r *http.Request, id string) 
 	ctx := r.Context()
 	cur, err := h.getUser(ctx, id)
 	if err != nil {
+		return err
+	}
+	if err := ifMatch(r, userVersion(cur)); err != nil {
 		return err
 	}
 	if h.onDelete == DeleteRemoves {
@@ -455,4 +461,21 @@ func hasSchema(m map[string]any, urn string) bool {
 		}
 	}
 	return false
+}
+
+// ifMatch refuses, with 412, a request whose If-Match names none of the
+// resource's current version (RFC 7644 §3.14): the client's copy is stale.
+// A request without If-Match, or with "*", proceeds.
+func ifMatch(r *http.Request, version string) error {
+	h := r.Header.Get("If-Match")
+	if h == "" {
+		return nil
+	}
+	for _, v := range strings.Split(h, ",") {
+		v = strings.TrimSpace(v)
+		if v == "*" || v == version || "W/"+v == version {
+			return nil
+		}
+	}
+	return &Error{Status: http.StatusPreconditionFailed, Detail: "the resource has changed since the version in If-Match"}
 }
