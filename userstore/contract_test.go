@@ -60,3 +60,20 @@ func TestSignInSideCannotDeprovision(t *testing.T) {
 		}
 	}
 }
+
+// TestGroupDirectoryCannotChangeStatus fails if userstore.GroupDirectory
+// gains a method that suspends, reactivates or deletes a user, or grants
+// local roles: it may delete groups, and write members' groups and
+// IdP-derived roles, nothing more.
+func TestGroupDirectoryCannotChangeStatus(t *testing.T) {
+	typ := reflect.TypeOf((*userstore.GroupDirectory)(nil)).Elem()
+	for i := range typ.NumMethod() {
+		name := typ.Method(i).Name
+		if name == "DeleteGroup" {
+			continue
+		}
+		for _, bad := range []string{"delete", "remove", "suspend", "activate", "disable", "enable", "status", "grant", "revoke"} {
+			require.NotContains(t, strings.ToLower(name), bad, "userstore.GroupDirectory.%s", name)
+		}
+	}
+}
