@@ -60,8 +60,9 @@ func (a *app) takeEvents() []scim.Event {
 	return slices.Clone(a.events)
 }
 
-// newApp starts the application.
-func newApp(t *testing.T) *app {
+// newApp starts the application; sync, when given, is the connection's
+// Policy.Sync.
+func newApp(t *testing.T, sync ...map[string]jit.SyncRule) *app {
 	t.Helper()
 	a := &app{t: t, idp: jittest.New(t)}
 	db, err := sql.Open("sqlite3", sqlitestore.DSN(filepath.Join(t.TempDir(), "users.db")))
@@ -76,10 +77,14 @@ func newApp(t *testing.T) *app {
 	key, cert := keyPair(t)
 	roles := jit.RoleMapping{AdminGroups: []string{adminsOID}, DefaultRoles: []string{"member"}}
 	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
+	policy := jit.Policy{Roles: roles}
+	if len(sync) > 0 {
+		policy.Sync = sync[0]
+	}
 	mw, err := jit.New(t.Context(), jit.Options{
 		RootURL: a.srv.URL, Key: key, Certificate: cert, Store: a.store,
 		SessionKeys: [][]byte{[]byte("0123456789abcdef0123456789abcdef")}, Logger: quiet,
-		Connections: []jit.Connection{{IDPMetadata: a.idp.Metadata(), Mapper: claims.Entra(), Policy: jit.Policy{Roles: roles}}},
+		Connections: []jit.Connection{{IDPMetadata: a.idp.Metadata(), Mapper: claims.Entra(), Policy: policy}},
 	})
 	require.NoError(t, err)
 	t.Cleanup(func() { _ = mw.Close() })
@@ -282,4 +287,46 @@ func lookup(t *testing.T, a *app, oid string) userstore.User {
 	u, err := a.store.Lookup(t.Context(), userstore.Key{Issuer: a.idp.EntityID(), Subject: tenant + "/" + oid})
 	require.NoError(t, err)
 	return u
+}
+
+// TestSCIMAttributesAndSignIn: with the default Sync a sign-in rewrites
+// the kept attributes from its claims, dropping what SCIM wrote; with the
+// Sync the README gives for a connection SCIM provisions, SCIM's groups
+// and enterprise attributes survive the sign-in and its roles stay.
+func TestSCIMAttributesAndSignIn(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		sync  map[string]jit.SyncRule
+		keeps bool
+	}{
+		{"default sync", nil, false},
+		{"scim sync", map[string]jit.SyncRule{"groups": jit.SyncNever, "attributes": jit.SyncIfEmpty}, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			a := newApp(t, tc.sync)
+			status, created := a.scimDo("POST", "/Users", `{"externalId":"`+adaOID+`","userName":"ada@contoso.com",
+				"urn:ietf:params:scim:schemas:extension:enterprise:2.0:User":{"department":"Engines"}}`)
+			require.Equal(t, 201, status, created)
+			id := created["id"].(string)
+			status, _ = a.scimDo("POST", "/Groups", `{"externalId":"`+adminsOID+`","displayName":"Admins","members":[{"value":"`+id+`"}]}`)
+			require.Equal(t, 201, status)
+
+			a.addPerson("ada@contoso.com", adaOID)
+			ada := a.browser()
+			a.signIn(ada, "ada@contoso.com")
+			status, _, roles := a.me(ada)
+			require.Equal(t, 200, status)
+			u := lookup(t, a, adaOID)
+			dept := u.Profile.Attributes["urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:department"]
+			if tc.keeps {
+				require.Equal(t, []string{"Engines"}, dept)
+				require.Equal(t, []string{adminsOID}, u.Profile.Groups)
+				require.Equal(t, []any{"admin", "member"}, roles)
+			} else {
+				require.Empty(t, dept, "the default sync replaces the attributes with the claims'")
+				require.Empty(t, u.Profile.Groups, "no groups claim: the default sync empties the groups")
+				require.Equal(t, []any{"member"}, roles)
+			}
+		})
+	}
 }
