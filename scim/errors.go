@@ -6,7 +6,8 @@ import (
 	"net/http"
 )
 
-// Sentinel errors, found with errors.Is in an [*Error] and in events.
+// Sentinel errors: the [*Error] a refused request is logged with wraps
+// them, for errors.Is.
 var (
 	// ErrUnkeyable means a write carried no externalId, or one the
 	// connection's [SubjectMapping] cannot turn into a subject: such a

@@ -8,9 +8,9 @@ import (
 	"github.com/samljit/samljit/userstore"
 )
 
-// SourceSCIM is the Source of every [Event] of this package: the path
-// that made the change, beside the "jit" sign-in path's events and an
-// administrator's.
+// SourceSCIM is the Source of every [Event] of this package: it names the
+// path that made the change, so that an audit trail holding sign-ins'
+// events and administrators' changes too can tell SCIM's apart.
 const SourceSCIM = "scim"
 
 // EventKind is what a SCIM request changed.
