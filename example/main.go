@@ -51,6 +51,8 @@ type config struct {
 	allowIDPInitiated bool
 	adminGroup        string
 	scimTokens        []string
+
+	graphClientID, graphClientSecret, graphClientSecretFile string
 }
 
 type multiFlag []string
@@ -73,6 +75,9 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 	var scimTokens multiFlag
 	fs.Var(&scimTokens, "scim-token", "serve SCIM 2.0 at /scim/v2 (several connections: /scim/TENANT/v2) with this bearer token; repeat as tenant=TOKEN per connection")
 	fs.StringVar(&c.adminGroup, "admin-group", "", "IdP group whose members may use /admin (default: \"admins\" with the development IdP)")
+	fs.StringVar(&c.graphClientID, "graph-client-id", "", "Entra app registration (client) ID: resolve the groups of people in over 150 groups through Microsoft Graph (needs -preset entra)")
+	fs.StringVar(&c.graphClientSecret, "graph-client-secret", "", "client secret for -graph-client-id (visible to other local users: prefer -graph-client-secret-file)")
+	fs.StringVar(&c.graphClientSecretFile, "graph-client-secret-file", "", "file holding the client secret for -graph-client-id")
 	if err := fs.Parse(args); err != nil {
 		return c, err
 	}
@@ -91,6 +96,9 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 	}
 	c.idpMetadata = md
 	c.scimTokens = scimTokens
+	if err := checkGraphFlags(c); err != nil {
+		return usage(err)
+	}
 	if c.rootURL == "" {
 		c.rootURL = "http://" + browserHost(c.addr)
 	}

@@ -117,6 +117,10 @@ type Options struct {
 	// NameIDs. It is executed with a [UserList]; a development IdP uses it
 	// to show people's names and attributes and a warning banner.
 	UserListTemplate *template.Template
+	// SingleLogout lists the IdP's SingleLogoutService ([IdP.SLOURL],
+	// HTTP-Redirect and HTTP-POST) in its metadata, so that a service
+	// provider sends it LogoutRequests. The endpoint is served either way.
+	SingleLogout bool
 }
 
 // IdP is an in-process SAML 2.0 identity provider serving HTTP on
@@ -144,6 +148,11 @@ type IdP struct {
 	mutateAssertion        func(a *saml.Assertion)
 	mutateAssertionElement func(a *etree.Element)
 	mutateResponse         func(resp *etree.Element)
+	// Single Logout state, guarded by mu.
+	sps            map[string]serviceProvider // by entity ID
+	sessions       map[string]Session         // live sessions by SessionIndex
+	pendingLogouts map[string]string          // LogoutRequest ID -> SP entity ID
+	logoutResults  map[string]LogoutResult    // by LogoutRequest ID
 }
 
 // NewServer generates a signing key and certificate and starts an IdP on
@@ -186,6 +195,7 @@ func NewServer(opts Options) (*IdP, error) {
 	mux := http.NewServeMux()
 	mux.HandleFunc(metadataPath, p.serveMetadata)
 	mux.HandleFunc(ssoPath, p.serveSSO)
+	mux.HandleFunc(sloPath, p.serveSLO)
 	p.srv = httptest.NewServer(mux)
 	p.baseURL = p.srv.URL
 	p.ssoURL, _ = url.Parse(p.baseURL + ssoPath)
@@ -318,6 +328,14 @@ func (p *IdP) buildMetadata() ([]byte, error) {
 	kd.CreateElement("ds:KeyInfo").CreateElement("ds:X509Data").CreateElement("ds:X509Certificate").
 		SetText(base64.StdEncoding.EncodeToString(p.cert.Raw))
 
+	// SingleLogoutService precedes NameIDFormat (saml-metadata §2.4.2).
+	if p.opts.SingleLogout {
+		for _, b := range []string{saml.HTTPRedirectBinding, saml.HTTPPostBinding} {
+			slo := idp.CreateElement("md:SingleLogoutService")
+			slo.CreateAttr("Binding", b)
+			slo.CreateAttr("Location", p.SLOURL())
+		}
+	}
 	for _, f := range []string{NameIDFormatPersistent, NameIDFormatEmail, NameIDFormatUnspecified, NameIDFormatTransient} {
 		idp.CreateElement("md:NameIDFormat").SetText(f)
 	}
@@ -344,9 +362,19 @@ func generateKeyPair(now time.Time) (*rsa.PrivateKey, *x509.Certificate, error) 
 	if err != nil {
 		return nil, nil, fmt.Errorf("jittest: generating key: %w", err)
 	}
+	cert, err := selfSigned(key, now)
+	if err != nil {
+		return nil, nil, err
+	}
+	return key, cert, nil
+}
+
+// selfSigned makes a self-signed certificate of key valid from an hour
+// before now for ten years.
+func selfSigned(key *rsa.PrivateKey, now time.Time) (*x509.Certificate, error) {
 	serial, err := rand.Int(rand.Reader, new(big.Int).Lsh(big.NewInt(1), 127))
 	if err != nil {
-		return nil, nil, fmt.Errorf("jittest: generating serial number: %w", err)
+		return nil, fmt.Errorf("jittest: generating serial number: %w", err)
 	}
 	tmpl := &x509.Certificate{
 		SerialNumber:          serial,
@@ -358,11 +386,11 @@ func generateKeyPair(now time.Time) (*rsa.PrivateKey, *x509.Certificate, error) 
 	}
 	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
 	if err != nil {
-		return nil, nil, fmt.Errorf("jittest: creating certificate: %w", err)
+		return nil, fmt.Errorf("jittest: creating certificate: %w", err)
 	}
 	cert, err := x509.ParseCertificate(der)
 	if err != nil {
-		return nil, nil, fmt.Errorf("jittest: parsing certificate: %w", err)
+		return nil, fmt.Errorf("jittest: parsing certificate: %w", err)
 	}
-	return key, cert, nil
+	return cert, nil
 }

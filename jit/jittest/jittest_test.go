@@ -3,6 +3,7 @@ package jittest_test
 import (
 	"bytes"
 	"context"
+	"crypto/rsa"
 	"crypto/x509"
 	"encoding/base64"
 	"encoding/xml"
@@ -865,4 +866,39 @@ func TestConcurrentSignIns(t *testing.T) {
 	for err := range errs {
 		t.Error(err)
 	}
+}
+
+// TestNewNeverSharesAKeyBetweenOpenIdPs: IdPs open at once sign with
+// different keys, even across a parent test and its subtest, so a forgery
+// by one is a foreign signature to a connection trusting another; an
+// IdP of a test that has ended gives its key to a later one, with a
+// certificate of the later IdP's own.
+func TestNewNeverSharesAKeyBetweenOpenIdPs(t *testing.T) {
+	var first *rsa.PrivateKey
+	var firstCert *x509.Certificate
+	t.Run("ends", func(t *testing.T) {
+		p := jittest.New(t)
+		first, firstCert = p.Key(), p.Certificate()
+	})
+	parent := jittest.New(t)
+	var child *jittest.IdP
+	t.Run("child", func(t *testing.T) {
+		child = jittest.New(t)
+		require.False(t, child.Key().Equal(parent.Key()), "an IdP of a subtest shares its parent's key")
+	})
+	second := jittest.New(t)
+	require.False(t, second.Key().Equal(parent.Key()), "two open IdPs share a key")
+	reused := parent.Key().Equal(first) || second.Key().Equal(first)
+	require.True(t, reused, "the key of the ended test's IdP was not reused")
+	for _, p := range []*jittest.IdP{parent, second} {
+		if p.Key().Equal(first) {
+			require.NotEqual(t, firstCert.SerialNumber, p.Certificate().SerialNumber, "a reused key came with the ended IdP's certificate")
+		}
+		require.True(t, p.Key().PublicKey.Equal(p.Certificate().PublicKey), "the certificate holds the IdP's key")
+	}
+	// An IdP given a key keeps it.
+	key, cert, err := jittest.GenerateKeyPair()
+	require.NoError(t, err)
+	own := jittest.New(t, func(o *jittest.Options) { o.Key, o.Certificate = key, cert })
+	require.Same(t, key, own.Key())
 }

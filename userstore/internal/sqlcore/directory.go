@@ -252,7 +252,7 @@ func (c *Core) PutUser(ctx context.Context, key userstore.Key, now time.Time, de
 		if n, err := r.RowsAffected(); err != nil {
 			return fmt.Errorf("insert user: %w", err)
 		} else if n == 0 {
-			return errCreatedMeanwhile
+			return ErrCreatedMeanwhile
 		}
 		u := Written(userstore.User{ID: id, Status: userstore.Active, CreatedAt: now}, key, p, now)
 		res = userstore.DirectoryPut{User: userstore.DirectoryUser{User: u, UserName: name}}
