@@ -51,6 +51,7 @@ type config struct {
 	allowIDPInitiated bool
 	adminGroup        string
 	scimTokens        []string
+	scimTokenFiles    []string
 
 	graphClientID, graphClientSecret, graphClientSecretFile string
 }
@@ -72,8 +73,9 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 	fs.StringVar(&c.db, "db", "", "SQLite database file, or a postgres:// URL to share users between instances (default DATA/samljit.db)")
 	fs.StringVar(&c.data, "data", "samljit-data", "data directory for keys, session secret and database")
 	fs.BoolVar(&c.allowIDPInitiated, "allow-idp-initiated", false, "accept IdP-initiated sign-in")
-	var scimTokens multiFlag
-	fs.Var(&scimTokens, "scim-token", "serve SCIM 2.0 at /scim/v2 (several connections: /scim/TENANT/v2) with this bearer token; repeat as tenant=TOKEN per connection")
+	var scimTokens, scimTokenFiles multiFlag
+	fs.Var(&scimTokens, "scim-token", "serve SCIM 2.0 at /scim/v2 (several connections: /scim/TENANT/v2) with this bearer token; repeat as tenant=TOKEN per connection (visible to other local users: prefer -scim-token-file)")
+	fs.Var(&scimTokenFiles, "scim-token-file", "file holding -scim-token values, one per line (TOKEN or tenant=TOKEN)")
 	fs.StringVar(&c.adminGroup, "admin-group", "", "IdP group whose members may use /admin (default: \"admins\" with the development IdP)")
 	fs.StringVar(&c.graphClientID, "graph-client-id", "", "Entra app registration (client) ID: resolve the groups of people in over 150 groups through Microsoft Graph (needs -preset entra)")
 	fs.StringVar(&c.graphClientSecret, "graph-client-secret", "", "client secret for -graph-client-id (visible to other local users: prefer -graph-client-secret-file)")
@@ -95,7 +97,7 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 		return usage(fmt.Errorf("-preset: %w", err))
 	}
 	c.idpMetadata = md
-	c.scimTokens = scimTokens
+	c.scimTokens, c.scimTokenFiles = scimTokens, scimTokenFiles
 	if err := checkGraphFlags(c); err != nil {
 		return usage(err)
 	}

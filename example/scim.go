@@ -7,10 +7,13 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"os"
 	"regexp"
+	"slices"
 	"strings"
 	"time"
 
+	"github.com/samljit/samljit/claims"
 	"github.com/samljit/samljit/jit"
 	"github.com/samljit/samljit/scim"
 )
@@ -64,7 +67,19 @@ var entraIssuer = regexp.MustCompile(`^https://sts\.windows\.net/([0-9a-fA-F-]{3
 // over the app's store, for the connection's IdP entity ID, with its role
 // mapping, and with the externalId mapping of the -preset.
 func (a *app) newSCIM(ctx context.Context, conns []jit.Connection) (map[string]http.Handler, error) {
-	tokens, err := scimTokens(a.cfg.scimTokens, conns)
+	values := slices.Clone(a.cfg.scimTokens)
+	for _, f := range a.cfg.scimTokenFiles {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			return nil, fmt.Errorf("-scim-token-file: %w", err)
+		}
+		for line := range strings.Lines(string(b)) {
+			if line = strings.TrimSpace(line); line != "" && !strings.HasPrefix(line, "#") {
+				values = append(values, line)
+			}
+		}
+	}
+	tokens, err := scimTokens(values, conns)
 	if err != nil || len(tokens) == 0 {
 		return nil, err
 	}
@@ -79,7 +94,7 @@ func (a *app) newSCIM(ctx context.Context, conns []jit.Connection) (map[string]h
 			return nil, fmt.Errorf("SCIM for %q: %w", c.Name, err)
 		}
 		subject := scim.PersistentNameID()
-		if a.cfg.preset == "entra" {
+		if a.cfg.preset == claims.PresetEntra {
 			m := entraIssuer.FindStringSubmatch(issuer)
 			if m == nil {
 				return nil, fmt.Errorf("SCIM for %q: the entra preset needs an Entra ID entity ID (https://sts.windows.net/TENANT/), got %q", c.Name, issuer)

@@ -5,6 +5,8 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -99,4 +101,14 @@ func TestSCIMTokenFlags(t *testing.T) {
 		_, err = newApp(t.Context(), cfg, slog.New(slog.NewTextHandler(io.Discard, nil)))
 		require.ErrorContains(t, err, tc.want, "%q", tc.args)
 	}
+}
+
+func TestSCIMTokenFile(t *testing.T) {
+	f := filepath.Join(t.TempDir(), "scim-tokens")
+	require.NoError(t, os.WriteFile(f, []byte("# acme's provisioning\nacme="+acmeSCIMToken+"\n\n"), 0o600))
+	_, root := startAppArgs(t, "-data", t.TempDir(), "-scim-token-file", f)
+	code, _ := scimRequest(t, "GET", root+"/scim/acme/v2/Users", acmeSCIMToken, "")
+	assert.Equal(t, http.StatusOK, code)
+	code, _ = scimRequest(t, "GET", root+"/scim/globex/v2/Users", acmeSCIMToken, "")
+	assert.Equal(t, http.StatusNotFound, code)
 }
