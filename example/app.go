@@ -56,6 +56,8 @@ type appStore interface {
 	userstore.Store
 	userstore.ReplayCache
 	userstore.Admin
+	userstore.Directory      // for SCIM (-scim-token)
+	userstore.GroupDirectory //
 }
 
 // private makes the SQLite file at path readable by its owner only,
@@ -188,7 +190,13 @@ func newApp(ctx context.Context, cfg config, logger *slog.Logger) (*app, error) 
 		a.Close()
 		return nil, err
 	}
+	scimHandlers, err := a.newSCIM(ctx, conns)
+	if err != nil {
+		a.Close()
+		return nil, err
+	}
 	a.routes()
+	a.mountSCIM(scimHandlers)
 	return a, nil
 }
 

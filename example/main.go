@@ -15,6 +15,10 @@
 //
 //	go run ./example -root-url https://app.example.com -idp-metadata https://login.microsoftonline.com/…/federationmetadata.xml -preset entra
 //	go run ./example -idp-metadata acme=acme.xml -idp-metadata globex=https://idp.globex.example/metadata
+//
+// With -scim-token TOKEN (or tenant=TOKEN per connection) the app also
+// serves SCIM 2.0 at /scim/v2 (/scim/TENANT/v2 with several connections),
+// over the same records, so the IdP can create, disable and group people.
 package main
 
 import (
@@ -46,6 +50,8 @@ type config struct {
 	data              string
 	allowIDPInitiated bool
 	adminGroup        string
+	scimTokens        []string
+	scimTokenFiles    []string
 
 	graphClientID, graphClientSecret, graphClientSecretFile string
 }
@@ -67,6 +73,9 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 	fs.StringVar(&c.db, "db", "", "SQLite database file, or a postgres:// URL to share users between instances (default DATA/samljit.db)")
 	fs.StringVar(&c.data, "data", "samljit-data", "data directory for keys, session secret and database")
 	fs.BoolVar(&c.allowIDPInitiated, "allow-idp-initiated", false, "accept IdP-initiated sign-in")
+	var scimTokens, scimTokenFiles multiFlag
+	fs.Var(&scimTokens, "scim-token", "serve SCIM 2.0 at /scim/v2 (several connections: /scim/TENANT/v2) with this bearer token; repeat as tenant=TOKEN per connection (visible to other local users: prefer -scim-token-file)")
+	fs.Var(&scimTokenFiles, "scim-token-file", "file holding -scim-token values, one per line (TOKEN or tenant=TOKEN)")
 	fs.StringVar(&c.adminGroup, "admin-group", "", "IdP group whose members may use /admin (default: \"admins\" with the development IdP)")
 	fs.StringVar(&c.graphClientID, "graph-client-id", "", "Entra app registration (client) ID: resolve the groups of people in over 150 groups through Microsoft Graph (needs -preset entra)")
 	fs.StringVar(&c.graphClientSecret, "graph-client-secret", "", "client secret for -graph-client-id (visible to other local users: prefer -graph-client-secret-file)")
@@ -88,6 +97,7 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 		return usage(fmt.Errorf("-preset: %w", err))
 	}
 	c.idpMetadata = md
+	c.scimTokens, c.scimTokenFiles = scimTokens, scimTokenFiles
 	if err := checkGraphFlags(c); err != nil {
 		return usage(err)
 	}

@@ -161,6 +161,12 @@ func (rm *RoleMapping) roles(groups []string) []string {
 	return slices.Compact(out)
 }
 
+// Derive returns the roles groups grant, as a sign-in derives
+// [userstore.Profile.Roles]: sorted and unique, nil when the mapping is
+// zero. It is a [userstore.RoleFunc], for a provisioning directory (the
+// scim package) to derive roles from group changes the same way.
+func (rm RoleMapping) Derive(groups []string) []string { return rm.roles(groups) }
+
 // admits reports whether groups satisfy RequiredGroups.
 func (rm *RoleMapping) admits(groups []string) bool {
 	if len(rm.RequiredGroups) == 0 {

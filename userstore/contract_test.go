@@ -48,6 +48,9 @@ func TestSignInSideCannotDeprovision(t *testing.T) {
 		reflect.TypeOf((*userstore.SignInStore)(nil)).Elem(),
 		reflect.TypeOf((*userstore.Linker)(nil)).Elem(),
 		reflect.TypeOf((*userstore.Sessions)(nil)).Elem(),
+		// A directory that may change status (SCIM) is given an Admin
+		// for it, so that the permission shows in the types it asks for.
+		reflect.TypeOf((*userstore.Directory)(nil)).Elem(),
 	} {
 		for i := range typ.NumMethod() {
 			name := strings.ToLower(typ.Method(i).Name)
@@ -75,6 +78,23 @@ func TestNormalizeEmailFoldsExactlyASCIIUpperCase(t *testing.T) {
 	} {
 		if got := userstore.NormalizeEmail(in); got != want {
 			t.Errorf("NormalizeEmail(%q) = %q, want %q", in, got, want)
+		}
+	}
+}
+
+// TestGroupDirectoryCannotChangeStatus fails if userstore.GroupDirectory
+// gains a method that suspends, reactivates or deletes a user, or grants
+// local roles: it may delete groups, and write members' groups and
+// IdP-derived roles, nothing more.
+func TestGroupDirectoryCannotChangeStatus(t *testing.T) {
+	typ := reflect.TypeOf((*userstore.GroupDirectory)(nil)).Elem()
+	for i := range typ.NumMethod() {
+		name := typ.Method(i).Name
+		if name == "DeleteGroup" {
+			continue
+		}
+		for _, bad := range []string{"delete", "remove", "suspend", "activate", "disable", "enable", "status", "grant", "revoke"} {
+			require.NotContains(t, strings.ToLower(name), bad, "userstore.GroupDirectory.%s", name)
 		}
 	}
 }

@@ -26,6 +26,13 @@
 // an administrator or a suspension ends a session at once, on every
 // instance sharing the store, rather than when its cookie expires.
 //
+// A store may also serve a provisioning directory, the SCIM endpoint of a
+// connection ([Directory], [GroupDirectory]): it finds a connection's
+// users by indexed attributes, names them, and keeps groups whose
+// membership rewrites the members' groups and roles. That side cannot
+// change a user's status either; a directory allowed to suspend (SCIM is)
+// uses [Admin].
+//
 // Stores return every time in UTC. SQL stores may refuse times they cannot
 // represent (sqlitestore: outside the years 1678 to 2262).
 //

@@ -1,6 +1,7 @@
 // Package memstore is an in-memory implementation of [userstore.Store],
 // [userstore.ReplayCache], [userstore.Admin], [userstore.SignInStore],
-// [userstore.Linker] and [userstore.Sessions].
+// [userstore.Linker], [userstore.Sessions], [userstore.Directory] and
+// [userstore.GroupDirectory].
 //
 // It keeps everything in the process's memory, so users, sessions and
 // replay records are lost when the process exits and are not shared
@@ -45,6 +46,10 @@ type Store struct {
 	users    map[userstore.Key]*userstore.User
 	replay   map[replayKey]time.Time
 	sessions map[string]userstore.Session
+	// userNames holds the DirectoryUser.UserName of users that have one,
+	// by user ID; groups the GroupDirectory's groups by ID.
+	userNames map[string]string
+	groups    map[string]*userstore.Group
 }
 
 // Interface checks.
@@ -60,9 +65,11 @@ var (
 // New returns an empty Store.
 func New() *Store {
 	return &Store{
-		users:    make(map[userstore.Key]*userstore.User),
-		replay:   make(map[replayKey]time.Time),
-		sessions: make(map[string]userstore.Session),
+		users:     make(map[userstore.Key]*userstore.User),
+		replay:    make(map[replayKey]time.Time),
+		sessions:  make(map[string]userstore.Session),
+		userNames: make(map[string]string),
+		groups:    make(map[string]*userstore.Group),
 	}
 }
 
@@ -390,10 +397,12 @@ func (s *Store) Delete(ctx context.Context, key userstore.Key) error {
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if _, ok := s.users[key]; !ok {
+	u, ok := s.users[key]
+	if !ok {
 		return fmt.Errorf("memstore: delete %s: %w", key, userstore.ErrNotFound)
 	}
 	delete(s.users, key)
+	delete(s.userNames, u.ID)
 	s.endSessionsLocked(key, "", nil)
 	return nil
 }

@@ -1,6 +1,7 @@
 // Package pgstore is an implementation of [userstore.Store],
 // [userstore.ReplayCache], [userstore.Admin], [userstore.SignInStore],
-// [userstore.Linker] and [userstore.Sessions] on PostgreSQL, for
+// [userstore.Linker], [userstore.Sessions], [userstore.Directory] and
+// [userstore.GroupDirectory] on PostgreSQL, for
 // applications that run several instances against one database.
 //
 // The package uses only database/sql: it imports no SQL driver, so the
@@ -110,8 +111,9 @@ import (
 // version 3 a unique index that keeps an email to one user of an issuer
 // (migrating refuses a database where users of one issuer already share
 // one, naming them); version 4 the sessions table; version 5 the
-// sessions' NameIDs, for Single Logout.
-const SchemaVersion = 5
+// sessions' NameIDs, for Single Logout; version 6 the user names and
+// groups of a provisioning directory (SCIM).
+const SchemaVersion = 6
 
 // ErrSchemaTooNew means the database was created or migrated by a newer
 // version of this package. [Open] refuses such a database rather than risk
@@ -152,6 +154,7 @@ func Open(ctx context.Context, db *sql.DB, opts Options) (*Store, error) {
 	s.core = sqlcore.New(db, sqlcore.Dialect{
 		Name:             "pgstore",
 		Queries:          queries,
+		Directory:        directoryQueries,
 		Time:             splitTimes{},
 		TextRefusesNUL:   true,
 		PurgeAfterCommit: true,
@@ -160,6 +163,7 @@ func Open(ctx context.Context, db *sql.DB, opts Options) (*Store, error) {
 		Retryable:        retryable,
 		KeyTaken:         keyTaken,
 		EmailTaken:       emailTaken,
+		UserNameTaken:    userNameTaken,
 	})
 	if _, err := sqlcore.Migrate(ctx, db, s.beginMigration, schema); err != nil {
 		return nil, fmt.Errorf("pgstore: open: %w", err)
@@ -220,7 +224,15 @@ func retryable(err error) bool {
 // keyTaken reports whether err, from the statement of Link that binds a
 // key, is a unique_violation (SQLSTATE 23505): the only unique column the
 // statement changes is the key, so another user has it.
-func keyTaken(err error) bool { return sqlState(err) == "23505" && !emailTaken(err) }
+func keyTaken(err error) bool {
+	return sqlState(err) == "23505" && !emailTaken(err) && !userNameTaken(err)
+}
+
+// userNameTaken reports whether err is a unique_violation of
+// userNameIndex, which the driver's message names.
+func userNameTaken(err error) bool {
+	return sqlState(err) == "23505" && strings.Contains(err.Error(), userNameIndex)
+}
 
 // emailIndex is the unique index on (issuer, email_norm).
 const emailIndex = "samljit_users_issuer_email"

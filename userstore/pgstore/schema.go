@@ -91,6 +91,39 @@ var schema = sqlcore.Schema{
 				ADD COLUMN sp_name_qualifier text NOT NULL DEFAULT ''`,
 			`CREATE INDEX samljit_sessions_name_id ON samljit_sessions (issuer, name_id, session_index)`,
 		),
+		// A provisioning directory's (SCIM's) user names and groups.
+		// Users made before it have no user name.
+		5: sqlcore.Statements(
+			`ALTER TABLE samljit_users
+				ADD COLUMN user_name text NOT NULL DEFAULT '',
+				ADD COLUMN user_name_norm text COLLATE "C" NOT NULL DEFAULT ''`,
+			`CREATE UNIQUE INDEX `+userNameIndex+` ON samljit_users (issuer, user_name_norm) WHERE user_name_norm <> ''`,
+			// Room on each page for an updated row, so that a write that
+			// changes no indexed column (a directory's PATCH of a name)
+			// is a heap-only update that touches no index. It applies
+			// to pages written from now on.
+			`ALTER TABLE samljit_users SET (fillfactor = 90)`,
+			`CREATE INDEX samljit_users_issuer_created ON samljit_users (issuer, created_at, created_ns, id)`,
+			`CREATE TABLE samljit_groups (
+				id           text COLLATE "C" PRIMARY KEY,
+				issuer       text COLLATE "C" NOT NULL,
+				display_name text COLLATE "C" NOT NULL,
+				external_id  text COLLATE "C" NOT NULL,
+				created_at   timestamptz NOT NULL,
+				created_ns   smallint NOT NULL CHECK (created_ns BETWEEN 0 AND 999),
+				updated_at   timestamptz NOT NULL,
+				updated_ns   smallint NOT NULL CHECK (updated_ns BETWEEN 0 AND 999)
+			)`,
+			`CREATE INDEX samljit_groups_issuer_created ON samljit_groups (issuer, created_at, created_ns, id)`,
+			`CREATE INDEX samljit_groups_display_name ON samljit_groups (issuer, display_name, created_at, created_ns, id)`,
+			`CREATE INDEX samljit_groups_external_id ON samljit_groups (issuer, external_id, created_at, created_ns, id)`,
+			`CREATE TABLE samljit_group_members (
+				group_id text COLLATE "C" NOT NULL,
+				user_id  text COLLATE "C" NOT NULL,
+				PRIMARY KEY (group_id, user_id)
+			)`,
+			`CREATE INDEX samljit_group_members_user ON samljit_group_members (user_id)`,
+		),
 	},
 	ReadVersion: schemaVersion,
 	WriteVersion: func(ctx context.Context, q sqlcore.Querier, v int) error {

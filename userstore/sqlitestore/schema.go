@@ -86,6 +86,31 @@ var schema = sqlcore.Schema{
 			`ALTER TABLE sessions ADD COLUMN sp_name_qualifier TEXT NOT NULL DEFAULT ''`,
 			`CREATE INDEX sessions_name_id ON sessions (issuer, name_id, session_index)`,
 		),
+		// A provisioning directory's (SCIM's) user names and groups.
+		// Users made before it have no user name.
+		5: sqlcore.Statements(
+			`ALTER TABLE users ADD COLUMN user_name TEXT NOT NULL DEFAULT ''`,
+			`ALTER TABLE users ADD COLUMN user_name_norm TEXT NOT NULL DEFAULT '' COLLATE BINARY`,
+			`CREATE UNIQUE INDEX users_issuer_user_name ON users (issuer, user_name_norm) WHERE user_name_norm <> ''`,
+			`CREATE INDEX users_issuer_created ON users (issuer, created_at, id)`,
+			`CREATE TABLE scim_groups (
+				id           TEXT    NOT NULL PRIMARY KEY COLLATE BINARY,
+				issuer       TEXT    NOT NULL COLLATE BINARY,
+				display_name TEXT    NOT NULL COLLATE BINARY,
+				external_id  TEXT    NOT NULL COLLATE BINARY,
+				created_at   INTEGER NOT NULL,
+				updated_at   INTEGER NOT NULL
+			) WITHOUT ROWID`,
+			`CREATE INDEX scim_groups_issuer_created ON scim_groups (issuer, created_at, id)`,
+			`CREATE INDEX scim_groups_display_name ON scim_groups (issuer, display_name, created_at, id)`,
+			`CREATE INDEX scim_groups_external_id ON scim_groups (issuer, external_id, created_at, id)`,
+			`CREATE TABLE scim_members (
+				group_id TEXT NOT NULL COLLATE BINARY,
+				user_id  TEXT NOT NULL COLLATE BINARY,
+				PRIMARY KEY (group_id, user_id)
+			) WITHOUT ROWID`,
+			`CREATE INDEX scim_members_user ON scim_members (user_id)`,
+		),
 	},
 }
 

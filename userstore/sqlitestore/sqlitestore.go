@@ -1,6 +1,7 @@
 // Package sqlitestore is an implementation of [userstore.Store],
 // [userstore.ReplayCache], [userstore.Admin], [userstore.SignInStore],
-// [userstore.Linker] and [userstore.Sessions] on an SQLite database.
+// [userstore.Linker], [userstore.Sessions], [userstore.Directory] and
+// [userstore.GroupDirectory] on an SQLite database.
 //
 // The package uses only database/sql: it imports no SQL driver, so the
 // application chooses one and opens the *sql.DB itself. It is written for and
@@ -75,8 +76,9 @@ import (
 // version 3 a unique index that keeps an email to one user of an issuer
 // (migrating refuses a database where users of one issuer already share
 // one, naming them); version 4 the sessions table; version 5 the
-// sessions' NameIDs, for Single Logout.
-const SchemaVersion = 5
+// sessions' NameIDs, for Single Logout; version 6 the user names and
+// groups of a provisioning directory (SCIM).
+const SchemaVersion = 6
 
 // DefaultBusyTimeout is the busy timeout used when [Options.BusyTimeout] is
 // zero.
@@ -153,14 +155,18 @@ func Open(ctx context.Context, db *sql.DB, opts Options) (*Store, error) {
 	}
 	s := &Store{db: db, busyTimeout: d, busyPragma: busyPragma(d), writes: make(chan struct{}, 1)}
 	s.core = sqlcore.New(db, sqlcore.Dialect{
-		Name:    "sqlitestore",
-		Queries: queries,
-		Time:    nanos{},
-		Begin:   s.begin,
-		Exec:    s.exec,
+		Name:      "sqlitestore",
+		Queries:   queries,
+		Directory: directoryQueries,
+		Time:      nanos{},
+		Begin:     s.begin,
+		Exec:      s.exec,
 		// The driver's message names the index's columns.
 		EmailTaken: func(err error) bool {
 			return strings.Contains(err.Error(), "UNIQUE constraint failed: users.issuer, users.email_norm")
+		},
+		UserNameTaken: func(err error) bool {
+			return strings.Contains(err.Error(), "UNIQUE constraint failed: users.issuer, users.user_name_norm")
 		},
 	})
 	if err := s.init(ctx); err != nil {

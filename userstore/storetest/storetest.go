@@ -18,7 +18,8 @@
 //
 // Run's subtests form one suite per interface: Store, ReplayCache, Admin,
 // Linker, SignInStore (for a store that is also its own ReplayCache, as
-// the jit middleware requires before it calls SignIn) and Sessions. It
+// the jit middleware requires before it calls SignIn), Sessions,
+// Directory and GroupDirectory. It
 // runs the Store suite always and each other suite only when the store
 // implements its interface, and logs which suites it ran and which it
 // skipped.
@@ -64,6 +65,15 @@
 // and Delete end a user's sessions for good (unsuspending, or creating the
 // user again, revives none); and that sessions created, read and ended at
 // once, or created while the user is being suspended, keep these rules.
+//
+// For a [userstore.Directory] and a [userstore.GroupDirectory] (what a
+// SCIM endpoint writes through) it checks that every call is scoped to one
+// issuer and refuses the local issuer, that user names and emails stay
+// unique within an issuer, that a user a sign-in created is found by its
+// subject and adopted rather than duplicated, that a directory's change is
+// not a sign-in and never touches status or local roles, and that a change
+// of a group's members or name rewrites the members' groups and roles at
+// once, and nothing when it is refused.
 package storetest
 
 import (
@@ -101,6 +111,8 @@ func Run(t *testing.T, newStore func(t *testing.T) userstore.Store) {
 	_, isLinker := first.(userstore.Linker)
 	_, isSignIn := first.(userstore.SignInStore)
 	_, isSessions := first.(userstore.Sessions)
+	_, isDirectory := first.(userstore.Directory)
+	_, isGroups := first.(userstore.GroupDirectory)
 	signInSkip := notImplemented("SignInStore", isSignIn)
 	if isSignIn && !isReplay {
 		signInSkip = fmt.Sprintf("%T implements userstore.SignInStore but not userstore.ReplayCache; "+
@@ -117,6 +129,8 @@ func Run(t *testing.T, newStore func(t *testing.T) userstore.Store) {
 		{"Linker", notImplemented("Linker", isLinker), func(t *testing.T) { runSuite(t, newStore, linkerTests) }},
 		{"SignInStore", signInSkip, func(t *testing.T) { runSuite(t, newStore, signInTests) }},
 		{"Sessions", notImplemented("Sessions", isSessions), func(t *testing.T) { runSuite(t, newStore, sessionsTests) }},
+		{"Directory", notImplemented("Directory", isDirectory), func(t *testing.T) { runSuite(t, newStore, directoryTests) }},
+		{"GroupDirectory", notImplemented("GroupDirectory", isGroups), func(t *testing.T) { runSuite(t, newStore, groupTests) }},
 	}
 	var running []string
 	for _, suite := range suites {
@@ -159,6 +173,14 @@ type (
 	sessionsStore interface {
 		userstore.Store
 		userstore.Sessions
+	}
+	directoryStore interface {
+		userstore.Store
+		userstore.Directory
+	}
+	groupStore interface {
+		userstore.Store
+		userstore.GroupDirectory
 	}
 )
 
@@ -239,6 +261,22 @@ var sessionsTests = []test[sessionsStore]{
 	{"SuspendEndsSessionsForGood", testSuspendEndsSessionsForGood},
 	{"DeleteEndsSessions", testDeleteEndsSessions},
 	{"ConcurrentSessions", testConcurrentSessions},
+}
+
+var directoryTests = []test[directoryStore]{
+	{"DirectoryFindUser", testDirectoryFindUser},
+	{"DirectoryRefusesLocalAccounts", testDirectoryRefusesLocalAccounts},
+	{"DirectoryListUsersPages", testDirectoryListUsersPages},
+	{"DirectoryPutUserCreatesThenChanges", testDirectoryPutUserCreatesThenChanges},
+	{"DirectoryAdoptsSignedInUser", testDirectoryAdoptsSignedInUser},
+	{"DirectoryUniqueness", testDirectoryUniqueness},
+	{"DirectoryConcurrentPut", testDirectoryConcurrentPut},
+}
+
+var groupTests = []test[groupStore]{
+	{"GroupMembershipDerivesRoles", testGroupMembershipDerivesRoles},
+	{"GroupScopedToIssuer", testGroupScopedToIssuer},
+	{"GroupFindAndList", testGroupFindAndList},
 }
 
 // runSuite runs each of tests as a subtest of t, on a new store.

@@ -47,6 +47,10 @@ type Dialect struct {
 	// Queries are the store's statements.
 	Queries Queries
 
+	// Directory are the store's statements for userstore.Directory and
+	// userstore.GroupDirectory.
+	Directory DirectoryQueries
+
 	// Time is how the store keeps times.
 	Time TimeCodec
 
@@ -86,6 +90,12 @@ type Dialect struct {
 	// email) that [EmailIndex] creates: another user of the issuer has the
 	// email. Such a write is reported as [userstore.ErrEmailInUse].
 	EmailTaken func(err error) bool
+
+	// UserNameTaken reports whether err, returned by a statement that
+	// writes a user, is a violation of the unique index on (issuer,
+	// normalized user name): another user of the issuer has the name.
+	// Such a write is reported as [userstore.ErrUserNameInUse].
+	UserNameTaken func(err error) bool
 }
 
 // EmailIndex returns the statement that makes an email belong to at most

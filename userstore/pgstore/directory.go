@@ -1,0 +1,121 @@
+package pgstore
+
+import (
+	"context"
+	"time"
+
+	"github.com/samljit/samljit/userstore"
+	"github.com/samljit/samljit/userstore/internal/sqlcore"
+)
+
+// Interface check: userstore.Directory and GroupDirectory.
+var _ sqlcore.DirectoryInterfaces = (*Store)(nil)
+
+const (
+	// selectDirectoryUsers reads directory users; a clause follows.
+	selectDirectoryUsers = `SELECT issuer, subject, ` + userColumns + `, user_name FROM samljit_users`
+
+	// groupColumns are the columns of a group sqlcore reads.
+	groupColumns = `id, display_name, external_id, created_at, created_ns, updated_at, updated_ns`
+
+	// selectGroups reads groups; a clause follows.
+	selectGroups = `SELECT ` + groupColumns + ` FROM samljit_groups`
+
+	// userNameIndex is the unique index on (issuer, user_name_norm).
+	userNameIndex = "samljit_users_issuer_user_name"
+)
+
+// directoryQueries are the store's statements for userstore.Directory and
+// GroupDirectory, taking the arguments [sqlcore.DirectoryQueries] lists; a
+// time is two arguments. The finds by user name and email repeat the
+// conditions of the partial unique indexes, so that PostgreSQL uses them.
+// A read for a write locks the row it reads (FOR UPDATE).
+var directoryQueries = sqlcore.DirectoryQueries{
+	UserByID:       selectDirectoryUsers + ` WHERE issuer = $1 AND id = $2`,
+	UserBySubject:  selectDirectoryUsers + ` WHERE issuer = $1 AND subject = $2`,
+	UserByUserName: selectDirectoryUsers + ` WHERE issuer = $1 AND user_name_norm = $2 AND user_name_norm <> ''`,
+	UserByEmail: selectDirectoryUsers + ` WHERE issuer = $1 AND email_norm = $2 AND email_norm <> ''
+		AND issuer <> '` + userstore.LocalIssuer + `'`,
+	UsersPage:         selectDirectoryUsers + ` WHERE issuer = $1 ORDER BY created_at, created_ns, id LIMIT $2 OFFSET $3`,
+	CountUsers:        `SELECT COUNT(*) FROM samljit_users WHERE issuer = $1`,
+	UserByKeyForWrite: `SELECT ` + userColumns + `, user_name FROM samljit_users WHERE issuer = $1 AND subject = $2 FOR UPDATE`,
+	// Does nothing when a concurrent call created a user with the key
+	// first; PutUser then runs again.
+	InsertUser: `INSERT INTO samljit_users (id, issuer, subject, email, display_name, given_name, family_name,
+			groups, attributes, roles, email_norm, user_name, user_name_norm, status, created_at, created_ns, updated_at, updated_ns, last_sign_in_at, last_sign_in_ns)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8::jsonb, $9::jsonb, $10::jsonb, $11, $12, $13, 0,
+			$14::timestamptz, $15::smallint, $14::timestamptz, $15::smallint, $14::timestamptz, $15::smallint)
+		ON CONFLICT (issuer, subject) DO NOTHING`,
+	UpdateUser: `UPDATE samljit_users SET ` + setProfile + `user_name = $10, user_name_norm = $11,
+			updated_at = $12::timestamptz, updated_ns = $13::smallint
+		WHERE id = $1`,
+	UpdateUserSameKeys: `UPDATE samljit_users SET email = $2, display_name = $3, given_name = $4, family_name = $5,
+			groups = $6::jsonb, attributes = $7::jsonb, roles = $8::jsonb, user_name = $9,
+			updated_at = $10::timestamptz, updated_ns = $11::smallint
+		WHERE id = $1`,
+	SetUserGroups: `UPDATE samljit_users SET groups = $2::jsonb, roles = $3::jsonb, updated_at = $4::timestamptz, updated_ns = $5::smallint WHERE id = $1`,
+
+	GroupByID:           selectGroups + ` WHERE issuer = $1 AND id = $2`,
+	GroupsByDisplayName: selectGroups + ` WHERE issuer = $1 AND display_name = $2 ORDER BY created_at, created_ns, id`,
+	GroupsByExternalID:  selectGroups + ` WHERE issuer = $1 AND external_id = $2 ORDER BY created_at, created_ns, id`,
+	GroupsPage:          selectGroups + ` WHERE issuer = $1 ORDER BY created_at, created_ns, id LIMIT $2 OFFSET $3`,
+	CountGroups:         `SELECT COUNT(*) FROM samljit_groups WHERE issuer = $1`,
+	GroupByIDForWrite:   selectGroups + ` WHERE issuer = $1 AND id = $2 FOR UPDATE`,
+	GroupMembers: `SELECT m.user_id FROM samljit_group_members m JOIN samljit_users u ON u.id = m.user_id
+		WHERE m.group_id = $1 ORDER BY m.user_id`,
+	InsertGroup: `INSERT INTO samljit_groups (id, issuer, display_name, external_id, created_at, created_ns, updated_at, updated_ns)
+		VALUES ($1, $2, $3, $4, $5::timestamptz, $6::smallint, $5::timestamptz, $6::smallint)`,
+	UpdateGroup:   `UPDATE samljit_groups SET display_name = $2, external_id = $3, updated_at = $4::timestamptz, updated_ns = $5::smallint WHERE id = $1`,
+	DeleteGroup:   `DELETE FROM samljit_groups WHERE id = $1`,
+	DeleteMembers: `DELETE FROM samljit_group_members WHERE group_id = $1`,
+	InsertMember:  `INSERT INTO samljit_group_members (group_id, user_id) VALUES ($1, $2) ON CONFLICT DO NOTHING`,
+	DeleteMember:  `DELETE FROM samljit_group_members WHERE group_id = $1 AND user_id = $2`,
+}
+
+// FindUser returns the user of issuer whose attr equals value, as
+// [userstore.Directory.FindUser] describes, through an index.
+func (s *Store) FindUser(ctx context.Context, issuer string, attr userstore.UserAttr, value string) (userstore.DirectoryUser, error) {
+	return s.core.FindUser(ctx, issuer, attr, value)
+}
+
+// ListUsers returns a page of the users of issuer and their number, as
+// [userstore.Directory.ListUsers] describes. The page is read through the
+// index on (issuer, created_at, created_ns, id); the count reads the issuer's part of
+// it.
+func (s *Store) ListUsers(ctx context.Context, issuer string, offset, limit int) ([]userstore.DirectoryUser, int, error) {
+	return s.core.ListUsers(ctx, issuer, offset, limit)
+}
+
+// PutUser creates or changes the user with key, as
+// [userstore.Directory.PutUser] describes, in one transaction that locks
+// the user's row (or, creating it, retries when a concurrent call created
+// it first); decide may run more than once.
+func (s *Store) PutUser(ctx context.Context, key userstore.Key, now time.Time, decide func(before *userstore.DirectoryUser) (string, userstore.Profile, error)) (userstore.DirectoryPut, error) {
+	return s.core.PutUser(ctx, key, now, decide)
+}
+
+// FindGroups returns the groups of issuer whose attr equals value, as
+// [userstore.GroupDirectory.FindGroups] describes.
+func (s *Store) FindGroups(ctx context.Context, issuer string, attr userstore.GroupAttr, value string) ([]userstore.Group, error) {
+	return s.core.FindGroups(ctx, issuer, attr, value)
+}
+
+// ListGroups returns a page of the groups of issuer and their number, as
+// [userstore.GroupDirectory.ListGroups] describes.
+func (s *Store) ListGroups(ctx context.Context, issuer string, offset, limit int) ([]userstore.Group, int, error) {
+	return s.core.ListGroups(ctx, issuer, offset, limit)
+}
+
+// PutGroup creates or changes a group of issuer and writes the members
+// whose groups change, as [userstore.GroupDirectory.PutGroup] describes,
+// in one transaction that locks the group's row and then its
+// changing members' rows, in order of ID.
+func (s *Store) PutGroup(ctx context.Context, issuer, id string, now time.Time, decide func(before *userstore.Group) (userstore.Group, error), roles userstore.RoleFunc) (userstore.GroupChange, error) {
+	return s.core.PutGroup(ctx, issuer, id, now, decide, roles)
+}
+
+// DeleteGroup removes a group of issuer and takes it from its members, as
+// [userstore.GroupDirectory.DeleteGroup] describes, in one transaction.
+func (s *Store) DeleteGroup(ctx context.Context, issuer, id string, now time.Time, roles userstore.RoleFunc) (userstore.GroupChange, error) {
+	return s.core.DeleteGroup(ctx, issuer, id, now, roles)
+}

@@ -1,0 +1,109 @@
+package sqlitestore
+
+import (
+	"context"
+	"time"
+
+	"github.com/samljit/samljit/userstore"
+	"github.com/samljit/samljit/userstore/internal/sqlcore"
+)
+
+// Interface check: userstore.Directory and GroupDirectory.
+var _ sqlcore.DirectoryInterfaces = (*Store)(nil)
+
+const (
+	// selectDirectoryUsers reads directory users; a clause follows.
+	selectDirectoryUsers = `SELECT issuer, subject, ` + userColumns + `, user_name FROM users`
+
+	// groupColumns are the columns of a group sqlcore reads.
+	groupColumns = `id, display_name, external_id, created_at, updated_at`
+
+	// selectGroups reads groups; a clause follows.
+	selectGroups = `SELECT ` + groupColumns + ` FROM scim_groups`
+)
+
+// directoryQueries are the store's statements for userstore.Directory and
+// GroupDirectory, taking the arguments [sqlcore.DirectoryQueries] lists.
+// The finds by user name and email repeat the conditions of the partial
+// unique indexes, so that SQLite uses them.
+var directoryQueries = sqlcore.DirectoryQueries{
+	UserByID:       selectDirectoryUsers + ` WHERE issuer = ?1 AND id = ?2`,
+	UserBySubject:  selectDirectoryUsers + ` WHERE issuer = ?1 AND subject = ?2`,
+	UserByUserName: selectDirectoryUsers + ` WHERE issuer = ?1 AND user_name_norm = ?2 AND user_name_norm <> ''`,
+	UserByEmail: selectDirectoryUsers + ` WHERE issuer = ?1 AND email_norm = ?2 AND email_norm <> ''
+		AND issuer <> '` + userstore.LocalIssuer + `'`,
+	UsersPage:         selectDirectoryUsers + ` WHERE issuer = ?1 ORDER BY created_at, id LIMIT ?2 OFFSET ?3`,
+	CountUsers:        `SELECT COUNT(*) FROM users WHERE issuer = ?`,
+	UserByKeyForWrite: `SELECT ` + userColumns + `, user_name FROM users WHERE issuer = ? AND subject = ?`,
+	InsertUser: `INSERT INTO users (id, issuer, subject, email, display_name, given_name, family_name, groups_json, attributes_json, roles_json, email_norm,
+			user_name, user_name_norm, status, created_at, updated_at, last_sign_in_at)
+		VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, 0, ?14, ?14, ?14)
+		ON CONFLICT (issuer, subject) DO NOTHING`,
+	UpdateUser: `UPDATE users SET email = ?2, display_name = ?3, given_name = ?4, family_name = ?5, groups_json = ?6, attributes_json = ?7, roles_json = ?8,
+			email_norm = ?9, user_name = ?10, user_name_norm = ?11, updated_at = ?12
+		WHERE id = ?1`,
+	UpdateUserSameKeys: `UPDATE users SET email = ?2, display_name = ?3, given_name = ?4, family_name = ?5, groups_json = ?6, attributes_json = ?7, roles_json = ?8,
+			user_name = ?9, updated_at = ?10
+		WHERE id = ?1`,
+	SetUserGroups: `UPDATE users SET groups_json = ?2, roles_json = ?3, updated_at = ?4 WHERE id = ?1`,
+
+	GroupByID:           selectGroups + ` WHERE issuer = ?1 AND id = ?2`,
+	GroupsByDisplayName: selectGroups + ` WHERE issuer = ?1 AND display_name = ?2 ORDER BY created_at, id`,
+	GroupsByExternalID:  selectGroups + ` WHERE issuer = ?1 AND external_id = ?2 ORDER BY created_at, id`,
+	GroupsPage:          selectGroups + ` WHERE issuer = ?1 ORDER BY created_at, id LIMIT ?2 OFFSET ?3`,
+	CountGroups:         `SELECT COUNT(*) FROM scim_groups WHERE issuer = ?`,
+	GroupByIDForWrite:   selectGroups + ` WHERE issuer = ?1 AND id = ?2`,
+	GroupMembers:        `SELECT m.user_id FROM scim_members m JOIN users u ON u.id = m.user_id WHERE m.group_id = ? ORDER BY m.user_id`,
+	InsertGroup:         `INSERT INTO scim_groups (id, issuer, display_name, external_id, created_at, updated_at) VALUES (?1, ?2, ?3, ?4, ?5, ?5)`,
+	UpdateGroup:         `UPDATE scim_groups SET display_name = ?2, external_id = ?3, updated_at = ?4 WHERE id = ?1`,
+	DeleteGroup:         `DELETE FROM scim_groups WHERE id = ?`,
+	DeleteMembers:       `DELETE FROM scim_members WHERE group_id = ?`,
+	InsertMember:        `INSERT OR IGNORE INTO scim_members (group_id, user_id) VALUES (?, ?)`,
+	DeleteMember:        `DELETE FROM scim_members WHERE group_id = ? AND user_id = ?`,
+}
+
+// FindUser returns the user of issuer whose attr equals value, as
+// [userstore.Directory.FindUser] describes, through an index.
+func (s *Store) FindUser(ctx context.Context, issuer string, attr userstore.UserAttr, value string) (userstore.DirectoryUser, error) {
+	return s.core.FindUser(ctx, issuer, attr, value)
+}
+
+// ListUsers returns a page of the users of issuer and their number, as
+// [userstore.Directory.ListUsers] describes. The page is read through the
+// index on (issuer, created_at, id); the count reads the issuer's part of
+// it.
+func (s *Store) ListUsers(ctx context.Context, issuer string, offset, limit int) ([]userstore.DirectoryUser, int, error) {
+	return s.core.ListUsers(ctx, issuer, offset, limit)
+}
+
+// PutUser creates or changes the user with key, as
+// [userstore.Directory.PutUser] describes, in one transaction that holds
+// SQLite's write lock; decide runs while it holds it.
+func (s *Store) PutUser(ctx context.Context, key userstore.Key, now time.Time, decide func(before *userstore.DirectoryUser) (string, userstore.Profile, error)) (userstore.DirectoryPut, error) {
+	return s.core.PutUser(ctx, key, now, decide)
+}
+
+// FindGroups returns the groups of issuer whose attr equals value, as
+// [userstore.GroupDirectory.FindGroups] describes.
+func (s *Store) FindGroups(ctx context.Context, issuer string, attr userstore.GroupAttr, value string) ([]userstore.Group, error) {
+	return s.core.FindGroups(ctx, issuer, attr, value)
+}
+
+// ListGroups returns a page of the groups of issuer and their number, as
+// [userstore.GroupDirectory.ListGroups] describes.
+func (s *Store) ListGroups(ctx context.Context, issuer string, offset, limit int) ([]userstore.Group, int, error) {
+	return s.core.ListGroups(ctx, issuer, offset, limit)
+}
+
+// PutGroup creates or changes a group of issuer and writes the members
+// whose groups change, as [userstore.GroupDirectory.PutGroup] describes,
+// in one transaction that holds SQLite's write lock.
+func (s *Store) PutGroup(ctx context.Context, issuer, id string, now time.Time, decide func(before *userstore.Group) (userstore.Group, error), roles userstore.RoleFunc) (userstore.GroupChange, error) {
+	return s.core.PutGroup(ctx, issuer, id, now, decide, roles)
+}
+
+// DeleteGroup removes a group of issuer and takes it from its members, as
+// [userstore.GroupDirectory.DeleteGroup] describes, in one transaction.
+func (s *Store) DeleteGroup(ctx context.Context, issuer, id string, now time.Time, roles userstore.RoleFunc) (userstore.GroupChange, error) {
+	return s.core.DeleteGroup(ctx, issuer, id, now, roles)
+}
