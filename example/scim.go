@@ -108,8 +108,12 @@ func (a *app) newSCIM(ctx context.Context, conns []jit.Connection) (map[string]h
 			OnEvent: func(ctx context.Context, e scim.Event) {
 				// The admin page's audit trail shows SCIM's changes
 				// beside the sign-ins', marked as SCIM's.
-				a.record(ctx, jit.Event{Kind: jit.EventKind("scim " + string(e.Kind)), Time: e.Time, Connection: e.Connection,
+				entry := signInEntry(jit.Event{Kind: jit.EventKind("scim " + string(e.Kind)), Time: e.Time, Connection: e.Connection,
 					Key: e.Key, UserID: e.UserID, Changed: e.Changed, Before: e.Before, After: e.After})
+				entry.Actor = "SCIM"
+				if err := a.audit.Record(ctx, entry); err != nil {
+					a.log.ErrorContext(ctx, "audit", "err", err)
+				}
 			},
 		})
 		if err != nil {
