@@ -54,7 +54,8 @@ type Middleware struct {
 	onEvent     func(context.Context, Event)
 	renderError func(http.ResponseWriter, *http.Request, *Failure)
 	spKey       *rsa.PrivateKey       // Options.Key, when it is an RSA key
-	decryptKeys []*rsa.PrivateKey     // spKey (if any), then Options.DecryptionKeys
+	decryptKeys []*rsa.PrivateKey     // spKey (if any), then Options.NextKey and Options.DecryptionKeys
+	rollover    keyRollover           // the SP's next key pair (keyrollover.go)
 	linker      userstore.Linker      // set when the store can look users up by email and link
 	signInStore userstore.SignInStore // set when the store is the replay cache and can do both at once
 
@@ -244,8 +245,7 @@ func newMiddleware(opts *Options) (*Middleware, error) {
 	if rk, ok := opts.Key.(*rsa.PrivateKey); ok {
 		m.spKey = rk
 	}
-	var err error
-	if m.decryptKeys, err = decryptionKeys(m.spKey, opts.DecryptionKeys); err != nil {
+	if err := m.setKeys(opts); err != nil {
 		return nil, err
 	}
 	return m, nil
@@ -336,7 +336,7 @@ func (m *Middleware) newConnection(ctx context.Context, opts *Options, cfg *Conn
 	}
 	c.issuer = idp.EntityID
 	m.lintConfig(ctx, c, cfg)
-	c.spBase = c.serviceProvider(opts.Key, opts.Certificate, opts.DecryptionKeys, metadataURL, acsURL, m.now)
+	c.spBase = c.serviceProvider(opts.Key, opts.Certificate, m.rollover.older, metadataURL, acsURL, m.now)
 	c.spBase.AuthnNameIDFormat = orDefault(cfg.NameIDFormat, saml.PersistentNameIDFormat)
 	if opts.SignRequests {
 		c.spBase.SignatureMethod = dsig.RSASHA256SignatureMethod
@@ -497,6 +497,7 @@ func (m *Middleware) spMetadata(sp *saml.ServiceProvider) *saml.EntityDescriptor
 		}
 		d.AssertionConsumerServices = acs
 	}
+	m.publishNextKey(md)
 	return md
 }
 

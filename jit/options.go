@@ -61,6 +61,18 @@ type Options struct {
 	// it), then drop it.
 	DecryptionKeys []*rsa.PrivateKey
 
+	// NextKey and NextCertificate are the SP's next key pair, set both or
+	// neither, for a rollover without a failed sign-in: SP metadata lists
+	// NextCertificate beside Certificate, for signing and (for an RSA key)
+	// encryption, and assertions encrypted to either certificate decrypt,
+	// while AuthnRequests are still signed with Key. Once every IdP has
+	// fetched (or been given) the metadata listing both, promote: the next
+	// pair becomes Key and Certificate, and the old key moves to
+	// DecryptionKeys until the IdPs have the new metadata. See
+	// "SP key rollover" in the README.
+	NextKey         crypto.Signer
+	NextCertificate *x509.Certificate
+
 	// Connections are the identity providers (tenants) this application
 	// trusts, each with its own metadata, mapping and endpoints. At least
 	// one is required; names and IdP entity IDs must be unique.
