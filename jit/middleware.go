@@ -63,6 +63,12 @@ type Middleware struct {
 	byName map[string]*connection
 	routes map[string]http.HandlerFunc
 
+	// Stored connections (registry.go): reg is nil without
+	// Options.ConnectionStore; opts builds them as New built the others.
+	reg         *registry
+	opts        Options
+	codeDomains map[string]*connection // verified domains of Options.Connections
+
 	httpClient   *http.Client  // fetches IDPMetadataURL
 	refreshEvery time.Duration // the longest a fetched metadata copy is kept
 	stop         context.CancelFunc
@@ -88,6 +94,9 @@ type connection struct {
 	spBase        saml.ServiceProvider // the SP, without IdP metadata
 	mdURL         *url.URL             // IDPMetadataURL; nil when the metadata was given
 	idp           atomic.Pointer[idpSnapshot]
+	domains       []string    // Connection.Domains: the verified email domains
+	stored        bool        // read from Options.ConnectionStore
+	health        *connHealth // carried over when a stored connection is rebuilt
 }
 
 var connName = regexp.MustCompile(`^[a-z0-9_-]{1,64}$`)
@@ -176,8 +185,8 @@ func New(ctx context.Context, opts Options) (*Middleware, error) {
 		}
 		m.sessions = cs
 	}
-	if len(opts.Connections) == 0 {
-		return nil, errors.New("jit: at least one Connection is required")
+	if len(opts.Connections) == 0 && opts.ConnectionStore == nil {
+		return nil, errors.New("jit: at least one Connection, or a ConnectionStore, is required")
 	}
 	issuers := map[string]string{}
 	for i := range opts.Connections {
@@ -202,7 +211,16 @@ func New(ctx context.Context, opts Options) (*Middleware, error) {
 		m.routes[m.prefix+"/login"] = m.serveChooser
 	}
 	m.routes[m.prefix+"/logout"] = m.serveLogout
+	if err := m.indexConnections(&opts); err != nil {
+		return nil, err
+	}
 	m.startRefresher(ctx)
+	if m.reg != nil {
+		if err := m.startConnectionSync(ctx); err != nil {
+			_ = m.Close()
+			return nil, err
+		}
+	}
 	return m, nil
 }
 
@@ -390,6 +408,12 @@ func (m *Middleware) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		h, ok = m.routes[m.root.Path+r.URL.Path]
 	}
 	if !ok {
+		h, ok = m.storedRoute(r.URL.Path)
+	}
+	if !ok && m.root.Path != "" {
+		h, ok = m.storedRoute(m.root.Path + r.URL.Path)
+	}
+	if !ok {
 		http.NotFound(w, r)
 		return
 	}
@@ -429,7 +453,7 @@ func portOf(u *url.URL) string {
 // With several connections it leads to the chooser.
 func (m *Middleware) LoginURL(returnTo string) string {
 	p := m.prefix + "/login"
-	if len(m.conns) == 1 {
+	if len(m.conns) == 1 && m.reg == nil {
 		p = m.conns[0].loginPath
 	}
 	if isLocalPath(returnTo) {
@@ -438,11 +462,15 @@ func (m *Middleware) LoginURL(returnTo string) string {
 	return p
 }
 
-// Connections returns the names of the configured connections, in order.
+// Connections returns the names of the served connections: those of
+// Options.Connections in order, then the enabled stored ones by name.
 func (m *Middleware) Connections() []string {
 	names := make([]string, len(m.conns))
 	for i, c := range m.conns {
 		names[i] = c.name
+	}
+	for _, c := range m.storedConnections() {
+		names = append(names, c.name)
 	}
 	return names
 }
@@ -450,7 +478,7 @@ func (m *Middleware) Connections() []string {
 // MetadataURL returns the absolute URL of a connection's SP metadata, the
 // document to give the IdP's administrator.
 func (m *Middleware) MetadataURL(connection string) (string, bool) {
-	c, ok := m.byName[connection]
+	c, ok := m.connection(connection)
 	if !ok {
 		return "", false
 	}
@@ -552,7 +580,7 @@ var chooserPage = template.Must(template.New("chooser").Parse(`<!doctype html>
 func (m *Middleware) serveChooser(w http.ResponseWriter, r *http.Request) {
 	returnTo := r.URL.Query().Get("return_to")
 	if name := r.URL.Query().Get("connection"); name != "" {
-		c, ok := m.byName[name]
+		c, ok := m.connection(name)
 		if !ok {
 			http.NotFound(w, r)
 			return
