@@ -1,13 +1,11 @@
 package jit
 
 import (
-	"bytes"
 	"context"
 	"crypto/rsa"
 	"encoding/xml"
 	"errors"
 	"fmt"
-	"html/template"
 	"log/slog"
 	"net"
 	"net/http"
@@ -62,6 +60,8 @@ type Middleware struct {
 	conns  []*connection
 	byName map[string]*connection
 	routes map[string]http.HandlerFunc
+
+	chooser http.Handler // Options.Chooser; nil for the email page
 
 	// Stored connections (registry.go): reg is nil without
 	// Options.ConnectionStore; opts builds them as New built the others.
@@ -244,6 +244,7 @@ func newMiddleware(opts *Options) (*Middleware, error) {
 		log:          opts.Logger,
 		onEvent:      opts.OnEvent,
 		renderError:  opts.RenderError,
+		chooser:      opts.Chooser,
 		byName:       map[string]*connection{},
 		routes:       map[string]http.HandlerFunc{},
 		httpClient:   opts.HTTPClient,
@@ -566,40 +567,6 @@ func (m *Middleware) serveLogin(w http.ResponseWriter, r *http.Request, c *conne
 	w.Header().Set("Content-Security-Policy", "default-src; script-src 'sha256-AjPdJSbZmeWHnEc5ykvJFay8FTWeTeRbs9dutfZ0HqE='; referrer no-referrer;")
 	w.Header().Set("Content-Type", "text/html; charset=utf-8")
 	_, _ = w.Write(req.Post(relay))
-}
-
-var chooserPage = template.Must(template.New("chooser").Parse(`<!doctype html>
-<html lang="en"><head><meta charset="utf-8"><title>Sign in</title>
-<meta name="viewport" content="width=device-width, initial-scale=1"></head>
-<body style="font-family:system-ui,sans-serif;max-width:40rem;margin:4rem auto;padding:0 1rem">
-<h1>Sign in with your organisation</h1>
-<ul>{{range .}}<li><a href="{{.URL}}">{{.Name}}</a></li>{{end}}</ul>
-</body></html>
-`))
-
-func (m *Middleware) serveChooser(w http.ResponseWriter, r *http.Request) {
-	returnTo := r.URL.Query().Get("return_to")
-	if name := r.URL.Query().Get("connection"); name != "" {
-		c, ok := m.connection(name)
-		if !ok {
-			http.NotFound(w, r)
-			return
-		}
-		http.Redirect(w, r, withReturnTo(c.loginPath, returnTo), http.StatusFound)
-		return
-	}
-	type item struct{ Name, URL string }
-	items := make([]item, len(m.conns))
-	for i, c := range m.conns {
-		items[i] = item{c.display, withReturnTo(c.loginPath, returnTo)}
-	}
-	var buf bytes.Buffer
-	if err := chooserPage.Execute(&buf, items); err != nil {
-		http.Error(w, "internal error", http.StatusInternalServerError)
-		return
-	}
-	w.Header().Set("Content-Type", "text/html; charset=utf-8")
-	_, _ = w.Write(buf.Bytes())
 }
 
 func withReturnTo(p, returnTo string) string {

@@ -90,6 +90,15 @@ type Options struct {
 	// siblings change it. Call [Middleware.Close] to stop the polling.
 	ConnectionStore userstore.Connections
 
+	// Chooser, when set, serves PathPrefix+"/login" when the request names
+	// neither an email (?email=, which goes to the connection of its
+	// domain) nor a connection (?connection=NAME): the page where people
+	// say who they are. Link its choices to
+	// [Middleware.ConnectionLoginURL], or send its form to
+	// PathPrefix+"/login?email=…". The default page asks for a work email
+	// address and never lists the connections.
+	Chooser http.Handler
+
 	// ConnectionPollInterval is how often ConnectionStore's version is
 	// read. Default 5 seconds.
 	ConnectionPollInterval time.Duration
