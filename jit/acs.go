@@ -550,6 +550,7 @@ func (m *Middleware) refuse(w http.ResponseWriter, r *http.Request, s *signIn, e
 }
 
 func (m *Middleware) emit(ctx context.Context, e Event) {
+	m.recordOutcome(e)
 	if m.onEvent != nil {
 		m.onEvent(ctx, e)
 	}

@@ -333,6 +333,7 @@ func (m *Middleware) newConnection(ctx context.Context, opts *Options, cfg *Conn
 		policy:       cfg.Policy,
 		acsURL:       acsURL.String(),
 		entityID:     orDefault(cfg.EntityID, metadataURL.String()),
+		health:       &connHealth{},
 	}
 	if err := checkPolicy(&c.policy); err != nil {
 		return nil, err

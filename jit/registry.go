@@ -281,7 +281,9 @@ func (m *Middleware) applyStored(ctx context.Context, next map[string]*storedSta
 			if old := r.refresh[n]; old != nil && old.c == c {
 				refresh[n] = old
 			} else {
-				refresh[n] = &refreshState{c: c, due: time.Now().Add(m.nextRefresh(c.current()))}
+				due := time.Now().Add(m.nextRefresh(c.current()))
+				c.health.refreshAt(due)
+				refresh[n] = &refreshState{c: c, due: due}
 			}
 		}
 	}
