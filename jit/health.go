@@ -11,6 +11,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/crewjam/saml"
 )
 
 // Warning codes of [ConnectionHealth] only: judged when asked, against the
@@ -38,6 +40,9 @@ type ConnectionHealth struct {
 	Enabled bool
 	// Served says the connection signs people in now.
 	Served bool
+	// IdPEntityID is the IdP's entity ID, the issuer of its assertions
+	// and of its users' keys.
+	IdPEntityID string
 	// Error, for a stored connection that is enabled but not served (or
 	// served at an older revision), says why.
 	Error string
@@ -192,7 +197,7 @@ func (m *Middleware) health(c *connection, st *storedState) ConnectionHealth {
 	if c == nil {
 		return h
 	}
-	h.Connection = c.name
+	h.Connection, h.IdPEntityID = c.name, c.issuer
 	if c.health != nil {
 		c.health.mu.Lock()
 		h.LastSignIn, h.LastRefusal, h.LastRefusalReason = c.health.lastSignIn, c.health.lastRefusal, c.health.reason
@@ -224,6 +229,9 @@ func (m *Middleware) health(c *connection, st *storedState) ConnectionHealth {
 			h.Warnings = append(h.Warnings, Warning{Connection: c.name, Code: WarnCertificateExpiring,
 				Message: fmt.Sprintf("the IdP signing certificate %s (%s) %s on %s: the IdP must publish its next certificate in its metadata", ci.Subject, ci.SHA256[:16], verb, ci.NotAfter.UTC().Format(time.RFC3339))})
 		}
+	}
+	if w, ok := nameIDOffer(c, snap); ok {
+		h.Warnings = append(h.Warnings, w)
 	}
 	c.lint.mu.Lock()
 	h.Warnings = append(h.Warnings, c.lint.warnings...)
@@ -258,4 +266,29 @@ func signingCertificates(s *idpSnapshot) ([]CertificateInfo, error) {
 		}
 	}
 	return out, errors.Join(errs...)
+}
+
+// nameIDOffer warns when the connection keys users on the NameID and the
+// IdP's metadata lists NameID formats, none of them persistent: the IdP
+// will likely send an email or a transient NameID, which the mapping
+// refuses (or, when allowed, which changes or is reassigned).
+func nameIDOffer(c *connection, s *idpSnapshot) (Warning, bool) {
+	mp, ok := mappingOf(c.mapper)
+	if !ok || len(mp.Subject.Names) > 0 {
+		return Warning{}, false
+	}
+	var formats []string
+	for _, d := range s.sp.IDPMetadata.IDPSSODescriptors {
+		for _, f := range d.NameIDFormats {
+			if string(f) == string(saml.PersistentNameIDFormat) {
+				return Warning{}, false
+			}
+			formats = append(formats, string(f))
+		}
+	}
+	if len(formats) == 0 {
+		return Warning{}, false
+	}
+	return Warning{Connection: c.name, Code: WarnNameIDKey, Message: fmt.Sprintf(
+		"users are keyed on the NameID, and the IdP's metadata offers no persistent NameID (only %s): an email NameID changes and is reassigned, a transient one changes at every sign-in. Ask the IdP for a persistent NameID, or key on an immutable attribute (a preset such as entra)", strings.Join(formats, ", "))}, true
 }

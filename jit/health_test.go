@@ -3,6 +3,7 @@ package jit_test
 import (
 	"context"
 	"net/http"
+	"strings"
 	"testing"
 	"time"
 
@@ -10,6 +11,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/samljit/samljit/jit"
+	"github.com/samljit/samljit/jit/jittest"
 	"github.com/samljit/samljit/userstore"
 	"github.com/samljit/samljit/userstore/memstore"
 )
@@ -103,4 +105,35 @@ func TestConnectionHealthWarnings(t *testing.T) {
 	assert.False(t, hl.Enabled || hl.Served)
 	assert.Empty(t, hl.Warnings)
 	assert.NotContains(t, h.mw.Connections(), "broken")
+}
+
+// TestCheckConnectionReport: checking a connection before it is stored
+// reports what a setup page shows: the IdP's entity ID, its signing
+// certificates, and warnings such as an IdP offering no persistent NameID
+// to a mapping keyed on it.
+func TestCheckConnectionReport(t *testing.T) {
+	h := storedHarness(t, memstore.NewConnections())
+	ctx := context.Background()
+	rec := addIdP(t, h, "contoso")
+	idp := h.idp("contoso")
+	report, err := h.mw.CheckConnection(ctx, rec)
+	require.NoError(t, err)
+	assert.Equal(t, idp.EntityID(), report.IdPEntityID)
+	require.Len(t, report.SigningCertificates, 1)
+	assert.Equal(t, idp.Certificate().NotAfter, report.SigningCertificateExpiry)
+	assert.False(t, report.Served)
+	assert.Empty(t, report.Warnings)
+	assert.Empty(t, h.mw.Health()[1:], "nothing stored")
+
+	emailOnly := strings.Replace(string(rec.IDPMetadata), "<md:NameIDFormat>"+jittest.NameIDFormatPersistent+"</md:NameIDFormat>", "", 1)
+	require.NotEqual(t, string(rec.IDPMetadata), emailOnly)
+	rec.IDPMetadata = []byte(emailOnly)
+	report, err = h.mw.CheckConnection(ctx, rec)
+	require.NoError(t, err)
+	assert.Equal(t, []string{jit.WarnNameIDKey}, warningCodes(report.Warnings))
+
+	rec.Preset = "entra" // keyed on an attribute: the NameID does not matter
+	report, err = h.mw.CheckConnection(ctx, rec)
+	require.NoError(t, err)
+	assert.Empty(t, report.Warnings)
 }

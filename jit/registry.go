@@ -382,24 +382,40 @@ var ErrNoConnectionStore = errors.New("jit: no connection store that can be chan
 // entity ID, signing certificates, sign-in endpoint and validity. It also
 // refuses a name or an IdP another connection has, or a domain a
 // connection configured in code has. Errors wrap
-// [userstore.ErrInvalidConnection] and say why.
-func (m *Middleware) CheckConnection(ctx context.Context, rec userstore.Connection) error {
+// [userstore.ErrInvalidConnection] (or [userstore.ErrDomainTaken]) and say
+// why. When it passes, it returns what a setup page shows on the spot: the
+// IdP's entity ID, its signing certificates and their expiry, the
+// metadata's validity, and warnings (a certificate near its end, an IdP
+// that offers no persistent NameID to a mapping keyed on it, risky
+// settings).
+func (m *Middleware) CheckConnection(ctx context.Context, rec userstore.Connection) (ConnectionHealth, error) {
+	h, err := m.checkConnection(ctx, rec)
+	if err != nil {
+		return ConnectionHealth{}, err
+	}
+	return h, nil
+}
+
+func (m *Middleware) checkConnection(ctx context.Context, rec userstore.Connection) (ConnectionHealth, error) {
 	c, err := m.buildStored(ctx, rec)
 	if err != nil {
-		return err
+		return ConnectionHealth{}, err
 	}
+	h := m.health(c, nil)
+	h.Stored, h.Enabled, h.Served = true, rec.Enabled, false
+	h.NextMetadataRefresh = time.Time{}
 	if _, ok := m.byName[rec.Name]; ok {
-		return fmt.Errorf("%w: connection %q: the name is taken by a connection configured in code", userstore.ErrInvalidConnection, rec.Name)
+		return h, fmt.Errorf("%w: connection %q: the name is taken by a connection configured in code", userstore.ErrInvalidConnection, rec.Name)
 	}
 	if owner := m.issuerOwner(c.issuer); owner != "" && owner != rec.Name {
-		return fmt.Errorf("%w: connection %q: connection %q already trusts the IdP %q; users are bound to one connection", userstore.ErrInvalidConnection, rec.Name, owner, c.issuer)
+		return h, fmt.Errorf("%w: connection %q: connection %q already trusts the IdP %q; users are bound to one connection", userstore.ErrInvalidConnection, rec.Name, owner, c.issuer)
 	}
 	for _, d := range rec.Domains {
 		if other, ok := m.codeDomains[d.Name]; ok {
-			return fmt.Errorf("%w: %q belongs to connection %q", userstore.ErrDomainTaken, d.Name, other.name)
+			return h, fmt.Errorf("%w: %q belongs to connection %q", userstore.ErrDomainTaken, d.Name, other.name)
 		}
 	}
-	return nil
+	return h, nil
 }
 
 // issuerOwner returns the name of the connection trusting the IdP with
@@ -425,7 +441,7 @@ func (m *Middleware) PutConnection(ctx context.Context, rec userstore.Connection
 	if m.reg == nil || m.reg.admin == nil {
 		return userstore.Connection{}, ErrNoConnectionStore
 	}
-	if err := m.CheckConnection(ctx, rec); err != nil {
+	if _, err := m.CheckConnection(ctx, rec); err != nil {
 		return userstore.Connection{}, err
 	}
 	stored, err := m.reg.admin.PutConnection(ctx, rec, m.now())
