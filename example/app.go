@@ -150,6 +150,17 @@ func newApp(ctx context.Context, cfg config, logger *slog.Logger) (*app, error) 
 		}
 	}
 
+	graph, err := graphResolver(cfg)
+	if err != nil {
+		a.Close()
+		return nil, err
+	}
+	if graph != nil { // Entra ID only: checkGraphFlags saw to it
+		for i := range conns {
+			conns[i].Policy.GroupResolver = graph
+		}
+	}
+
 	if a.db, a.store, err = openStore(ctx, cfg.db); err != nil {
 		a.Close()
 		return nil, err

@@ -21,6 +21,7 @@ import (
 	"html"
 	"io"
 	"log/slog"
+	"maps"
 	"math/big"
 	"net"
 	"net/http"
@@ -73,10 +74,10 @@ func TestInteropSimpleSAMLphp(t *testing.T) {
 	appRoot := "http://" + appLn.Addr().String()
 	spEntityID := appRoot + "/saml/metadata"
 
-	idp := startSimpleSAMLphp(ctx, t, php, spEntityID, appRoot+"/saml/acs")
+	idp := startSimpleSAMLphp(ctx, t, php, spEntityID, appRoot+"/saml/acs", nil)
 	t.Logf("SimpleSAMLphp ready at %s after %s", idp.baseURL, time.Since(start).Round(time.Millisecond))
 
-	a := ssphpStartApp(ctx, t, appLn, idp.metadataURL)
+	a := ssphpStartApp(ctx, t, appLn, idp.metadataURL, t.TempDir())
 	wantSubject := ssphpPersistentNameID(idp.salt, idp.entityID, spEntityID, ssphpUser.UID)
 
 	t0 := time.Now()
@@ -149,8 +150,10 @@ type ssphpIdP struct {
 }
 
 // startSimpleSAMLphp writes a SimpleSAMLphp configuration for one SP and
-// serves it with `php -S` until the test ends.
-func startSimpleSAMLphp(ctx context.Context, t *testing.T, php, spEntityID, acsURL string) ssphpIdP {
+// serves it with `php -S` until the test ends. extra adds to (or replaces)
+// the values the templates are rendered with: SLO (the SP's Single Logout
+// endpoint) and SPCertData (its base64 certificate) list the SP's SLO.
+func startSimpleSAMLphp(ctx context.Context, t *testing.T, php, spEntityID, acsURL string, extra map[string]any) ssphpIdP {
 	t.Helper()
 	dir := t.TempDir()
 	sub := func(name string) string {
@@ -183,7 +186,9 @@ func startSimpleSAMLphp(ctx context.Context, t *testing.T, php, spEntityID, acsU
 		"Username": ssphpUser.Username, "Password": ssphpUser.Password, "UID": ssphpUser.UID,
 		"Mail": ssphpUser.Mail, "GivenName": ssphpUser.GivenName, "Surname": ssphpUser.Surname,
 		"DisplayName": ssphpUser.DisplayName, "EPPN": ssphpUser.EPPN, "Groups": ssphpUser.Groups,
+		"SLO": "", "SPCertData": "",
 	}
+	maps.Copy(data, extra)
 	ssphpRender(t, "config.php", configDir, data)
 	ssphpRender(t, "authsources.php", configDir, data)
 	ssphpRender(t, "metadata/saml20-idp-hosted.php", metadataDir, data)
@@ -241,10 +246,11 @@ func startSimpleSAMLphp(ctx context.Context, t *testing.T, php, spEntityID, acsU
 	}
 }
 
-// ssphpStartApp runs the example app on ln against a real IdP's metadata URL.
-func ssphpStartApp(ctx context.Context, t *testing.T, ln net.Listener, idpMetadataURL string) *app {
+// ssphpStartApp runs the example app on ln against a real IdP's metadata
+// URL, with its data (and SP key pair) in dataDir.
+func ssphpStartApp(ctx context.Context, t *testing.T, ln net.Listener, idpMetadataURL, dataDir string) *app {
 	t.Helper()
-	cfg, err := parseFlags([]string{"-addr", ln.Addr().String(), "-data", t.TempDir(),
+	cfg, err := parseFlags([]string{"-addr", ln.Addr().String(), "-data", dataDir,
 		"-idp-metadata", idpMetadataURL, "-preset", "generic"}, io.Discard)
 	require.NoError(t, err)
 	logs := &ssphpBuffer{}
@@ -270,15 +276,26 @@ func ssphpStartApp(ctx context.Context, t *testing.T, ln net.Listener, idpMetada
 // the SAMLResponse, which is posted to the app's ACS. It returns /api/me.
 func ssphpSignIn(ctx context.Context, t *testing.T, appRoot string) userJSON {
 	t.Helper()
+	return ssphpSignInWith(ctx, t, ssphpBrowser(t), appRoot)
+}
+
+// ssphpBrowser is a fresh browser: a cookie jar, redirects followed.
+func ssphpBrowser(t *testing.T) *http.Client {
+	t.Helper()
 	jar, err := cookiejar.New(nil)
 	require.NoError(t, err)
-	c := &http.Client{Jar: jar, Timeout: 15 * time.Second,
+	return &http.Client{Jar: jar, Timeout: 15 * time.Second,
 		CheckRedirect: func(req *http.Request, via []*http.Request) error {
 			if len(via) >= 10 {
 				return errors.New("more than 10 redirects")
 			}
 			return nil
 		}}
+}
+
+// ssphpSignInWith is ssphpSignIn with browser c.
+func ssphpSignInWith(ctx context.Context, t *testing.T, c *http.Client, appRoot string) userJSON {
+	t.Helper()
 
 	// App → SimpleSAMLphp SSOService → login page (redirects followed).
 	page, pageURL := ssphpDo(ctx, t, c, http.MethodGet, appRoot+"/saml/login", nil)

@@ -46,6 +46,8 @@ type config struct {
 	data              string
 	allowIDPInitiated bool
 	adminGroup        string
+
+	graphClientID, graphClientSecret, graphClientSecretFile string
 }
 
 type multiFlag []string
@@ -66,6 +68,9 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 	fs.StringVar(&c.data, "data", "samljit-data", "data directory for keys, session secret and database")
 	fs.BoolVar(&c.allowIDPInitiated, "allow-idp-initiated", false, "accept IdP-initiated sign-in")
 	fs.StringVar(&c.adminGroup, "admin-group", "", "IdP group whose members may use /admin (default: \"admins\" with the development IdP)")
+	fs.StringVar(&c.graphClientID, "graph-client-id", "", "Entra app registration (client) ID: resolve the groups of people in over 150 groups through Microsoft Graph (needs -preset entra)")
+	fs.StringVar(&c.graphClientSecret, "graph-client-secret", "", "client secret for -graph-client-id (visible to other local users: prefer -graph-client-secret-file)")
+	fs.StringVar(&c.graphClientSecretFile, "graph-client-secret-file", "", "file holding the client secret for -graph-client-id")
 	if err := fs.Parse(args); err != nil {
 		return c, err
 	}
@@ -83,6 +88,9 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 		return usage(fmt.Errorf("-preset: %w", err))
 	}
 	c.idpMetadata = md
+	if err := checkGraphFlags(c); err != nil {
+		return usage(err)
+	}
 	if c.rootURL == "" {
 		c.rootURL = "http://" + browserHost(c.addr)
 	}

@@ -512,10 +512,18 @@ func (m *Middleware) resolveOverage(ctx context.Context, s *signIn) error {
 	}
 	groups, err := c.policy.GroupResolver.ResolveGroups(ctx, GroupsQuery{Connection: c.name, Key: s.key, Identity: s.identity, Link: link})
 	if err != nil {
-		return fmt.Errorf("%w: %w", ErrGroupsUnavailable, err)
+		var w interface{ Warning() string }
+		if errors.As(err, &w) {
+			m.warnCorr(ctx, s.corr, c, WarnGroupResolver, "%s", w.Warning())
+		}
+		e.Err = fmt.Errorf("%w: %w", ErrGroupsUnavailable, err)
+		m.emit(ctx, e)
+		return e.Err
 	}
 	if len(groups) > claims.DefaultMaxValues {
-		return fmt.Errorf("%w: the resolver returned %d groups, over %d", ErrGroupsUnavailable, len(groups), claims.DefaultMaxValues)
+		e.Err = fmt.Errorf("%w: the resolver returned %d groups, over %d", ErrGroupsUnavailable, len(groups), claims.DefaultMaxValues)
+		m.emit(ctx, e)
+		return e.Err
 	}
 	out := []string{}
 	for _, g := range groups {

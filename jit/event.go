@@ -27,7 +27,9 @@ const (
 	// EventGroupsOverage: the IdP omitted the groups because there were
 	// too many. Emitted before the sign-in's outcome; Resolved says
 	// whether the [GroupResolver] supplied them, and when it did not the
-	// stored groups and roles were kept unchanged.
+	// stored groups and roles were kept unchanged. When the resolver
+	// failed, Err says why ([ErrGroupsUnavailable]) and the sign-in is
+	// refused.
 	EventGroupsOverage EventKind = "groups_overage"
 )
 
@@ -54,7 +56,8 @@ type Event struct {
 	// Before and After are the profile before and after an update; After
 	// alone for a creation.
 	Before, After *userstore.Profile
-	// Err is the reason for a refusal.
+	// Err is the reason for a refusal, or, on an [EventGroupsOverage],
+	// the group resolver's failure.
 	Err error
 	// Resolved is set on an [EventGroupsOverage] when the connection's
 	// GroupResolver supplied the groups.

@@ -57,6 +57,11 @@ const (
 	// groups overage) and no GroupResolver is configured, so the sign-in
 	// dropped the group-derived roles or was refused.
 	WarnGroupsOverage = "groups-overage"
+	// WarnGroupResolver: the connection's GroupResolver failed with an
+	// error that names something an administrator must do (its Warning
+	// method's text, such as a Microsoft Graph tenant that has not granted
+	// admin consent); such sign-ins are refused until it is done.
+	WarnGroupResolver = "group-resolver"
 )
 
 // lint is what one connection has warned about so far.

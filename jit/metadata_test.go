@@ -94,7 +94,13 @@ func TestSPMetadataServed(t *testing.T) {
 			acs = append(acs, e.Binding+" "+e.Location)
 		}
 		assert.Equal(t, []string{saml.HTTPPostBinding + " " + acsURL}, acs, "one ACS, HTTP-POST, at this connection's ACS: the only binding it accepts")
-		assert.Empty(t, sp.SingleLogoutServices, "logout is local: no SingleLogoutService")
+		sloURL := strings.TrimSuffix(acsURL, "/acs") + "/slo"
+		var slo []string
+		for _, e := range sp.SingleLogoutServices {
+			slo = append(slo, e.Binding+" "+e.Location+" "+e.ResponseLocation)
+		}
+		assert.Equal(t, []string{saml.HTTPRedirectBinding + " " + sloURL + " " + sloURL, saml.HTTPPostBinding + " " + sloURL + " " + sloURL}, slo,
+			"the connection's Single Logout endpoint, both bindings")
 		var certs []string
 		for _, kd := range sp.KeyDescriptors {
 			for _, c := range kd.KeyInfo.X509Data.X509Certificates {

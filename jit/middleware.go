@@ -44,6 +44,7 @@ type Middleware struct {
 	root        *url.URL
 	prefix      string
 	afterSignIn string
+	afterLogout string
 	now         func() time.Time
 	skew        time.Duration
 	maxBytes    int
@@ -83,6 +84,7 @@ type connection struct {
 	entityID      string // this SP's entity ID towards the IdP
 	acsURL        string
 	acsPath       string
+	sloPath       string // the Single Logout endpoint, both bindings
 	loginPath     string
 	metadataPath  string
 	mapper        claims.Mapper
@@ -149,6 +151,9 @@ func New(ctx context.Context, opts Options) (*Middleware, error) {
 	if !isLocalPath(m.afterSignIn) {
 		return nil, fmt.Errorf("jit: Options.AfterSignInPath %q must be a local path", m.afterSignIn)
 	}
+	if m.afterLogout = orDefault(opts.AfterLogoutPath, m.afterSignIn); !isLocalPath(m.afterLogout) {
+		return nil, fmt.Errorf("jit: Options.AfterLogoutPath %q must be a local path", m.afterLogout)
+	}
 	if opts.Key == nil || opts.Certificate == nil {
 		return nil, errors.New("jit: Options.Key and Options.Certificate are required")
 	}
@@ -206,6 +211,7 @@ func New(ctx context.Context, opts Options) (*Middleware, error) {
 		m.routes[c.metadataPath] = func(w http.ResponseWriter, r *http.Request) { m.serveMetadata(w, r, c) }
 		m.routes[c.loginPath] = func(w http.ResponseWriter, r *http.Request) { m.serveLogin(w, r, c) }
 		m.routes[c.acsPath] = func(w http.ResponseWriter, r *http.Request) { m.serveACS(w, r, c) }
+		m.routes[c.sloPath] = func(w http.ResponseWriter, r *http.Request) { m.serveSLO(w, r, c) }
 	}
 	if _, ok := m.routes[m.prefix+"/login"]; !ok {
 		m.routes[m.prefix+"/login"] = m.serveChooser
@@ -315,6 +321,9 @@ func (m *Middleware) servedConnection(ctx context.Context, opts *Options, cfg *C
 		return nil, fmt.Errorf("jit: connection %q: %w", cfg.Name, err)
 	}
 	c.metadataPath, c.loginPath, c.acsPath = base+"/metadata", base+"/login", base+"/acs"
+	if err := c.enableSLO(abs(base+"/slo"), opts.Key); err != nil {
+		return nil, fmt.Errorf("jit: connection %q: %w", cfg.Name, err)
+	}
 	return c, nil
 }
 
@@ -508,8 +517,9 @@ func (m *Middleware) serveMetadata(w http.ResponseWriter, r *http.Request, c *co
 
 // spMetadata is crewjam's SP metadata trimmed to what this SP serves: one
 // HTTP-POST assertion consumer service (crewjam also lists HTTP-Artifact,
-// which the ACS does not accept), no SingleLogoutService (logout is local,
-// and crewjam would list one with an empty Location), valid for
+// which the ACS does not accept), the Single Logout endpoint with the
+// HTTP-Redirect and HTTP-POST bindings when the connection serves one
+// (crewjam would list one with an empty Location otherwise), valid for
 // saml.DefaultValidDuration by this middleware's clock.
 func (m *Middleware) spMetadata(sp *saml.ServiceProvider) *saml.EntityDescriptor {
 	md := sp.Metadata()
@@ -518,7 +528,9 @@ func (m *Middleware) spMetadata(sp *saml.ServiceProvider) *saml.EntityDescriptor
 	for i := range md.SPSSODescriptors {
 		d := &md.SPSSODescriptors[i]
 		d.ValidUntil = &validUntil
-		d.SingleLogoutServices = nil
+		if sp.SloURL.String() == "" {
+			d.SingleLogoutServices = nil
+		}
 		var acs []saml.IndexedEndpoint
 		for _, e := range d.AssertionConsumerServices {
 			if e.Binding == saml.HTTPPostBinding {

@@ -188,6 +188,11 @@ type Options struct {
 	// protected page lands. Default "/".
 	AfterSignInPath string
 
+	// AfterLogoutPath is where a logout lands: at once when it is local
+	// only, or once the IdP has confirmed a Single Logout. Default
+	// AfterSignInPath.
+	AfterLogoutPath string
+
 	// Now is the clock. Default time.Now. Every time judgement this package
 	// makes uses it, and so does crewjam/saml's validation for this
 	// middleware (signature certificates' validity included).

@@ -175,9 +175,14 @@ func (rm *RoleMapping) admits(groups []string) bool {
 }
 
 // GroupResolver fetches the groups of a user whose assertion carried a
-// groups overage claim instead of groups. An application implements it
-// with Microsoft Graph (the user's getMemberObjects, or transitiveMemberOf,
-// using the tenant and object IDs in q.Identity).
+// groups overage claim instead of groups. Package
+// [github.com/samljit/samljit/jit/entragraph] implements it with Microsoft
+// Graph for Entra ID; an application may write its own.
+//
+// Any error refuses the sign-in with [ErrGroupsUnavailable] (a 503 the
+// person may retry). An error that has, in its chain, a method
+// Warning() string names something an administrator must do: its text is
+// also recorded as a [WarnGroupResolver] warning.
 type GroupResolver interface {
 	ResolveGroups(ctx context.Context, q GroupsQuery) ([]string, error)
 }

@@ -397,6 +397,10 @@ func TestGroupsOverage(t *testing.T) {
 		require.ErrorIs(t, h.lastRefusal(), jit.ErrGroupsUnavailable)
 		assert.True(t, h.logged(corr, "429"))
 		assert.Empty(t, h.users())
+		over := h.eventsOf(jit.EventGroupsOverage)
+		require.Len(t, over, 1, "the overage is recorded also when its resolution fails")
+		assert.False(t, over[0].Resolved)
+		require.ErrorIs(t, over[0].Err, jit.ErrGroupsUnavailable)
 	})
 }
 

@@ -42,6 +42,9 @@ type idpSnapshot struct {
 	sp         saml.ServiceProvider // a template, copied per use; IDPMetadata is this copy
 	binding    string               // how the AuthnRequest is sent
 	ssoURL     string
+	sloBinding string        // how LogoutRequests and LogoutResponses are sent; "" when the IdP has no SLO
+	sloURL     string        // where LogoutRequests go
+	sloRespURL string        // where LogoutResponses go
 	validUntil time.Time     // zero when the metadata sets none
 	cache      time.Duration // the metadata's cacheDuration; zero when none
 }
@@ -60,6 +63,7 @@ func (c *connection) newSnapshot(md *saml.EntityDescriptor) (*idpSnapshot, error
 	if s.ssoURL == "" {
 		return nil, errors.New("IdP metadata has no HTTP-Redirect or HTTP-POST SingleSignOnService")
 	}
+	s.sloBinding, s.sloURL, s.sloRespURL = idpSLO(md)
 	return s, nil
 }
 

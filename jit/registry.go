@@ -119,6 +119,10 @@ func (m *Middleware) storedRoute(path string) (http.HandlerFunc, bool) {
 		return func(w http.ResponseWriter, r *http.Request) { m.serveLogin(w, r, c) }, true
 	case "acs":
 		return func(w http.ResponseWriter, r *http.Request) { m.serveACS(w, r, c) }, true
+	case "slo":
+		if c.sloPath != "" {
+			return func(w http.ResponseWriter, r *http.Request) { m.serveSLO(w, r, c) }, true
+		}
 	}
 	return nil, false
 }

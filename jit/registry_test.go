@@ -263,3 +263,24 @@ func TestConnectionStoreAlone(t *testing.T) {
 	require.True(t, ok)
 	assert.Equal(t, "https://app.example.com/saml/acme/metadata", u)
 }
+
+// TestStoredConnectionSingleLogout: a stored connection serves its Single
+// Logout endpoint, listed in its SP metadata, while it is served.
+func TestStoredConnectionSingleLogout(t *testing.T) {
+	h := storedHarness(t, memstore.NewConnections())
+	ctx := context.Background()
+	_, err := h.mw.PutConnection(ctx, addIdP(t, h, "contoso"))
+	require.NoError(t, err)
+	resp, err := http.Get(h.app.URL + "/saml/contoso/metadata")
+	require.NoError(t, err)
+	assert.Contains(t, readBody(t, resp), `Location="`+h.app.URL+`/saml/contoso/slo"`)
+	resp, err = http.Get(h.app.URL + "/saml/contoso/slo")
+	require.NoError(t, err)
+	readBody(t, resp)
+	assert.Equal(t, http.StatusBadRequest, resp.StatusCode, "served, and refusing a request without a message")
+	require.NoError(t, h.mw.RemoveConnection(ctx, "contoso"))
+	resp, err = http.Get(h.app.URL + "/saml/contoso/slo")
+	require.NoError(t, err)
+	readBody(t, resp)
+	assert.Equal(t, http.StatusNotFound, resp.StatusCode)
+}

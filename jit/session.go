@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"slices"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -92,11 +93,12 @@ func (cookieSerializer) Deserialize(src []byte, dst any) error {
 	}
 }
 
-// trackedRequest is an outstanding AuthnRequest of this browser, found by
-// the RelayState the IdP echoes.
+// trackedRequest is an outstanding AuthnRequest or LogoutRequest of this
+// browser, found by the RelayState the IdP echoes.
 type trackedRequest struct {
 	Relay    string `json:"relay"`
 	ID       string `json:"id"`
+	Logout   bool   `json:"logout,omitempty"` // a LogoutRequest, never answered by a sign-in
 	Conn     string `json:"conn"`
 	ReturnTo string `json:"return_to"`
 	Expires  int64  `json:"exp"`
@@ -202,7 +204,7 @@ func (m *Middleware) takeTracked(r *http.Request, c *connection, relay string) (
 		return trackedRequest{}, false
 	}
 	for _, t := range m.readTracked(r) {
-		if t.Relay == relay && t.Conn == c.name && t.ID != "" {
+		if t.Relay == relay && t.Conn == c.name && t.ID != "" && !t.Logout {
 			return t, true
 		}
 	}
@@ -259,7 +261,9 @@ func (m *Middleware) cookieOptions(maxAge int) *sessions.Options {
 // also a copy of it, on every instance, and deletes the cookie (and, with
 // a server-side Options.SessionStore, what that store keeps for it, by
 // saving the browser's own session with MaxAge -1). It does not sign the
-// person out of the IdP, which may sign them straight back in. The cookie
+// person out of the IdP, which may sign them straight back in: the logout
+// endpoint (PathPrefix/logout) does, by SAML Single Logout, when the IdP
+// offers it. The cookie
 // is deleted even when ending the record fails; the error then wraps
 // ErrStoreUnavailable.
 func (m *Middleware) Logout(w http.ResponseWriter, r *http.Request) error {
@@ -313,6 +317,24 @@ func (m *Middleware) EndSessions(ctx context.Context, key userstore.Key) (int, e
 	return n, nil
 }
 
+// EndSession ends one live session of the user with key, the one with
+// the given ID (from [Middleware.Sessions]), on every instance: "sign out
+// that device". A session of another user is left alone and, like an
+// unknown or ended one, is reported as an error wrapping
+// [userstore.ErrNotFound], so that a page listing a person's own sessions
+// cannot end anyone else's. A store failure is an error wrapping
+// [ErrStoreUnavailable].
+func (m *Middleware) EndSession(ctx context.Context, key userstore.Key, id string) error {
+	list, err := m.records.ListSessions(ctx, key, m.now())
+	if err != nil {
+		return storeErr("list sessions", err)
+	}
+	if !slices.ContainsFunc(list, func(s userstore.Session) bool { return s.ID == id }) {
+		return fmt.Errorf("jit: end session: no live session of %s with that ID: %w", key, userstore.ErrNotFound)
+	}
+	return m.endSession(ctx, id, "end session")
+}
+
 // Sessions returns the live sessions of the user with key, oldest first:
 // for a page where a person, or an administrator, reviews them before
 // ending them with [Middleware.EndSessions]. A store failure is an error
@@ -325,10 +347,12 @@ func (m *Middleware) Sessions(ctx context.Context, key userstore.Key) ([]usersto
 	return list, nil
 }
 
-// serveLogout ends the local session on a same-origin POST. A GET, or a
-// POST another site made the browser send, is refused: a cross-site
-// logout is a nuisance attack (logout CSRF) and needs no token beyond the
-// browser's own Origin and Sec-Fetch-Site headers.
+// serveLogout ends the local session on a same-origin POST, then, when the
+// session's IdP offers Single Logout, sends the browser to it with a
+// LogoutRequest (see slo.go); otherwise it lands on AfterLogoutPath. A
+// GET, or a POST another site made the browser send, is refused: a
+// cross-site logout is a nuisance attack (logout CSRF) and needs no token
+// beyond the browser's own Origin and Sec-Fetch-Site headers.
 func (m *Middleware) serveLogout(w http.ResponseWriter, r *http.Request) {
 	if r.Method != http.MethodPost {
 		w.Header().Set("Allow", "POST")
@@ -342,10 +366,15 @@ func (m *Middleware) serveLogout(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "forbidden: cross-site request", http.StatusForbidden)
 		return
 	}
+	rec, c, live := m.sessionForLogout(r)
 	if err := m.Logout(w, r); err != nil {
 		m.log.ErrorContext(r.Context(), "logout", "err", err)
+		live = false // the session may still be live: do not tell the IdP it ended
 	}
-	http.Redirect(w, r, m.afterSignIn, http.StatusSeeOther)
+	if live && m.startSingleLogout(w, r, c, rec) {
+		return
+	}
+	http.Redirect(w, r, m.afterLogout, http.StatusSeeOther)
 }
 
 // SameOrigin reports whether a state-changing request comes from the
@@ -426,22 +455,41 @@ func ContextWithUser(ctx context.Context, u userstore.User) context.Context {
 // trusts its user's IdP. It returns [ErrSuspended] when the user is
 // suspended and [ErrStoreUnavailable] when the store fails.
 func (m *Middleware) CurrentUser(r *http.Request) (userstore.User, error) {
+	_, u, err := m.current(r)
+	return u, err
+}
+
+// current is CurrentUser, also returning the session record.
+func (m *Middleware) current(r *http.Request) (userstore.Session, userstore.User, error) {
 	id, c, err := m.sessionID(r)
 	if err != nil {
-		return userstore.User{}, err
+		return userstore.Session{}, userstore.User{}, err
 	}
 	rec, u, err := m.records.LookupSession(r.Context(), id, m.now())
 	switch {
 	case errors.Is(err, userstore.ErrNotFound):
-		return userstore.User{}, fmt.Errorf("%w: the session was ended or has expired, or its user no longer exists", ErrNotSignedIn)
+		return userstore.Session{}, userstore.User{}, fmt.Errorf("%w: the session was ended or has expired, or its user no longer exists", ErrNotSignedIn)
 	case err != nil:
-		return userstore.User{}, storeErr("lookup session", err)
+		return userstore.Session{}, userstore.User{}, storeErr("lookup session", err)
 	case rec.Connection != c.name || rec.Key.Issuer != c.issuer:
-		return userstore.User{}, fmt.Errorf("%w: connection %q does not trust the session's IdP", ErrNotSignedIn, rec.Connection)
+		return userstore.Session{}, userstore.User{}, fmt.Errorf("%w: connection %q does not trust the session's IdP", ErrNotSignedIn, rec.Connection)
 	case u.Status == userstore.Suspended:
-		return u, ErrSuspended
+		return rec, u, ErrSuspended
 	}
-	return u, nil
+	return rec, u, nil
+}
+
+type sessionCtxKey struct{}
+
+// SessionFromContext returns the session record of the request that
+// [Middleware.RequireUser] let through: its ID, connection, creation and
+// expiry. A page listing a person's sessions ([Middleware.Sessions]) marks
+// "this device" with it; an application that wants a last-seen time, an IP
+// address or a user agent per session records them itself, keyed by this
+// ID (the store keeps none of them).
+func SessionFromContext(ctx context.Context) (userstore.Session, bool) {
+	s, ok := ctx.Value(sessionCtxKey{}).(userstore.Session)
+	return s, ok
 }
 
 // RequireUser protects next: every request re-reads the session record and
@@ -452,13 +500,15 @@ func (m *Middleware) CurrentUser(r *http.Request) (userstore.User, error) {
 // the user's sessions, so a suspended user's next request is one of
 // these, and their next sign-in is refused); a suspended user whose
 // session is still live (suspended by other means) gets 403; a store
-// failure gets 503. next finds the user with [UserFromContext].
+// failure gets 503. next finds the user with [UserFromContext] and the
+// session with [SessionFromContext].
 func (m *Middleware) RequireUser(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		u, err := m.CurrentUser(r)
+		rec, u, err := m.current(r)
 		switch {
 		case err == nil:
-			next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), userCtxKey{}, u)))
+			ctx := context.WithValue(context.WithValue(r.Context(), userCtxKey{}, u), sessionCtxKey{}, rec)
+			next.ServeHTTP(w, r.WithContext(ctx))
 		case errors.Is(err, ErrNotSignedIn), errors.Is(err, ErrSessionExpired):
 			if wantsRedirect(r) {
 				http.Redirect(w, r, m.LoginURL(r.URL.RequestURI()), http.StatusFound)

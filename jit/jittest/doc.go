@@ -40,6 +40,13 @@
 // can alter it or post it twice; [IdP.ResponseFor] and [IdP.Unsolicited]
 // build responses without any HTTP.
 //
+// Single Logout: the IdP keeps a session per response ([IdP.Sessions]). Given
+// the service provider's metadata ([IdP.AddServiceProvider]), it answers the
+// SP's signed LogoutRequest at [IdP.SLOURL] by ending those sessions, and
+// [IdP.LogoutRequestFor] builds an IdP-initiated LogoutRequest (or a forgery
+// of one) whose signed answer it checks ([IdP.LogoutResult]). Its metadata
+// lists the SingleLogoutService with [Options.SingleLogout].
+//
 // The core ([NewServer] and the methods of [IdP]) needs no *testing.T, so a
 // development-only program, such as an example application, can run it as a
 // local IdP. [New] is the convenience wrapper for tests. Never use this

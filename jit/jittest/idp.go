@@ -117,6 +117,10 @@ type Options struct {
 	// NameIDs. It is executed with a [UserList]; a development IdP uses it
 	// to show people's names and attributes and a warning banner.
 	UserListTemplate *template.Template
+	// SingleLogout lists the IdP's SingleLogoutService ([IdP.SLOURL],
+	// HTTP-Redirect and HTTP-POST) in its metadata, so that a service
+	// provider sends it LogoutRequests. The endpoint is served either way.
+	SingleLogout bool
 }
 
 // IdP is an in-process SAML 2.0 identity provider serving HTTP on
@@ -145,6 +149,11 @@ type IdP struct {
 	mutateAssertion        func(a *saml.Assertion)
 	mutateAssertionElement func(a *etree.Element)
 	mutateResponse         func(resp *etree.Element)
+	// Single Logout state, guarded by mu.
+	sps            map[string]serviceProvider // by entity ID
+	sessions       map[string]Session         // live sessions by SessionIndex
+	pendingLogouts map[string]string          // LogoutRequest ID -> SP entity ID
+	logoutResults  map[string]LogoutResult    // by LogoutRequest ID
 }
 
 // NewServer generates a signing key and certificate and starts an IdP on
@@ -187,6 +196,7 @@ func NewServer(opts Options) (*IdP, error) {
 	mux := http.NewServeMux()
 	mux.HandleFunc(metadataPath, p.serveMetadata)
 	mux.HandleFunc(ssoPath, p.serveSSO)
+	mux.HandleFunc(sloPath, p.serveSLO)
 	p.srv = httptest.NewServer(mux)
 	p.baseURL = p.srv.URL
 	p.ssoURL, _ = url.Parse(p.baseURL + ssoPath)
@@ -319,6 +329,14 @@ func (p *IdP) buildMetadata() ([]byte, error) {
 	kd.CreateElement("ds:KeyInfo").CreateElement("ds:X509Data").CreateElement("ds:X509Certificate").
 		SetText(base64.StdEncoding.EncodeToString(p.cert.Raw))
 
+	// SingleLogoutService precedes NameIDFormat (saml-metadata §2.4.2).
+	if p.opts.SingleLogout {
+		for _, b := range []string{saml.HTTPRedirectBinding, saml.HTTPPostBinding} {
+			slo := idp.CreateElement("md:SingleLogoutService")
+			slo.CreateAttr("Binding", b)
+			slo.CreateAttr("Location", p.SLOURL())
+		}
+	}
 	for _, f := range []string{NameIDFormatPersistent, NameIDFormatEmail, NameIDFormatUnspecified, NameIDFormatTransient} {
 		idp.CreateElement("md:NameIDFormat").SetText(f)
 	}

@@ -60,6 +60,11 @@ func (p *IdP) ResponseFor(req Request, nameID string) (Form, error) {
 	if mutateAssertion != nil {
 		mutateAssertion(assertion)
 	}
+	if s := assertion.Subject; s != nil && s.NameID != nil {
+		for _, st := range assertion.AuthnStatements {
+			p.recordSession(Session{NameID: s.NameID.Value, SessionIndex: st.SessionIndex, SPEntityID: req.SPEntityID})
+		}
+	}
 	assertionEl := assertion.Element()
 	if mutateAssertionEl != nil {
 		mutateAssertionEl(assertionEl)

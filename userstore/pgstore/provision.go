@@ -72,9 +72,8 @@ const provisionUser = `WITH old AS (
 	FROM up LEFT JOIN old ON true`
 
 // provision is Provision after the key is validated: provisionUser, run
-// again when it wrote nothing because the user was created meanwhile, or
-// failed with an error the database asks to retry, up to
-// sqlcore.MaxAttempts times in all.
+// again by sqlcore.Retry when it wrote nothing because the user was
+// created meanwhile, or failed with an error the database asks to retry.
 func (s *Store) provision(ctx context.Context, key userstore.Key, p userstore.Profile, now time.Time) (userstore.Provisioned, error) {
 	now, err := s.core.Stamp(key, now)
 	if err != nil {
@@ -90,7 +89,8 @@ func (s *Store) provision(ctx context.Context, key userstore.Key, p userstore.Pr
 	}
 	args := s.core.AppendInsertArgs(nil, id, key, &e, now)
 
-	for attempt := 1; ; attempt++ {
+	var res userstore.Provisioned
+	err = sqlcore.Retry(ctx, retryable, func() error {
 		var (
 			u          userstore.User
 			status     int64
@@ -99,48 +99,38 @@ func (s *Store) provision(ctx context.Context, key userstore.Key, p userstore.Pr
 		)
 		dest := append(splitTimes{}.AppendDest([]any{&u.ID, &status}, &u.CreatedAt), &localRoles)
 		err := s.db.QueryRowContext(ctx, provisionUser, args...).Scan(append(dest, old.dest()...)...)
-		if errors.Is(err, sql.ErrNoRows) || retryable(err) {
-			// Either the user was created by a concurrent call after
-			// this statement's snapshot and nothing was written, or
-			// the database asked for a retry. Run it again.
-			if attempt >= sqlcore.MaxAttempts {
-				if errors.Is(err, sql.ErrNoRows) {
-					err = errors.New("the user kept changing; gave up")
-				}
-				return userstore.Provisioned{}, err
-			}
-			if retryable(err) && !sqlcore.Backoff(ctx, attempt) {
-				return userstore.Provisioned{}, err
-			}
-			if err := ctx.Err(); err != nil {
-				return userstore.Provisioned{}, err
-			}
-			continue
+		switch {
+		case errors.Is(err, sql.ErrNoRows):
+			// The user was created by a concurrent call after this
+			// statement's snapshot, and nothing was written.
+			return sqlcore.ErrCreatedMeanwhile
+		case emailTaken(err):
+			return fmt.Errorf("%w (%w)", userstore.ErrEmailInUse, err)
+		case err != nil:
+			return err
 		}
-		if emailTaken(err) {
-			return userstore.Provisioned{}, fmt.Errorf("%w (%w)", userstore.ErrEmailInUse, err)
-		}
-		if err != nil {
-			return userstore.Provisioned{}, err
-		}
-		var res userstore.Provisioned
+		res = userstore.Provisioned{}
 		if old.id != nil {
 			before, err := old.user(key)
 			if err != nil {
-				return userstore.Provisioned{}, err
+				return err
 			}
 			if before.ID != u.ID {
-				return userstore.Provisioned{}, fmt.Errorf("read user %s before, but wrote %s", before.ID, u.ID)
+				return fmt.Errorf("read user %s before, but wrote %s", before.ID, u.ID)
 			}
 			res.Before = &before
 		}
 		if u.LocalRoles, err = sqlcore.DecodeLocalRoles(localRoles); err != nil {
-			return userstore.Provisioned{}, fmt.Errorf("user %s: local roles: %w", u.ID, err)
+			return fmt.Errorf("user %s: local roles: %w", u.ID, err)
 		}
 		u.Status = userstore.Status(status)
 		res.User = sqlcore.Written(u, key, p, now)
-		return res, nil
+		return nil
+	})
+	if err != nil {
+		return userstore.Provisioned{}, err
 	}
+	return res, nil
 }
 
 // nullableUser receives the before image of provisionUser, whose columns

@@ -551,6 +551,15 @@ func TestContextEndsWhileWaitingForLock(t *testing.T) {
 	require.True(t, res.Created())
 	_, err = other.ExecContext(ctx, "DELETE FROM replay")
 	require.NoError(t, err, "the store kept a transaction open")
+
+	// A write whose context's deadline comes before the busy timeout
+	// waits no longer than the deadline, and, when it succeeds, hands the
+	// connection back with the store's busy timeout.
+	soon, cancel := context.WithTimeout(ctx, 3*time.Second)
+	defer cancel()
+	_, err = s.Provision(soon, k, userstore.Profile{DisplayName: "Ada"}, now)
+	require.NoError(t, err)
+	require.Equal(t, 5000, pragmaInt(t, db, "busy_timeout"), "the busy timeout of a write with a deadline was left on the connection")
 }
 
 func TestTimeOutOfRange(t *testing.T) {

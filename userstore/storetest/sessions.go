@@ -114,6 +114,18 @@ func testSessionEndedOrExpiredNotFound(t *testing.T, s sessionsStore) {
 
 	requireGone(t, s, "no-such-session", t0, "an unknown ID")
 	requireGone(t, s, sess.ID+"x", t0, "an ID with a byte added")
+	// An ID with a NUL, which some databases cannot hold, is just an
+	// unknown ID: not found, and nothing to end.
+	requireGone(t, s, "\x00"+sess.ID, t0, "an ID starting with a NUL")
+	requireGone(t, s, sess.ID+"\x00", t0, "an ID ending with a NUL")
+	noError(t, s.EndSession(ctx, "\x00"+sess.ID), "ending a session whose ID starts with a NUL")
+	n, err := s.EndSessions(ctx, k, "\x00", t0)
+	noError(t, err, "EndSessions of a SessionIndex with a NUL")
+	equal(t, 0, n, "sessions ended with a SessionIndex of a NUL")
+	n, err = s.EndSessionsByNameID(ctx, k.Issuer, "\x00"+k.Subject, "", t0)
+	noError(t, err, "EndSessionsByNameID of a NameID with a NUL")
+	equal(t, 0, n, "sessions ended by a NameID starting with a NUL")
+	requireLive(t, s, sess.ID, t0)
 	requireLive(t, s, sess.ID, sess.ExpiresAt.Add(-time.Nanosecond))
 	requireGone(t, s, sess.ID, sess.ExpiresAt, "a session at its expiry")
 	requireGone(t, s, sess.ID, sess.ExpiresAt.Add(time.Hour), "an expired session")
@@ -160,6 +172,26 @@ func testCreateSessionRefusals(t *testing.T, s sessionsStore) {
 	upper := newSession(t, key("ADA"), "", t0)
 	errorIs(t, s.CreateSession(ctx, upper), userstore.ErrNotFound, "CreateSession for another case of the key")
 	equal(t, 0, len(listSessions(t, s, k, t0)), "sessions after refused creations")
+
+	// A NUL, which some databases cannot hold, is kept exactly or the
+	// session is refused with nothing recorded.
+	for name, mutate := range map[string]func(*userstore.Session){
+		"ID":           func(s *userstore.Session) { s.ID = "\x00" + s.ID[1:] },
+		"connection":   func(s *userstore.Session) { s.Connection = "\x00acme" },
+		"SessionIndex": func(s *userstore.Session) { s.SessionIndex = "_i\x00" },
+		"NameID":       func(s *userstore.Session) { s.NameID.Value = "\x00nid" },
+	} {
+		nul := newSession(t, k, "", t0)
+		mutate(&nul)
+		if err := s.CreateSession(ctx, nul); err != nil {
+			requireGone(t, s, nul.ID, t0, "a session with a NUL in its "+name+", refused")
+			continue
+		}
+		got, _ := requireLive(t, s, nul.ID, t0)
+		equal(t, normalizeSessions([]userstore.Session{nul}), normalizeSessions([]userstore.Session{got}), "a session with a NUL in its %s", name)
+		noError(t, s.EndSession(ctx, nul.ID), "EndSession")
+	}
+	equal(t, 0, len(listSessions(t, s, k, t0)), "sessions after the sessions with a NUL")
 
 	createSession(t, s, sess)
 	dup := newSession(t, k, "_other", t0.Add(time.Minute))

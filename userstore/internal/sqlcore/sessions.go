@@ -15,11 +15,9 @@ import (
 // transaction, or after it as Dialect.PurgeAfterCommit says. It returns
 // userstore.ErrNotFound, wrapped, when no active user has s.Key.
 func (c *Core) CreateSession(ctx context.Context, s userstore.Session) error {
+	// A NUL in a text the database cannot hold is refused by the
+	// database, with nothing written.
 	err := s.Validate()
-	if err == nil && c.d.TextRefusesNUL && (hasNUL(s.ID) || hasNUL(s.Connection) || hasNUL(s.SessionIndex) ||
-		hasNUL(s.NameID.Value) || hasNUL(s.NameID.Format) || hasNUL(s.NameID.NameQualifier) || hasNUL(s.NameID.SPNameQualifier)) {
-		err = errors.New("session contains a NUL character")
-	}
 	var created, expires time.Time
 	if err == nil {
 		created, err = c.d.Time.Stored(s.CreatedAt)

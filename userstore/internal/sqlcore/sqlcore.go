@@ -334,10 +334,10 @@ func (c *Core) PrepareLookup(ctx context.Context) {
 	}
 }
 
-// errCreatedMeanwhile means a sign-in found no user with its key, but a
-// concurrent one created that user before its insert; the transaction
-// wrote nothing that matters and runs again.
-var errCreatedMeanwhile = errors.New("the user was created by a concurrent sign-in")
+// ErrCreatedMeanwhile means a sign-in found no user with its key, but a
+// concurrent one created that user before its insert; what it ran wrote
+// nothing that matters, and [Retry] runs it again at once.
+var ErrCreatedMeanwhile = errors.New("the user was created by a concurrent sign-in")
 
 // decideError carries an error of SignIn's decide function through the
 // transaction, so that it is never mistaken for a database error to retry.
@@ -349,24 +349,34 @@ func (e *decideError) Error() string { return e.err.Error() }
 // Unwrap returns decide's error.
 func (e *decideError) Unwrap() error { return e.err }
 
-// Write runs fn in a write transaction of the dialect. When the
-// transaction fails with an error the dialect may retry (unless decide
-// returned it), or because a concurrent sign-in created the user it was
-// about to create, it runs again from its start (after a short random
-// wait in the first case, see Backoff), up to MaxAttempts times in all and
-// while ctx lasts.
+// Write runs fn in a write transaction of the dialect, through [Retry]:
+// again from its start when the transaction fails with an error the
+// dialect may retry (unless decide returned it), or because a concurrent
+// sign-in created the user it was about to create.
 func (c *Core) Write(ctx context.Context, fn func(tx *Tx) error) error {
-	for attempt := 1; ; attempt++ {
+	return Retry(ctx, c.d.Retryable, func() error {
 		tx, err := c.d.Begin(ctx)
-		if err == nil {
-			err = run(tx, fn)
+		if err != nil {
+			return err
 		}
+		return run(tx, fn)
+	})
+}
+
+// Retry runs fn, and runs it again when it fails with an error wrapping
+// [ErrCreatedMeanwhile] (at once) or one that retryable, which may be nil,
+// says the database asks to retry (after [Backoff]), up to MaxAttempts
+// times in all and while ctx lasts. An error of a SignIn's decide function
+// is never retried. It returns fn's last error.
+func Retry(ctx context.Context, retryable func(error) bool, fn func() error) error {
+	for attempt := 1; ; attempt++ {
+		err := fn()
 		if err == nil {
 			return nil
 		}
-		meanwhile := errors.Is(err, errCreatedMeanwhile)
+		meanwhile := errors.Is(err, ErrCreatedMeanwhile)
 		var de *decideError
-		if !meanwhile && (!c.retryable(err) || errors.As(err, &de)) {
+		if !meanwhile && (retryable == nil || !retryable(err) || errors.As(err, &de)) {
 			return err
 		}
 		if attempt >= MaxAttempts {
@@ -375,10 +385,7 @@ func (c *Core) Write(ctx context.Context, fn func(tx *Tx) error) error {
 			}
 			return err
 		}
-		if !meanwhile && !Backoff(ctx, attempt) {
-			return err
-		}
-		if ctx.Err() != nil {
+		if !meanwhile && !Backoff(ctx, attempt) || ctx.Err() != nil {
 			return err
 		}
 	}
@@ -419,22 +426,14 @@ func run(tx *Tx, fn func(tx *Tx) error) error {
 	return tx.End(err)
 }
 
-// Exec runs one write statement with the dialect's Exec, again when it
-// fails with an error the dialect may retry, after a short random wait,
-// up to MaxAttempts times in all and while ctx lasts. It returns how many rows the statement changed.
-func (c *Core) Exec(ctx context.Context, query string, args ...any) (int64, error) {
-	for attempt := 1; ; attempt++ {
-		n, err := c.d.Exec(ctx, query, args...)
-		if err == nil || !c.retryable(err) || attempt >= MaxAttempts || !Backoff(ctx, attempt) {
-			return n, err
-		}
-	}
-}
-
-// retryable reports whether the dialect may retry a write that failed
-// with err.
-func (c *Core) retryable(err error) bool {
-	return c.d.Retryable != nil && c.d.Retryable(err)
+// Exec runs one write statement with the dialect's Exec, through [Retry],
+// and returns how many rows it changed.
+func (c *Core) Exec(ctx context.Context, query string, args ...any) (n int64, err error) {
+	err = Retry(ctx, c.d.Retryable, func() error {
+		n, err = c.d.Exec(ctx, query, args...)
+		return err
+	})
+	return n, err
 }
 
 // errorf returns err wrapped in the store's name and the operation that

@@ -176,7 +176,7 @@ func (c *Core) upsert(ctx context.Context, tx *Tx, key userstore.Key, now time.T
 	if n, err := r.RowsAffected(); err != nil {
 		return userstore.Provisioned{}, fmt.Errorf("insert user: %w", err)
 	} else if n == 0 {
-		return userstore.Provisioned{}, errCreatedMeanwhile
+		return userstore.Provisioned{}, ErrCreatedMeanwhile
 	}
 	u := userstore.User{ID: id, Status: userstore.Active, CreatedAt: now}
 	return userstore.Provisioned{User: Written(u, key, e.profile, now)}, nil

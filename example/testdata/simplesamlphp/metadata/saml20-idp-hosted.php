@@ -9,6 +9,8 @@ $metadata['__DYNAMIC:1__'] = [
     'auth' => 'example-userpass',
 
     'signature.algorithm' => 'http://www.w3.org/2001/04/xmldsig-more#rsa-sha256',
+    // Logout messages are signed, and must be (SAML 2.0 Profiles §4.4.4.1).
+    'sign.logout' => true,
     'NameIDFormat' => 'urn:oasis:names:tc:SAML:2.0:nameid-format:persistent',
     'attributes.NameFormat' => 'urn:oasis:names:tc:SAML:2.0:attrname-format:uri',
 

@@ -16,4 +16,17 @@ $metadata[{{php .SPEntityID}}] = [
     'saml20.sign.response' => true,
     'signature.algorithm' => 'http://www.w3.org/2001/04/xmldsig-more#rsa-sha256',
     'assertion.encryption' => false,
+{{- if .SLO}}
+    // Single Logout: the app's endpoint, and its certificate, which checks
+    // the signatures of its LogoutRequests and LogoutResponses.
+    'SingleLogoutService' => [
+        [
+            'Binding' => 'urn:oasis:names:tc:SAML:2.0:bindings:HTTP-Redirect',
+            'Location' => {{php .SLO}},
+        ],
+    ],
+    'certData' => {{php .SPCertData}},
+    'validate.logout' => true,
+    'sign.logout' => true,
+{{- end}}
 ];
