@@ -166,13 +166,22 @@ func CheckDomain(name string) error {
 }
 
 // EmailDomain returns the lower-cased domain of an email address, or ""
-// when email is not one.
+// when email is not one (a domain with a character outside ASCII is not:
+// internationalized domains are written in their xn-- form).
 func EmailDomain(email string) string {
 	at := strings.LastIndexByte(email, '@')
 	if at <= 0 || at == len(email)-1 {
 		return ""
 	}
-	d := strings.TrimSuffix(strings.ToLower(strings.TrimSpace(email[at+1:])), ".")
+	raw := email[at+1:]
+	for i := 0; i < len(raw); i++ {
+		if raw[i] >= 0x80 {
+			// Lower-casing non-ASCII can yield ASCII (the Kelvin sign
+			// becomes "k"); IDNs are given in their xn-- form.
+			return ""
+		}
+	}
+	d := strings.TrimSuffix(strings.ToLower(strings.TrimSpace(raw)), ".")
 	if CheckDomain(d) != nil {
 		return ""
 	}
