@@ -170,12 +170,17 @@ func (m *Middleware) startConnectionSync(ctx context.Context) error {
 // URL unreachable) keeps its previous version, if any, and is retried; its
 // reason is logged. The error is for a store that cannot be read.
 func (m *Middleware) SyncConnections(ctx context.Context) error {
-	r := m.reg
-	if r == nil {
+	if m.reg == nil {
 		return nil
 	}
-	r.syncMu.Lock()
-	defer r.syncMu.Unlock()
+	m.reg.syncMu.Lock()
+	defer m.reg.syncMu.Unlock()
+	return m.syncLocked(ctx)
+}
+
+// syncLocked is SyncConnections with syncMu held.
+func (m *Middleware) syncLocked(ctx context.Context) error {
+	r := m.reg
 	v, err := r.store.ConnectionsVersion(ctx)
 	if err != nil {
 		return fmt.Errorf("jit: read the connection store's version: %w", err)
@@ -542,7 +547,14 @@ func (m *Middleware) unservedSession(ctx context.Context, id, conn string) (*con
 	if m.reg == nil || id == "" {
 		return nil, false
 	}
-	if err := m.SyncConnections(ctx); err != nil {
+	// A request does not wait behind a sync in progress (which may be
+	// fetching metadata): it is refused, and nothing is ended.
+	if !m.reg.syncMu.TryLock() {
+		return nil, false
+	}
+	err := m.syncLocked(ctx)
+	m.reg.syncMu.Unlock()
+	if err != nil {
 		return nil, false // the store failed: refuse, but end nothing
 	}
 	if c, ok := m.connection(conn); ok {
