@@ -342,7 +342,11 @@ func (m *Middleware) storedConfig(ctx context.Context, rec userstore.Connection)
 	if err := userstore.CheckConnection(rec); err != nil {
 		return Connection{}, err
 	}
-	mapper, err := Preset(rec.Preset)
+	preset := rec.Preset
+	if preset == "" {
+		preset = claims.PresetGeneric
+	}
+	mapper, err := claims.Preset(preset)
 	if err != nil {
 		return Connection{}, fmt.Errorf("%w: connection %q: %w", userstore.ErrInvalidConnection, rec.Name, err)
 	}
@@ -362,22 +366,6 @@ func (m *Middleware) storedConfig(ctx context.Context, rec userstore.Connection)
 		cfg.Name = rec.Name // the name is the record's
 	}
 	return cfg, nil
-}
-
-// Preset returns the claims mapping a stored connection's Preset names:
-// "generic" (or ""), "entra", "okta" or "adfs".
-func Preset(name string) (claims.Mapper, error) {
-	switch name {
-	case "", "generic":
-		return claims.Generic(), nil
-	case "entra":
-		return claims.Entra(), nil
-	case "okta":
-		return claims.Okta(), nil
-	case "adfs":
-		return claims.ADFS(), nil
-	}
-	return nil, fmt.Errorf("unknown preset %q: use generic, entra, okta or adfs", name)
 }
 
 // ErrNoConnectionStore is returned by the methods that change stored
