@@ -185,6 +185,7 @@ func newApp(ctx context.Context, cfg config, logger *slog.Logger) (*app, error) 
 		Connections: conns,
 		Logger:      logger,
 		OnEvent:     a.record,
+		Chooser:     a.chooser(conns),
 	})
 	if err != nil {
 		a.Close()

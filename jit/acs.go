@@ -576,6 +576,7 @@ func (m *Middleware) mappingRefused(s *signIn, err error) error {
 }
 
 func (m *Middleware) emit(ctx context.Context, e Event) {
+	m.recordOutcome(e)
 	if m.onEvent != nil {
 		m.onEvent(ctx, e)
 	}

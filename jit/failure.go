@@ -134,6 +134,11 @@ a:focus-visible{outline:3px solid var(--accent);outline-offset:2px}
 .button{display:inline-block;padding:.6rem 1.1rem;border-radius:.4rem;background:var(--accent);color:var(--bg);text-decoration:none;font-weight:600}
 ul.choices{list-style:none;padding:0}ul.choices li{margin:.5rem 0}
 ul.choices a{display:block;padding:.75rem 1rem;border-radius:.4rem;background:var(--box);text-decoration:none;font-weight:600}
+label{display:block;font-weight:600;margin-bottom:.4rem}
+input{font:inherit;padding:.55rem .7rem;border:1px solid var(--muted);border-radius:.4rem;width:20rem;max-width:100%;box-sizing:border-box;color:var(--fg);background:var(--bg)}
+input:focus-visible,button:focus-visible{outline:3px solid var(--accent);outline-offset:2px}
+button{font:inherit;font-weight:600;padding:.6rem 1.1rem;border:0;border-radius:.4rem;background:var(--accent);color:var(--bg);margin-top:.75rem;cursor:pointer}
+.problem{border-left:4px solid #b00;padding-left:.75rem}
 .ref{color:var(--muted);font-size:.9rem}code{font-size:.95em;word-break:break-all}`
 
 var errorPage = template.Must(template.New("error").Parse(`<!doctype html>
@@ -146,15 +151,5 @@ var errorPage = template.Must(template.New("error").Parse(`<!doctype html>
 <p>{{.Message}}</p>
 {{if .SignInURL}}<p><a class="button" href="{{.SignInURL}}">Try again</a></p>{{end}}
 {{if .CorrelationID}}<p class="ref">Reference: <code>{{.CorrelationID}}</code> (give it to your administrator)</p>{{end}}
-</main></body></html>
-`))
-
-var chooserPage = template.Must(template.New("chooser").Parse(`<!doctype html>
-<html lang="en"><head><meta charset="utf-8"><title>Sign in</title>
-<meta name="viewport" content="width=device-width, initial-scale=1">
-<style>` + pageStyle + `</style></head>
-<body><main>
-<h1>Sign in with your organisation</h1>
-<nav aria-label="Organisations"><ul class="choices">{{range .}}<li><a href="{{.URL}}">{{.Name}}</a></li>{{end}}</ul></nav>
 </main></body></html>
 `))

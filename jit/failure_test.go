@@ -187,15 +187,17 @@ func TestSuspendedRefusalOffersNoRetry(t *testing.T) {
 	assert.NotRegexp(t, regexp.MustCompile(`Try again`), body)
 }
 
-// TestChooserPage: the chooser lists the connections, styled like the
-// other pages, each link starting that connection's sign-in.
+// TestChooserPage: the default chooser asks for an email, styled like
+// the other pages, keeps where the person was going, and lists no
+// connection.
 func TestChooserPage(t *testing.T) {
 	h := newHarness(t, harnessConfig{connections: []string{"acme", "globex"}})
 	resp, body := get(t, h.client(), h.app.URL+"/saml/login?return_to=%2Fx")
 	require.Equal(t, http.StatusOK, resp.StatusCode)
-	assert.Contains(t, body, `<nav aria-label="Organisations"><ul class="choices">`)
-	assert.Contains(t, body, `<a href="/saml/acme/login?return_to=%2Fx">acme</a>`)
-	assert.Contains(t, body, `<a href="/saml/globex/login?return_to=%2Fx">globex</a>`)
+	assert.Contains(t, body, `<label for="email">`)
+	assert.Contains(t, body, `<input type="hidden" name="return_to" value="/x">`)
+	assert.NotContains(t, body, "acme", "the chooser lists no customer")
+	assert.NotContains(t, body, "globex", "the chooser lists no customer")
 	assert.Contains(t, body, `<meta name="viewport"`)
 	assert.Contains(t, body, "<style>")
 }

@@ -111,7 +111,7 @@ func (l *lint) record(w Warning, key string) bool {
 // from what its IdP actually sent.
 func (m *Middleware) Warnings() []Warning {
 	var out []Warning
-	for _, c := range m.conns {
+	for _, c := range append(slices.Clip(m.conns), m.storedConnections()...) {
 		c.lint.mu.Lock()
 		out = append(out, c.lint.warnings...)
 		c.lint.mu.Unlock()

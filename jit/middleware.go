@@ -1,7 +1,6 @@
 package jit
 
 import (
-	"bytes"
 	"context"
 	"crypto/rsa"
 	"encoding/xml"
@@ -54,13 +53,22 @@ type Middleware struct {
 	onEvent     func(context.Context, Event)
 	renderError func(http.ResponseWriter, *http.Request, *Failure)
 	spKey       *rsa.PrivateKey       // Options.Key, when it is an RSA key
-	decryptKeys []*rsa.PrivateKey     // spKey (if any), then Options.DecryptionKeys
+	decryptKeys []*rsa.PrivateKey     // spKey (if any), then Options.NextKey and Options.DecryptionKeys
+	rollover    keyRollover           // the SP's next key pair (keyrollover.go)
 	linker      userstore.Linker      // set when the store can look users up by email and link
 	signInStore userstore.SignInStore // set when the store is the replay cache and can do both at once
 
 	conns  []*connection
 	byName map[string]*connection
 	routes map[string]http.HandlerFunc
+
+	chooser http.Handler // Options.Chooser; nil for the email page
+
+	// Stored connections (registry.go): reg is nil without
+	// Options.ConnectionStore; opts builds them as New built the others.
+	reg         *registry
+	opts        Options
+	codeDomains map[string]*connection // verified domains of Options.Connections
 
 	httpClient   *http.Client  // fetches IDPMetadataURL
 	refreshEvery time.Duration // the longest a fetched metadata copy is kept
@@ -88,6 +96,9 @@ type connection struct {
 	spBase        saml.ServiceProvider // the SP, without IdP metadata
 	mdURL         *url.URL             // IDPMetadataURL; nil when the metadata was given
 	idp           atomic.Pointer[idpSnapshot]
+	domains       []string    // Connection.Domains: the verified email domains
+	stored        bool        // read from Options.ConnectionStore
+	health        *connHealth // carried over when a stored connection is rebuilt
 }
 
 var connName = regexp.MustCompile(`^[a-z0-9_-]{1,64}$`)
@@ -179,8 +190,8 @@ func New(ctx context.Context, opts Options) (*Middleware, error) {
 		}
 		m.sessions = cs
 	}
-	if len(opts.Connections) == 0 {
-		return nil, errors.New("jit: at least one Connection is required")
+	if len(opts.Connections) == 0 && opts.ConnectionStore == nil {
+		return nil, errors.New("jit: at least one Connection, or a ConnectionStore, is required")
 	}
 	issuers := map[string]string{}
 	for i := range opts.Connections {
@@ -207,7 +218,16 @@ func New(ctx context.Context, opts Options) (*Middleware, error) {
 	}
 	m.routes[m.prefix+"/logout"] = m.serveLogout
 	m.routes[m.prefix+"/failed"] = m.serveFailed
+	if err := m.indexConnections(&opts); err != nil {
+		return nil, err
+	}
 	m.startRefresher(ctx)
+	if m.reg != nil {
+		if err := m.startConnectionSync(ctx); err != nil {
+			_ = m.Close()
+			return nil, err
+		}
+	}
 	return m, nil
 }
 
@@ -231,6 +251,7 @@ func newMiddleware(opts *Options) (*Middleware, error) {
 		log:          opts.Logger,
 		onEvent:      opts.OnEvent,
 		renderError:  opts.RenderError,
+		chooser:      opts.Chooser,
 		byName:       map[string]*connection{},
 		routes:       map[string]http.HandlerFunc{},
 		httpClient:   opts.HTTPClient,
@@ -250,8 +271,7 @@ func newMiddleware(opts *Options) (*Middleware, error) {
 	if rk, ok := opts.Key.(*rsa.PrivateKey); ok {
 		m.spKey = rk
 	}
-	var err error
-	if m.decryptKeys, err = decryptionKeys(m.spKey, opts.DecryptionKeys); err != nil {
+	if err := m.setKeys(opts); err != nil {
 		return nil, err
 	}
 	return m, nil
@@ -323,6 +343,7 @@ func (m *Middleware) newConnection(ctx context.Context, opts *Options, cfg *Conn
 		policy:       cfg.Policy,
 		acsURL:       acsURL.String(),
 		entityID:     orDefault(cfg.EntityID, metadataURL.String()),
+		health:       &connHealth{},
 	}
 	if err := checkPolicy(&c.policy); err != nil {
 		return nil, err
@@ -345,7 +366,7 @@ func (m *Middleware) newConnection(ctx context.Context, opts *Options, cfg *Conn
 	}
 	c.issuer = idp.EntityID
 	m.lintConfig(ctx, c, cfg)
-	c.spBase = c.serviceProvider(opts.Key, opts.Certificate, opts.DecryptionKeys, metadataURL, acsURL, m.now)
+	c.spBase = c.serviceProvider(opts.Key, opts.Certificate, m.rollover.older, metadataURL, acsURL, m.now)
 	c.spBase.AuthnNameIDFormat = orDefault(cfg.NameIDFormat, saml.PersistentNameIDFormat)
 	if opts.SignRequests {
 		c.spBase.SignatureMethod = dsig.RSASHA256SignatureMethod
@@ -400,6 +421,12 @@ func (m *Middleware) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		h, ok = m.routes[m.root.Path+r.URL.Path]
 	}
 	if !ok {
+		h, ok = m.storedRoute(r.URL.Path)
+	}
+	if !ok && m.root.Path != "" {
+		h, ok = m.storedRoute(m.root.Path + r.URL.Path)
+	}
+	if !ok {
 		http.NotFound(w, r)
 		return
 	}
@@ -439,7 +466,7 @@ func portOf(u *url.URL) string {
 // With several connections it leads to the chooser.
 func (m *Middleware) LoginURL(returnTo string) string {
 	p := m.prefix + "/login"
-	if len(m.conns) == 1 {
+	if len(m.conns) == 1 && m.reg == nil {
 		p = m.conns[0].loginPath
 	}
 	if isLocalPath(returnTo) {
@@ -448,11 +475,15 @@ func (m *Middleware) LoginURL(returnTo string) string {
 	return p
 }
 
-// Connections returns the names of the configured connections, in order.
+// Connections returns the names of the served connections: those of
+// Options.Connections in order, then the enabled stored ones by name.
 func (m *Middleware) Connections() []string {
 	names := make([]string, len(m.conns))
 	for i, c := range m.conns {
 		names[i] = c.name
+	}
+	for _, c := range m.storedConnections() {
+		names = append(names, c.name)
 	}
 	return names
 }
@@ -460,7 +491,7 @@ func (m *Middleware) Connections() []string {
 // MetadataURL returns the absolute URL of a connection's SP metadata, the
 // document to give the IdP's administrator.
 func (m *Middleware) MetadataURL(connection string) (string, bool) {
-	c, ok := m.byName[connection]
+	c, ok := m.connection(connection)
 	if !ok {
 		return "", false
 	}
@@ -510,6 +541,7 @@ func (m *Middleware) spMetadata(sp *saml.ServiceProvider) *saml.EntityDescriptor
 		}
 		d.AssertionConsumerServices = acs
 	}
+	m.publishNextKey(md)
 	return md
 }
 
@@ -550,31 +582,6 @@ func (m *Middleware) serveLogin(w http.ResponseWriter, r *http.Request, c *conne
 	w.Header().Set("Content-Security-Policy", "default-src; script-src 'sha256-AjPdJSbZmeWHnEc5ykvJFay8FTWeTeRbs9dutfZ0HqE='; referrer no-referrer;")
 	w.Header().Set("Content-Type", "text/html; charset=utf-8")
 	_, _ = w.Write(req.Post(relay))
-}
-
-func (m *Middleware) serveChooser(w http.ResponseWriter, r *http.Request) {
-	returnTo := r.URL.Query().Get("return_to")
-	if name := r.URL.Query().Get("connection"); name != "" {
-		c, ok := m.byName[name]
-		if !ok {
-			http.NotFound(w, r)
-			return
-		}
-		http.Redirect(w, r, withReturnTo(c.loginPath, returnTo), http.StatusFound)
-		return
-	}
-	type item struct{ Name, URL string }
-	items := make([]item, len(m.conns))
-	for i, c := range m.conns {
-		items[i] = item{c.display, withReturnTo(c.loginPath, returnTo)}
-	}
-	var buf bytes.Buffer
-	if err := chooserPage.Execute(&buf, items); err != nil {
-		http.Error(w, "internal error", http.StatusInternalServerError)
-		return
-	}
-	w.Header().Set("Content-Type", "text/html; charset=utf-8")
-	_, _ = w.Write(buf.Bytes())
 }
 
 func withReturnTo(p, returnTo string) string {

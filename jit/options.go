@@ -61,10 +61,53 @@ type Options struct {
 	// it), then drop it.
 	DecryptionKeys []*rsa.PrivateKey
 
+	// NextKey and NextCertificate are the SP's next key pair, set both or
+	// neither, for a rollover without a failed sign-in: SP metadata lists
+	// NextCertificate beside Certificate, for signing and (for an RSA key)
+	// encryption, and assertions encrypted to either certificate decrypt,
+	// while AuthnRequests are still signed with Key. Once every IdP has
+	// fetched (or been given) the metadata listing both, promote: the next
+	// pair becomes Key and Certificate, and the old key moves to
+	// DecryptionKeys until the IdPs have the new metadata. See
+	// "SP key rollover" in the README.
+	NextKey         crypto.Signer
+	NextCertificate *x509.Certificate
+
 	// Connections are the identity providers (tenants) this application
 	// trusts, each with its own metadata, mapping and endpoints. At least
 	// one is required; names and IdP entity IDs must be unique.
 	Connections []Connection
+
+	// ConnectionStore, when set, is where connections kept as data are
+	// read from (see [userstore.Connection]): New reads it, then it is
+	// polled every ConnectionPollInterval, and a change (a connection
+	// added, changed, enabled, disabled or removed) is served from then
+	// on, without a restart and without dropping sign-ins in flight
+	// through connections that stay. Its connections are served beside
+	// Options.Connections, which keep their names, IdPs and domains when
+	// a stored connection claims them too. With a store that implements
+	// [userstore.ConnectionAdmin], [Middleware.PutConnection] and its
+	// siblings change it. Call [Middleware.Close] to stop the polling.
+	ConnectionStore userstore.Connections
+
+	// Chooser, when set, serves PathPrefix+"/login" when the request names
+	// neither an email (?email=, which goes to the connection of its
+	// domain) nor a connection (?connection=NAME): the page where people
+	// say who they are. Link its choices to
+	// [Middleware.ConnectionLoginURL], or send its form to
+	// PathPrefix+"/login?email=…". The default page asks for a work email
+	// address and never lists the connections.
+	Chooser http.Handler
+
+	// ConnectionPollInterval is how often ConnectionStore's version is
+	// read. Default 5 seconds.
+	ConnectionPollInterval time.Duration
+
+	// ConfigureConnection, when set, adjusts the Connection built from a
+	// stored one before it is served: the place for a Policy, hooks, a
+	// GroupResolver or a mapping other than the stored preset. An error
+	// refuses the connection (it is logged and not served).
+	ConfigureConnection func(ctx context.Context, stored userstore.Connection, c *Connection) error
 
 	// Store keeps the users. It can only look users up and provision them:
 	// nothing the sign-in path does can delete, suspend or reactivate a
@@ -213,9 +256,15 @@ type Connection struct {
 	// connection. Users are bound to the connection that created them.
 	Name string
 
-	// DisplayName labels the connection on the sign-in chooser shown when
-	// there are several. Default: Name.
+	// DisplayName labels the connection for people. Default: Name.
 	DisplayName string
+
+	// Domains are the email domains whose people sign in through this
+	// connection ([Middleware.Discover], /saml/login?email=…), lower
+	// case: "example.com". Listing one here is the operator's word that
+	// the customer controls it. A domain belongs to at most one
+	// connection.
+	Domains []string
 
 	// IDPMetadata is the IdP's SAML metadata XML. Exactly one of
 	// IDPMetadata and IDPMetadataURL is required. Signatures are trusted

@@ -109,7 +109,9 @@ func (m *Middleware) startRefresher(ctx context.Context) {
 	var states []*refreshState
 	for _, c := range m.conns {
 		if c.mdURL != nil {
-			states = append(states, &refreshState{c: c, due: time.Now().Add(m.nextRefresh(c.current()))})
+			due := time.Now().Add(m.nextRefresh(c.current()))
+			c.health.refreshAt(due)
+			states = append(states, &refreshState{c: c, due: due})
 		}
 	}
 	if len(states) == 0 {
@@ -165,6 +167,7 @@ func (m *Middleware) refresh(ctx context.Context, s *refreshState) {
 		s.failures++
 		retry := min(metadataRetryBase<<min(s.failures-1, 20), metadataRetryMax, m.nextRefresh(c.current()))
 		s.due = time.Now().Add(retry)
+		c.health.refreshAt(s.due)
 		attrs := []slog.Attr{
 			slog.String("connection", c.name),
 			slog.String("url", redactURL(c.mdURL)),
@@ -191,6 +194,7 @@ func (m *Middleware) refresh(ctx context.Context, s *refreshState) {
 	}
 	next := m.nextRefresh(snap)
 	s.due = time.Now().Add(next)
+	c.health.refreshAt(s.due)
 	m.log.LogAttrs(ctx, slog.LevelDebug, "IdP metadata refreshed",
 		slog.String("connection", c.name),
 		slog.String("url", redactURL(c.mdURL)),

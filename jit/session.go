@@ -418,7 +418,10 @@ func (m *Middleware) sessionID(r *http.Request) (string, *connection, error) {
 	id, _ := s.Values[sessID].(string)
 	conn, _ := s.Values[sessConn].(string)
 	exp, _ := s.Values[sessExpires].(int64)
-	c, ok := m.byName[conn]
+	c, ok := m.connection(conn)
+	if !ok {
+		c, ok = m.unservedSession(r.Context(), id, conn)
+	}
 	switch {
 	case !ok || id == "":
 		return "", nil, ErrNotSignedIn

@@ -7,6 +7,10 @@
 // and other IdPs do. It signs with an RSA-2048 key and a self-signed
 // certificate generated when it is constructed, so no key material is ever
 // committed. It trusts every service provider: no SP metadata is needed.
+// To test what depends on the SP's keys (an SP key rollover), give it an
+// SP's certificates with [IdP.SetSPKeys] ([SPKeysFromMetadata] reads them
+// from SP metadata): it then refuses AuthnRequests not signed by one of
+// them and encrypts assertions to the SP.
 //
 // Tests forge hostile responses with three hooks, set on an [IdP] case by
 // case: [IdP.SetMutateAssertion] edits the assertion struct before it is

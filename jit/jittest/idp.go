@@ -141,6 +141,7 @@ type IdP struct {
 	ssoURL   *url.URL
 	entityID string
 	metadata []byte
+	spKeys   spKeyRegistry // the SP keys set with SetSPKeys (spkeys.go)
 
 	mu    sync.Mutex
 	users map[string]User

@@ -87,6 +87,9 @@ func (p *IdP) ResponseFor(req Request, nameID string) (Form, error) {
 	}
 	responseEl := response.Element()
 	responseEl.AddChild(assertionEl)
+	if err := p.encryptFor(req.SPEntityID, responseEl); err != nil {
+		return Form{}, err
+	}
 	if p.opts.SignResponse {
 		var err error
 		if responseEl, err = p.sign(responseEl); err != nil {

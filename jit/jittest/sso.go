@@ -58,6 +58,10 @@ func (p *IdP) serveSSO(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 
+	if err := p.checkRequestSignature(r, authn.Issuer.Value); err != nil {
+		http.Error(w, err.Error(), http.StatusForbidden)
+		return
+	}
 	nameID := r.Form.Get("user")
 	if nameID == "" {
 		p.serveUserList(w, r)

@@ -1,0 +1,286 @@
+package jit_test
+
+import (
+	"context"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/samljit/samljit/jit"
+	"github.com/samljit/samljit/jit/jittest"
+	"github.com/samljit/samljit/userstore"
+	"github.com/samljit/samljit/userstore/memstore"
+)
+
+// storedHarness is an app with one connection configured in code ("code")
+// and a connection store, empty at first.
+func storedHarness(t *testing.T, conns *memstore.Connections, configure ...func(*jit.Options)) *harness {
+	return newHarness(t, harnessConfig{connections: []string{"code"}, configure: func(o *jit.Options) {
+		o.ConnectionStore = conns
+		o.ConnectionPollInterval = 50 * time.Millisecond
+		o.Connections[0].Domains = []string{"code.example"}
+		for _, f := range configure {
+			f(o)
+		}
+	}})
+}
+
+// addIdP starts an IdP for the stored connection name, with one user, and
+// returns the record that stores it.
+func addIdP(t *testing.T, h *harness, name string, domains ...string) userstore.Connection {
+	idp := jittest.New(t)
+	idp.AddUser(person("p-"+name, "ada@"+name+".example", "Ada", name))
+	h.idps[name] = idp
+	rec := userstore.Connection{Name: name, IDPMetadata: idp.Metadata(), Preset: "generic", Enabled: true}
+	for _, d := range domains {
+		rec.Domains = append(rec.Domains, userstore.Domain{Name: d, Verified: true})
+	}
+	return rec
+}
+
+func hasSession(t *testing.T, h *harness, c *http.Client) bool {
+	t.Helper()
+	resp, _ := h.me(c)
+	return resp.StatusCode == http.StatusOK
+}
+
+// TestStoredConnectionAddedWhileServing: a connection put while the
+// middleware serves signs people in at once, beside the one configured in
+// code, and its SP metadata is served.
+func TestStoredConnectionAddedWhileServing(t *testing.T) {
+	h := storedHarness(t, memstore.NewConnections())
+	h.idp("code").AddUser(person("p-code", "ada@code.example", "Ada", "Code"))
+	resp, _ := http.Get(h.app.URL + "/saml/contoso/metadata")
+	require.Equal(t, http.StatusNotFound, resp.StatusCode)
+
+	stored, err := h.mw.PutConnection(context.Background(), addIdP(t, h, "contoso", "contoso.example"))
+	require.NoError(t, err)
+	assert.Positive(t, stored.Revision)
+	assert.Equal(t, []string{"code", "contoso"}, h.mw.Connections())
+
+	resp, err = http.Get(h.app.URL + "/saml/contoso/metadata")
+	require.NoError(t, err)
+	body := readBody(t, resp)
+	require.Equal(t, http.StatusOK, resp.StatusCode)
+	assert.Contains(t, body, h.app.URL+"/saml/contoso/acs")
+
+	c := h.client()
+	resp, body = h.signIn(c, "contoso", "p-contoso")
+	require.Equal(t, http.StatusSeeOther, resp.StatusCode, body)
+	require.True(t, hasSession(t, h, c))
+	_, u := h.me(c)
+	assert.Equal(t, h.idp("contoso").EntityID(), u.Key.Issuer)
+
+	c2 := h.client()
+	resp, body = h.signIn(c2, "code", "p-code")
+	require.Equal(t, http.StatusSeeOther, resp.StatusCode, body)
+	assert.True(t, hasSession(t, h, c2), "the code-configured connection keeps working")
+}
+
+// TestStoredConnectionSeenByAnotherInstance: two instances share a
+// connection store; one adds a connection and the other serves it within
+// its poll interval, then stops serving it when it is removed.
+func TestStoredConnectionSeenByAnotherInstance(t *testing.T) {
+	conns := memstore.NewConnections()
+	a := storedHarness(t, conns)
+	b := storedHarness(t, conns)
+	rec := addIdP(t, a, "contoso")
+	b.idps["contoso"] = a.idps["contoso"]
+	_, err := a.mw.PutConnection(context.Background(), rec)
+	require.NoError(t, err)
+	require.Eventually(t, func() bool {
+		resp, err := http.Get(b.app.URL + "/saml/contoso/metadata")
+		return err == nil && readBody(t, resp) != "" && resp.StatusCode == http.StatusOK
+	}, 10*time.Second, 20*time.Millisecond)
+	c := b.client()
+	resp, body := b.signIn(c, "contoso", "p-contoso")
+	require.Equal(t, http.StatusSeeOther, resp.StatusCode, body)
+	require.True(t, hasSession(t, b, c))
+
+	require.NoError(t, a.mw.RemoveConnection(context.Background(), "contoso"))
+	require.Eventually(t, func() bool {
+		resp, err := http.Get(b.app.URL + "/saml/contoso/login")
+		return err == nil && readBody(t, resp) != "x" && resp.StatusCode == http.StatusNotFound
+	}, 10*time.Second, 20*time.Millisecond)
+	assert.False(t, hasSession(t, b, c), "the session ends with its connection")
+}
+
+// TestStoredConnectionDisabled: disabling a connection stops its sign-ins
+// and its users' sessions at their next request, keeps the users, and
+// re-enabling it does not bring the sessions back.
+func TestStoredConnectionDisabled(t *testing.T) {
+	h := storedHarness(t, memstore.NewConnections())
+	ctx := context.Background()
+	_, err := h.mw.PutConnection(ctx, addIdP(t, h, "contoso"))
+	require.NoError(t, err)
+	c := h.client()
+	resp, body := h.signIn(c, "contoso", "p-contoso")
+	require.Equal(t, http.StatusSeeOther, resp.StatusCode, body)
+	require.True(t, hasSession(t, h, c))
+
+	require.NoError(t, h.mw.SetConnectionEnabled(ctx, "contoso", false))
+	assert.False(t, hasSession(t, h, c), "the session stops at the next request")
+	resp, err = http.Get(h.app.URL + "/saml/contoso/login")
+	require.NoError(t, err)
+	readBody(t, resp)
+	assert.Equal(t, http.StatusNotFound, resp.StatusCode)
+	assert.Equal(t, []string{"code"}, h.mw.Connections())
+	key := userstore.Key{Issuer: h.idp("contoso").EntityID(), Subject: "p-contoso"}
+	_, err = h.store.Lookup(ctx, key)
+	require.NoError(t, err, "disabling a connection keeps its users")
+
+	require.NoError(t, h.mw.SetConnectionEnabled(ctx, "contoso", true))
+	assert.False(t, hasSession(t, h, c), "the ended session stays ended")
+	resp, body = h.signIn(c, "contoso", "p-contoso")
+	require.Equal(t, http.StatusSeeOther, resp.StatusCode, body)
+	assert.True(t, hasSession(t, h, c))
+
+	require.NoError(t, h.mw.RemoveConnection(ctx, "contoso"))
+	assert.False(t, hasSession(t, h, c))
+	_, err = h.store.Lookup(ctx, key)
+	require.NoError(t, err, "removing a connection keeps its users")
+}
+
+// TestStoredConnectionChangeKeepsSignInInFlight: a sign-in started before
+// its connection changed (here, the IdP published a new signing
+// certificate and the connection was updated with it) completes.
+func TestStoredConnectionChangeKeepsSignInInFlight(t *testing.T) {
+	h := storedHarness(t, memstore.NewConnections())
+	ctx := context.Background()
+	rec := addIdP(t, h, "contoso")
+	_, err := h.mw.PutConnection(ctx, rec)
+	require.NoError(t, err)
+	c := h.client()
+	form := h.respond(c, "contoso", "p-contoso")
+
+	rec.DisplayName = "Contoso Ltd"
+	_, err = h.mw.PutConnection(ctx, rec)
+	require.NoError(t, err)
+	other := addIdP(t, h, "fabrikam")
+	_, err = h.mw.PutConnection(ctx, other)
+	require.NoError(t, err)
+
+	resp, body := h.post(c, form)
+	require.Equal(t, http.StatusSeeOther, resp.StatusCode, body)
+	assert.True(t, hasSession(t, h, c))
+}
+
+// TestStoredConnectionRefusedWhenStored: what cannot be served is refused
+// by PutConnection with the reason, and nothing is stored.
+func TestStoredConnectionRefusedWhenStored(t *testing.T) {
+	conns := memstore.NewConnections()
+	h := storedHarness(t, conns)
+	ctx := context.Background()
+	good := addIdP(t, h, "contoso", "contoso.example")
+	_, err := h.mw.PutConnection(ctx, good)
+	require.NoError(t, err)
+	noSigning := strings.Replace(string(h.idp("code").Metadata()), `use="signing"`, `use="encryption"`, 1)
+
+	for name, tc := range map[string]struct {
+		mutate func(*userstore.Connection)
+		is     error
+		want   string
+	}{
+		"NotXML":          {func(c *userstore.Connection) { c.IDPMetadata = []byte("<html>hello</html>") }, userstore.ErrInvalidConnection, "metadata"},
+		"NoSigningCert":   {func(c *userstore.Connection) { c.IDPMetadata = []byte(noSigning) }, userstore.ErrInvalidConnection, "signing certificate"},
+		"SameIdPAsCode":   {func(c *userstore.Connection) { c.IDPMetadata = h.idp("code").Metadata() }, userstore.ErrInvalidConnection, "already trusts"},
+		"SameIdPAsStored": {func(c *userstore.Connection) { c.IDPMetadata = good.IDPMetadata }, userstore.ErrInvalidConnection, "already trusts"},
+		"NameOfCode":      {func(c *userstore.Connection) { c.Name = "code"; c.IDPMetadata = jittest.New(t).Metadata() }, userstore.ErrInvalidConnection, "configured in code"},
+		"BadName":         {func(c *userstore.Connection) { c.Name = "Contoso Ltd" }, userstore.ErrInvalidConnection, "name"},
+		"UnknownPreset":   {func(c *userstore.Connection) { c.Preset = "keycloak" }, userstore.ErrInvalidConnection, "preset"},
+		"BadDomain":       {func(c *userstore.Connection) { c.Domains = []userstore.Domain{{Name: "Example.COM"}} }, userstore.ErrInvalidConnection, "domain"},
+		"DomainOfCode":    {func(c *userstore.Connection) { c.Domains = []userstore.Domain{{Name: "code.example"}} }, userstore.ErrDomainTaken, "code.example"},
+		"ExpiredMetadata": {func(c *userstore.Connection) {
+			c.IDPMetadata = []byte(strings.Replace(string(c.IDPMetadata), "entityID=", `validUntil="2001-01-01T00:00:00Z" entityID=`, 1))
+		}, jit.ErrMetadataExpired, "valid until"},
+		"BothSources": {func(c *userstore.Connection) { c.IDPMetadataURL = "https://idp.example/metadata" }, userstore.ErrInvalidConnection, "one of them"},
+		"HTTPMetadataURL": {func(c *userstore.Connection) {
+			c.IDPMetadata, c.IDPMetadataURL = nil, "http://idp.example/metadata"
+		}, jit.ErrInsecureMetadataURL, "https"},
+	} {
+		t.Run(name, func(t *testing.T) {
+			rec := addIdP(t, h, "fabrikam")
+			tc.mutate(&rec)
+			_, err := h.mw.PutConnection(ctx, rec)
+			require.Error(t, err)
+			require.ErrorIs(t, err, tc.is)
+			assert.Contains(t, err.Error(), tc.want)
+			_, err = conns.GetConnection(ctx, rec.Name)
+			if rec.Name != "contoso" {
+				require.ErrorIs(t, err, userstore.ErrConnectionNotFound, "nothing is stored")
+			}
+		})
+	}
+	stored, err := conns.GetConnection(ctx, "contoso")
+	require.NoError(t, err)
+	assert.Equal(t, good.IDPMetadata, stored.IDPMetadata, "the good connection is untouched")
+}
+
+// TestStoredConnectionDomainOwnedOnce: the store refuses a domain another
+// stored connection claims.
+func TestStoredConnectionDomainOwnedOnce(t *testing.T) {
+	h := storedHarness(t, memstore.NewConnections())
+	ctx := context.Background()
+	_, err := h.mw.PutConnection(ctx, addIdP(t, h, "contoso", "contoso.example"))
+	require.NoError(t, err)
+	_, err = h.mw.PutConnection(ctx, addIdP(t, h, "fabrikam", "contoso.example"))
+	require.ErrorIs(t, err, userstore.ErrDomainTaken)
+}
+
+// TestConnectionStoreNeedsNamedConnections: an unnamed code connection
+// would take the chooser's path.
+func TestConnectionStoreNeedsNamedConnections(t *testing.T) {
+	key, cert := spKeyPair()
+	_, err := jit.New(context.Background(), jit.Options{
+		RootURL: "https://app.example.com", Key: key, Certificate: cert, Store: newMem(), SessionKeys: [][]byte{make32()},
+		Connections:     []jit.Connection{{IDPMetadata: jittest.New(t).Metadata()}},
+		ConnectionStore: memstore.NewConnections(),
+	})
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "needs a Name")
+}
+
+// TestConnectionStoreAlone: a middleware may start with stored
+// connections only, and with none at all.
+func TestConnectionStoreAlone(t *testing.T) {
+	key, cert := spKeyPair()
+	conns := memstore.NewConnections()
+	idp := jittest.New(t)
+	_, err := conns.PutConnection(context.Background(), userstore.Connection{Name: "acme", IDPMetadata: idp.Metadata(), Enabled: true}, time.Now())
+	require.NoError(t, err)
+	mw, err := jit.New(context.Background(), jit.Options{
+		RootURL: "https://app.example.com", Key: key, Certificate: cert, Store: newMem(), SessionKeys: [][]byte{make32()},
+		ConnectionStore: conns,
+	})
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = mw.Close() })
+	assert.Equal(t, []string{"acme"}, mw.Connections())
+	u, ok := mw.MetadataURL("acme")
+	require.True(t, ok)
+	assert.Equal(t, "https://app.example.com/saml/acme/metadata", u)
+}
+
+// TestStoredConnectionSingleLogout: a stored connection serves its Single
+// Logout endpoint, listed in its SP metadata, while it is served.
+func TestStoredConnectionSingleLogout(t *testing.T) {
+	h := storedHarness(t, memstore.NewConnections())
+	ctx := context.Background()
+	_, err := h.mw.PutConnection(ctx, addIdP(t, h, "contoso"))
+	require.NoError(t, err)
+	resp, err := http.Get(h.app.URL + "/saml/contoso/metadata")
+	require.NoError(t, err)
+	assert.Contains(t, readBody(t, resp), `Location="`+h.app.URL+`/saml/contoso/slo"`)
+	resp, err = http.Get(h.app.URL + "/saml/contoso/slo")
+	require.NoError(t, err)
+	readBody(t, resp)
+	assert.Equal(t, http.StatusBadRequest, resp.StatusCode, "served, and refusing a request without a message")
+	require.NoError(t, h.mw.RemoveConnection(ctx, "contoso"))
+	resp, err = http.Get(h.app.URL + "/saml/contoso/slo")
+	require.NoError(t, err)
+	readBody(t, resp)
+	assert.Equal(t, http.StatusNotFound, resp.StatusCode)
+}

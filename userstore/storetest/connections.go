@@ -1,0 +1,214 @@
+package storetest
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/samljit/samljit/userstore"
+)
+
+// RunConnections runs the conformance suite of [userstore.ConnectionAdmin]
+// (connections kept as data) against stores made by newStore, a fresh,
+// empty one per test.
+func RunConnections(t *testing.T, newStore func(t *testing.T) userstore.ConnectionAdmin) {
+	for _, tc := range []struct {
+		name string
+		run  func(t *testing.T, s userstore.ConnectionAdmin)
+	}{
+		{"PutGetList", testConnPutGetList},
+		{"VersionAndRevision", testConnVersionAndRevision},
+		{"DomainBelongsToOne", testConnDomainBelongsToOne},
+		{"ConcurrentDomainClaims", testConnConcurrentDomainClaims},
+		{"Invalid", testConnInvalid},
+		{"NotFound", testConnNotFound},
+		{"Copies", testConnCopies},
+	} {
+		t.Run(tc.name, func(t *testing.T) { tc.run(t, newStore(t)) })
+	}
+}
+
+var connNow = time.Date(2026, 12, 6, 10, 0, 0, 0, time.UTC)
+
+func sampleConnection(name string, domains ...string) userstore.Connection {
+	c := userstore.Connection{Name: name, DisplayName: "Tenant " + name, IDPMetadata: []byte("<md:EntityDescriptor entityID=\"https://idp." + name + ".example/\"/>\n"),
+		Preset: "entra", EntityID: "https://app.example/saml/" + name + "/metadata", Enabled: true}
+	for i, d := range domains {
+		c.Domains = append(c.Domains, userstore.Domain{Name: d, Verified: i == 0})
+	}
+	return c
+}
+
+func testConnPutGetList(t *testing.T, s userstore.ConnectionAdmin) {
+	ctx := context.Background()
+	list, _, err := s.ListConnections(ctx)
+	require.NoError(t, err)
+	assert.Empty(t, list)
+	want := sampleConnection("globex", "globex.example", "globex.test")
+	got, err := s.PutConnection(ctx, want, connNow)
+	require.NoError(t, err)
+	byURL := userstore.Connection{Name: "acme", IDPMetadataURL: "https://idp.acme.example/metadata?tenant=1"}
+	_, err = s.PutConnection(ctx, byURL, connNow)
+	require.NoError(t, err)
+
+	read, err := s.GetConnection(ctx, "globex")
+	require.NoError(t, err)
+	for _, c := range []userstore.Connection{got, read} {
+		assert.Equal(t, want.Name, c.Name)
+		assert.Equal(t, want.DisplayName, c.DisplayName)
+		assert.True(t, bytes.Equal(want.IDPMetadata, c.IDPMetadata), "the metadata is kept byte for byte")
+		assert.Empty(t, c.IDPMetadataURL)
+		assert.Equal(t, want.Preset, c.Preset)
+		assert.Equal(t, want.EntityID, c.EntityID)
+		assert.ElementsMatch(t, want.Domains, c.Domains)
+		assert.True(t, c.Enabled)
+		assert.True(t, connNow.Equal(c.UpdatedAt), "UpdatedAt %s", c.UpdatedAt)
+		assert.Positive(t, c.Revision)
+	}
+	list, v, err := s.ListConnections(ctx)
+	require.NoError(t, err)
+	require.Len(t, list, 2)
+	assert.Equal(t, "acme", list[0].Name, "ordered by name")
+	assert.Equal(t, byURL.IDPMetadataURL, list[0].IDPMetadataURL)
+	assert.Empty(t, list[0].IDPMetadata)
+	assert.False(t, list[0].Enabled)
+	assert.Equal(t, "globex", list[1].Name)
+	cur, err := s.ConnectionsVersion(ctx)
+	require.NoError(t, err)
+	assert.Equal(t, cur, v)
+}
+
+func testConnVersionAndRevision(t *testing.T, s userstore.ConnectionAdmin) {
+	ctx := context.Background()
+	version := func() int64 {
+		v, err := s.ConnectionsVersion(ctx)
+		require.NoError(t, err)
+		return v
+	}
+	v0 := version()
+	a, err := s.PutConnection(ctx, sampleConnection("acme"), connNow)
+	require.NoError(t, err)
+	v1 := version()
+	assert.Greater(t, v1, v0)
+	assert.Greater(t, a.Revision, v0)
+	assert.LessOrEqual(t, a.Revision, v1)
+
+	b, err := s.PutConnection(ctx, sampleConnection("globex"), connNow)
+	require.NoError(t, err)
+	assert.Greater(t, version(), v1)
+	assert.Greater(t, b.Revision, a.Revision)
+
+	later := connNow.Add(time.Hour)
+	v2 := version()
+	require.NoError(t, s.SetConnectionEnabled(ctx, "acme", false, later))
+	assert.Greater(t, version(), v2)
+	a2, err := s.GetConnection(ctx, "acme")
+	require.NoError(t, err)
+	assert.False(t, a2.Enabled)
+	assert.Greater(t, a2.Revision, b.Revision)
+	assert.True(t, later.Equal(a2.UpdatedAt))
+	g, err := s.GetConnection(ctx, "globex")
+	require.NoError(t, err)
+	assert.Equal(t, b.Revision, g.Revision, "another connection's revision is unchanged")
+
+	v3 := version()
+	require.NoError(t, s.RemoveConnection(ctx, "acme"))
+	assert.Greater(t, version(), v3, "a removal is a change")
+}
+
+func testConnDomainBelongsToOne(t *testing.T, s userstore.ConnectionAdmin) {
+	ctx := context.Background()
+	_, err := s.PutConnection(ctx, sampleConnection("acme", "acme.example", "shared.example"), connNow)
+	require.NoError(t, err)
+	_, err = s.PutConnection(ctx, sampleConnection("globex", "shared.example"), connNow)
+	require.ErrorIs(t, err, userstore.ErrDomainTaken)
+	_, err = s.GetConnection(ctx, "globex")
+	require.ErrorIs(t, err, userstore.ErrConnectionNotFound, "nothing stored")
+
+	// Re-putting the owner with its domains is no conflict; dropping one
+	// frees it.
+	_, err = s.PutConnection(ctx, sampleConnection("acme", "acme.example", "shared.example"), connNow)
+	require.NoError(t, err)
+	_, err = s.PutConnection(ctx, sampleConnection("acme", "acme.example"), connNow)
+	require.NoError(t, err)
+	_, err = s.PutConnection(ctx, sampleConnection("globex", "shared.example"), connNow)
+	require.NoError(t, err)
+	require.NoError(t, s.RemoveConnection(ctx, "acme"))
+	_, err = s.PutConnection(ctx, sampleConnection("initech", "acme.example"), connNow)
+	require.NoError(t, err, "a removed connection's domains are free")
+}
+
+func testConnConcurrentDomainClaims(t *testing.T, s userstore.ConnectionAdmin) {
+	ctx := context.Background()
+	const n = 8
+	var wg sync.WaitGroup
+	errs := make([]error, n)
+	for i := range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			_, errs[i] = s.PutConnection(ctx, sampleConnection(fmt.Sprintf("t%d", i), "contested.example"), connNow)
+		}()
+	}
+	wg.Wait()
+	won := 0
+	for _, err := range errs {
+		if err == nil {
+			won++
+		} else {
+			require.ErrorIs(t, err, userstore.ErrDomainTaken)
+		}
+	}
+	assert.Equal(t, 1, won, "exactly one connection gets the domain")
+	list, _, err := s.ListConnections(ctx)
+	require.NoError(t, err)
+	assert.Len(t, list, 1)
+}
+
+func testConnInvalid(t *testing.T, s userstore.ConnectionAdmin) {
+	ctx := context.Background()
+	for name, c := range map[string]userstore.Connection{
+		"NoName":       {IDPMetadataURL: "https://idp.example/md"},
+		"UpperName":    {Name: "Acme", IDPMetadataURL: "https://idp.example/md"},
+		"NoMetadata":   {Name: "acme"},
+		"BothSources":  {Name: "acme", IDPMetadataURL: "https://idp.example/md", IDPMetadata: []byte("<x/>")},
+		"BadDomain":    {Name: "acme", IDPMetadataURL: "https://idp.example/md", Domains: []userstore.Domain{{Name: "localhost"}}},
+		"TwiceDomain":  {Name: "acme", IDPMetadataURL: "https://idp.example/md", Domains: []userstore.Domain{{Name: "a.example"}, {Name: "a.example"}}},
+		"UpperDomain":  {Name: "acme", IDPMetadataURL: "https://idp.example/md", Domains: []userstore.Domain{{Name: "A.example"}}},
+		"SpacedDomain": {Name: "acme", IDPMetadataURL: "https://idp.example/md", Domains: []userstore.Domain{{Name: "a .example"}}},
+	} {
+		_, err := s.PutConnection(ctx, c, connNow)
+		require.ErrorIs(t, err, userstore.ErrInvalidConnection, name)
+	}
+	list, _, err := s.ListConnections(ctx)
+	require.NoError(t, err)
+	assert.Empty(t, list)
+}
+
+func testConnNotFound(t *testing.T, s userstore.ConnectionAdmin) {
+	ctx := context.Background()
+	_, err := s.GetConnection(ctx, "acme")
+	require.ErrorIs(t, err, userstore.ErrConnectionNotFound)
+	require.ErrorIs(t, s.SetConnectionEnabled(ctx, "acme", true, connNow), userstore.ErrConnectionNotFound)
+	require.ErrorIs(t, s.RemoveConnection(ctx, "acme"), userstore.ErrConnectionNotFound)
+}
+
+func testConnCopies(t *testing.T, s userstore.ConnectionAdmin) {
+	ctx := context.Background()
+	c := sampleConnection("acme", "acme.example")
+	got, err := s.PutConnection(ctx, c, connNow)
+	require.NoError(t, err)
+	c.IDPMetadata[0], c.Domains[0].Name = 'X', "changed.example"
+	got.IDPMetadata[1], got.Domains[0].Name = 'Y', "changed.example"
+	read, err := s.GetConnection(ctx, "acme")
+	require.NoError(t, err)
+	assert.Equal(t, byte('<'), read.IDPMetadata[0])
+	assert.Equal(t, byte('m'), read.IDPMetadata[1])
+	assert.Equal(t, "acme.example", read.Domains[0].Name)
+}
