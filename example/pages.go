@@ -71,10 +71,10 @@ var jitVsSCIM = jitVsSCIMFacts{
 		{"Who acts", "the IdP pushes to your `/Users`, `/Groups`", "your app pulls", "your app, at each sign-in"},
 		{"Create, read, update users", "yes", "yes", "yes: create at first sign-in, update at every sign-in"},
 		{"Delete / disable users", "**yes**", "yes (you poll for changes)", "**no**: a person who left never signs in again"},
-		{"Groups", "yes (group objects, membership)", "yes", "only as claims on the user, at sign-in (Entra: 150 max, then a `groups.link` overage claim)"},
+		{"Groups", "yes (group objects, membership)", "yes", "only as claims on the user, at sign-in (Entra: 150 max, then a `groups.link` overage claim, which `jit/entragraph` resolves through Graph)"},
 		{"Multiple IdPs / tenants", "one SCIM endpoint per tenant", "per tenant consent", "yes, one connection per IdP"},
 		{"Guest (B2B) accounts", "yes", "yes", "yes, as they sign in"},
-		{"Effort", "a SCIM server", "Graph client, polling, consent", "this library"},
+		{"Effort", "the `scim` package, on the same user records", "Graph client, polling, consent (`jit/entragraph` for the groups overage)", "this library"},
 	},
 	Measured: []measuredFact{
 		{"`userstore.Store`, the only store the sign-in path accepts, has exactly two methods, `Lookup` and `Provision`: no sign-in can delete, suspend or reactivate anyone, and a test fails if the interface is widened.",
