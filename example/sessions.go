@@ -308,14 +308,14 @@ func (a *app) endOwnSession(w http.ResponseWriter, r *http.Request) {
 		http.NotFound(w, r)
 		return
 	}
-	err = a.mw.EndSession(ctx, me.Key, list[i].ID)
-	switch {
+	switch err := a.mw.EndSession(ctx, me.Key, list[i].ID); {
 	case errors.Is(err, userstore.ErrNotFound): // ended meanwhile
 	case err != nil:
 		a.unavailable(w, r, "end session", err)
 		return
+	default:
+		a.afterEnding(ctx, me, me, "session_ended", 1)
 	}
-	a.afterEnding(ctx, me, me, "session_ended", 1)
 	current, _ := jit.SessionFromContext(ctx)
 	if list[i].ID == current.ID {
 		_ = a.mw.Logout(w, r) // this device: delete its cookie too
