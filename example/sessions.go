@@ -434,16 +434,16 @@ var _ = template.Must(pages.Parse(`
 <p class="muted">{{if .Own}}Where you are signed in to this app. Sign out a device you do not recognise; signing out everywhere ends this session too.{{else}}<code>{{.Of.Key.Subject}}</code> at <code>{{.Of.Key.Issuer}}</code>. Signing out everywhere does not suspend: they may sign in again.{{end}} The last use, address and browser are recorded at most once a minute.</p>
 <div class="scroll"><table id="sessions" class="cards"><tr><th>Signed in</th><th>Last seen</th><th>IP address</th><th>Browser</th><th>Connection</th><th>Expires</th><th></th></tr>
 {{range .Lines}}<tr data-session="{{.Handle}}"{{if .Current}} class="current"{{end}}>
-<td class="issued" data-label="Signed in">{{short .IssuedAt}}{{if .Current}} <span class="tag this-device">this device</span>{{end}}</td>
-<td class="last-seen" data-label="Last seen">{{if .LastSeen.IsZero}}—{{else}}{{short .LastSeen}}{{end}}</td>
+<td class="issued nowrap" data-label="Signed in">{{short .IssuedAt}}{{if .Current}} <span class="tag this-device">this device</span>{{end}}</td>
+<td class="last-seen nowrap" data-label="Last seen">{{if .LastSeen.IsZero}}—{{else}}{{short .LastSeen}}{{end}}</td>
 <td class="ip" data-label="IP address"><code>{{or .IP "—"}}</code></td>
 <td class="user-agent" data-label="Browser">{{or .UserAgent "—"}}</td>
 <td class="connection" data-label="Connection">{{or .Connection "—"}}</td>
-<td class="expires" data-label="Expires">{{short .ExpiresAt}}</td>
-<td class="actions">{{if and $.SessionList.Own (not .Current)}}<form method="post" action="/sessions/{{.Handle}}/end"><button class="end-session">Sign out</button></form>{{end}}</td>
+<td class="expires nowrap" data-label="Expires">{{short .ExpiresAt}}</td>
+<td class="actions nowrap">{{if and $.SessionList.Own (not .Current)}}<form method="post" action="/sessions/{{.Handle}}/end"><button class="end-session">Sign out</button></form>{{end}}</td>
 </tr>{{else}}<tr><td colspan="7">No live sessions.</td></tr>{{end}}</table></div>
-{{if .Own}}<form method="post" action="/sessions/end-all"><button id="end-all" class="danger">Sign out everywhere</button></form>
-{{else}}<form method="post" action="/admin/users/{{.Of.ID}}/end-sessions"><button id="end-all" class="danger">Sign out everywhere</button></form> <a class="button" href="/admin">Back to users</a>{{end}}
+<div>{{if .Own}}<form method="post" action="/sessions/end-all" class="inline"><button id="end-all" class="danger">Sign out everywhere</button></form>
+{{else}}<form method="post" action="/admin/users/{{.Of.ID}}/end-sessions" class="inline"><button id="end-all" class="danger">Sign out everywhere</button></form> <a class="button" href="/admin">Back to users</a>{{end}}</div>
 </div>
 {{end}}
 {{template "foot"}}{{end}}

@@ -204,7 +204,7 @@ func TestAdminUserSessions(t *testing.T) {
 		assert.Equal(t, "acme", cellText(t, l.Row, "connection"))
 		assert.NotContains(t, l.Row, "<form", "an administrator signs a person out everywhere")
 	}
-	endAll := regexpFind(t, page, `<form method="post" action="(/admin/users/[^"]+/end-sessions)"><button id="end-all"`)
+	endAll := regexpFind(t, page, `<form method="post" action="(/admin/users/[^"]+/end-sessions)" class="inline"><button id="end-all"`)
 
 	// Grace, not an administrator, cannot see it; Ada cannot see globex's
 	// Frank.
