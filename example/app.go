@@ -44,7 +44,8 @@ type app struct {
 	dev   *devIdP
 	mux   *http.ServeMux
 
-	audit auditLog // in the same database as the users
+	audit    auditLog         // in the same database as the users
+	activity *sessionActivity // each session's last use, IP and browser (sessions.go)
 }
 
 // auditPageSize is how many audit entries the admin page shows at once.
@@ -176,6 +177,10 @@ func newApp(ctx context.Context, cfg config, logger *slog.Logger) (*app, error) 
 		a.Close()
 		return nil, err
 	}
+	if a.activity, err = openSessionActivity(ctx, a.db, isPostgres(cfg.db), logger); err != nil {
+		a.Close()
+		return nil, err
+	}
 	a.mw, err = jit.New(ctx, jit.Options{
 		RootURL:     cfg.rootURL,
 		Key:         key,
@@ -186,6 +191,7 @@ func newApp(ctx context.Context, cfg config, logger *slog.Logger) (*app, error) 
 		Logger:      logger,
 		OnEvent:     a.record,
 		Chooser:     a.chooser(conns),
+		Activity:    jit.ActivityOptions{Recorder: a.activity, TrustedProxies: cfg.trustedProxies},
 	})
 	if err != nil {
 		a.Close()
@@ -206,6 +212,9 @@ func newApp(ctx context.Context, cfg config, logger *slog.Logger) (*app, error) 
 func (a *app) Close() {
 	if a.mw != nil {
 		_ = a.mw.Close()
+	}
+	if a.activity != nil {
+		a.activity.Close()
 	}
 	if a.db != nil {
 		_ = a.db.Close()
@@ -230,6 +239,7 @@ func (a *app) routes() {
 	a.mux.HandleFunc("GET /api/me", a.apiMe)
 	a.mux.Handle("GET /admin", a.mw.RequireUser(a.requireAdmin(http.HandlerFunc(a.admin))))
 	a.mux.Handle("POST /admin/users/{id}/{action}", a.mw.RequireUser(a.requireAdmin(http.HandlerFunc(a.adminAction))))
+	a.sessionRoutes()
 	a.mux.HandleFunc("GET /jit-vs-scim", a.jitVsSCIM)
 	a.mux.HandleFunc("GET /favicon.svg", serveFavicon)
 	a.mux.HandleFunc("GET /favicon.ico", serveFavicon) // asked for by pages the example did not draw
@@ -467,6 +477,7 @@ func (a *app) adminAction(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "store unavailable", http.StatusServiceUnavailable)
 		return
 	}
+	a.forgetEnded(ctx, key) // suspending ends the sessions too
 	a.log.InfoContext(ctx, "admin action", "action", r.PathValue("action"), "user_id", users[i].ID, "by", me.ID, "sessions_ended", ended)
 	if err := a.audit.Record(ctx, adminEntry(time.Now(), r.PathValue("action"), me, users[i], ended)); err != nil {
 		a.log.ErrorContext(ctx, "audit", "err", err)

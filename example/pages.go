@@ -33,6 +33,9 @@ type pageData struct {
 	DevTenants []devTenantView // the /dev-idp directory
 	Tenant     string          // the edited person's tenant
 	Person     *devPerson      // the edited person
+
+	// SessionList is the content of a sessions page (sessions.go).
+	SessionList *sessionsPage
 }
 
 // jitVsSCIMFacts is the content of the "JIT vs SCIM" page. README.md's
@@ -197,7 +200,7 @@ table.cards td[data-label]::before{content:attr(data-label);display:block;font-s
 }
 </style></head><body>
 <header><div class="bar"><a class="brand" href="/">samljit example</a><a href="/">Home</a>{{if .Admin}}<a href="/admin">Admin</a>{{end}}<a href="/jit-vs-scim">JIT vs SCIM</a>{{if .Dev}}<a href="/dev-idp">Dev IdP people</a>{{end}}
-{{if .User}}<span class="who">Signed in as {{or .User.Profile.DisplayName .User.Key.Subject}} · <form method="post" action="/saml/logout" class="inline"><button id="signout" class="link">Sign out</button></form></span>{{end}}</div></header>
+{{if .User}}<span class="who">Signed in as {{or .User.Profile.DisplayName .User.Key.Subject}} · <a id="your-sessions" href="/sessions">Your sessions</a> · <form method="post" action="/saml/logout" class="inline"><button id="signout" class="link">Sign out</button></form></span>{{end}}</div></header>
 <main>
 {{if .Dev}}<p class="dev"><b>Development IdP.</b> This app is using its built-in identity provider, which signs in anyone who picks a name. Never use it in production: pass <code>-idp-metadata</code>.</p>{{end}}
 {{end}}
@@ -256,7 +259,7 @@ table.cards td[data-label]::before{content:attr(data-label);display:block;font-s
 <td class="roles" data-label="Roles">{{range .Roles}}<span class="tag">{{.}}</span>{{end}}</td>
 <td data-label="Created">{{short .CreatedAt}}</td><td data-label="Last sign-in">{{short .LastSignInAt}}</td>
 <td class="status {{if eq .Status.String "suspended"}}suspended{{else}}ok{{end}}" data-label="Status">{{.Status}}</td>
-<td class="sessions" data-label="Sessions">{{index $.Sessions .ID}}</td>
+<td class="sessions" data-label="Sessions"><a href="/admin/users/{{.ID}}/sessions">{{index $.Sessions .ID}}</a></td>
 <td class="actions"><form method="post" action="/admin/users/{{.ID}}/{{if eq .Status.String "suspended"}}unsuspend{{else}}suspend{{end}}">
 {{if eq .Status.String "suspended"}}<button class="unsuspend">Unsuspend</button>{{else}}<button class="suspend danger">Suspend</button>{{end}}</form>
 <form method="post" action="/admin/users/{{.ID}}/end-sessions"><button class="end-sessions">End sessions</button></form></td>
