@@ -46,8 +46,8 @@ func newSCIMClient(base, token string) *scimClient {
 }
 
 // do sends one request and decodes the JSON answer into out (when not
-// nil). An answer other than want is an error wrapping errSCIMStatus
-// with the server's detail.
+// nil). An answer other than want (or 204 No Content, which a PATCH may
+// answer) is an error wrapping errSCIMStatus with the server's detail.
 func (c *scimClient) do(ctx context.Context, method, path string, body any, want int, out any) error {
 	var rd io.Reader
 	if body != nil {
@@ -74,6 +74,9 @@ func (c *scimClient) do(ctx context.Context, method, path string, body any, want
 	raw, err := io.ReadAll(io.LimitReader(resp.Body, maxSCIMResponse))
 	if err != nil {
 		return fmt.Errorf("SCIM %s %s: %w", method, path, err)
+	}
+	if resp.StatusCode == http.StatusNoContent && method == http.MethodPatch {
+		return nil
 	}
 	if resp.StatusCode != want {
 		var e struct{ Detail string }
