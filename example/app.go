@@ -46,6 +46,7 @@ type app struct {
 
 	audit    auditLog         // in the same database as the users
 	activity *sessionActivity // each session's last use, IP and browser (sessions.go)
+	scim     []scimEndpoint
 }
 
 // auditPageSize is how many audit entries the admin page shows at once.
@@ -398,7 +399,7 @@ func (a *app) admin(w http.ResponseWriter, r *http.Request) {
 			users = managed(me, users)
 			var sessions map[string]int
 			if sessions, err = a.sessionCounts(ctx, users); err == nil {
-				a.render(w, http.StatusOK, "admin", pageData{Title: "Admin", User: &me, Admin: true, Users: users, Sessions: sessions, Stale: staleUsers(managed(me, stale), now), StaleDays: days, Audit: audit, AuditOlder: olderThan, Dev: a.dev != nil})
+				a.render(w, http.StatusOK, "admin", pageData{Title: "Admin", User: &me, Admin: true, Users: users, Sessions: sessions, Stale: staleUsers(managed(me, stale), now), StaleDays: days, Audit: audit, AuditOlder: olderThan, Dev: a.dev != nil, SCIM: a.scimEndpoints(me)})
 				return
 			}
 		}
@@ -491,6 +492,9 @@ func (a *app) jitVsSCIM(w http.ResponseWriter, r *http.Request) {
 	d := pageData{Title: "JIT vs SCIM", Facts: &jitVsSCIM, Dev: a.dev != nil}
 	if u, err := a.mw.CurrentUser(r); err == nil {
 		d.User, d.Admin = &u, a.isAdmin(u)
+		if d.Live, err = a.liveComparison(r.Context(), u); err != nil {
+			a.log.ErrorContext(r.Context(), "jit-vs-scim", "err", err)
+		}
 	}
 	a.render(w, http.StatusOK, "jitvsscim", d)
 }

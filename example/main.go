@@ -10,6 +10,10 @@
 // app at the person's next sign-in through JIT. Members of "admins" may use
 // /admin. That IdP and the /dev-idp pages are for development only: they sign
 // in, and let anyone edit, anyone, and exist only without -idp-metadata.
+// Each development tenant also has a SCIM endpoint with a token made at the
+// first run (DATA/scim-tokens, shown on /admin to its administrators), and
+// /dev-idp pushes changes to it over HTTP as the tenant's IdP would:
+// disable or re-enable a person, change their groups.
 //
 // With a real IdP:
 //

@@ -23,6 +23,8 @@ type pageData struct {
 	Audit     []auditEntry
 	Facts     *jitVsSCIMFacts
 	Stale     []staleUser
+	SCIM      []scimEndpoint  // the SCIM endpoints the admin manages
+	Live      *liveComparison // JIT vs SCIM for the signed-in person
 
 	// AuditOlder is the audit entry ID the admin page's next page of the
 	// trail starts before; 0 when there is no older page.
@@ -33,6 +35,7 @@ type pageData struct {
 	DevTenants []devTenantView // the /dev-idp directory
 	Tenant     string          // the edited person's tenant
 	Person     *devPerson      // the edited person
+	DevSCIM    bool            // the development IdP can push over SCIM
 
 	// SessionList is the content of a sessions page (sessions.go).
 	SessionList *sessionsPage
@@ -276,6 +279,7 @@ table.cards td[data-label]::before{content:attr(data-label);display:block;font-s
 <p class="muted">JIT cannot learn that someone left their organisation. Review this list and suspend, or deprovision automatically with SCIM.</p>
 </div>
 
+{{template "scim-endpoints" .}}
 <div class="card">
 <h2>Audit trail</h2>
 <p class="muted">Every sign-in and every administrator's action, newest first, kept in the database beside the users.</p>
@@ -287,6 +291,7 @@ table.cards td[data-label]::before{content:attr(data-label);display:block;font-s
 {{template "foot"}}{{end}}
 
 {{define "jitvsscim"}}{{template "head" .}}
+{{template "jitvsscim-live" .}}
 {{with .Facts}}
 <div class="card">
 <h1>SAML JIT vs SCIM vs Microsoft Graph</h1>
@@ -311,7 +316,7 @@ table.cards td[data-label]::before{content:attr(data-label);display:block;font-s
 <p class="muted">The sample people of the built-in development IdP, as it will assert them at their next sign-in. Edit someone, then sign in as them: JIT updates their record in this app, and the admin page's audit trail shows which fields changed. Members of <span class="tag">admins</span> may use the admin page.</p>
 {{if not .User}}<p><a class="button primary" href="{{.LoginURL}}">Sign in</a></p>{{end}}
 </div>
-{{range .DevTenants}}{{$tenant := .Name}}
+{{range .DevTenants}}{{$tenant := .Name}}{{$scim := .SCIM}}
 <div class="card" id="tenant-{{.Name}}">
 <h2>{{.Display}} <code>{{.Name}}</code></h2>
 {{if .MetadataURL}}<p class="muted">IdP metadata: <a class="metadata-url" href="{{.MetadataURL}}"><code>{{.MetadataURL}}</code></a></p>{{end}}
@@ -322,7 +327,7 @@ table.cards td[data-label]::before{content:attr(data-label);display:block;font-s
 <table><tr><th></th><th>Name</th><th>Email</th><th>Groups</th><th>NameID</th><th></th></tr>
 {{range .People}}<tr data-nameid="{{.NameID}}"><td><div class="avatar small" aria-hidden="true">{{.Initials}}</div></td><td>{{.Name}}</td><td>{{.Email}}</td>
 <td>{{range .Groups}}<span class="tag">{{.}}</span>{{else}}<i>none</i>{{end}}</td><td><code>{{.NameID}}</code></td>
-<td><a class="button edit" href="/dev-idp/{{$tenant}}/{{.NameID}}">Edit</a></td></tr>{{end}}</table>
+<td><a class="button edit" href="/dev-idp/{{$tenant}}/{{.NameID}}">Edit</a>{{if $scim}}{{template "dev-scim-buttons" (printf "/dev-idp/%s/%s/scim" $tenant .NameID)}}{{end}}</td></tr>{{end}}</table>
 </div>
 {{end}}
 {{template "foot"}}{{end}}
@@ -339,7 +344,8 @@ table.cards td[data-label]::before{content:attr(data-label);display:block;font-s
 <label for="email">Email</label><input type="email" id="email" name="email" value="{{.Email}}" required maxlength="100">
 <label for="groups-input">Groups</label><input type="text" id="groups-input" name="groups" value="{{join .Groups ", "}}">
 <p class="hint">Comma-separated. Members of <code>admins</code> may use the admin page.</p>
-<p><button class="primary" type="submit" id="save">Save</button> <a class="button" href="/dev-idp">Cancel</a></p>
+<p><button class="primary" type="submit" id="save">Save</button>{{if $.DevSCIM}} <button type="submit" id="save-push" name="action" value="update" formaction="/dev-idp/{{$.Tenant}}/{{.NameID}}/scim">Save and push over SCIM</button>{{end}} <a class="button" href="/dev-idp">Cancel</a></p>
+{{if $.DevSCIM}}<p class="hint">Save changes what the IdP asserts: the app learns it at the next sign-in (JIT). Save and push over SCIM also sends it to the app now, as the IdP's provisioning would: the groups, and the roles derived from them, change at once.</p>{{end}}
 </form>
 </div>
 {{end}}
