@@ -108,6 +108,14 @@ func newCluster(t *testing.T) *cluster {
 	for _, k := range sessionKeys {
 		_, _ = rand.Read(k)
 	}
+	// The instances' logs are shown when the test fails: they say why a
+	// sign-in was refused.
+	logs := new(lockedBuffer)
+	t.Cleanup(func() {
+		if t.Failed() {
+			t.Logf("instances' log:\n%s", logs.String())
+		}
+	})
 	var insts [2]*instance
 	for i := range insts {
 		in := &instance{app: randomName(fmt.Sprintf("samljit_inst%d_", i))}
@@ -126,7 +134,7 @@ func newCluster(t *testing.T) *cluster {
 				Mapper:            claims.Generic(),
 				AllowIDPInitiated: true,
 			}},
-			Logger:  slog.New(slog.NewTextHandler(io.Discard, nil)),
+			Logger:  slog.New(slog.NewTextHandler(logs, nil)).With("instance", i),
 			OnEvent: in.record,
 		})
 		require.NoError(t, err)
@@ -727,4 +735,22 @@ func TestKilledConnectionMidSignIn(t *testing.T) {
 		require.Equal(t, http.StatusSeeOther, resp.StatusCode, "sign-in of %s after the kills: %s", nameID, body)
 		require.NoError(t, in.lastEvent().Err)
 	}
+}
+
+// lockedBuffer is a bytes.Buffer that goroutines may write at once.
+type lockedBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *lockedBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *lockedBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
 }

@@ -26,8 +26,14 @@ import (
 
 // MaxAttempts bounds how often a write transaction or statement runs when
 // it fails with an error its dialect may retry, or, for a sign-in, when it
-// races with the creation of the same user.
-const MaxAttempts = 8
+// races with the creation of the same user. Writes to one row succeed one
+// at a time: of n sign-ins of one person at the same instant, the last
+// may lose the race to create the user and then n-1 rounds of
+// serialization failures, and a session's creation, which writes the same
+// row, adds rounds of its own. Sixteen attempts serve eight devices at
+// once with room to spare; the waits between them (see Backoff) add up to
+// under a second.
+const MaxAttempts = 16
 
 // Querier is what the statements of a store run on: a *sql.DB, a
 // *sql.Conn, a *sql.Tx or a *Tx.
