@@ -37,20 +37,15 @@ func findChromium(t *testing.T) string {
 	return ""
 }
 
-// TestBrowserDevSignInEditSuspend drives headless Chromium through the
-// example with its development IdP: Grace signs in and sees her name and
-// groups, a group is added to her at the dev IdP and her next sign-in shows
-// it, then Ada, an admin in another browser context, suspends her through
-// the admin page, which ends her session: her next page load finds her
-// signed out, and her sign-in is refused.
-func TestBrowserDevSignInEditSuspend(t *testing.T) {
-	chromium := findChromium(t)
-	_, root := startApp(t, t.TempDir())
-
+// newChromium starts headless Chromium at path for t, with the flags this
+// machine needs, a new profile and a 1200×900 window, and returns the
+// allocator its browser contexts come from. It stops when the test ends,
+// or after 90 s.
+func newChromium(t *testing.T, path string) context.Context {
+	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
-	defer cancel()
 	alloc, cancelAlloc := chromedp.NewExecAllocator(ctx,
-		chromedp.ExecPath(chromium),
+		chromedp.ExecPath(path),
 		chromedp.Headless,
 		chromedp.NoSandbox,
 		chromedp.DisableGPU,
@@ -61,7 +56,24 @@ func TestBrowserDevSignInEditSuspend(t *testing.T) {
 		chromedp.UserDataDir(t.TempDir()),
 		chromedp.WindowSize(1200, 900),
 	)
-	defer cancelAlloc()
+	t.Cleanup(func() {
+		cancelAlloc()
+		cancel()
+	})
+	return alloc
+}
+
+// TestBrowserDevSignInEditSuspend drives headless Chromium through the
+// example with its development IdP: Grace signs in and sees her name and
+// groups, a group is added to her at the dev IdP and her next sign-in shows
+// it, then Ada, an admin in another browser context, suspends her through
+// the admin page, which ends her session: her next page load finds her
+// signed out, and her sign-in is refused.
+func TestBrowserDevSignInEditSuspend(t *testing.T) {
+	chromium := findChromium(t)
+	_, root := startApp(t, t.TempDir())
+
+	alloc := newChromium(t, chromium)
 	grace, cancelGrace := chromedp.NewContext(alloc)
 	defer cancelGrace()
 

@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"testing"
-	"time"
 
 	"github.com/chromedp/chromedp"
 	"github.com/stretchr/testify/assert"
@@ -18,21 +17,7 @@ func TestBrowserSignOutOtherDevice(t *testing.T) {
 	chromium := findChromium(t)
 	_, root := startApp(t, t.TempDir())
 
-	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
-	defer cancel()
-	alloc, cancelAlloc := chromedp.NewExecAllocator(ctx,
-		chromedp.ExecPath(chromium),
-		chromedp.Headless,
-		chromedp.NoSandbox,
-		chromedp.DisableGPU,
-		chromedp.NoFirstRun,
-		chromedp.Flag("disable-background-networking", true),
-		chromedp.Flag("disable-component-update", true),
-		chromedp.Flag("disable-sync", true),
-		chromedp.UserDataDir(t.TempDir()),
-		chromedp.WindowSize(1200, 900),
-	)
-	defer cancelAlloc()
+	alloc := newChromium(t, chromium)
 	laptop, cancelLaptop := chromedp.NewContext(alloc)
 	defer cancelLaptop()
 	require.NoError(t, chromedp.Do(laptop, chromedp.Navigate(root+"/")), "start Chromium and open the app")
