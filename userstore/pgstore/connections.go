@@ -44,11 +44,13 @@ var connectionQueries = sqlcore.ConnectionQueries{
 	Delete:        `DELETE FROM samljit_connections WHERE name = $1`,
 	DeleteDomains: `DELETE FROM samljit_connection_domains WHERE connection = $1`,
 	InsertDomain:  `INSERT INTO samljit_connection_domains (domain, connection, position, verified) VALUES ($1, $2, $3, $4)`,
+	EndSessions:   `DELETE FROM samljit_sessions WHERE connection = $1`,
 }
 
 // connectionsSchema is migration 6, to schema version 7: connections kept
 // as data. A connection's name is its primary key, and so is a domain's,
 // which belongs to at most one connection; the change version is one row.
+// The sessions are indexed by connection, which disabling one ends.
 var connectionsSchema = sqlcore.Statements(
 	`CREATE TABLE samljit_connections (
 		name             text COLLATE "C" PRIMARY KEY,
@@ -75,6 +77,7 @@ var connectionsSchema = sqlcore.Statements(
 		version   bigint NOT NULL
 	)`,
 	`INSERT INTO samljit_connections_version (version) VALUES (0)`,
+	`CREATE INDEX samljit_sessions_connection ON samljit_sessions (connection)`,
 )
 
 // domainTaken reports whether err is a unique_violation of domainKey,
@@ -111,12 +114,15 @@ func (s *Store) PutConnection(ctx context.Context, c userstore.Connection, now t
 }
 
 // SetConnectionEnabled enables or disables the connection named name.
+// Disabling ends the sessions made through it, in the same transaction,
+// so that every instance refuses them at their next request, before it
+// has polled the change.
 func (s *Store) SetConnectionEnabled(ctx context.Context, name string, enabled bool, now time.Time) error {
 	return s.core.SetConnectionEnabled(ctx, name, enabled, now)
 }
 
-// RemoveConnection removes the connection named name and frees its
-// domains. Its users are kept.
+// RemoveConnection removes the connection named name, frees its domains
+// and ends the sessions made through it. Its users are kept.
 func (s *Store) RemoveConnection(ctx context.Context, name string) error {
 	return s.core.RemoveConnection(ctx, name)
 }

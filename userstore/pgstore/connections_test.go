@@ -102,6 +102,7 @@ func TestMigrateFromVersion6(t *testing.T) {
 		{`SELECT enabled FROM samljit_connections WHERE name = 'acme'`, "samljit_connections_pkey"},
 		{`SELECT connection FROM samljit_connection_domains WHERE domain = 'acme.test'`, "samljit_connection_domains_pkey"},
 		{`SELECT domain FROM samljit_connection_domains WHERE connection = 'acme' ORDER BY position`, "samljit_connection_domains_connection"},
+		{`DELETE FROM samljit_sessions WHERE connection = 'acme'`, "samljit_sessions_connection"},
 	} {
 		rows, err := conn.QueryContext(ctx, `EXPLAIN `+q.query)
 		require.NoError(t, err)

@@ -38,11 +38,13 @@ var connectionQueries = sqlcore.ConnectionQueries{
 	Delete:        `DELETE FROM connections WHERE name = ?`,
 	DeleteDomains: `DELETE FROM connection_domains WHERE connection = ?`,
 	InsertDomain:  `INSERT INTO connection_domains (domain, connection, position, verified) VALUES (?, ?, ?, ?)`,
+	EndSessions:   `DELETE FROM sessions WHERE connection = ?`,
 }
 
 // connectionsSchema is migration 6, to schema version 7: connections kept
 // as data. A connection's name is unique, and so is a domain, which
-// belongs to at most one connection; the change version is one row.
+// belongs to at most one connection; the change version is one row. The
+// sessions are indexed by connection, which disabling one ends.
 var connectionsSchema = sqlcore.Statements(
 	`CREATE TABLE connections (
 		name             TEXT    NOT NULL UNIQUE COLLATE BINARY,
@@ -67,6 +69,7 @@ var connectionsSchema = sqlcore.Statements(
 		version INTEGER NOT NULL
 	)`,
 	`INSERT INTO connections_version (id, version) VALUES (1, 0)`,
+	`CREATE INDEX sessions_connection ON sessions (connection)`,
 )
 
 // ConnectionsVersion returns the connections' change version, as
@@ -98,12 +101,15 @@ func (s *Store) PutConnection(ctx context.Context, c userstore.Connection, now t
 }
 
 // SetConnectionEnabled enables or disables the connection named name.
+// Disabling ends the sessions made through it, in the same transaction,
+// so that every process sharing the file refuses them at their next
+// request.
 func (s *Store) SetConnectionEnabled(ctx context.Context, name string, enabled bool, now time.Time) error {
 	return s.core.SetConnectionEnabled(ctx, name, enabled, now)
 }
 
-// RemoveConnection removes the connection named name and frees its
-// domains. Its users are kept.
+// RemoveConnection removes the connection named name, frees its domains
+// and ends the sessions made through it. Its users are kept.
 func (s *Store) RemoveConnection(ctx context.Context, name string) error {
 	return s.core.RemoveConnection(ctx, name)
 }

@@ -98,6 +98,7 @@ func TestMigrateFromVersion6(t *testing.T) {
 		{`SELECT enabled FROM connections WHERE name = ?1`, "sqlite_autoindex_connections_1"},
 		{`SELECT connection FROM connection_domains WHERE domain = ?1`, "PRIMARY KEY"},
 		{`SELECT domain FROM connection_domains WHERE connection = ?1 ORDER BY position`, "connection_domains_connection"},
+		{`SELECT id FROM sessions WHERE connection = ?1`, "sessions_connection"},
 	} {
 		rows, err := db.QueryContext(ctx, `EXPLAIN QUERY PLAN `+q.query, "v")
 		require.NoError(t, err)

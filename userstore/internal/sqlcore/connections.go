@@ -56,6 +56,9 @@ type ConnectionQueries struct {
 	// domain is the table's primary key, so that it belongs to one
 	// connection.
 	InsertDomain string
+	// EndSessions deletes the sessions made through (connection), through
+	// an index on the sessions' connection.
+	EndSessions string
 }
 
 // errUnchanged ends, rolled back, a change that would change nothing.
@@ -215,7 +218,10 @@ func (c *Core) PutConnection(ctx context.Context, conn userstore.Connection, now
 
 // SetConnectionEnabled enables or disables a connection, as
 // [userstore.ConnectionAdmin.SetConnectionEnabled] describes; when it is
-// so already, nothing changes, the version included.
+// so already, nothing changes, the version included. Disabling ends the
+// sessions made through the connection in the same transaction, so that
+// every instance refuses them at their next request, before it has
+// polled the change.
 func (c *Core) SetConnectionEnabled(ctx context.Context, name string, enabled bool, now time.Time) error {
 	now, err := c.d.Time.Stored(now)
 	if err != nil {
@@ -236,8 +242,14 @@ func (c *Core) SetConnectionEnabled(ctx context.Context, name string, enabled bo
 		case was == enabled:
 			return errUnchanged
 		}
-		_, err := tx.ExecContext(ctx, q.SetEnabled, c.appendTime(append(make([]any, 0, 5), name, enabled, v), now)...)
-		return err
+		if _, err := tx.ExecContext(ctx, q.SetEnabled, c.appendTime(append(make([]any, 0, 5), name, enabled, v), now)...); err != nil {
+			return err
+		}
+		if !enabled {
+			_, err := tx.ExecContext(ctx, q.EndSessions, name)
+			return err
+		}
+		return nil
 	})
 	if err != nil && !errors.Is(err, errUnchanged) {
 		return c.errorf(err, "set connection %q enabled", name)
@@ -245,8 +257,9 @@ func (c *Core) SetConnectionEnabled(ctx context.Context, name string, enabled bo
 	return nil
 }
 
-// RemoveConnection removes a connection and frees its domains, as
-// [userstore.ConnectionAdmin.RemoveConnection] describes.
+// RemoveConnection removes a connection, frees its domains and ends the
+// sessions made through it, as [userstore.ConnectionAdmin.RemoveConnection]
+// describes.
 func (c *Core) RemoveConnection(ctx context.Context, name string) error {
 	q := &c.d.Connections
 	err := c.Write(ctx, func(tx *Tx) error {
@@ -262,7 +275,10 @@ func (c *Core) RemoveConnection(ctx context.Context, name string) error {
 		} else if n == 0 {
 			return userstore.ErrConnectionNotFound
 		}
-		_, err = tx.ExecContext(ctx, q.DeleteDomains, name)
+		if _, err = tx.ExecContext(ctx, q.DeleteDomains, name); err != nil {
+			return err
+		}
+		_, err = tx.ExecContext(ctx, q.EndSessions, name)
 		return err
 	})
 	if err != nil {
