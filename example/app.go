@@ -56,8 +56,9 @@ type appStore interface {
 	userstore.Store
 	userstore.ReplayCache
 	userstore.Admin
-	userstore.Directory      // for SCIM (-scim-token)
-	userstore.GroupDirectory //
+	userstore.Directory       // for SCIM (-scim-token)
+	userstore.GroupDirectory  //
+	userstore.ConnectionAdmin // connections kept as data (connections.go)
 }
 
 // private makes the SQLite file at path readable by its owner only,
@@ -176,7 +177,7 @@ func newApp(ctx context.Context, cfg config, logger *slog.Logger) (*app, error) 
 		a.Close()
 		return nil, err
 	}
-	a.mw, err = jit.New(ctx, jit.Options{
+	opts := jit.Options{
 		RootURL:     cfg.rootURL,
 		Key:         key,
 		Certificate: cert,
@@ -186,7 +187,9 @@ func newApp(ctx context.Context, cfg config, logger *slog.Logger) (*app, error) 
 		Logger:      logger,
 		OnEvent:     a.record,
 		Chooser:     a.chooser(conns),
-	})
+	}
+	a.storedConnections(&opts)
+	a.mw, err = jit.New(ctx, opts)
 	if err != nil {
 		a.Close()
 		return nil, err
