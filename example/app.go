@@ -44,7 +44,8 @@ type app struct {
 	dev   *devIdP
 	mux   *http.ServeMux
 
-	audit auditLog // in the same database as the users
+	audit auditLog   // in the same database as the users
+	sso   setupState // the Set up SSO page's test sign-ins (setup.go)
 }
 
 // auditPageSize is how many audit entries the admin page shows at once.
@@ -239,6 +240,7 @@ func (a *app) routes() {
 	if a.dev != nil {
 		a.devRoutes()
 	}
+	a.setupRoutes()
 }
 
 // record writes a sign-in event to the audit trail. The sign-in has
