@@ -116,3 +116,16 @@ func TestMigrateFromVersion6(t *testing.T) {
 		require.Contains(t, strings.Join(plan, "; "), q.index, "%s: %s", q.query, plan)
 	}
 }
+
+// BenchmarkConnectionsAtScale measures the connection poll and a read by
+// name with 1 and with 10,000 stored connections, paired
+// (storetest.BenchConnectionsScale): the target is at most 1.1×.
+func BenchmarkConnectionsAtScale(b *testing.B) {
+	testDSN(b)
+	open := func(n int) userstore.ConnectionAdmin {
+		s, _, _ := openStore(b)
+		storetest.PopulateConnections(b, s, n)
+		return s
+	}
+	storetest.BenchConnectionsScale(b, open(1), open(10_000), 1, 10_000)
+}

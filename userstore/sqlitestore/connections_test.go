@@ -114,3 +114,15 @@ func TestMigrateFromVersion6(t *testing.T) {
 		require.Contains(t, strings.Join(plan, "; "), q.index, "%s: %s", q.query, plan)
 	}
 }
+
+// BenchmarkConnectionsAtScale measures the connection poll and a read by
+// name with 1 and with 10,000 stored connections, paired
+// (storetest.BenchConnectionsScale): the target is at most 1.1×.
+func BenchmarkConnectionsAtScale(b *testing.B) {
+	open := func(n int) *sqlitestore.Store {
+		s := openStore(b, openDB(b, sqlitestore.DSN(tempPath(b))))
+		storetest.PopulateConnections(b, s, n)
+		return s
+	}
+	storetest.BenchConnectionsScale(b, open(1), open(10_000), 1, 10_000)
+}
