@@ -44,8 +44,10 @@ type app struct {
 	dev   *devIdP
 	mux   *http.ServeMux
 
-	audit auditLog   // in the same database as the users
-	sso   setupState // the Set up SSO page's test sign-ins (setup.go)
+	audit    auditLog         // in the same database as the users
+	activity *sessionActivity // each session's last use, IP and browser (sessions.go)
+	scim     []scimEndpoint
+	sso      setupState // the Set up SSO page's test sign-ins (setup.go)
 }
 
 // auditPageSize is how many audit entries the admin page shows at once.
@@ -178,6 +180,10 @@ func newApp(ctx context.Context, cfg config, logger *slog.Logger) (*app, error) 
 		a.Close()
 		return nil, err
 	}
+	if a.activity, err = openSessionActivity(ctx, a.db, isPostgres(cfg.db), logger); err != nil {
+		a.Close()
+		return nil, err
+	}
 	opts := jit.Options{
 		RootURL:     cfg.rootURL,
 		Key:         key,
@@ -188,6 +194,7 @@ func newApp(ctx context.Context, cfg config, logger *slog.Logger) (*app, error) 
 		Logger:      logger,
 		OnEvent:     a.record,
 		Chooser:     a.chooser(conns),
+		Activity:    jit.ActivityOptions{Recorder: a.activity, TrustedProxies: cfg.trustedProxies},
 	}
 	a.storedConnections(&opts)
 	a.mw, err = jit.New(ctx, opts)
@@ -210,6 +217,9 @@ func newApp(ctx context.Context, cfg config, logger *slog.Logger) (*app, error) 
 func (a *app) Close() {
 	if a.mw != nil {
 		_ = a.mw.Close()
+	}
+	if a.activity != nil {
+		a.activity.Close()
 	}
 	if a.db != nil {
 		_ = a.db.Close()
@@ -234,6 +244,7 @@ func (a *app) routes() {
 	a.mux.HandleFunc("GET /api/me", a.apiMe)
 	a.mux.Handle("GET /admin", a.mw.RequireUser(a.requireAdmin(http.HandlerFunc(a.admin))))
 	a.mux.Handle("POST /admin/users/{id}/{action}", a.mw.RequireUser(a.requireAdmin(http.HandlerFunc(a.adminAction))))
+	a.sessionRoutes()
 	a.mux.HandleFunc("GET /jit-vs-scim", a.jitVsSCIM)
 	a.mux.HandleFunc("GET /favicon.svg", serveFavicon)
 	a.mux.HandleFunc("GET /favicon.ico", serveFavicon) // asked for by pages the example did not draw
@@ -393,7 +404,7 @@ func (a *app) admin(w http.ResponseWriter, r *http.Request) {
 			users = managed(me, users)
 			var sessions map[string]int
 			if sessions, err = a.sessionCounts(ctx, users); err == nil {
-				a.render(w, http.StatusOK, "admin", pageData{Title: "Admin", User: &me, Admin: true, Users: users, Sessions: sessions, Stale: staleUsers(managed(me, stale), now), StaleDays: days, Audit: audit, AuditOlder: olderThan, Dev: a.dev != nil})
+				a.render(w, http.StatusOK, "admin", pageData{Title: "Admin", User: &me, Admin: true, Users: users, Sessions: sessions, Stale: staleUsers(managed(me, stale), now), StaleDays: days, Audit: audit, AuditOlder: olderThan, Dev: a.dev != nil, SCIM: a.scimEndpoints(me)})
 				return
 			}
 		}
@@ -472,6 +483,7 @@ func (a *app) adminAction(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "store unavailable", http.StatusServiceUnavailable)
 		return
 	}
+	a.forgetEnded(ctx, key) // suspending ends the sessions too
 	a.log.InfoContext(ctx, "admin action", "action", r.PathValue("action"), "user_id", users[i].ID, "by", me.ID, "sessions_ended", ended)
 	if err := a.audit.Record(ctx, adminEntry(time.Now(), r.PathValue("action"), me, users[i], ended)); err != nil {
 		a.log.ErrorContext(ctx, "audit", "err", err)
@@ -485,6 +497,9 @@ func (a *app) jitVsSCIM(w http.ResponseWriter, r *http.Request) {
 	d := pageData{Title: "JIT vs SCIM", Facts: &jitVsSCIM, Dev: a.dev != nil}
 	if u, err := a.mw.CurrentUser(r); err == nil {
 		d.User, d.Admin = &u, a.isAdmin(u)
+		if d.Live, err = a.liveComparison(r.Context(), u); err != nil {
+			a.log.ErrorContext(r.Context(), "jit-vs-scim", "err", err)
+		}
 	}
 	a.render(w, http.StatusOK, "jitvsscim", d)
 }

@@ -49,6 +49,8 @@ type auditQuery struct {
 	Before int64  // entries older than this ID; 0 for the newest
 	Limit  int    // at most this many
 	Issuer string // only this IdP's users' entries; "" for all
+	// Subject, with Issuer, selects one user's entries.
+	Subject string
 }
 
 // auditLog keeps the audit trail.
@@ -141,6 +143,9 @@ func (s *sqlAudit) Page(ctx context.Context, q auditQuery) ([]auditEntry, error)
 	}
 	if q.Issuer != "" {
 		where, args = append(where, "issuer = ?"), append(args, q.Issuer)
+	}
+	if q.Subject != "" {
+		where, args = append(where, "subject = ?"), append(args, q.Subject)
 	}
 	rows, err := s.db.QueryContext(ctx, s.rebind(`SELECT id, at_unix_ms, kind, actor, connection, issuer, subject, user_id, correlation_id, reason, changes
 		FROM example_audit WHERE `+strings.Join(where, " AND ")+` ORDER BY id DESC LIMIT ?`), append(args, q.Limit)...)

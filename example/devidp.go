@@ -45,6 +45,8 @@ type devTenantView struct {
 	// MetadataURL is the IdP's metadata; ExplainCommand judges a sign-in
 	// captured from it with samljit explain.
 	MetadataURL, ExplainCommand string
+	// SCIM reports whether the tenant's IdP can push to the app over SCIM.
+	SCIM bool
 }
 
 var devTenants = []struct {
@@ -217,17 +219,28 @@ func (d *devIdP) update(tenant string, p devPerson) bool {
 	return true
 }
 
+// people returns a tenant's people as the IdP currently asserts them.
+func (d *devIdP) people(tenant string) []devPerson {
+	for i, t := range d.tenants {
+		if t.name != tenant {
+			continue
+		}
+		var out []devPerson
+		for _, seed := range devTenants[i].people {
+			if p, ok := d.person(t.name, seed.NameID); ok {
+				out = append(out, p)
+			}
+		}
+		return out
+	}
+	return nil
+}
+
 // directory lists every tenant's people, in the order of devTenants.
 func (d *devIdP) directory() []devTenantView {
 	views := make([]devTenantView, 0, len(d.tenants))
-	for i, t := range d.tenants {
-		v := devTenantView{Name: t.name, Display: t.display}
-		for _, seed := range devTenants[i].people {
-			if p, ok := d.person(t.name, seed.NameID); ok {
-				v.People = append(v.People, p)
-			}
-		}
-		views = append(views, v)
+	for _, t := range d.tenants {
+		views = append(views, devTenantView{Name: t.name, Display: t.display, People: d.people(t.name)})
 	}
 	return views
 }

@@ -120,6 +120,7 @@ func TestDevIdPRoutesOnlyWithDevIdP(t *testing.T) {
 		httptest.NewRequest(http.MethodGet, "/dev-idp", nil),
 		httptest.NewRequest(http.MethodGet, "/dev-idp/acme/acme-0001", nil),
 		httptest.NewRequest(http.MethodPost, "/dev-idp/acme/acme-0001", strings.NewReader("given=x")),
+		httptest.NewRequest(http.MethodPost, "/dev-idp/acme/acme-0001/scim", strings.NewReader("action=disable")),
 	} {
 		w := httptest.NewRecorder()
 		a.ServeHTTP(w, r)
@@ -129,6 +130,9 @@ func TestDevIdPRoutesOnlyWithDevIdP(t *testing.T) {
 	a.ServeHTTP(w, httptest.NewRequest(http.MethodGet, "/", nil))
 	assert.Equal(t, http.StatusOK, w.Code)
 	assert.NotContains(t, w.Body.String(), "Development IdP")
+	_, err = os.Stat(filepath.Join(cfg.data, devSCIMTokenFile))
+	assert.ErrorIs(t, err, os.ErrNotExist, "no SCIM token is made without the development IdP")
+	assert.Empty(t, a.scim, "nor any SCIM endpoint without -scim-token")
 }
 
 func TestParsePerson(t *testing.T) {

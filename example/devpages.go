@@ -15,6 +15,7 @@ func (a *app) devRoutes() {
 	a.mux.HandleFunc("GET /dev-idp", a.devDirectory)
 	a.mux.HandleFunc("GET /dev-idp/{tenant}/{nameid}", a.devEdit)
 	a.mux.HandleFunc("POST /dev-idp/{tenant}/{nameid}", a.devSave)
+	a.mux.HandleFunc("POST /dev-idp/{tenant}/{nameid}/scim", a.devSCIMPush)
 }
 
 // devDirectory lists every development tenant's people with their
@@ -28,8 +29,12 @@ func (a *app) devDirectory(w http.ResponseWriter, r *http.Request) {
 			}
 		}
 	}
+	if m := a.devSCIMFlash(r); m != "" {
+		d.Message = m
+	}
 	d.DevTenants = a.dev.directory()
 	for i := range d.DevTenants {
+		_, d.DevTenants[i].SCIM = a.devSCIM(d.DevTenants[i].Name)
 		a.explainCommand(&d.DevTenants[i])
 	}
 	a.render(w, http.StatusOK, "devidp", d)
@@ -45,6 +50,7 @@ func (a *app) devEdit(w http.ResponseWriter, r *http.Request) {
 	}
 	d := a.devPage(r, "Edit "+p.Name())
 	d.Tenant, d.Person = tenant, &p
+	_, d.DevSCIM = a.devSCIM(tenant)
 	a.render(w, http.StatusOK, "devedit", d)
 }
 

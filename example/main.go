@@ -10,6 +10,10 @@
 // app at the person's next sign-in through JIT. Members of "admins" may use
 // /admin. That IdP and the /dev-idp pages are for development only: they sign
 // in, and let anyone edit, anyone, and exist only without -idp-metadata.
+// Each development tenant also has a SCIM endpoint with a token made at the
+// first run (DATA/scim-tokens, shown on /admin to its administrators), and
+// /dev-idp pushes changes to it over HTTP as the tenant's IdP would:
+// disable or re-enable a person, change their groups.
 //
 // With a real IdP:
 //
@@ -30,6 +34,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/netip"
 	"net/url"
 	"os"
 	"os/signal"
@@ -52,6 +57,7 @@ type config struct {
 	adminGroup        string
 	scimTokens        []string
 	scimTokenFiles    []string
+	trustedProxies    []netip.Prefix
 
 	graphClientID, graphClientSecret, graphClientSecretFile string
 }
@@ -73,7 +79,8 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 	fs.StringVar(&c.db, "db", "", "SQLite database file, or a postgres:// URL to share users between instances (default DATA/samljit.db)")
 	fs.StringVar(&c.data, "data", "samljit-data", "data directory for keys, session secret and database")
 	fs.BoolVar(&c.allowIDPInitiated, "allow-idp-initiated", false, "accept IdP-initiated sign-in")
-	var scimTokens, scimTokenFiles multiFlag
+	var scimTokens, scimTokenFiles, proxies multiFlag
+	fs.Var(&proxies, "trusted-proxy", "address or prefix (10.0.0.0/8) of a reverse proxy whose X-Forwarded-For gives the client IP shown on the sessions pages; repeat for several (default: none, the header is ignored)")
 	fs.Var(&scimTokens, "scim-token", "serve SCIM 2.0 at /scim/v2 (several connections: /scim/TENANT/v2) with this bearer token; repeat as tenant=TOKEN per connection (visible to other local users: prefer -scim-token-file)")
 	fs.Var(&scimTokenFiles, "scim-token-file", "file holding -scim-token values, one per line (TOKEN or tenant=TOKEN)")
 	fs.StringVar(&c.adminGroup, "admin-group", "", "IdP group whose members may use /admin (default: \"admins\" with the development IdP)")
@@ -98,6 +105,10 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 	}
 	c.idpMetadata = md
 	c.scimTokens, c.scimTokenFiles = scimTokens, scimTokenFiles
+	var err error
+	if c.trustedProxies, err = trustedProxyFlag(proxies); err != nil {
+		return usage(err)
+	}
 	if err := checkGraphFlags(c); err != nil {
 		return usage(err)
 	}

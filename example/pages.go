@@ -23,6 +23,8 @@ type pageData struct {
 	Audit     []auditEntry
 	Facts     *jitVsSCIMFacts
 	Stale     []staleUser
+	SCIM      []scimEndpoint  // the SCIM endpoints the admin manages
+	Live      *liveComparison // JIT vs SCIM for the signed-in person
 
 	// AuditOlder is the audit entry ID the admin page's next page of the
 	// trail starts before; 0 when there is no older page.
@@ -33,6 +35,10 @@ type pageData struct {
 	DevTenants []devTenantView // the /dev-idp directory
 	Tenant     string          // the edited person's tenant
 	Person     *devPerson      // the edited person
+	DevSCIM    bool            // the development IdP can push over SCIM
+
+	// SessionList is the content of a sessions page (sessions.go).
+	SessionList *sessionsPage
 }
 
 // jitVsSCIMFacts is the content of the "JIT vs SCIM" page. README.md's
@@ -71,10 +77,10 @@ var jitVsSCIM = jitVsSCIMFacts{
 		{"Who acts", "the IdP pushes to your `/Users`, `/Groups`", "your app pulls", "your app, at each sign-in"},
 		{"Create, read, update users", "yes", "yes", "yes: create at first sign-in, update at every sign-in"},
 		{"Delete / disable users", "**yes**", "yes (you poll for changes)", "**no**: a person who left never signs in again"},
-		{"Groups", "yes (group objects, membership)", "yes", "only as claims on the user, at sign-in (Entra: 150 max, then a `groups.link` overage claim)"},
+		{"Groups", "yes (group objects, membership)", "yes", "only as claims on the user, at sign-in (Entra: 150 max, then a `groups.link` overage claim, which `jit/entragraph` resolves through Graph)"},
 		{"Multiple IdPs / tenants", "one SCIM endpoint per tenant", "per tenant consent", "yes, one connection per IdP"},
 		{"Guest (B2B) accounts", "yes", "yes", "yes, as they sign in"},
-		{"Effort", "a SCIM server", "Graph client, polling, consent", "this library"},
+		{"Effort", "the `scim` package, on the same user records", "Graph client, polling, consent (`jit/entragraph` for the groups overage)", "this library"},
 	},
 	Measured: []measuredFact{
 		{"`userstore.Store`, the only store the sign-in path accepts, has exactly two methods, `Lookup` and `Provision`: no sign-in can delete, suspend or reactivate anyone, and a test fails if the interface is widened.",
@@ -197,7 +203,7 @@ table.cards td[data-label]::before{content:attr(data-label);display:block;font-s
 }
 </style></head><body>
 <header><div class="bar"><a class="brand" href="/">samljit example</a><a href="/">Home</a>{{if .Admin}}<a href="/admin">Admin</a>{{end}}<a href="/jit-vs-scim">JIT vs SCIM</a>{{if .Dev}}<a href="/dev-idp">Dev IdP people</a>{{end}}
-{{if .User}}<span class="who">Signed in as {{or .User.Profile.DisplayName .User.Key.Subject}} · <form method="post" action="/saml/logout" class="inline"><button id="signout" class="link">Sign out</button></form></span>{{end}}</div></header>
+{{if .User}}<span class="who">Signed in as {{or .User.Profile.DisplayName .User.Key.Subject}} · <a id="your-sessions" href="/sessions">Your sessions</a> · <form method="post" action="/saml/logout" class="inline"><button id="signout" class="link">Sign out</button></form></span>{{end}}</div></header>
 <main>
 {{if .Dev}}<p class="dev"><b>Development IdP.</b> This app is using its built-in identity provider, which signs in anyone who picks a name. Never use it in production: pass <code>-idp-metadata</code>.</p>{{end}}
 {{end}}
@@ -256,7 +262,7 @@ table.cards td[data-label]::before{content:attr(data-label);display:block;font-s
 <td class="roles" data-label="Roles">{{range .Roles}}<span class="tag">{{.}}</span>{{end}}</td>
 <td data-label="Created">{{short .CreatedAt}}</td><td data-label="Last sign-in">{{short .LastSignInAt}}</td>
 <td class="status {{if eq .Status.String "suspended"}}suspended{{else}}ok{{end}}" data-label="Status">{{.Status}}</td>
-<td class="sessions" data-label="Sessions">{{index $.Sessions .ID}}</td>
+<td class="sessions" data-label="Sessions"><a href="/admin/users/{{.ID}}/sessions">{{index $.Sessions .ID}}</a></td>
 <td class="actions"><form method="post" action="/admin/users/{{.ID}}/{{if eq .Status.String "suspended"}}unsuspend{{else}}suspend{{end}}">
 {{if eq .Status.String "suspended"}}<button class="unsuspend">Unsuspend</button>{{else}}<button class="suspend danger">Suspend</button>{{end}}</form>
 <form method="post" action="/admin/users/{{.ID}}/end-sessions"><button class="end-sessions">End sessions</button></form></td>
@@ -273,6 +279,7 @@ table.cards td[data-label]::before{content:attr(data-label);display:block;font-s
 <p class="muted">JIT cannot learn that someone left their organisation. Review this list and suspend, or deprovision automatically with SCIM.</p>
 </div>
 
+{{template "scim-endpoints" .}}
 <div class="card">
 <h2>Audit trail</h2>
 <p class="muted">Every sign-in and every administrator's action, newest first, kept in the database beside the users.</p>
@@ -284,6 +291,7 @@ table.cards td[data-label]::before{content:attr(data-label);display:block;font-s
 {{template "foot"}}{{end}}
 
 {{define "jitvsscim"}}{{template "head" .}}
+{{template "jitvsscim-live" .}}
 {{with .Facts}}
 <div class="card">
 <h1>SAML JIT vs SCIM vs Microsoft Graph</h1>
@@ -308,7 +316,7 @@ table.cards td[data-label]::before{content:attr(data-label);display:block;font-s
 <p class="muted">The sample people of the built-in development IdP, as it will assert them at their next sign-in. Edit someone, then sign in as them: JIT updates their record in this app, and the admin page's audit trail shows which fields changed. Members of <span class="tag">admins</span> may use the admin page.</p>
 {{if not .User}}<p><a class="button primary" href="{{.LoginURL}}">Sign in</a></p>{{end}}
 </div>
-{{range .DevTenants}}{{$tenant := .Name}}
+{{range .DevTenants}}{{$tenant := .Name}}{{$scim := .SCIM}}
 <div class="card" id="tenant-{{.Name}}">
 <h2>{{.Display}} <code>{{.Name}}</code></h2>
 {{if .MetadataURL}}<p class="muted">IdP metadata: <a class="metadata-url" href="{{.MetadataURL}}"><code>{{.MetadataURL}}</code></a></p>{{end}}
@@ -319,7 +327,7 @@ table.cards td[data-label]::before{content:attr(data-label);display:block;font-s
 <table><tr><th></th><th>Name</th><th>Email</th><th>Groups</th><th>NameID</th><th></th></tr>
 {{range .People}}<tr data-nameid="{{.NameID}}"><td><div class="avatar small" aria-hidden="true">{{.Initials}}</div></td><td>{{.Name}}</td><td>{{.Email}}</td>
 <td>{{range .Groups}}<span class="tag">{{.}}</span>{{else}}<i>none</i>{{end}}</td><td><code>{{.NameID}}</code></td>
-<td><a class="button edit" href="/dev-idp/{{$tenant}}/{{.NameID}}">Edit</a></td></tr>{{end}}</table>
+<td><a class="button edit" href="/dev-idp/{{$tenant}}/{{.NameID}}">Edit</a>{{if $scim}}{{template "dev-scim-buttons" (printf "/dev-idp/%s/%s/scim" $tenant .NameID)}}{{end}}</td></tr>{{end}}</table>
 </div>
 {{end}}
 {{template "foot"}}{{end}}
@@ -336,7 +344,8 @@ table.cards td[data-label]::before{content:attr(data-label);display:block;font-s
 <label for="email">Email</label><input type="email" id="email" name="email" value="{{.Email}}" required maxlength="100">
 <label for="groups-input">Groups</label><input type="text" id="groups-input" name="groups" value="{{join .Groups ", "}}">
 <p class="hint">Comma-separated. Members of <code>admins</code> may use the admin page.</p>
-<p><button class="primary" type="submit" id="save">Save</button> <a class="button" href="/dev-idp">Cancel</a></p>
+<p><button class="primary" type="submit" id="save">Save</button>{{if $.DevSCIM}} <button type="submit" id="save-push" name="action" value="update" formaction="/dev-idp/{{$.Tenant}}/{{.NameID}}/scim">Save and push over SCIM</button>{{end}} <a class="button" href="/dev-idp">Cancel</a></p>
+{{if $.DevSCIM}}<p class="hint">Save changes what the IdP asserts: the app learns it at the next sign-in (JIT). Save and push over SCIM also sends it to the app now, as the IdP's provisioning would: the groups, and the roles derived from them, change at once.</p>{{end}}
 </form>
 </div>
 {{end}}

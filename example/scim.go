@@ -8,6 +8,7 @@ import (
 	"io"
 	"net/http"
 	"os"
+	"path/filepath"
 	"regexp"
 	"slices"
 	"strings"
@@ -80,8 +81,29 @@ func (a *app) newSCIM(ctx context.Context, conns []jit.Connection) (map[string]h
 		}
 	}
 	tokens, err := scimTokens(values, conns)
-	if err != nil || len(tokens) == 0 {
+	if err != nil {
 		return nil, err
+	}
+	// With the development IdP, each tenant the flags give no token gets
+	// the one made at the first run.
+	devTokens := map[string]string{}
+	if a.dev != nil {
+		var names []string
+		for _, c := range conns {
+			if _, ok := tokens[c.Name]; !ok {
+				names = append(names, c.Name)
+			}
+		}
+		saved, err := loadOrCreateDevSCIMTokens(filepath.Join(a.cfg.data, devSCIMTokenFile), names)
+		if err != nil {
+			return nil, fmt.Errorf("development SCIM tokens: %w", err)
+		}
+		for _, name := range names {
+			tokens[name], devTokens[name] = saved[name], saved[name]
+		}
+	}
+	if len(tokens) == 0 {
+		return nil, nil
 	}
 	out := map[string]http.Handler{}
 	for _, c := range conns {
@@ -94,7 +116,7 @@ func (a *app) newSCIM(ctx context.Context, conns []jit.Connection) (map[string]h
 			return nil, fmt.Errorf("SCIM for %q: %w", c.Name, err)
 		}
 		subject := scim.PersistentNameID()
-		if a.cfg.preset == claims.PresetEntra {
+		if a.cfg.preset == claims.PresetEntra && a.dev == nil { // the development IdP's connections are generic
 			m := entraIssuer.FindStringSubmatch(issuer)
 			if m == nil {
 				return nil, fmt.Errorf("SCIM for %q: the entra preset needs an Entra ID entity ID (https://sts.windows.net/TENANT/), got %q", c.Name, issuer)
@@ -120,6 +142,7 @@ func (a *app) newSCIM(ctx context.Context, conns []jit.Connection) (map[string]h
 			return nil, err
 		}
 		out[c.Name] = http.StripPrefix(scimPath(c.Name), h)
+		a.scim = append(a.scim, scimEndpoint{Connection: c.Name, Issuer: issuer, URL: a.cfg.rootURL + scimPath(c.Name), Token: devTokens[c.Name]})
 		a.log.Info("SCIM endpoint", "connection", c.Name, "url", a.cfg.rootURL+scimPath(c.Name), "issuer", issuer)
 	}
 	return out, nil

@@ -70,10 +70,10 @@ func TestSCIMThroughTheExample(t *testing.T) {
 	code, _ = get(t, ada, root+"/api/me")
 	assert.Equal(t, http.StatusOK, code)
 
-	// Only acme has a token: globex has no SCIM endpoint, and acme's
-	// token opens nothing else.
+	// globex has the endpoint the development IdP's token opens, and
+	// acme's token opens nothing there.
 	code, _ = scimRequest(t, "GET", root+"/scim/globex/v2/Users", acmeSCIMToken, "")
-	assert.Equal(t, http.StatusNotFound, code)
+	assert.Equal(t, http.StatusUnauthorized, code)
 	code, _ = scimRequest(t, "GET", users, "wrong-token", "")
 	assert.Equal(t, http.StatusUnauthorized, code)
 
@@ -113,5 +113,5 @@ func TestSCIMTokenFile(t *testing.T) {
 	code, _ := scimRequest(t, "GET", root+"/scim/acme/v2/Users", acmeSCIMToken, "")
 	assert.Equal(t, http.StatusOK, code)
 	code, _ = scimRequest(t, "GET", root+"/scim/globex/v2/Users", acmeSCIMToken, "")
-	assert.Equal(t, http.StatusNotFound, code)
+	assert.Equal(t, http.StatusUnauthorized, code, "acme's token does not open globex's endpoint")
 }

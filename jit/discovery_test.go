@@ -210,3 +210,19 @@ func TestVerifyDomain(t *testing.T) {
 func newIdPMetadata(t *testing.T) []byte {
 	return jittest.New(t).Metadata()
 }
+
+// TestDiscoveryEmailLengthBound: an address of up to 320 bytes (RFC 3696's
+// 64-byte local part, @, 255-byte domain) is looked up; a longer one is
+// refused as not an email, before any lookup.
+func TestDiscoveryEmailLengthBound(t *testing.T) {
+	h := discoveryHarness(t)
+	const bound = 320
+	domain := "@contoso.example"
+	atBound := strings.Repeat("a", bound-len(domain)) + domain
+	require.Len(t, atBound, bound)
+	name, err := h.mw.ConnectionForEmail(atBound)
+	require.NoError(t, err, "an address of exactly %d bytes", bound)
+	assert.Equal(t, "contoso", name)
+	_, err = h.mw.ConnectionForEmail("a" + atBound)
+	require.ErrorIs(t, err, jit.ErrNotAnEmail, "an address of %d bytes", bound+1)
+}

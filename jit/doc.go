@@ -48,7 +48,9 @@
 //     is emitted and the browser is redirected to where it started. Every
 //     later request reads the session record and its user in one store
 //     call, so a logout, [Middleware.EndSessions] or a suspension ends the
-//     session at once, on every instance sharing the store.
+//     session at once, on every instance sharing the store. An application
+//     that lists a person's sessions with their last use, IP address and
+//     browser has them reported through [Options.Activity].
 //
 // [Explain] runs the same checks and the same decision on a captured
 // response, with a connection built as [New] builds one, writing nothing

@@ -57,6 +57,7 @@ type Middleware struct {
 	rollover    keyRollover           // the SP's next key pair (keyrollover.go)
 	linker      userstore.Linker      // set when the store can look users up by email and link
 	signInStore userstore.SignInStore // set when the store is the replay cache and can do both at once
+	activity    *activity             // Options.Activity; nil when nothing is reported
 
 	conns  []*connection
 	byName map[string]*connection
@@ -133,6 +134,9 @@ func New(ctx context.Context, opts Options) (*Middleware, error) {
 			return nil, errors.New("jit: Options.Sessions is required: the store does not keep sessions (userstore.Sessions), and a session only a cookie holds cannot be ended by a logout, an administrator or a suspension")
 		}
 		m.records = rs
+	}
+	if m.activity, err = newActivity(opts.Activity); err != nil {
+		return nil, err
 	}
 	if sameValue(m.replay, m.store) {
 		// The store is its own replay cache: record and provision in

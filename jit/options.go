@@ -184,6 +184,12 @@ type Options struct {
 	// session first. Default 8 hours.
 	SessionLifetime time.Duration
 
+	// Activity, when its Recorder is set, reports each session's use (the
+	// time, the client's IP address and user agent) at most once a
+	// minute, for a page listing a person's sessions: see
+	// [ActivityOptions]. Off by default.
+	Activity ActivityOptions
+
 	// AfterSignInPath is where a sign-in that did not start from a
 	// protected page lands. Default "/".
 	AfterSignInPath string

@@ -28,7 +28,13 @@ type Policy struct {
 	// "email", "display_name", "given_name", "family_name", "groups",
 	// "attributes" (every kept attribute) and "attributes/NAME" (one kept
 	// attribute, which overrides "attributes"). A field not listed is
-	// [SyncAlways].
+	// [SyncAlways]. The attributes a provisioning directory owns
+	// ([userstore.IsDirectoryAttribute]: SCIM's, such as the enterprise
+	// department or manager) are outside these rules: a sign-in never
+	// writes or removes them, so the default keeps what SCIM wrote there.
+	// Groups are not: a sign-in with the default rewrites them from its
+	// claims (set "groups" to SyncNever for a connection whose groups
+	// SCIM provisions).
 	Sync map[string]SyncRule
 
 	// Roles derives application roles from the asserted groups. Roles are
@@ -314,6 +320,9 @@ func checkPolicy(p *Policy) error {
 		if r < SyncAlways || r > SyncNever {
 			return fmt.Errorf("Policy.Sync[%q] is %s", k, r)
 		}
+		if name, ok := strings.CutPrefix(k, fieldAttributes+"/"); ok && userstore.IsDirectoryAttribute(name) {
+			return fmt.Errorf("Policy.Sync names %q, an attribute a provisioning directory owns: sign-ins never write it", k)
+		}
 	}
 	switch p.Brownfield.Mode {
 	case BrownfieldDeny:
@@ -434,9 +443,11 @@ func syncSlice(r SyncRule, exists bool, old, in []string) []string {
 	}
 }
 
-// syncAttributes merges kept attributes name by name.
+// syncAttributes merges kept attributes name by name. The attributes a
+// provisioning directory owns (userstore.IsDirectoryAttribute) are outside
+// the sync rules: an assertion never writes one, and a stored one is kept.
 func (p *Policy) syncAttributes(exists bool, old, in map[string][]string) map[string][]string {
-	if len(p.Sync) == 0 {
+	if len(p.Sync) == 0 && !hasDirectoryAttribute(in) && !(exists && hasDirectoryAttribute(old)) {
 		return cloneAttrs(in)
 	}
 	var out map[string][]string
@@ -447,6 +458,9 @@ func (p *Policy) syncAttributes(exists bool, old, in map[string][]string) map[st
 		out[k] = slices.Clone(v)
 	}
 	for k, v := range in {
+		if userstore.IsDirectoryAttribute(k) {
+			continue
+		}
 		r := p.rule(fieldAttributes + "/" + k)
 		switch {
 		case r == SyncNever:
@@ -461,7 +475,7 @@ func (p *Policy) syncAttributes(exists bool, old, in map[string][]string) map[st
 			continue
 		}
 		r := p.rule(fieldAttributes + "/" + k)
-		if exists && r != SyncAlways {
+		if exists && (r != SyncAlways || userstore.IsDirectoryAttribute(k)) {
 			set(k, v)
 		}
 	}
@@ -469,6 +483,17 @@ func (p *Policy) syncAttributes(exists bool, old, in map[string][]string) map[st
 		return map[string][]string{}
 	}
 	return out
+}
+
+// hasDirectoryAttribute reports whether attrs has an attribute a
+// provisioning directory owns.
+func hasDirectoryAttribute(attrs map[string][]string) bool {
+	for k := range attrs {
+		if userstore.IsDirectoryAttribute(k) {
+			return true
+		}
+	}
+	return false
 }
 
 func cloneAttrs(in map[string][]string) map[string][]string {

@@ -517,6 +517,7 @@ func TestPolicyValidatedAtNew(t *testing.T) {
 		want  string
 	}{
 		{name: "UnknownSyncField", p: jit.Policy{Sync: map[string]jit.SyncRule{"mail": jit.SyncNever}}, want: `unknown field "mail"`},
+		{name: "DirectoryAttribute", p: jit.Policy{Sync: map[string]jit.SyncRule{"attributes/urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:department": jit.SyncAlways}}, want: "a provisioning directory owns"},
 		{name: "LinkWithoutDomains", p: jit.Policy{Brownfield: jit.Brownfield{Mode: jit.BrownfieldLinkVerifiedDomains}}, want: "VerifiedDomains is empty"},
 		{name: "ProofWithoutHook", p: jit.Policy{Brownfield: jit.Brownfield{Mode: jit.BrownfieldLinkAfterProof}}, want: "Prove is nil"},
 		{name: "LinkNeedsLinker", p: jit.Policy{Brownfield: jit.Brownfield{Mode: jit.BrownfieldLinkVerifiedDomains, VerifiedDomains: []string{"example.com"}}},

@@ -453,9 +453,13 @@ func ContextWithUser(ctx context.Context, u userstore.User) context.Context {
 // ended (by a logout, [Middleware.EndSessions], or the user's suspension
 // or deletion), one that has expired, or one whose connection no longer
 // trusts its user's IdP. It returns [ErrSuspended] when the user is
-// suspended and [ErrStoreUnavailable] when the store fails.
+// suspended and [ErrStoreUnavailable] when the store fails. A usable
+// session is reported to [Options.Activity] as RequireUser reports it.
 func (m *Middleware) CurrentUser(r *http.Request) (userstore.User, error) {
-	_, u, err := m.current(r)
+	rec, u, err := m.current(r)
+	if err == nil {
+		m.seen(r, rec, u)
+	}
 	return u, err
 }
 
@@ -486,7 +490,8 @@ type sessionCtxKey struct{}
 // expiry. A page listing a person's sessions ([Middleware.Sessions]) marks
 // "this device" with it; an application that wants a last-seen time, an IP
 // address or a user agent per session records them itself, keyed by this
-// ID (the store keeps none of them).
+// ID (the store keeps none of them), from the reports of
+// [Options.Activity].
 func SessionFromContext(ctx context.Context) (userstore.Session, bool) {
 	s, ok := ctx.Value(sessionCtxKey{}).(userstore.Session)
 	return s, ok
@@ -501,12 +506,15 @@ func SessionFromContext(ctx context.Context) (userstore.Session, bool) {
 // these, and their next sign-in is refused); a suspended user whose
 // session is still live (suspended by other means) gets 403; a store
 // failure gets 503. next finds the user with [UserFromContext] and the
-// session with [SessionFromContext].
+// session with [SessionFromContext]. With [Options.Activity] set, a
+// session let through is reported to its Recorder first, at most once an
+// interval.
 func (m *Middleware) RequireUser(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		rec, u, err := m.current(r)
 		switch {
 		case err == nil:
+			m.seen(r, rec, u)
 			ctx := context.WithValue(context.WithValue(r.Context(), userCtxKey{}, u), sessionCtxKey{}, rec)
 			next.ServeHTTP(w, r.WithContext(ctx))
 		case errors.Is(err, ErrNotSignedIn), errors.Is(err, ErrSessionExpired):

@@ -45,7 +45,9 @@
 //
 // Every request needs a bearer token of the connection ([Options.Tokens]),
 // kept as SHA-256 hashes and compared in constant time, two or more valid
-// during a rotation. A handler reads and writes only the users and groups
+// during a rotation. [Tokens] keeps them in memory; [TokenTable] keeps
+// them in the application's database (SQLite or PostgreSQL), so that a
+// rotation on one instance holds on every instance at once. A handler reads and writes only the users and groups
 // of its connection's issuer; the store refuses the local issuer, so no
 // SCIM request reaches an application's own accounts. Bodies, filters and
 // pages are bounded. Every change is an [Event] whose Source is "scim".

@@ -219,6 +219,19 @@ func (h *Handler) putGroup(w http.ResponseWriter, r *http.Request, id string, op
 		kind, status = EventGroupCreated, http.StatusCreated
 	}
 	h.emitGroup(r.Context(), kind, change.Group.ID, change)
+	if ops != nil && len(change.Group.Members) > MaxResponseMembers {
+		proj, err := readProjection(r)
+		if err != nil {
+			return err
+		}
+		if !proj.omits("members") {
+			// RFC 7644 §3.5.2 lets any PATCH answer 204: a large
+			// group is not sent back for each member added.
+			w.Header().Set("ETag", groupVersion(change.Group))
+			w.WriteHeader(http.StatusNoContent)
+			return nil
+		}
+	}
 	return h.writeGroup(w, r, status, change.Group)
 }
 

@@ -20,6 +20,19 @@ import (
 // test ends. Without it the test skips, and fails when CI=true.
 func pgStore(t *testing.T) scim.Store {
 	t.Helper()
+	db, err := sql.Open("pgx", pgDSN(t))
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = db.Close() })
+	s, err := pgstore.Open(t.Context(), db, pgstore.Options{})
+	require.NoError(t, err)
+	return s
+}
+
+// pgDSN returns the URL of a schema of its own on the server
+// SAMLJIT_TEST_POSTGRES_DSN names, dropped when the test ends. Without it
+// the test skips, and fails when CI=true.
+func pgDSN(t *testing.T) string {
+	t.Helper()
 	dsn := os.Getenv("SAMLJIT_TEST_POSTGRES_DSN")
 	if dsn == "" {
 		if os.Getenv("CI") == "true" {
@@ -45,10 +58,5 @@ func pgStore(t *testing.T) scim.Store {
 	q := u.Query()
 	q.Set("search_path", schema)
 	u.RawQuery = q.Encode()
-	db, err := sql.Open("pgx", u.String())
-	require.NoError(t, err)
-	t.Cleanup(func() { _ = db.Close() })
-	s, err := pgstore.Open(t.Context(), db, pgstore.Options{})
-	require.NoError(t, err)
-	return s
+	return u.String()
 }

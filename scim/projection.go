@@ -73,6 +73,24 @@ func lookupKey(m map[string]any, name string) string {
 	return ""
 }
 
+// omits reports whether p leaves out the top-level attribute name.
+func (p projection) omits(name string) bool {
+	for _, ref := range p.exclude {
+		if ref.sub == "" && strings.EqualFold(ref.top, name) {
+			return true
+		}
+	}
+	if len(p.include) == 0 {
+		return false
+	}
+	for _, ref := range p.include {
+		if strings.EqualFold(ref.top, name) {
+			return false
+		}
+	}
+	return true
+}
+
 // apply returns m with only the attributes p includes (id and schemas
 // always), less those it excludes.
 func (p projection) apply(m map[string]any) map[string]any {

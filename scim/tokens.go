@@ -34,7 +34,7 @@ func NewToken() (string, TokenHash, error) {
 // TokenSource gives a handler the hashes of the tokens it accepts. It is
 // asked at every request, so a rotation needs no restart: an application
 // that runs several instances keeps the hashes where every instance reads
-// them (its database) and implements TokenSource over it.
+// them, its database, with [TokenTable].
 type TokenSource interface {
 	// TokenHashes returns the hashes of the tokens valid now. An error
 	// refuses the request (503), failing closed.

@@ -44,8 +44,9 @@ var directoryQueries = sqlcore.DirectoryQueries{
 		WHERE id = ?1`,
 	UpdateUserSameKeys: `UPDATE users SET email = ?2, display_name = ?3, given_name = ?4, family_name = ?5, groups_json = ?6, attributes_json = ?7, roles_json = ?8,
 			user_name = ?9, updated_at = ?10
-		WHERE id = ?1`,
-	SetUserGroups: `UPDATE users SET groups_json = ?2, roles_json = ?3, updated_at = ?4 WHERE id = ?1`,
+		WHERE issuer = ?11 AND subject = ?12`, // ?1, the id, unused
+	UpdateUserSameKeysByKey: true,
+	SetUserGroups:           `UPDATE users SET groups_json = ?2, roles_json = ?3, updated_at = ?4 WHERE id = ?1`,
 
 	GroupByID:           selectGroups + ` WHERE issuer = ?1 AND id = ?2`,
 	GroupsByDisplayName: selectGroups + ` WHERE issuer = ?1 AND display_name = ?2 ORDER BY created_at, id`,

@@ -52,6 +52,13 @@ type DirectoryQueries struct {
 	// groups, attributes, roles, user name, now). A PATCH of a name or a
 	// group list then writes the user's row alone.
 	UpdateUserSameKeys string
+	// UpdateUserSameKeysByKey, when set, gives UpdateUserSameKeys the
+	// user's issuer and subject after now, for it to find the row by
+	// them rather than by id: the read before it in the same transaction
+	// has just walked the (issuer, subject) index to that row, so the
+	// write touches no page the read did not, where the id index's leaf
+	// is one more page to read from disk in a large table.
+	UpdateUserSameKeysByKey bool
 	// SetUserGroups writes the groups, roles (JSON) and update time of the
 	// user with the id: (id, groups, roles, now).
 	SetUserGroups string
@@ -229,6 +236,9 @@ func (c *Core) PutUser(ctx context.Context, key userstore.Key, now time.Time, de
 				p := &e.profile
 				stmt, args = q.UpdateUserSameKeys, append(make([]any, 0, 16), before.ID, p.Email, p.DisplayName, p.GivenName, p.FamilyName, e.groups, e.attrs, e.roles, name)
 				args = c.appendTime(args, now)
+				if q.UpdateUserSameKeysByKey {
+					args = append(args, key.Issuer, key.Subject)
+				}
 			}
 			if _, err := tx.ExecContext(ctx, stmt, args...); err != nil {
 				return c.writeError("update user", err)
