@@ -276,7 +276,7 @@ func (a *app) home(w http.ResponseWriter, r *http.Request) {
 		a.render(w, http.StatusServiceUnavailable, "error", pageData{Title: "Unavailable", Message: "The user store is unavailable. Try again in a moment."})
 		return
 	}
-	a.render(w, http.StatusOK, "home", pageData{Title: "Signed in", User: &u, Admin: a.isAdmin(u), Dev: a.dev != nil})
+	a.render(w, http.StatusOK, "home", pageData{Title: "Signed in", User: &u, Admin: a.isAdmin(u), Dev: a.dev != nil, SSOSetup: ssoConnection(u)})
 }
 
 // apiMe returns the signed-in user's record as JSON: 401 when not signed

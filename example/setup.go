@@ -189,7 +189,7 @@ func (a *app) renderSetup(w http.ResponseWriter, status int, u userstore.User, v
 	d := struct {
 		pageData
 		Setup setupView
-	}{pageData{Title: "Set up SSO", User: &u, Admin: a.isAdmin(u), Dev: a.dev != nil}, v}
+	}{pageData{Title: "Set up SSO", User: &u, Admin: a.isAdmin(u), Dev: a.dev != nil, SSOSetup: v.Name}, v}
 	if err := setupPage.ExecuteTemplate(&buf, "setup", d); err != nil {
 		a.log.Error("render", "page", "setup", "err", err)
 		http.Error(w, "internal error", http.StatusInternalServerError)

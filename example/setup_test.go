@@ -50,6 +50,7 @@ func TestBrowserSetUpSSO(t *testing.T) {
 	require.NoError(t, chromedp.Do(ada, chromedp.Navigate(root+"/")), "start Chromium and open the app")
 	signInAs(t, ada, "acme", "acme-0001")
 	require.Contains(t, text(t, ada, "#groups"), "admins")
+	assert.NotContains(t, text(t, ada, "header"), "Set up SSO", "no link without the role")
 
 	// An IdP group named admins is not enough.
 	resp, err := chromedp.Run(ada, chromedp.NavigateResponse(root+"/setup-sso"))
@@ -63,7 +64,11 @@ func TestBrowserSetUpSSO(t *testing.T) {
 	require.GreaterOrEqual(t, i, 0)
 	require.NoError(t, a.store.GrantRole(ctx, users[i].Key, "sso-admin:contoso"), "the operator grants Ada the setup of contoso")
 
-	require.NoError(t, chromedp.Do(ada, chromedp.Navigate(root+"/setup-sso"), chromedp.WaitVisible(chromedp.CSS(`#sp-acs`))))
+	require.NoError(t, chromedp.Do(ada,
+		chromedp.Navigate(root+"/"),
+		chromedp.Click(chromedp.CSS(`#setup-sso-link`)),
+		chromedp.WaitVisible(chromedp.CSS(`#sp-acs`)),
+	), "open Set up SSO from the home page")
 	assert.Equal(t, "contoso", text(t, ada, "#conn-name"))
 	assert.Equal(t, root+"/saml/contoso/metadata", text(t, ada, "#sp-entity-id"))
 	assert.Equal(t, root+"/saml/contoso/acs", text(t, ada, "#sp-acs"))
