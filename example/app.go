@@ -47,6 +47,7 @@ type app struct {
 	audit    auditLog         // in the same database as the users
 	activity *sessionActivity // each session's last use, IP and browser (sessions.go)
 	scim     []scimEndpoint
+	sso      setupState // the Set up SSO page's test sign-ins (setup.go)
 }
 
 // auditPageSize is how many audit entries the admin page shows at once.
@@ -58,8 +59,9 @@ type appStore interface {
 	userstore.Store
 	userstore.ReplayCache
 	userstore.Admin
-	userstore.Directory      // for SCIM (-scim-token)
-	userstore.GroupDirectory //
+	userstore.Directory       // for SCIM (-scim-token)
+	userstore.GroupDirectory  //
+	userstore.ConnectionAdmin // connections kept as data (connections.go)
 }
 
 // private makes the SQLite file at path readable by its owner only,
@@ -182,7 +184,7 @@ func newApp(ctx context.Context, cfg config, logger *slog.Logger) (*app, error) 
 		a.Close()
 		return nil, err
 	}
-	a.mw, err = jit.New(ctx, jit.Options{
+	opts := jit.Options{
 		RootURL:     cfg.rootURL,
 		Key:         key,
 		Certificate: cert,
@@ -193,7 +195,9 @@ func newApp(ctx context.Context, cfg config, logger *slog.Logger) (*app, error) 
 		OnEvent:     a.record,
 		Chooser:     a.chooser(conns),
 		Activity:    jit.ActivityOptions{Recorder: a.activity, TrustedProxies: cfg.trustedProxies},
-	})
+	}
+	a.storedConnections(&opts)
+	a.mw, err = jit.New(ctx, opts)
 	if err != nil {
 		a.Close()
 		return nil, err
@@ -247,6 +251,7 @@ func (a *app) routes() {
 	if a.dev != nil {
 		a.devRoutes()
 	}
+	a.setupRoutes()
 }
 
 // record writes a sign-in event to the audit trail. The sign-in has
@@ -271,7 +276,7 @@ func (a *app) home(w http.ResponseWriter, r *http.Request) {
 		a.render(w, http.StatusServiceUnavailable, "error", pageData{Title: "Unavailable", Message: "The user store is unavailable. Try again in a moment."})
 		return
 	}
-	a.render(w, http.StatusOK, "home", pageData{Title: "Signed in", User: &u, Admin: a.isAdmin(u), Dev: a.dev != nil})
+	a.render(w, http.StatusOK, "home", pageData{Title: "Signed in", User: &u, Admin: a.isAdmin(u), Dev: a.dev != nil, SSOSetup: ssoConnection(u)})
 }
 
 // apiMe returns the signed-in user's record as JSON: 401 when not signed

@@ -25,6 +25,7 @@ type pageData struct {
 	Stale     []staleUser
 	SCIM      []scimEndpoint  // the SCIM endpoints the admin manages
 	Live      *liveComparison // JIT vs SCIM for the signed-in person
+	SSOSetup  string          // the connection the user may set up (setup.go)
 
 	// AuditOlder is the audit entry ID the admin page's next page of the
 	// trail starts before; 0 when there is no older page.
@@ -202,7 +203,7 @@ table.cards td[data-label]::before{content:attr(data-label);display:block;font-s
 .issuer{min-width:0} .nowrap{white-space:normal;word-break:break-all}
 }
 </style></head><body>
-<header><div class="bar"><a class="brand" href="/">samljit example</a><a href="/">Home</a>{{if .Admin}}<a href="/admin">Admin</a>{{end}}<a href="/jit-vs-scim">JIT vs SCIM</a>{{if .Dev}}<a href="/dev-idp">Dev IdP people</a>{{end}}
+<header><div class="bar"><a class="brand" href="/">samljit example</a><a href="/">Home</a>{{if .Admin}}<a href="/admin">Admin</a>{{end}}{{if .SSOSetup}}<a id="setup-sso-link" href="/setup-sso">Set up SSO</a>{{end}}<a href="/jit-vs-scim">JIT vs SCIM</a>{{if .Dev}}<a href="/dev-idp">Dev IdP people</a>{{end}}
 {{if .User}}<span class="who">Signed in as {{or .User.Profile.DisplayName .User.Key.Subject}} · <a id="your-sessions" href="/sessions">Your sessions</a> · <form method="post" action="/saml/logout" class="inline"><button id="signout" class="link">Sign out</button></form></span>{{end}}</div></header>
 <main>
 {{if .Dev}}<p class="dev"><b>Development IdP.</b> This app is using its built-in identity provider, which signs in anyone who picks a name. Never use it in production: pass <code>-idp-metadata</code>.</p>{{end}}

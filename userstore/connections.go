@@ -106,9 +106,13 @@ type ConnectionAdmin interface {
 	// connection claims is refused with [ErrDomainTaken].
 	PutConnection(ctx context.Context, c Connection, now time.Time) (Connection, error)
 	// SetConnectionEnabled enables or disables the connection named name.
+	// A store that also keeps sessions ([Sessions]) ends the sessions made
+	// through the connection when it disables it, atomically with the
+	// change, so that no instance sharing the store serves them again.
 	SetConnectionEnabled(ctx context.Context, name string, enabled bool, now time.Time) error
 	// RemoveConnection removes the connection named name. Its users are
-	// kept.
+	// kept; a store that also keeps sessions ends those made through it,
+	// as SetConnectionEnabled does.
 	RemoveConnection(ctx context.Context, name string) error
 }
 

@@ -6,9 +6,11 @@
 //
 // Commands:
 //
-//	explain    judge a captured SAMLResponse and print the decision trace
-//	keygen     write a new SP key pair and session keys (files 0600)
-//	loadtest   drive an in-process app's ACS over HTTP with signed responses
+//	connections  add, list, show, disable, enable and remove the connections
+//	             an application keeps in its database, while it runs
+//	explain      judge a captured SAMLResponse and print the decision trace
+//	keygen       write a new SP key pair and session keys (files 0600)
+//	loadtest     drive an in-process app's ACS over HTTP with signed responses
 //
 // Run "samljit <command> -h" for a command's flags.
 package main
@@ -28,6 +30,7 @@ type command struct {
 }
 
 var commands = []command{
+	{"connections", "add|list|show|disable|enable|remove the connections an app keeps in its database (-db), live", runConnections},
 	{"explain", "judge a captured SAMLResponse as a connection would and print the decision trace; writes nothing", runExplain},
 	{"keygen", "write a new SP key pair and session keys into a directory, private files 0600", runKeygen},
 	{"loadtest", "drive an in-process app's ACS over HTTP on 127.0.0.1 with distinct signed responses", runLoadtest},
@@ -75,7 +78,7 @@ func usage(w io.Writer) {
 	fmt.Fprintln(w)
 	fmt.Fprintln(w, "Commands:")
 	for _, c := range commands {
-		fmt.Fprintf(w, "  %-10s %s\n", c.name, c.summary)
+		fmt.Fprintf(w, "  %-12s %s\n", c.name, c.summary)
 	}
 	fmt.Fprintln(w)
 	fmt.Fprintln(w, `Run "samljit <command> -h" for a command's flags.`)

@@ -196,7 +196,7 @@ func TestMigrateFromVersion3(t *testing.T) {
 	var indexes string
 	require.NoError(t, db.QueryRowContext(ctx, `SELECT string_agg(indexname, ' ' ORDER BY indexname) FROM pg_indexes
 		WHERE schemaname = $1 AND tablename = 'samljit_sessions'`, schema).Scan(&indexes))
-	require.Equal(t, "samljit_sessions_expires samljit_sessions_key samljit_sessions_name_id samljit_sessions_pkey", indexes, "the sessions table's indexes")
+	require.Equal(t, "samljit_sessions_connection samljit_sessions_expires samljit_sessions_key samljit_sessions_name_id samljit_sessions_pkey", indexes, "the sessions table's indexes")
 
 	// The migrated user signs in: a session of theirs is recorded, read
 	// with them, and ended.
@@ -251,7 +251,7 @@ func TestMigrateFromVersion4(t *testing.T) {
 	var indexes string
 	require.NoError(t, db.QueryRowContext(ctx, `SELECT string_agg(indexname, ' ' ORDER BY indexname) FROM pg_indexes
 		WHERE schemaname = $1 AND tablename = 'samljit_sessions'`, schema).Scan(&indexes))
-	require.Equal(t, "samljit_sessions_expires samljit_sessions_key samljit_sessions_name_id samljit_sessions_pkey", indexes, "the sessions table's indexes")
+	require.Equal(t, "samljit_sessions_connection samljit_sessions_expires samljit_sessions_key samljit_sessions_name_id samljit_sessions_pkey", indexes, "the sessions table's indexes")
 
 	old, u, err := s.LookupSession(ctx, "old", created)
 	require.NoError(t, err)

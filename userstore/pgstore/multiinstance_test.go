@@ -95,7 +95,9 @@ type cluster struct {
 	store  *pgstore.Store // for the test's own checks
 }
 
-func newCluster(t *testing.T) *cluster {
+// newCluster starts the cluster; configure, if given, adjusts each
+// instance's options.
+func newCluster(t *testing.T, configure ...func(o *jit.Options, st *pgstore.Store)) *cluster {
 	t.Helper()
 	schema := newSchema(t)
 	c := &cluster{t: t, schema: schema}
@@ -123,7 +125,7 @@ func newCluster(t *testing.T) *cluster {
 		st, err := pgstore.Open(t.Context(), db, pgstore.Options{})
 		require.NoError(t, err)
 		in.store = st
-		in.mw, err = jit.New(t.Context(), jit.Options{
+		opts := jit.Options{
 			RootURL:     c.srv.URL, // one public URL for both, so the ACS URL matches
 			Key:         key,
 			Certificate: cert,
@@ -136,8 +138,13 @@ func newCluster(t *testing.T) *cluster {
 			}},
 			Logger:  slog.New(slog.NewTextHandler(logs, nil)).With("instance", i),
 			OnEvent: in.record,
-		})
+		}
+		for _, f := range configure {
+			f(&opts, st)
+		}
+		in.mw, err = jit.New(t.Context(), opts)
 		require.NoError(t, err)
+		t.Cleanup(func() { _ = in.mw.Close() })
 		mux := http.NewServeMux()
 		mux.Handle("/saml/", in.mw)
 		mux.Handle("/me", in.mw.RequireUser(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {

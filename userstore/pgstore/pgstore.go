@@ -112,8 +112,9 @@ import (
 // (migrating refuses a database where users of one issuer already share
 // one, naming them); version 4 the sessions table; version 5 the
 // sessions' NameIDs, for Single Logout; version 6 the user names and
-// groups of a provisioning directory (SCIM).
-const SchemaVersion = 6
+// groups of a provisioning directory (SCIM); version 7 connections kept
+// as data, their email domains and their change version.
+const SchemaVersion = 7
 
 // ErrSchemaTooNew means the database was created or migrated by a newer
 // version of this package. [Open] refuses such a database rather than risk
@@ -155,6 +156,7 @@ func Open(ctx context.Context, db *sql.DB, opts Options) (*Store, error) {
 		Name:             "pgstore",
 		Queries:          queries,
 		Directory:        directoryQueries,
+		Connections:      connectionQueries,
 		Time:             splitTimes{},
 		TextRefusesNUL:   true,
 		PurgeAfterCommit: true,
@@ -164,6 +166,7 @@ func Open(ctx context.Context, db *sql.DB, opts Options) (*Store, error) {
 		KeyTaken:         keyTaken,
 		EmailTaken:       emailTaken,
 		UserNameTaken:    userNameTaken,
+		DomainTaken:      domainTaken,
 	})
 	if _, err := sqlcore.Migrate(ctx, db, s.beginMigration, schema); err != nil {
 		return nil, fmt.Errorf("pgstore: open: %w", err)

@@ -124,6 +124,8 @@ var schema = sqlcore.Schema{
 			)`,
 			`CREATE INDEX samljit_group_members_user ON samljit_group_members (user_id)`,
 		),
+		// Connections kept as data.
+		6: connectionsSchema,
 	},
 	ReadVersion: schemaVersion,
 	WriteVersion: func(ctx context.Context, q sqlcore.Querier, v int) error {

@@ -111,6 +111,8 @@ var schema = sqlcore.Schema{
 			) WITHOUT ROWID`,
 			`CREATE INDEX scim_members_user ON scim_members (user_id)`,
 		),
+		// Connections kept as data.
+		6: connectionsSchema,
 	},
 }
 

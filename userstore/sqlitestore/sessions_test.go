@@ -34,7 +34,7 @@ func TestMigrateFromVersion3(t *testing.T) {
 	db, s := reopenMigrated(t, db, path)
 	var objects string
 	require.NoError(t, db.QueryRowContext(ctx, `SELECT group_concat(name, ' ') FROM (SELECT name FROM sqlite_schema WHERE tbl_name = 'sessions' ORDER BY name)`).Scan(&objects))
-	require.Equal(t, "sessions sessions_expires_at sessions_key sessions_name_id", objects, "the sessions table and its indexes")
+	require.Equal(t, "sessions sessions_connection sessions_expires_at sessions_key sessions_name_id", objects, "the sessions table and its indexes")
 
 	ada := userstore.Key{Issuer: "https://idp.example/", Subject: "ada"}
 	u, err := s.Lookup(ctx, ada)
@@ -88,7 +88,7 @@ func TestMigrateFromVersion4(t *testing.T) {
 	db, s := reopenMigrated(t, db, path)
 	var objects string
 	require.NoError(t, db.QueryRowContext(ctx, `SELECT group_concat(name, ' ') FROM (SELECT name FROM sqlite_schema WHERE tbl_name = 'sessions' ORDER BY name)`).Scan(&objects))
-	require.Equal(t, "sessions sessions_expires_at sessions_key sessions_name_id", objects, "the sessions table and its indexes")
+	require.Equal(t, "sessions sessions_connection sessions_expires_at sessions_key sessions_name_id", objects, "the sessions table and its indexes")
 
 	old, u, err := s.LookupSession(ctx, "old", created)
 	require.NoError(t, err)

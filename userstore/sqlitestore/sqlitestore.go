@@ -77,8 +77,9 @@ import (
 // (migrating refuses a database where users of one issuer already share
 // one, naming them); version 4 the sessions table; version 5 the
 // sessions' NameIDs, for Single Logout; version 6 the user names and
-// groups of a provisioning directory (SCIM).
-const SchemaVersion = 6
+// groups of a provisioning directory (SCIM); version 7 connections kept
+// as data, their email domains and their change version.
+const SchemaVersion = 7
 
 // DefaultBusyTimeout is the busy timeout used when [Options.BusyTimeout] is
 // zero.
@@ -155,18 +156,22 @@ func Open(ctx context.Context, db *sql.DB, opts Options) (*Store, error) {
 	}
 	s := &Store{db: db, busyTimeout: d, busyPragma: busyPragma(d), writes: make(chan struct{}, 1)}
 	s.core = sqlcore.New(db, sqlcore.Dialect{
-		Name:      "sqlitestore",
-		Queries:   queries,
-		Directory: directoryQueries,
-		Time:      nanos{},
-		Begin:     s.begin,
-		Exec:      s.exec,
+		Name:        "sqlitestore",
+		Queries:     queries,
+		Directory:   directoryQueries,
+		Connections: connectionQueries,
+		Time:        nanos{},
+		Begin:       s.begin,
+		Exec:        s.exec,
 		// The driver's message names the index's columns.
 		EmailTaken: func(err error) bool {
 			return strings.Contains(err.Error(), "UNIQUE constraint failed: users.issuer, users.email_norm")
 		},
 		UserNameTaken: func(err error) bool {
 			return strings.Contains(err.Error(), "UNIQUE constraint failed: users.issuer, users.user_name_norm")
+		},
+		DomainTaken: func(err error) bool {
+			return strings.Contains(err.Error(), "UNIQUE constraint failed: connection_domains.domain")
 		},
 	})
 	if err := s.init(ctx); err != nil {

@@ -102,3 +102,69 @@ func median(ds []time.Duration) time.Duration {
 	slices.Sort(s)
 	return s[len(s)/2]
 }
+
+// PopulateConnections stores n connections, "c00000" … named, each with
+// an IdP metadata document and a verified domain of its own
+// ("customer-I.example"), for a scale benchmark.
+func PopulateConnections(tb testing.TB, s userstore.ConnectionAdmin, n int) {
+	tb.Helper()
+	ctx := context.Background()
+	for i := range n {
+		c := sampleConnection(fmt.Sprintf("c%05d", i), fmt.Sprintf("customer-%d.example", i))
+		if _, err := s.PutConnection(ctx, c, connNow); err != nil {
+			tb.Fatal(err)
+		}
+	}
+}
+
+// BenchConnectionsScale runs, as sub-benchmarks of b, what a connection
+// store serves most: "version", the poll every instance makes every few
+// seconds, and "get", a connection read by name, on small and on large
+// (stores of different sizes, filled by [PopulateConnections]) in the
+// same iterations, alternating which goes first. Each reports the median
+// time on each store (small-ns, large-ns) and their ratio (large/small),
+// the figure to quote: a version read is one row, a read by name one
+// index search, so the ratio should stay near 1.
+func BenchConnectionsScale(b *testing.B, small, large userstore.ConnectionAdmin, smallN, largeN int) {
+	ctx := context.Background()
+	stores := []userstore.ConnectionAdmin{small, large}
+	sizes := []int{smallN, largeN}
+	ops := []struct {
+		name string
+		op   func(s userstore.ConnectionAdmin, n, i int) error
+	}{
+		{"version", func(s userstore.ConnectionAdmin, _, _ int) error {
+			_, err := s.ConnectionsVersion(ctx)
+			return err
+		}},
+		{"get", func(s userstore.ConnectionAdmin, n, i int) error {
+			name := fmt.Sprintf("c%05d", (i*7919)%n)
+			c, err := s.GetConnection(ctx, name)
+			if err == nil && c.Name != name {
+				err = fmt.Errorf("got %s", c.Name)
+			}
+			return err
+		}},
+	}
+	for _, o := range ops {
+		b.Run(o.name, func(b *testing.B) {
+			var times [2][]time.Duration
+			i := 0
+			for b.Loop() {
+				for k := range 2 {
+					s := (i + k) % 2
+					start := time.Now()
+					if err := o.op(stores[s], sizes[s], i); err != nil {
+						b.Fatalf("%s at %d connections: %v", o.name, sizes[s], err)
+					}
+					times[s] = append(times[s], time.Since(start))
+				}
+				i++
+			}
+			ms, ml := median(times[0]), median(times[1])
+			b.ReportMetric(float64(ms.Nanoseconds()), "small-ns")
+			b.ReportMetric(float64(ml.Nanoseconds()), "large-ns")
+			b.ReportMetric(float64(ml)/float64(ms), "large/small")
+		})
+	}
+}

@@ -29,6 +29,7 @@ func RunConnections(t *testing.T, newStore func(t *testing.T) userstore.Connecti
 		{"Invalid", testConnInvalid},
 		{"NotFound", testConnNotFound},
 		{"Copies", testConnCopies},
+		{"EndsSessions", testConnEndsSessions},
 	} {
 		t.Run(tc.name, func(t *testing.T) { tc.run(t, newStore(t)) })
 	}
@@ -211,4 +212,50 @@ func testConnCopies(t *testing.T, s userstore.ConnectionAdmin) {
 	assert.Equal(t, byte('<'), read.IDPMetadata[0])
 	assert.Equal(t, byte('m'), read.IDPMetadata[1])
 	assert.Equal(t, "acme.example", read.Domains[0].Name)
+}
+
+// testConnEndsSessions: a store that keeps users and sessions too ends the
+// sessions made through a connection when it disables or removes it, and
+// only those. Other stores skip it.
+func testConnEndsSessions(t *testing.T, s userstore.ConnectionAdmin) {
+	users, ok1 := s.(userstore.Store)
+	sessions, ok2 := s.(userstore.Sessions)
+	if !ok1 || !ok2 {
+		t.Skip("the store keeps no sessions")
+	}
+	ctx := context.Background()
+	for _, name := range []string{"acme", "globex"} {
+		_, err := s.PutConnection(ctx, sampleConnection(name), connNow)
+		require.NoError(t, err)
+	}
+	key := userstore.Key{Issuer: "https://idp.acme.example/", Subject: "ada"}
+	_, err := users.Provision(ctx, key, userstore.Profile{Email: "ada@acme.example"}, connNow)
+	require.NoError(t, err)
+	session := func(id, conn string) {
+		require.NoError(t, sessions.CreateSession(ctx, userstore.Session{ID: id, Key: key, Connection: conn, CreatedAt: connNow, ExpiresAt: connNow.Add(time.Hour)}))
+	}
+	live := func(id string) bool {
+		_, _, err := sessions.LookupSession(ctx, id, connNow)
+		if err != nil {
+			require.ErrorIs(t, err, userstore.ErrNotFound)
+		}
+		return err == nil
+	}
+	session("s-acme-1", "acme")
+	session("s-globex", "globex")
+	require.NoError(t, s.SetConnectionEnabled(ctx, "acme", true, connNow), "already enabled")
+	assert.True(t, live("s-acme-1"), "enabling an enabled connection ends nothing")
+	require.NoError(t, s.SetConnectionEnabled(ctx, "acme", false, connNow))
+	assert.False(t, live("s-acme-1"), "disabling ends the connection's sessions")
+	assert.True(t, live("s-globex"), "and no other's")
+	_, err = users.Lookup(ctx, key)
+	require.NoError(t, err, "the user is kept")
+
+	require.NoError(t, s.SetConnectionEnabled(ctx, "acme", true, connNow))
+	session("s-acme-2", "acme")
+	require.NoError(t, s.RemoveConnection(ctx, "acme"))
+	assert.False(t, live("s-acme-2"), "removing ends the connection's sessions")
+	assert.True(t, live("s-globex"))
+	_, err = users.Lookup(ctx, key)
+	require.NoError(t, err, "the user is kept")
 }

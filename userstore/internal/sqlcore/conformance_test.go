@@ -28,20 +28,43 @@ import (
 // a test.
 
 func TestConformanceSQLite(t *testing.T) {
-	storetest.Run(t, func(t *testing.T) userstore.Store {
-		db, err := sql.Open("sqlite3", sqlitestore.DSN(filepath.Join(t.TempDir(), "users.db")))
-		require.NoError(t, err)
-		t.Cleanup(func() { _ = db.Close() })
-		st, err := sqlitestore.Open(context.Background(), db, sqlitestore.Options{})
-		require.NoError(t, err)
-		return st
-	})
+	storetest.Run(t, func(t *testing.T) userstore.Store { return newSQLite(t) })
+}
+
+// TestConnectionsSQLite runs the connection store suite through the
+// SQLite dialect.
+func TestConnectionsSQLite(t *testing.T) {
+	storetest.RunConnections(t, func(t *testing.T) userstore.ConnectionAdmin { return newSQLite(t) })
+}
+
+// newSQLite returns a store on a new SQLite file.
+func newSQLite(t *testing.T) *sqlitestore.Store {
+	db, err := sql.Open("sqlite3", sqlitestore.DSN(filepath.Join(t.TempDir(), "users.db")))
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = db.Close() })
+	st, err := sqlitestore.Open(context.Background(), db, sqlitestore.Options{})
+	require.NoError(t, err)
+	return st
 }
 
 // TestConformancePostgreSQL runs on the server SAMLJIT_TEST_POSTGRES_DSN
 // names, as userstore/pgstore's tests do, each store in a schema of its
 // own.
 func TestConformancePostgreSQL(t *testing.T) {
+	newStore := postgres(t)
+	storetest.Run(t, func(t *testing.T) userstore.Store { return newStore(t) })
+}
+
+// TestConnectionsPostgreSQL runs the connection store suite through the
+// PostgreSQL dialect.
+func TestConnectionsPostgreSQL(t *testing.T) {
+	newStore := postgres(t)
+	storetest.RunConnections(t, func(t *testing.T) userstore.ConnectionAdmin { return newStore(t) })
+}
+
+// postgres returns a function that opens a store in a new schema of the
+// server SAMLJIT_TEST_POSTGRES_DSN names, dropped when its test ends.
+func postgres(t *testing.T) func(t *testing.T) *pgstore.Store {
 	dsn := os.Getenv("SAMLJIT_TEST_POSTGRES_DSN")
 	if dsn == "" {
 		testenv.Need(t, "SAMLJIT_TEST_POSTGRES_DSN is not set", testenv.PostgresHowTo)
@@ -52,7 +75,7 @@ func TestConformancePostgreSQL(t *testing.T) {
 	admin, err := sql.Open("pgx", dsn)
 	require.NoError(t, err)
 	t.Cleanup(func() { _ = admin.Close() })
-	storetest.Run(t, func(t *testing.T) userstore.Store {
+	return func(t *testing.T) *pgstore.Store {
 		var b [8]byte
 		_, _ = rand.Read(b[:])
 		schema := "samljit_test_" + hex.EncodeToString(b[:])
@@ -73,5 +96,5 @@ func TestConformancePostgreSQL(t *testing.T) {
 		st, err := pgstore.Open(t.Context(), db, pgstore.Options{})
 		require.NoError(t, err)
 		return st
-	})
+	}
 }

@@ -57,6 +57,10 @@ type Dialect struct {
 	// userstore.GroupDirectory.
 	Directory DirectoryQueries
 
+	// Connections are the store's statements for
+	// userstore.ConnectionAdmin.
+	Connections ConnectionQueries
+
 	// Time is how the store keeps times.
 	Time TimeCodec
 
@@ -102,6 +106,12 @@ type Dialect struct {
 	// normalized user name): another user of the issuer has the name.
 	// Such a write is reported as [userstore.ErrUserNameInUse].
 	UserNameTaken func(err error) bool
+
+	// DomainTaken, when set, reports whether err, returned by
+	// ConnectionQueries.InsertDomain, is a violation of the domain's
+	// uniqueness: another connection claims it. Such a write is reported
+	// as [userstore.ErrDomainTaken].
+	DomainTaken func(err error) bool
 }
 
 // EmailIndex returns the statement that makes an email belong to at most
