@@ -39,12 +39,7 @@ func TestBrowserSetUpSSO(t *testing.T) {
 
 	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
 	defer cancel()
-	alloc, cancelAlloc := chromedp.NewExecAllocator(ctx,
-		chromedp.ExecPath(chromium), chromedp.Headless, chromedp.NoSandbox, chromedp.DisableGPU, chromedp.NoFirstRun,
-		chromedp.Flag("disable-background-networking", true), chromedp.Flag("disable-component-update", true),
-		chromedp.Flag("disable-sync", true), chromedp.UserDataDir(t.TempDir()), chromedp.WindowSize(1200, 900),
-	)
-	defer cancelAlloc()
+	alloc := newChromium(t, chromium)
 	ada, cancelAda := chromedp.NewContext(alloc)
 	defer cancelAda()
 	require.NoError(t, chromedp.Do(ada, chromedp.Navigate(root+"/")), "start Chromium and open the app")
