@@ -13,6 +13,8 @@ import (
 	"math/big"
 	"net/http"
 	"net/http/httptest"
+	"os"
+	"path/filepath"
 	"testing"
 	"time"
 
@@ -95,4 +97,25 @@ func TestNextKeyOfferedForEncryptionOnlyWhenRSA(t *testing.T) {
 	got = spMetadataKeys(t, ecKey, ecCert, rsaKey, rsaCert)
 	assert.Equal(t, []string{b64(ecCert), b64(rsaCert)}, got["signing"], "ECDSA now, RSA next: both sign")
 	assert.Equal(t, []string{b64(rsaCert)}, got["encryption"], "ECDSA now, RSA next: only the next decrypts")
+}
+
+// TestLoadKeysChecksEveryPairsAuthenticationKey: in session-keys, every
+// pair's first key is an authentication key of 32 or 64 bytes, the
+// second pair's as the first's.
+func TestLoadKeysChecksEveryPairsAuthenticationKey(t *testing.T) {
+	dir, _ := writtenKeys(t)
+	key := func(n int) string { return base64.StdEncoding.EncodeToString(make([]byte, n)) }
+	for lines, want := range map[string]string{
+		key(32) + "\n" + key(32) + "\n" + key(64) + "\n" + key(16) + "\n": "",
+		key(32) + "\n" + key(32) + "\n" + key(16) + "\n" + key(32) + "\n": "line 3: an authentication key is 32 or 64 bytes, not 16",
+	} {
+		require.NoError(t, os.WriteFile(filepath.Join(dir, "session-keys"), []byte(lines), 0o600))
+		k, err := jit.LoadKeys(dir)
+		if want == "" {
+			require.NoError(t, err)
+			assert.Len(t, k.SessionKeys, 4)
+		} else {
+			assert.ErrorContains(t, err, want)
+		}
+	}
 }
