@@ -119,3 +119,24 @@ func TestLoadKeysChecksEveryPairsAuthenticationKey(t *testing.T) {
 		}
 	}
 }
+
+// TestLoadKeysEncryptionKeySizes: in session-keys, every pair's second key
+// is an AES key of 16, 24 or 32 bytes, and nothing else.
+func TestLoadKeysEncryptionKeySizes(t *testing.T) {
+	dir, _ := writtenKeys(t)
+	key := func(n int) string { return base64.StdEncoding.EncodeToString(make([]byte, n)) + "\n" }
+	for lines, want := range map[string]string{
+		key(64) + key(16) + key(32) + key(24) + key(32) + key(32): "",
+		key(32) + key(20):                     "line 2: an encryption key is 16, 24 or 32 bytes, not 20",
+		key(32) + key(32) + key(32) + key(64): "line 4: an encryption key is 16, 24 or 32 bytes, not 64",
+	} {
+		require.NoError(t, os.WriteFile(filepath.Join(dir, "session-keys"), []byte(lines), 0o600))
+		k, err := jit.LoadKeys(dir)
+		if want == "" {
+			require.NoError(t, err)
+			assert.Len(t, k.SessionKeys, 6)
+		} else {
+			assert.ErrorContains(t, err, want)
+		}
+	}
+}
