@@ -226,3 +226,44 @@ func TestDiscoveryEmailLengthBound(t *testing.T) {
 	_, err = h.mw.ConnectionForEmail("a" + atBound)
 	require.ErrorIs(t, err, jit.ErrNotAnEmail, "an address of %d bytes", bound+1)
 }
+
+// TestChooserKeepsTheRefusedEmailUpToTheBound: the page that refuses an
+// address gives it back in the form, to be corrected, when it is within
+// the 320-byte bound; a longer one is not given back.
+func TestChooserKeepsTheRefusedEmailUpToTheBound(t *testing.T) {
+	h := discoveryHarness(t)
+	const bound = 320
+	domain := "@unknown.example"
+	atBound := strings.Repeat("a", bound-len(domain)) + domain
+	for email, kept := range map[string]bool{
+		"ada@unknown.example": true,
+		"ada@":                true,
+		atBound:               true,
+		"a" + atBound:         false,
+	} {
+		resp, body := h.get("/saml/login?email=" + urlQueryEscape(email))
+		require.NotEqual(t, http.StatusFound, resp.StatusCode, "%q: %s", email, body)
+		if kept {
+			assert.Contains(t, body, `value="`+email+`"`, "an address of %d bytes", len(email))
+		} else {
+			assert.NotContains(t, body, atBound, "an address of %d bytes", len(email))
+			assert.Contains(t, body, `value=""`)
+		}
+	}
+}
+
+// TestVerifyDomainTokenOfSixteenCharacters: a token of 16 characters, the
+// least there may be, verifies a domain; one of 15 does not, even with
+// its record published.
+func TestVerifyDomainTokenOfSixteenCharacters(t *testing.T) {
+	ctx := context.Background()
+	for token, ok := range map[string]bool{"0123456789abcdef": true, "0123456789abcde": false} {
+		name, value := jit.DomainVerificationRecord("contoso.example", token)
+		err := jit.VerifyDomain(ctx, fakeTXT{name: {value}}, "contoso.example", token)
+		if ok {
+			assert.NoError(t, err, "a token of %d characters", len(token))
+		} else {
+			assert.ErrorIs(t, err, jit.ErrDomainNotVerified, "a token of %d characters", len(token))
+		}
+	}
+}

@@ -15,6 +15,7 @@
 package entragraph_test
 
 import (
+	"bytes"
 	"cmp"
 	"crypto/rand"
 	"crypto/rsa"
@@ -55,9 +56,11 @@ type graphDouble struct {
 	tokens       map[string]string // access token → tenant
 	tokenCalls   int
 	graphCalls   int
-	tokenExpires int    // expires_in of issued tokens
-	nextLinkBase string // host of @odata.nextLink; default the double's
-	scope        string // the scope a token request must ask; default {URL}/.default
+	tokenExpires int                 // expires_in of issued tokens
+	nextLinkBase string              // host of @odata.nextLink; default the double's
+	scope        string              // the scope a token request must ask; default {URL}/.default
+	others       []map[string]string // objects served ahead of the groups on the first page
+	padTo        int                 // pad each page with spaces to this many bytes; 0 none
 }
 
 func newGraphDouble(t testing.TB, clientID string) *graphDouble {
@@ -243,7 +246,7 @@ func (g *graphDouble) memberOf(w http.ResponseWriter, r *http.Request) {
 		size = top
 	}
 	start, _ := strconv.Atoi(q.Get("$skiptoken"))
-	slow, slowBy, nextLinkBase := g.slowPage, g.slowBy, g.nextLinkBase
+	slow, slowBy, nextLinkBase, others, padTo := g.slowPage, g.slowBy, g.nextLinkBase, g.others, g.padTo
 	g.mu.Unlock()
 
 	if slow > 0 && start/size+1 == slow {
@@ -255,6 +258,9 @@ func (g *graphDouble) memberOf(w http.ResponseWriter, r *http.Request) {
 	}
 	end := min(start+size, len(groups))
 	value := []map[string]string{}
+	if start == 0 {
+		value = append(value, others...)
+	}
 	for _, id := range groups[start:end] {
 		value = append(value, map[string]string{"@odata.type": "#microsoft.graph.group", "id": id})
 	}
@@ -266,5 +272,11 @@ func (g *graphDouble) memberOf(w http.ResponseWriter, r *http.Request) {
 		}
 		body["@odata.nextLink"] = base + r.URL.Path + "?$select=id&$top=" + q.Get("$top") + "&$skiptoken=" + strconv.Itoa(end)
 	}
-	writeJSON(w, http.StatusOK, body)
+	if padTo == 0 {
+		writeJSON(w, http.StatusOK, body)
+		return
+	}
+	b, _ := json.Marshal(body)
+	w.Header().Set("Content-Type", "application/json; charset=utf-8")
+	_, _ = w.Write(append(b, bytes.Repeat([]byte{' '}, max(padTo-len(b), 0))...))
 }

@@ -199,6 +199,22 @@ func testDirectoryPutUserCreatesThenChanges(t *testing.T, s directoryStore) {
 	errorIs(t, err, userstore.ErrInvalidKey, "PutUser with an empty subject")
 }
 
+// testDirectoryEmailChangeKeepsUserName: a change of the email alone,
+// the user name kept, makes the user found by the new email and no longer
+// by the old one, as a change of both does.
+func testDirectoryEmailChangeKeepsUserName(t *testing.T, s directoryStore) {
+	t0 := epoch()
+	k := key("ada-oid")
+	ada := putUser(t, s, k, "ada", userstore.Profile{Email: "ada@example.com", DisplayName: "Ada"}, t0).User
+	equal(t, ada.ID, findUser(t, s, issuer, userstore.UserByEmail, "ada@example.com").ID, "FindUser by the email")
+
+	putUser(t, s, k, "ada", userstore.Profile{Email: "Ada.King@example.com", DisplayName: "Ada"}, t0.Add(time.Hour))
+	equal(t, ada.ID, findUser(t, s, issuer, userstore.UserByEmail, "ada.king@example.com").ID, "FindUser by the new email")
+	_, err := s.FindUser(t.Context(), issuer, userstore.UserByEmail, "ada@example.com")
+	errorIs(t, err, userstore.ErrNotFound, "FindUser by the old email")
+	equal(t, ada.ID, findUser(t, s, issuer, userstore.UserByUserName, "ada").ID, "FindUser by the kept user name")
+}
+
 func testDirectoryAdoptsSignedInUser(t *testing.T, s directoryStore) {
 	// A user a sign-in created is found by its subject and adopted: one
 	// record, whichever path came first.

@@ -268,6 +268,7 @@ var directoryTests = []test[directoryStore]{
 	{"DirectoryRefusesLocalAccounts", testDirectoryRefusesLocalAccounts},
 	{"DirectoryListUsersPages", testDirectoryListUsersPages},
 	{"DirectoryPutUserCreatesThenChanges", testDirectoryPutUserCreatesThenChanges},
+	{"DirectoryEmailChangeKeepsUserName", testDirectoryEmailChangeKeepsUserName},
 	{"DirectoryAdoptsSignedInUser", testDirectoryAdoptsSignedInUser},
 	{"DirectoryUniqueness", testDirectoryUniqueness},
 	{"DirectoryConcurrentPut", testDirectoryConcurrentPut},
