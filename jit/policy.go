@@ -264,9 +264,10 @@ type Brownfield struct {
 }
 
 // domainVerified reports whether email's domain is in VerifiedDomains.
+// An address without a local part names no mailbox, and is never in one.
 func (b *Brownfield) domainVerified(email string) bool {
 	at := strings.LastIndexByte(email, '@')
-	if at < 0 {
+	if at <= 0 {
 		return false
 	}
 	domain := userstore.NormalizeEmail(email[at+1:])

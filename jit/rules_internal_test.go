@@ -184,3 +184,22 @@ func TestTruncate(t *testing.T) {
 		assert.Equal(t, tc.want, truncate(tc.s, tc.n), "truncate(%q, %d)", tc.s, tc.n)
 	}
 }
+
+// TestVerifiedDomainNeedsALocalPart: an email is in a verified domain only
+// when it names a mailbox there; "@kasa.example" names none, as
+// userstore.EmailDomain also holds.
+func TestVerifiedDomainNeedsALocalPart(t *testing.T) {
+	b := Brownfield{VerifiedDomains: []string{"kasa.example"}}
+	for email, want := range map[string]bool{
+		"ada@kasa.example":  true,
+		"Ada@KASA.example":  true,
+		"@kasa.example":     false,
+		"kasa.example":      false,
+		"ada@kasa.example.": false,
+		"ada@":              false,
+	} {
+		if got := b.domainVerified(email); got != want {
+			t.Errorf("domainVerified(%q) = %v, want %v", email, got, want)
+		}
+	}
+}
