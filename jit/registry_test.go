@@ -2,8 +2,10 @@ package jit_test
 
 import (
 	"context"
+	"errors"
 	"net/http"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -283,4 +285,34 @@ func TestStoredConnectionSingleLogout(t *testing.T) {
 	require.NoError(t, err)
 	readBody(t, resp)
 	assert.Equal(t, http.StatusNotFound, resp.StatusCode)
+}
+
+// unreadableConnections is a connection store whose version cannot be
+// read once failing is set.
+type unreadableConnections struct {
+	*memstore.Connections
+	failing atomic.Bool
+}
+
+func (u *unreadableConnections) ConnectionsVersion(ctx context.Context) (int64, error) {
+	if u.failing.Load() {
+		return 0, errors.New("connection store: disk I/O error")
+	}
+	return u.Connections.ConnectionsVersion(ctx)
+}
+
+// TestUnreadableConnectionStoreIsLogged: when the poll cannot read the
+// connection store, the middleware keeps serving the connections it last
+// read and says so in the log, once a poll.
+func TestUnreadableConnectionStoreIsLogged(t *testing.T) {
+	conns := &unreadableConnections{Connections: memstore.NewConnections()}
+	h := newHarness(t, harnessConfig{connections: []string{"code"}, configure: func(o *jit.Options) {
+		o.ConnectionStore = conns
+		o.ConnectionPollInterval = 20 * time.Millisecond
+	}})
+	conns.failing.Store(true)
+	require.Eventually(t, func() bool {
+		return strings.Contains(h.logs.String(), "connection store unreadable; serving the connections last read")
+	}, 5*time.Second, 10*time.Millisecond)
+	assert.Contains(t, h.logs.String(), "disk I/O error")
 }
