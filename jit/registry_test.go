@@ -316,3 +316,41 @@ func TestUnreadableConnectionStoreIsLogged(t *testing.T) {
 	}, 5*time.Second, 10*time.Millisecond)
 	assert.Contains(t, h.logs.String(), "disk I/O error")
 }
+
+// TestStoredConnectionKeptAcrossPolls: a poll that finds a stored
+// connection unchanged keeps the connection it serves, with its health,
+// rather than building it again; and ConfigureConnection is applied to
+// every stored connection the middleware builds.
+func TestStoredConnectionKeptAcrossPolls(t *testing.T) {
+	var configured atomic.Int32
+	h := storedHarness(t, memstore.NewConnections(), func(o *jit.Options) {
+		o.ConfigureConnection = func(_ context.Context, stored userstore.Connection, c *jit.Connection) error {
+			if stored.Name == "contoso" {
+				configured.Add(1)
+			}
+			c.Policy.Roles.DefaultRoles = []string{"configured"}
+			return nil
+		}
+	})
+	_, err := h.mw.PutConnection(context.Background(), addIdP(t, h, "contoso", "contoso.example"))
+	require.NoError(t, err)
+	c := h.client()
+	resp, body := h.signIn(c, "contoso", "p-contoso")
+	require.Equal(t, http.StatusSeeOther, resp.StatusCode, body)
+	_, u := h.me(c)
+	assert.Equal(t, []string{"configured"}, u.Profile.Roles, "ConfigureConnection's policy applies to the stored connection")
+
+	built := configured.Load()
+	time.Sleep(10 * 50 * time.Millisecond) // ten polls
+	require.NoError(t, h.mw.SyncConnections(context.Background()))
+	assert.Equal(t, built, configured.Load(), "an unchanged stored connection was built again")
+	// Another connection's change moves the store's version: that one is
+	// built, not contoso again.
+	_, err = h.mw.PutConnection(context.Background(), addIdP(t, h, "fabrikam", "fabrikam.example"))
+	require.NoError(t, err)
+	require.NoError(t, h.mw.SyncConnections(context.Background()))
+	assert.Equal(t, built, configured.Load(), "a change of another connection built an unchanged one again")
+	hl, ok := h.mw.ConnectionHealth("contoso")
+	require.True(t, ok)
+	assert.False(t, hl.LastSignIn.IsZero(), "the health of the served connection survives the polls")
+}
