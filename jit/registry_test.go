@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"net/http"
+	"net/http/httptest"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -353,4 +354,31 @@ func TestStoredConnectionKeptAcrossPolls(t *testing.T) {
 	hl, ok := h.mw.ConnectionHealth("contoso")
 	require.True(t, ok)
 	assert.False(t, hl.LastSignIn.IsZero(), "the health of the served connection survives the polls")
+}
+
+// TestStoredMetadataURLFetchedWhenDue: a stored connection whose metadata
+// comes from a URL is fetched when stored and then when its refresh is
+// due, not at every poll of the connection store.
+func TestStoredMetadataURLFetchedWhenDue(t *testing.T) {
+	h := storedHarness(t, memstore.NewConnections())
+	rec := addIdP(t, h, "contoso", "contoso.example")
+	var fetches atomic.Int32
+	md := rec.IDPMetadata
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		fetches.Add(1)
+		w.Header().Set("Content-Type", "application/samlmetadata+xml")
+		_, _ = w.Write(md)
+	}))
+	t.Cleanup(srv.Close)
+	rec.IDPMetadata, rec.IDPMetadataURL = nil, srv.URL+"/metadata"
+	_, err := h.mw.PutConnection(context.Background(), rec)
+	require.NoError(t, err)
+	require.NoError(t, h.mw.SyncConnections(context.Background()))
+	after := fetches.Load()
+	require.Positive(t, after)
+	time.Sleep(10 * 50 * time.Millisecond) // ten polls
+	assert.Equal(t, after, fetches.Load(), "the metadata was fetched again before its refresh was due")
+	c := h.client()
+	resp, body := h.signIn(c, "contoso", "p-contoso")
+	require.Equal(t, http.StatusSeeOther, resp.StatusCode, body)
 }
