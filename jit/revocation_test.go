@@ -6,6 +6,7 @@ import (
 	"errors"
 	"net/http"
 	"os"
+	"strings"
 	"testing"
 	"time"
 
@@ -254,4 +255,25 @@ func TestSessionRecordsNameID(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, 1, n)
 	assert.Empty(t, sessionsOf(t, h, "p-nid"))
+}
+
+// TestSessionEndLoggedWithItsUser: the log line of an ended session names
+// the connection and the user it belonged to.
+func TestSessionEndLoggedWithItsUser(t *testing.T) {
+	h := newHarness(t, harnessConfig{})
+	h.idp().AddUser(person("p-log", "log@example.com", "Lo", "G"))
+	c := signedIn(t, h, "p-log")
+	_, u := h.me(c)
+	require.NotEmpty(t, u.ID)
+	resp := logout(t, h, c, http.MethodPost, map[string]string{"Origin": h.app.URL})
+	require.Equal(t, http.StatusSeeOther, resp.StatusCode)
+	var line string
+	for _, l := range strings.Split(h.logs.String(), "\n") {
+		if strings.Contains(l, `"msg":"session ended"`) {
+			line = l
+		}
+	}
+	require.NotEmpty(t, line, "no session ended line")
+	assert.Contains(t, line, `"user_id":"`+u.ID+`"`)
+	assert.Contains(t, line, `"subject":"p-log"`)
 }

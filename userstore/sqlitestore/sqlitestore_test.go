@@ -560,6 +560,18 @@ func TestContextEndsWhileWaitingForLock(t *testing.T) {
 	_, err = s.Provision(soon, k, userstore.Profile{DisplayName: "Ada"}, now)
 	require.NoError(t, err)
 	require.Equal(t, 5000, pragmaInt(t, db, "busy_timeout"), "the busy timeout of a write with a deadline was left on the connection")
+
+	// The connection whose busy timeout was restored goes back to the
+	// pool: a temporary table, which lives as long as its connection,
+	// is still there.
+	_, err = db.ExecContext(ctx, "CREATE TEMP TABLE connection_marker (x)")
+	require.NoError(t, err)
+	soon2, cancel2 := context.WithTimeout(ctx, 3*time.Second)
+	defer cancel2()
+	_, err = s.Provision(soon2, k, userstore.Profile{DisplayName: "Ada L."}, now)
+	require.NoError(t, err)
+	_, err = db.ExecContext(ctx, "SELECT count(*) FROM temp.connection_marker")
+	require.NoError(t, err, "the connection was discarded after its busy timeout was restored")
 }
 
 func TestTimeOutOfRange(t *testing.T) {
