@@ -259,105 +259,97 @@ func connAdd(ctx context.Context, args []string, stdout, stderr io.Writer) error
 }
 
 func connList(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	f := newConnFlags("list", "list -db DSN", stderr, false)
-	if err := f.parse(args, false); err != nil {
-		return err
-	}
-	st, closeDB, err := openConnStore(ctx, f.db)
-	if err != nil {
-		return err
-	}
-	defer closeDB()
-	list, _, err := st.ListConnections(ctx)
-	if err != nil {
-		return err
-	}
-	if len(list) == 0 {
-		fmt.Fprintln(stdout, "No stored connections.")
-		return nil
-	}
-	tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "NAME\tSTATE\tPRESET\tDOMAINS\tIDP METADATA")
-	for _, c := range list {
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", c.Name, stateOf(c), orDash(c.Preset), orDash(domainList(c)), metadataSource(c))
-	}
-	return tw.Flush()
+	return withConnStore(ctx, "list", "list -db DSN", args, stderr, false, func(st connStore, f *connFlags) error {
+		list, _, err := st.ListConnections(ctx)
+		if err != nil {
+			return err
+		}
+		if len(list) == 0 {
+			fmt.Fprintln(stdout, "No stored connections.")
+			return nil
+		}
+		tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
+		fmt.Fprintln(tw, "NAME\tSTATE\tPRESET\tDOMAINS\tIDP METADATA")
+		for _, c := range list {
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", c.Name, stateOf(c), orDash(c.Preset), orDash(domainList(c)), metadataSource(c))
+		}
+		return tw.Flush()
+	})
 }
 
 func connShow(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	f := newConnFlags("show", "show -db DSN -name NAME", stderr, true)
-	if err := f.parse(args, true); err != nil {
-		return err
-	}
-	st, closeDB, err := openConnStore(ctx, f.db)
-	if err != nil {
-		return err
-	}
-	defer closeDB()
-	c, err := st.GetConnection(ctx, f.name)
-	if err != nil {
-		return err
-	}
-	fmt.Fprintf(stdout, "Name:          %s\n", c.Name)
-	if c.DisplayName != "" {
-		fmt.Fprintf(stdout, "Display name:  %s\n", c.DisplayName)
-	}
-	fmt.Fprintf(stdout, "State:         %s\n", stateOf(c))
-	fmt.Fprintf(stdout, "Preset:        %s\n", orDash(c.Preset))
-	fmt.Fprintf(stdout, "Domains:       %s\n", orDash(domainList(c)))
-	fmt.Fprintf(stdout, "IdP metadata:  %s\n", metadataSource(c))
-	if c.EntityID != "" {
-		fmt.Fprintf(stdout, "SP entity ID:  %s\n", c.EntityID)
-	}
-	fmt.Fprintf(stdout, "Revision:      %d, changed %s\n", c.Revision, c.UpdatedAt.Format(time.RFC3339))
-	mw, err := checker(ctx, st, io.Discard)
-	if err != nil {
-		return err
-	}
-	defer func() { _ = mw.Close() }()
-	h, err := mw.CheckConnection(ctx, c)
-	if err != nil {
-		fmt.Fprintf(stdout, "Check:         FAILS: %v\n", err)
+	return withConnStore(ctx, "show", "show -db DSN -name NAME", args, stderr, true, func(st connStore, f *connFlags) error {
+		c, err := st.GetConnection(ctx, f.name)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(stdout, "Name:          %s\n", c.Name)
+		if c.DisplayName != "" {
+			fmt.Fprintf(stdout, "Display name:  %s\n", c.DisplayName)
+		}
+		fmt.Fprintf(stdout, "State:         %s\n", stateOf(c))
+		fmt.Fprintf(stdout, "Preset:        %s\n", orDash(c.Preset))
+		fmt.Fprintf(stdout, "Domains:       %s\n", orDash(domainList(c)))
+		fmt.Fprintf(stdout, "IdP metadata:  %s\n", metadataSource(c))
+		if c.EntityID != "" {
+			fmt.Fprintf(stdout, "SP entity ID:  %s\n", c.EntityID)
+		}
+		fmt.Fprintf(stdout, "Revision:      %d, changed %s\n", c.Revision, c.UpdatedAt.Format(time.RFC3339))
+		mw, err := checker(ctx, st, io.Discard)
+		if err != nil {
+			return err
+		}
+		defer func() { _ = mw.Close() }()
+		h, err := mw.CheckConnection(ctx, c)
+		if err != nil {
+			fmt.Fprintf(stdout, "Check:         FAILS: %v\n", err)
+			return nil
+		}
+		fmt.Fprintf(stdout, "IdP entity ID: %s\n", h.IdPEntityID)
+		if !h.MetadataValidUntil.IsZero() {
+			fmt.Fprintf(stdout, "Metadata valid until %s\n", h.MetadataValidUntil.Format(time.RFC3339))
+		}
+		for _, ci := range h.SigningCertificates {
+			fmt.Fprintf(stdout, "Signing certificate: %s, valid until %s, SHA-256 %s\n", ci.Subject, ci.NotAfter.Format(time.RFC3339), ci.SHA256)
+		}
+		printWarnings(stdout, h)
 		return nil
-	}
-	fmt.Fprintf(stdout, "IdP entity ID: %s\n", h.IdPEntityID)
-	if !h.MetadataValidUntil.IsZero() {
-		fmt.Fprintf(stdout, "Metadata valid until %s\n", h.MetadataValidUntil.Format(time.RFC3339))
-	}
-	for _, ci := range h.SigningCertificates {
-		fmt.Fprintf(stdout, "Signing certificate: %s, valid until %s, SHA-256 %s\n", ci.Subject, ci.NotAfter.Format(time.RFC3339), ci.SHA256)
-	}
-	printWarnings(stdout, h)
-	return nil
+	})
 }
 
 func connSetEnabled(enabled bool) func(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	sub := map[bool]string{true: "enable", false: "disable"}[enabled]
 	return func(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-		f := newConnFlags(sub, sub+" -db DSN -name NAME", stderr, true)
-		if err := f.parse(args, true); err != nil {
-			return err
-		}
-		st, closeDB, err := openConnStore(ctx, f.db)
-		if err != nil {
-			return err
-		}
-		defer closeDB()
-		if err := st.SetConnectionEnabled(ctx, f.name, enabled, time.Now()); err != nil {
-			return err
-		}
-		if enabled {
-			fmt.Fprintf(stdout, "Enabled connection %s.\n", f.name)
-		} else {
-			fmt.Fprintf(stdout, "Disabled connection %s: its sessions are ended, its users kept.\n", f.name)
-		}
-		return nil
+		return withConnStore(ctx, sub, sub+" -db DSN -name NAME", args, stderr, true, func(st connStore, f *connFlags) error {
+			if err := st.SetConnectionEnabled(ctx, f.name, enabled, time.Now()); err != nil {
+				return err
+			}
+			if enabled {
+				fmt.Fprintf(stdout, "Enabled connection %s.\n", f.name)
+			} else {
+				fmt.Fprintf(stdout, "Disabled connection %s: its sessions are ended, its users kept.\n", f.name)
+			}
+			return nil
+		})
 	}
 }
 
 func connRemove(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	f := newConnFlags("remove", "remove -db DSN -name NAME", stderr, true)
-	if err := f.parse(args, true); err != nil {
+	return withConnStore(ctx, "remove", "remove -db DSN -name NAME", args, stderr, true, func(st connStore, f *connFlags) error {
+		if err := st.RemoveConnection(ctx, f.name); err != nil {
+			return err
+		}
+		fmt.Fprintf(stdout, "Removed connection %s: its domains are free, its sessions ended, its users kept.\n", f.name)
+		return nil
+	})
+}
+
+// withConnStore parses the flags of a subcommand that takes -db (and
+// -name when withName), opens the store the DSN names and runs fn on it,
+// closing the store afterwards.
+func withConnStore(ctx context.Context, sub, usage string, args []string, stderr io.Writer, withName bool, fn func(st connStore, f *connFlags) error) error {
+	f := newConnFlags(sub, usage, stderr, withName)
+	if err := f.parse(args, withName); err != nil {
 		return err
 	}
 	st, closeDB, err := openConnStore(ctx, f.db)
@@ -365,11 +357,7 @@ func connRemove(ctx context.Context, args []string, stdout, stderr io.Writer) er
 		return err
 	}
 	defer closeDB()
-	if err := st.RemoveConnection(ctx, f.name); err != nil {
-		return err
-	}
-	fmt.Fprintf(stdout, "Removed connection %s: its domains are free, its sessions ended, its users kept.\n", f.name)
-	return nil
+	return fn(st, f)
 }
 
 func printWarnings(w io.Writer, h jit.ConnectionHealth) {
