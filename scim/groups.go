@@ -136,35 +136,10 @@ func (h *Handler) writeGroup(w http.ResponseWriter, r *http.Request, status int,
 
 // listGroups serves GET /Groups.
 func (h *Handler) listGroups(w http.ResponseWriter, r *http.Request) error {
-	p, err := readPage(r)
-	if err != nil {
-		return err
-	}
-	proj, err := readProjection(r)
-	if err != nil {
-		return err
-	}
-	var groups []userstore.Group
-	var total int
-	if f := r.URL.Query().Get("filter"); f != "" {
-		e, err := parseFilter(f)
-		if err != nil {
-			return err
-		}
-		all, err := selectBy(r.Context(), h.groupResources(), e)
-		if err != nil {
-			return err
-		}
-		total, groups = len(all), pageOf(all, p)
-	} else if groups, total, err = h.store.ListGroups(r.Context(), h.issuer, p.start-1, p.count); err != nil {
-		return err
-	}
-	out := make([]map[string]any, 0, len(groups))
-	for _, g := range groups {
-		out = append(out, proj.apply(h.groupJSON(g)))
-	}
-	listResponse(w, total, p, out)
-	return nil
+	return serveResources(w, r, h.groupResources(), nil, h.groupJSON,
+		func(ctx context.Context, offset, limit int) ([]userstore.Group, int, error) {
+			return h.store.ListGroups(ctx, h.issuer, offset, limit)
+		})
 }
 
 // putGroup serves POST /Groups (id ""), PUT /Groups/{id} (ops nil) and

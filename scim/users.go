@@ -75,6 +75,18 @@ func (h *Handler) writeUser(w http.ResponseWriter, r *http.Request, status int, 
 
 // listUsers serves GET /Users.
 func (h *Handler) listUsers(w http.ResponseWriter, r *http.Request) error {
+	return serveResources(w, r, h.userResources(), deleteDetached, h.userJSON,
+		func(ctx context.Context, offset, limit int) ([]userstore.DirectoryUser, int, error) {
+			return h.store.ListUsers(ctx, h.issuer, offset, limit)
+		})
+}
+
+// serveResources serves a GET of a resource type: with a filter, the resources
+// it selects (kept by keep, when not nil), a page of them; without, the
+// page list reads. Each is written as toJSON gives it, projected as the
+// request's attributes or excludedAttributes say.
+func serveResources[T any](w http.ResponseWriter, r *http.Request, res resources[T], keep func([]T) []T, toJSON func(T) map[string]any,
+	list func(ctx context.Context, offset, limit int) ([]T, int, error)) error {
 	p, err := readPage(r)
 	if err != nil {
 		return err
@@ -83,25 +95,27 @@ func (h *Handler) listUsers(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	var users []userstore.DirectoryUser
+	var items []T
 	var total int
 	if f := r.URL.Query().Get("filter"); f != "" {
 		e, err := parseFilter(f)
 		if err != nil {
 			return err
 		}
-		all, err := selectBy(r.Context(), h.userResources(), e)
+		all, err := selectBy(r.Context(), res, e)
 		if err != nil {
 			return err
 		}
-		all = deleteDetached(all)
-		total, users = len(all), pageOf(all, p)
-	} else if users, total, err = h.store.ListUsers(r.Context(), h.issuer, p.start-1, p.count); err != nil {
+		if keep != nil {
+			all = keep(all)
+		}
+		total, items = len(all), pageOf(all, p)
+	} else if items, total, err = list(r.Context(), p.start-1, p.count); err != nil {
 		return err
 	}
-	out := make([]map[string]any, 0, len(users))
-	for _, u := range users {
-		out = append(out, proj.apply(h.userJSON(u)))
+	out := make([]map[string]any, 0, len(items))
+	for _, it := range items {
+		out = append(out, proj.apply(toJSON(it)))
 	}
 	listResponse(w, total, p, out)
 	return nil
