@@ -382,3 +382,100 @@ func TestStoredMetadataURLFetchedWhenDue(t *testing.T) {
 	resp, body := h.signIn(c, "contoso", "p-contoso")
 	require.Equal(t, http.StatusSeeOther, resp.StatusCode, body)
 }
+
+// TestStoredConnectionFailedBuildWaitsForRetry: a stored connection that
+// could not be built (its metadata URL failing) is tried again after its
+// retry delay, not at every change of another connection; a new revision
+// of it is tried at once.
+func TestStoredConnectionFailedBuildWaitsForRetry(t *testing.T) {
+	conns := memstore.NewConnections()
+	h := storedHarness(t, conns, func(o *jit.Options) { o.ConnectionPollInterval = time.Hour })
+	rec := addIdP(t, h, "contoso", "contoso.example")
+	md := rec.IDPMetadata
+	var fetches atomic.Int32
+	var failing atomic.Bool
+	failing.Store(true)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		fetches.Add(1)
+		if failing.Load() {
+			http.Error(w, "down", http.StatusServiceUnavailable)
+			return
+		}
+		w.Header().Set("Content-Type", "application/samlmetadata+xml")
+		_, _ = w.Write(md)
+	}))
+	t.Cleanup(srv.Close)
+	rec.IDPMetadata, rec.IDPMetadataURL = nil, srv.URL+"/metadata"
+	ctx := context.Background()
+	// Stored directly: the middleware's PutConnection would refuse an
+	// unreachable URL before storing it.
+	_, err := conns.PutConnection(ctx, rec, time.Now())
+	require.NoError(t, err)
+	require.NoError(t, h.mw.SyncConnections(ctx))
+	tried := fetches.Load()
+	require.Positive(t, tried, "the stored connection was tried")
+	assert.Equal(t, http.StatusNotFound, metadataStatus(t, h, "contoso"), "a connection that could not be built is not served")
+
+	// Another connection changes, twice: contoso waits for its retry.
+	for range 2 {
+		_, err = conns.PutConnection(ctx, addIdP(t, h, "fabrikam", "fabrikam.example"), time.Now())
+		require.NoError(t, err)
+		require.NoError(t, h.mw.SyncConnections(ctx))
+	}
+	assert.Equal(t, tried, fetches.Load(), "a failed connection was tried again before its retry delay, at another connection's change")
+
+	// A new revision of contoso is tried at once, and served.
+	failing.Store(false)
+	rec.DisplayName = "Contoso"
+	_, err = conns.PutConnection(ctx, rec, time.Now())
+	require.NoError(t, err)
+	require.NoError(t, h.mw.SyncConnections(ctx))
+	assert.Greater(t, fetches.Load(), tried, "a changed record is built without waiting")
+	assert.Equal(t, http.StatusOK, metadataStatus(t, h, "contoso"), "the new revision is served")
+}
+
+// metadataStatus is the status of connection name's SP metadata endpoint:
+// 200 when the connection is served, 404 when not.
+func metadataStatus(t *testing.T, h *harness, name string) int {
+	t.Helper()
+	resp, err := http.Get(h.app.URL + "/saml/" + name + "/metadata")
+	require.NoError(t, err)
+	_ = resp.Body.Close()
+	return resp.StatusCode
+}
+
+// TestStoredConnectionRefreshDueKeptAcrossChanges: a URL-backed stored
+// connection that is not rebuilt keeps its refresh schedule when other
+// connections change: a stream of changes elsewhere, each sooner than its
+// refresh interval, does not put its refresh off for ever.
+func TestStoredConnectionRefreshDueKeptAcrossChanges(t *testing.T) {
+	const every = 300 * time.Millisecond
+	conns := memstore.NewConnections()
+	h := storedHarness(t, conns, func(o *jit.Options) { o.MetadataRefreshInterval = every })
+	rec := addIdP(t, h, "contoso", "contoso.example")
+	md := rec.IDPMetadata
+	var fetches atomic.Int32
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		fetches.Add(1)
+		w.Header().Set("Content-Type", "application/samlmetadata+xml")
+		_, _ = w.Write(md)
+	}))
+	t.Cleanup(srv.Close)
+	rec.IDPMetadata, rec.IDPMetadataURL = nil, srv.URL+"/metadata"
+	ctx := context.Background()
+	_, err := h.mw.PutConnection(ctx, rec)
+	require.NoError(t, err)
+	require.NoError(t, h.mw.SyncConnections(ctx))
+	before := fetches.Load()
+
+	other := addIdP(t, h, "fabrikam", "fabrikam.example")
+	deadline := time.Now().Add(5 * every)
+	for time.Now().Before(deadline) {
+		other.DisplayName = time.Now().String()
+		_, err = conns.PutConnection(ctx, other, time.Now())
+		require.NoError(t, err)
+		require.NoError(t, h.mw.SyncConnections(ctx))
+		time.Sleep(every / 4)
+	}
+	assert.Greater(t, fetches.Load(), before, "contoso's metadata was not refreshed while another connection kept changing")
+}

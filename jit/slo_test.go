@@ -9,6 +9,7 @@ import (
 	"net/url"
 	"regexp"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -646,4 +647,102 @@ func TestSingleLogoutNamedConnections(t *testing.T) {
 	require.Equal(t, http.StatusFound, resp.StatusCode)
 	assert.True(t, strings.HasPrefix(resp.Header.Get("Location"), h.idp("globex").SLOURL()+"?answer=1&SAMLResponse="),
 		"answered at the ResponseLocation: %s", resp.Header.Get("Location"))
+}
+
+// expiryRecorder is a replay cache that records the expiry asked of each
+// record it keeps.
+type expiryRecorder struct {
+	userstore.ReplayCache
+	mu      sync.Mutex
+	expires map[string]time.Time
+}
+
+func (r *expiryRecorder) ConsumeAssertion(ctx context.Context, issuer, id string, expires, now time.Time) error {
+	r.mu.Lock()
+	r.expires[id] = expires
+	r.mu.Unlock()
+	return r.ReplayCache.ConsumeAssertion(ctx, issuer, id, expires, now)
+}
+
+func (r *expiryRecorder) expiryOf(t *testing.T, suffix string) time.Time {
+	t.Helper()
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for id, e := range r.expires {
+		if strings.HasSuffix(id, suffix) {
+			return e
+		}
+	}
+	t.Fatalf("no replay record ends in %q", suffix)
+	return time.Time{}
+}
+
+// TestLogoutReplayRecordLastsUntilNotOnOrAfter: the replay record of an
+// IdP's LogoutRequest is kept as long as the request could be accepted:
+// until its NotOnOrAfter plus the clock skew when that comes first, else
+// until its IssueInstant plus MaxIssueDelay plus the skew.
+func TestLogoutReplayRecordLastsUntilNotOnOrAfter(t *testing.T) {
+	rec := &expiryRecorder{expires: map[string]time.Time{}}
+	h := sloHarness(t, harnessConfig{configure: func(o *jit.Options) {
+		rec.ReplayCache = o.Store.(userstore.ReplayCache)
+		o.Replay = rec
+	}})
+	h.idp().AddUser(person("p-replay", "replay@example.com", "Re", "Play"))
+	for _, tc := range []struct {
+		name     string
+		lifetime time.Duration
+		want     func(issued time.Time) time.Time
+	}{
+		{"NotOnOrAfter first", time.Minute, func(issued time.Time) time.Time {
+			return issued.Add(time.Minute + jit.DefaultClockSkew)
+		}},
+		{"IssueInstant first", 10 * time.Minute, func(issued time.Time) time.Time {
+			return issued.Add(jit.MaxIssueDelay + jit.DefaultClockSkew)
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c := signedIn(t, h, "p-replay")
+			issued := time.Now().UTC().Truncate(time.Second)
+			final, body, id := idpLogout(t, h, "", c, jittest.LogoutRequest{NameID: "p-replay",
+				IssueInstant: issued, NotOnOrAfter: issued.Add(tc.lifetime)})
+			require.Equal(t, http.StatusOK, final.StatusCode, body)
+			assert.WithinDuration(t, tc.want(issued), rec.expiryOf(t, id), time.Second)
+		})
+	}
+}
+
+// TestSLOBodyBound: the Single Logout endpoint reads a POST body of up to
+// twice MaxResponseBytes plus 4 KiB (a message, base64 and form-encoded,
+// with its RelayState), and refuses one byte more, ending nothing.
+func TestSLOBodyBound(t *testing.T) {
+	const maxBytes = 8 << 10
+	const bound = 2*maxBytes + 4096
+	h := sloHarness(t, harnessConfig{configure: func(o *jit.Options) {
+		o.MaxResponseBytes = maxBytes
+		o.Connections[0].IDPMetadata = onlySLOBinding(t, o.Connections[0].IDPMetadata, saml.HTTPPostBinding)
+	}})
+	h.idp().AddUser(person("p-bound", "bound@example.com", "Bo", "Und"))
+	c := signedIn(t, h, "p-bound")
+	post := func(size int) (*http.Response, string) {
+		msg, err := h.idp().LogoutRequestFor(jittest.LogoutRequest{SPEntityID: spIDOf(t, h, ""), NameID: "p-bound", Binding: saml.HTTPPostBinding})
+		require.NoError(t, err)
+		body := msg.Form.Encode() + "&pad="
+		require.Less(t, len(body), size)
+		body += strings.Repeat("a", size-len(body))
+		req, err := http.NewRequest(http.MethodPost, msg.URL, strings.NewReader(body))
+		require.NoError(t, err)
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		req.Header.Set("Origin", msg.Origin)
+		resp, err := h.client().Do(req)
+		require.NoError(t, err)
+		return resp, readBody(t, resp)
+	}
+	resp, body := post(bound + 1)
+	assert.Equal(t, http.StatusBadRequest, resp.StatusCode, body)
+	assert.Contains(t, h.logs.String(), "cannot parse form")
+	assert.Equal(t, http.StatusOK, status(h, c), "a refused message ends nothing")
+
+	resp, body = post(bound)
+	assert.Equal(t, http.StatusOK, resp.StatusCode, body)
+	assert.Equal(t, http.StatusUnauthorized, status(h, c), "a message at the bound is read and acted on")
 }
