@@ -7,7 +7,7 @@
 // package, and reports each mutant in gremlins' words, so that
 // .ci/mutation checks them against docs/MUTATION.md the same way:
 //
-//	go run ./internal/casemut [-diff REF] [-timeout-coefficient N] [-exclude RE]... DIR
+//	go run ./internal/casemut [-diff REF] [-timeout-coefficient N] [-exclude RE]... [-dry-run] DIR
 //
 // DIR is a package directory (jit); files are named relative to it, as
 // gremlins names them, and its subdirectories are included unless an
@@ -175,6 +175,7 @@ func main() {
 	var excludes multiFlag
 	diffRef := flag.String("diff", "", "test only the mutants on lines changed since the merge base with this branch or commit")
 	coefficient := flag.Float64("timeout-coefficient", 4, "a mutant's tests time out after this many times the unmutated run")
+	dryRun := flag.Bool("dry-run", false, "list the mutants without testing them")
 	flag.Var(&excludes, "exclude", "a regular expression of files to leave out, relative to DIR (repeatable)")
 	flag.Usage = func() {
 		fmt.Fprintln(flag.CommandLine.Output(), "usage: casemut [flags] DIR")
@@ -187,7 +188,7 @@ func main() {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 	defer stop()
-	if err := run(ctx, flag.Arg(0), *diffRef, *coefficient, excludes); err != nil {
+	if err := run(ctx, flag.Arg(0), *diffRef, *coefficient, excludes, *dryRun); err != nil {
 		fmt.Fprintln(os.Stderr, "casemut:", err)
 		os.Exit(1)
 	}
@@ -205,7 +206,7 @@ func (f *multiFlag) Set(s string) error {
 	return nil
 }
 
-func run(ctx context.Context, dir, diffRef string, coefficient float64, excludes []*regexp.Regexp) error {
+func run(ctx context.Context, dir, diffRef string, coefficient float64, excludes []*regexp.Regexp, dryRun bool) error {
 	var changed map[string]map[int]bool
 	if diffRef != "" {
 		var err error
@@ -246,6 +247,12 @@ func run(ctx context.Context, dir, diffRef string, coefficient float64, excludes
 		return err
 	}
 	fmt.Printf("%d case-clause mutants in %s\n", len(all), dir)
+	if dryRun {
+		for _, m := range all {
+			fmt.Printf("%13s %s at %s:%d:%d\n", "RUNNABLE", m.kind, m.file, m.line, m.col)
+		}
+		return nil
+	}
 	if len(all) == 0 {
 		fmt.Println("Killed: 0, Lived: 0, Not covered: 0")
 		return nil
