@@ -37,6 +37,11 @@ func TestMetadataErrorsSayWhatTheFileIs(t *testing.T) {
 		"SPMetadata":  {spMetadata, []string{"a service provider's metadata", h.app.URL + "/saml/metadata", "SPSSODescriptor", "the connection needs the identity provider's metadata"}},
 		"Response":    {`<samlp:Response xmlns:samlp="urn:oasis:names:tc:SAML:2.0:protocol" ID="_1"/>`, []string{"a SAML Response, not metadata", "want the IdP's SAML metadata"}},
 		"OtherXML":    {`<feed xmlns="http://www.w3.org/2005/Atom"/>`, []string{"another XML document", "{http://www.w3.org/2005/Atom}feed"}},
+		"Assertion":   {`<saml:Assertion xmlns:saml="urn:oasis:names:tc:SAML:2.0:assertion" ID="_1"/>`, []string{"a SAML Assertion, not metadata"}},
+		// The right namespace with another element, and the right
+		// element in another namespace, are neither.
+		"AssertionNamespace": {`<saml:Issuer xmlns:saml="urn:oasis:names:tc:SAML:2.0:assertion">x</saml:Issuer>`, []string{"another XML document", "{urn:oasis:names:tc:SAML:2.0:assertion}Issuer"}},
+		"AssertionElsewhere": {`<Assertion xmlns="urn:example:other"/>`, []string{"another XML document", "{urn:example:other}Assertion"}},
 	} {
 		t.Run(name, func(t *testing.T) {
 			_, err := jit.ParseIDPMetadata([]byte(tc.doc))
