@@ -13,6 +13,7 @@ import (
 
 	"github.com/samljit/samljit/claims"
 	"github.com/samljit/samljit/jit"
+	"github.com/samljit/samljit/userstore"
 )
 
 func explainFixture(t *testing.T, at time.Time, metadata string) *jit.Trace {
@@ -94,4 +95,31 @@ func TestExplainCertificates(t *testing.T) {
 	assert.Equal(t, ok.SigningCertificates, rolled.Untrusted())
 	assert.NotEqual(t, ok.TrustedCertificates, rolled.TrustedCertificates)
 	assert.Contains(t, strings.Join(rolled.Notes, "\n"), "signed with a certificate the IdP metadata does not list")
+}
+
+// TestTraceJSONKeyOnceAnIdentityIsRead: the JSON form carries the key and
+// the profile once the response's identity was read (even when the mapping
+// then produced no key) or a key was made, and neither when validation
+// stopped before the identity.
+func TestTraceJSONKeyOnceAnIdentityIsRead(t *testing.T) {
+	for name, tc := range map[string]struct {
+		trace   jit.Trace
+		withKey bool
+	}{
+		"refused before the identity": {jit.Trace{}, false},
+		"identity, mapping refused":   {jit.Trace{Identity: &claims.Identity{Issuer: "https://idp.example"}}, true},
+		"identity and key": {jit.Trace{Identity: &claims.Identity{Issuer: "https://idp.example"},
+			Key: userstore.Key{Issuer: "https://idp.example", Subject: "ada"}}, true},
+	} {
+		t.Run(name, func(t *testing.T) {
+			b, err := json.Marshal(tc.trace)
+			require.NoError(t, err)
+			var m map[string]json.RawMessage
+			require.NoError(t, json.Unmarshal(b, &m))
+			_, key := m["key"]
+			_, profile := m["profile"]
+			assert.Equal(t, tc.withKey, key, "%s", b)
+			assert.Equal(t, tc.withKey, profile, "%s", b)
+		})
+	}
 }
