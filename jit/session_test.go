@@ -7,6 +7,7 @@ import (
 	"net/http/httptest"
 	"net/url"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -490,4 +491,36 @@ func TestOnlyFourRequestsTracked(t *testing.T) {
 		resp, body := h.post(c, f)
 		require.Equal(t, http.StatusSeeOther, resp.StatusCode, body)
 	}
+}
+
+// TestSessionExpiresAtItsSecond: a session is current up to the second
+// before its end and expired from that second on, by the injected clock.
+func TestSessionExpiresAtItsSecond(t *testing.T) {
+	var clock atomic.Int64
+	start := time.Now().Truncate(time.Second)
+	clock.Store(start.UnixNano())
+	now := func() time.Time { return time.Unix(0, clock.Load()) }
+	h := newHarness(t, harnessConfig{
+		idpOptions: func(o *jittest.Options) { o.Now = now },
+		configure: func(o *jit.Options) {
+			o.Now = now
+			o.SessionLifetime = time.Hour
+		},
+	})
+	h.idp().AddUser(person("p-ada", "ada@example.com", "Ada", "Lovelace"))
+	c := h.client()
+	resp, body := h.signIn(c, "", "p-ada")
+	require.Equal(t, http.StatusSeeOther, resp.StatusCode, body)
+	cookie := sessionCookie(c, h)
+	current := func(at time.Time) error {
+		clock.Store(at.UnixNano())
+		req, err := http.NewRequest(http.MethodGet, h.app.URL+"/me", nil)
+		require.NoError(t, err)
+		req.AddCookie(&http.Cookie{Name: jit.DefaultSessionName, Value: cookie})
+		_, err = h.mw.CurrentUser(req)
+		return err
+	}
+	end := start.Add(time.Hour)
+	require.NoError(t, current(end.Add(-time.Second)))
+	require.ErrorIs(t, current(end), jit.ErrSessionExpired)
 }
