@@ -1,7 +1,10 @@
 package jit_test
 
 import (
+	"context"
 	"fmt"
+	"io"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"path/filepath"
@@ -10,6 +13,7 @@ import (
 	"time"
 
 	"github.com/samljit/samljit/jit"
+	"github.com/samljit/samljit/userstore/memstore"
 )
 
 // BenchmarkRequestGroups is an authenticated request through RequireUser
@@ -17,31 +21,48 @@ import (
 // SQLite file, the two alternating request by request (each first every
 // other time), so that a noisy machine slows both alike. It reports each
 // side's median and the ratio of 150 groups to 5: what the group count
-// adds to a request. "bare" is a handler that reads nothing; "user" one
+// adds to a request, on a SQLite file and on memstore. "bare" is a handler that reads nothing; "user" one
 // that reads the user from the context and checks a role, as an
 // application's handler does.
 func BenchmarkRequestGroups(b *testing.B) {
-	for _, handler := range []string{"bare", "user"} {
-		b.Run(handler, func(b *testing.B) {
-			var next http.Handler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(http.StatusNoContent) })
-			if handler == "user" {
-				next = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-					u, ok := jit.UserFromContext(r.Context())
-					if !ok || u.ID == "" || u.HasRole("admin") {
-						w.WriteHeader(http.StatusInternalServerError)
-						return
-					}
-					w.WriteHeader(http.StatusNoContent)
-				})
-			}
-			benchRequestGroups(b, next)
-		})
+	for _, store := range []string{"sqlite", "memstore"} {
+		for _, handler := range []string{"bare", "user"} {
+			b.Run(store+"/"+handler, func(b *testing.B) {
+				var next http.Handler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(http.StatusNoContent) })
+				if handler == "user" {
+					next = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+						u, ok := jit.UserFromContext(r.Context())
+						if !ok || u.ID == "" || u.HasRole("admin") {
+							w.WriteHeader(http.StatusInternalServerError)
+							return
+						}
+						w.WriteHeader(http.StatusNoContent)
+					})
+				}
+				benchRequestGroups(b, store == "memstore", next)
+			})
+		}
 	}
 }
 
-func benchRequestGroups(b *testing.B, next http.Handler) {
+func benchRequestGroups(b *testing.B, mem bool, next http.Handler) {
 	idp := benchIdP(b)
-	mw, _ := newBenchJIT(b, idp, filepath.Join(b.TempDir(), "users.db"))
+	var mw *jit.Middleware
+	if mem {
+		key, cert := spKeyPair()
+		var err error
+		mw, err = jit.New(context.Background(), jit.Options{
+			RootURL: benchRoot, Key: key, Certificate: cert, Store: memstore.New(),
+			SessionKeys: [][]byte{make32()},
+			Logger:      slog.New(slog.NewJSONHandler(io.Discard, nil)),
+			Connections: []jit.Connection{{IDPMetadata: idp.Metadata(), AllowIDPInitiated: true}},
+		})
+		if err != nil {
+			b.Fatal(err)
+		}
+	} else {
+		mw, _ = newBenchJIT(b, idp, filepath.Join(b.TempDir(), "users.db"))
+	}
 	protected := mw.RequireUser(next)
 	counts := []int{5, 150}
 	reqs := make([]*http.Request, len(counts))
