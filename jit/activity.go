@@ -154,7 +154,7 @@ func (a *activity) due(id string, now time.Time) bool {
 }
 
 // seen reports the request's session to the recorder when it is due.
-func (m *Middleware) seen(r *http.Request, rec userstore.Session, u userstore.User) {
+func (m *Middleware) seen(r *http.Request, rec userstore.Session, userID string) {
 	a := m.activity
 	if a == nil {
 		return
@@ -163,11 +163,11 @@ func (m *Middleware) seen(r *http.Request, rec userstore.Session, u userstore.Us
 	if !a.due(rec.ID, now) {
 		return
 	}
-	act := Activity{Session: rec, UserID: u.ID, Time: now, IP: ClientIP(r, a.proxies),
+	act := Activity{Session: rec, UserID: userID, Time: now, IP: ClientIP(r, a.proxies),
 		UserAgent: truncateUTF8(r.Header.Get("User-Agent"), MaxUserAgent)}
 	if err := a.rec.SessionSeen(r.Context(), act); err != nil {
 		m.log.LogAttrs(r.Context(), slog.LevelWarn, "session activity not recorded",
-			slog.String("user_id", u.ID), slog.String("connection", rec.Connection), slog.String("err", err.Error()))
+			slog.String("user_id", userID), slog.String("connection", rec.Connection), slog.String("err", err.Error()))
 	}
 }
 

@@ -433,11 +433,35 @@ func (m *Middleware) sessionID(r *http.Request) (string, *connection, error) {
 
 type userCtxKey struct{}
 
+// requestUser is the user RequireUser puts in a request's context: read
+// with the session, its lists decoded on the first call of
+// [UserFromContext], and kept for that request only.
+type requestUser struct {
+	lazy *userstore.LazyUser
+	log  *slog.Logger
+}
+
 // UserFromContext returns the signed-in user that [Middleware.RequireUser]
-// put in the request's context.
+// put in the request's context. RequireUser reads the user's ID, key and
+// status at once and decodes the rest (groups, attributes, roles) at the
+// first call in the request, so a handler that never asks pays nothing
+// for a long list of groups. When that decoding fails (the user's stored
+// record is damaged) it fails closed: it returns false, as for a request
+// without a user, and logs the error.
 func UserFromContext(ctx context.Context) (userstore.User, bool) {
-	u, ok := ctx.Value(userCtxKey{}).(userstore.User)
-	return u, ok
+	switch v := ctx.Value(userCtxKey{}).(type) {
+	case userstore.User:
+		return v, true
+	case *requestUser:
+		u, err := v.lazy.User()
+		if err != nil {
+			v.log.LogAttrs(ctx, slog.LevelError, "signed-in user not readable",
+				slog.String("user_id", v.lazy.ID()), slog.String("err", err.Error()))
+			return userstore.User{}, false
+		}
+		return u, true
+	}
+	return userstore.User{}, false
 }
 
 // ContextWithUser returns a copy of ctx carrying u, as RequireUser does.
@@ -453,31 +477,53 @@ func ContextWithUser(ctx context.Context, u userstore.User) context.Context {
 // ended (by a logout, [Middleware.EndSessions], or the user's suspension
 // or deletion), one that has expired, or one whose connection no longer
 // trusts its user's IdP. It returns [ErrSuspended] when the user is
-// suspended and [ErrStoreUnavailable] when the store fails. A usable
-// session is reported to [Options.Activity] as RequireUser reports it.
+// suspended and [ErrStoreUnavailable] when the store fails or the user's
+// record cannot be read. A usable session is reported to
+// [Options.Activity] as RequireUser reports it.
 func (m *Middleware) CurrentUser(r *http.Request) (userstore.User, error) {
-	rec, u, err := m.current(r)
+	rec, lu, err := m.current(r)
+	if lu == nil {
+		return userstore.User{}, err
+	}
+	u, derr := lu.User()
+	if derr != nil {
+		return userstore.User{}, storeErr("lookup session", derr)
+	}
 	if err == nil {
-		m.seen(r, rec, u)
+		m.seen(r, rec, u.ID)
 	}
 	return u, err
 }
 
-// current is CurrentUser, also returning the session record.
-func (m *Middleware) current(r *http.Request) (userstore.Session, userstore.User, error) {
+// lookupSession reads the session record id and its user, with the
+// user's lists left undecoded when the store can ([userstore.LazySessions]).
+func (m *Middleware) lookupSession(ctx context.Context, id string) (userstore.Session, *userstore.LazyUser, error) {
+	if lazy, ok := m.records.(userstore.LazySessions); ok {
+		return lazy.LookupSessionLazy(ctx, id, m.now())
+	}
+	rec, u, err := m.records.LookupSession(ctx, id, m.now())
+	if err != nil {
+		return rec, nil, err
+	}
+	return rec, userstore.NewLazyUser(u, nil), nil
+}
+
+// current reads the request's session record and its user. The user is
+// nil when the error is not ErrSuspended.
+func (m *Middleware) current(r *http.Request) (userstore.Session, *userstore.LazyUser, error) {
 	id, c, err := m.sessionID(r)
 	if err != nil {
-		return userstore.Session{}, userstore.User{}, err
+		return userstore.Session{}, nil, err
 	}
-	rec, u, err := m.records.LookupSession(r.Context(), id, m.now())
+	rec, u, err := m.lookupSession(r.Context(), id)
 	switch {
 	case errors.Is(err, userstore.ErrNotFound):
-		return userstore.Session{}, userstore.User{}, fmt.Errorf("%w: the session was ended or has expired, or its user no longer exists", ErrNotSignedIn)
+		return userstore.Session{}, nil, fmt.Errorf("%w: the session was ended or has expired, or its user no longer exists", ErrNotSignedIn)
 	case err != nil:
-		return userstore.Session{}, userstore.User{}, storeErr("lookup session", err)
+		return userstore.Session{}, nil, storeErr("lookup session", err)
 	case rec.Connection != c.name || rec.Key.Issuer != c.issuer:
-		return userstore.Session{}, userstore.User{}, fmt.Errorf("%w: connection %q does not trust the session's IdP", ErrNotSignedIn, rec.Connection)
-	case u.Status == userstore.Suspended:
+		return userstore.Session{}, nil, fmt.Errorf("%w: connection %q does not trust the session's IdP", ErrNotSignedIn, rec.Connection)
+	case u.Status() == userstore.Suspended:
 		return rec, u, ErrSuspended
 	}
 	return rec, u, nil
@@ -514,8 +560,8 @@ func (m *Middleware) RequireUser(next http.Handler) http.Handler {
 		rec, u, err := m.current(r)
 		switch {
 		case err == nil:
-			m.seen(r, rec, u)
-			ctx := context.WithValue(context.WithValue(r.Context(), userCtxKey{}, u), sessionCtxKey{}, rec)
+			m.seen(r, rec, u.ID())
+			ctx := context.WithValue(context.WithValue(r.Context(), userCtxKey{}, &requestUser{lazy: u, log: m.log}), sessionCtxKey{}, rec)
 			next.ServeHTTP(w, r.WithContext(ctx))
 		case errors.Is(err, ErrNotSignedIn), errors.Is(err, ErrSessionExpired):
 			if wantsRedirect(r) {
@@ -529,8 +575,8 @@ func (m *Middleware) RequireUser(next http.Handler) http.Handler {
 			f := failure(err, corr, "")
 			if errors.Is(err, ErrSuspended) {
 				m.log.LogAttrs(r.Context(), slog.LevelWarn, "suspended user refused",
-					slog.String("correlation_id", corr), slog.String("user_id", u.ID),
-					slog.String("issuer", u.Key.Issuer), slog.String("subject", u.Key.Subject))
+					slog.String("correlation_id", corr), slog.String("user_id", u.ID()),
+					slog.String("issuer", u.Key().Issuer), slog.String("subject", u.Key().Subject))
 				m.renderError(w, r, f)
 				return
 			}

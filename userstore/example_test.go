@@ -1,6 +1,7 @@
 package userstore_test
 
 import (
+	"encoding/json"
 	"fmt"
 
 	"github.com/samljit/samljit/userstore"
@@ -42,4 +43,26 @@ func ExampleNormalizeEmail() {
 	// Output:
 	// ada@example.com
 	// false
+}
+
+// A store's LookupSessionLazy returns a LazyUser: the ID, key and status
+// at once, the lists decoded by the first call of User, once. A store
+// builds it from what it read, as here from a JSON column.
+func ExampleNewLazyUser() {
+	column := `["engineers","admins"]`
+	decoded := 0
+	head := userstore.User{ID: "u1", Key: userstore.Key{Issuer: "https://idp.example", Subject: "ada"}}
+	lu := userstore.NewLazyUser(head, func(u *userstore.User) error {
+		decoded++
+		return json.Unmarshal([]byte(column), &u.Profile.Groups)
+	})
+	fmt.Println(lu.ID(), lu.Status(), decoded)
+	for range 2 {
+		u, err := lu.User()
+		fmt.Println(u.Profile.Groups, err, decoded)
+	}
+	// Output:
+	// u1 active 0
+	// [engineers admins] <nil> 1
+	// [engineers admins] <nil> 1
 }

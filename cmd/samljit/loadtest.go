@@ -39,27 +39,45 @@ type loadConfig struct {
 	groups      int
 	baseline    bool
 	batch       int
+	rounds      int
+	warmup      int
+	memory      bool
 }
+
+// loadTargets are the apps a load test can drive.
+var loadTargets = []string{"samljit", "samlsp"}
 
 func runLoadtest(args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("loadtest", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	var cfg loadConfig
-	fs.IntVar(&cfg.n, "n", 2000, "stop after this many sign-ins")
+	fs.IntVar(&cfg.n, "n", 2000, "sign-ins per target and round")
 	fs.IntVar(&cfg.concurrency, "c", 64, "concurrent clients")
-	fs.DurationVar(&cfg.duration, "duration", 0, "stop after this much driving time, if sooner than -n (0: no limit)")
+	fs.DurationVar(&cfg.duration, "duration", 0, "stop a round after this much driving time, if sooner than -n (0: no limit)")
 	fs.IntVar(&cfg.groups, "groups", 5, "group values in each response")
-	fs.BoolVar(&cfg.baseline, "baseline", false, "also drive a bare crewjam/saml samlsp app with the same load, and compare")
+	fs.BoolVar(&cfg.baseline, "baseline", true, "also drive crewjam/saml's bare samlsp middleware, alternating with samljit, and compare")
 	fs.IntVar(&cfg.batch, "batch", 2000, "responses minted ahead at a time (they must be used within 90 s of issue)")
+	fs.IntVar(&cfg.rounds, "rounds", 5, "timed rounds per target, the targets alternating")
+	fs.IntVar(&cfg.warmup, "warmup", 200, "untimed sign-ins per target before the rounds")
+	fs.BoolVar(&cfg.memory, "memory", true, "measure each target's peak resident memory (VmHWM) in a fresh process serving -n sign-ins")
 	fs.Usage = func() {
 		fmt.Fprintln(stderr, `Usage: samljit loadtest [flags]
 
-Starts, in this process, a jittest IdP and an app protected by the jit
-middleware on a SQLite file in a temporary directory, both on 127.0.0.1;
-mints distinct signed responses for distinct users (untimed, in batches);
-posts them to the app's ACS over real HTTP with -c concurrent clients; and
-prints throughput, p50/p99 latency, errors and peak heap in use. With
--baseline it does the same against crewjam/saml's bare samlsp middleware.
+Starts a jittest IdP and an app protected by the jit middleware on a
+SQLite file in a temporary directory, and (unless -baseline=false) the
+same app on crewjam/saml's bare samlsp middleware, all on 127.0.0.1.
+After -warmup untimed sign-ins on each, it runs -rounds rounds; in each,
+the targets take turns (the first alternating) to take -n distinct signed
+responses for distinct users (minted untimed, in batches), posted to the
+ACS over real HTTP by -c concurrent clients. It prints each round's
+throughput and p50/p99 latency, then the median and range of each
+target's throughput and of their ratio, round by round. Any failed
+sign-in fails the run.
+
+With -memory it then starts each target afresh in a child process (this
+binary, re-executed) serving only the app, drives -n sign-ins at it, and
+prints the child's peak resident set (VmHWM from /proc/self/status): Go's
+heap and everything else, SQLite's C heap included.
 
 Flags:`)
 		fs.PrintDefaults()
@@ -70,8 +88,8 @@ Flags:`)
 	if fs.NArg() > 0 {
 		return fmt.Errorf("unexpected arguments %q", fs.Args())
 	}
-	if cfg.n < 1 || cfg.concurrency < 1 || cfg.batch < 1 || cfg.groups < 0 {
-		return errors.New("-n, -c and -batch must be positive, -groups not negative")
+	if cfg.n < 1 || cfg.concurrency < 1 || cfg.batch < 1 || cfg.groups < 0 || cfg.rounds < 1 || cfg.warmup < 0 {
+		return errors.New("-n, -c, -batch and -rounds must be positive, -groups and -warmup not negative")
 	}
 
 	idp, err := jittest.NewServer(jittest.Options{})
@@ -85,40 +103,122 @@ Flags:`)
 	}
 	defer os.RemoveAll(dir)
 
-	targets := []string{"samljit"}
+	targets := loadTargets[:1]
 	if cfg.baseline {
-		targets = append(targets, "samlsp")
+		targets = loadTargets
 	}
-	fmt.Fprintf(stdout, "loadtest: -n %d -c %d -groups %d, GOMAXPROCS %d, %s\n", cfg.n, cfg.concurrency, cfg.groups, runtime.GOMAXPROCS(0), runtime.Version())
-	fmt.Fprintf(stdout, "%-8s %8s %6s %9s %9s %9s %9s %12s\n", "target", "requests", "errors", "seconds", "req/s", "p50", "p99", "peak heap")
-	var results []loadResult
-	for _, name := range targets {
-		app, err := startApp(name, idp, filepath.Join(dir, name+".db"))
-		if err != nil {
+	fmt.Fprintf(stdout, "loadtest: -n %d per round, -c %d, -groups %d, %d rounds after %d warm-up sign-ins, GOMAXPROCS %d, %s\n",
+		cfg.n, cfg.concurrency, cfg.groups, cfg.rounds, cfg.warmup, runtime.GOMAXPROCS(0), runtime.Version())
+	apps := make([]*app, len(targets))
+	for i, name := range targets {
+		if apps[i], err = startApp(name, idp.Metadata(), filepath.Join(dir, name+".db")); err != nil {
 			return err
 		}
-		res, err := drive(app, idp, cfg, name)
-		app.close()
+		defer apps[i].close()
+	}
+	if cfg.warmup > 0 {
+		for i, name := range targets {
+			w := cfg
+			w.n, w.duration = cfg.warmup, 0
+			res, err := drive(apps[i], idp, w, name)
+			if err != nil {
+				return err
+			}
+			if err := res.failed(); err != nil {
+				return fmt.Errorf("warm-up: %w", err)
+			}
+		}
+	}
+
+	fmt.Fprintf(stdout, "%-5s %-8s %8s %6s %9s %9s %9s %9s\n", "round", "target", "requests", "errors", "seconds", "req/s", "p50", "p99")
+	results := make([][]loadResult, len(targets)) // by target, then round
+	for round := range cfg.rounds {
+		for k := range targets {
+			i := (k + round) % len(targets) // who goes first alternates
+			res, err := drive(apps[i], idp, cfg, targets[i])
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(stdout, "%-5d %-8s %8d %6d %9.2f %9.1f %9s %9s\n", round+1, res.name, res.requests, res.errors,
+				res.elapsed.Seconds(), res.throughput(), res.p(0.50).Round(10*time.Microsecond), res.p(0.99).Round(10*time.Microsecond))
+			for _, e := range res.samples {
+				fmt.Fprintf(stdout, "  error sample: %s\n", e)
+			}
+			if err := res.failed(); err != nil {
+				return err
+			}
+			results[i] = append(results[i], res)
+		}
+	}
+	for i, name := range targets {
+		tp := spread(results[i], loadResult.throughput)
+		fmt.Fprintf(stdout, "%s: throughput median %.1f req/s [%.1f–%.1f], p50 median %s, p99 median %s\n", name, tp.median, tp.min, tp.max,
+			time.Duration(spread(results[i], func(r loadResult) float64 { return float64(r.p(0.5)) }).median).Round(10*time.Microsecond),
+			time.Duration(spread(results[i], func(r loadResult) float64 { return float64(r.p(0.99)) }).median).Round(10*time.Microsecond))
+	}
+	if len(targets) == 2 {
+		ratios := make([]float64, cfg.rounds)
+		p50s, p99s := make([]float64, cfg.rounds), make([]float64, cfg.rounds)
+		for r := range cfg.rounds {
+			a, b := results[0][r], results[1][r]
+			ratios[r] = a.throughput() / b.throughput()
+			p50s[r], p99s[r] = ratio(a.p(0.5), b.p(0.5)), ratio(a.p(0.99), b.p(0.99))
+		}
+		tp, p50, p99 := spreadOf(ratios), spreadOf(p50s), spreadOf(p99s)
+		fmt.Fprintf(stdout, "samljit/samlsp by round: throughput median %.2fx [%.2f–%.2f], p50 median %.2fx [%.2f–%.2f], p99 median %.2fx [%.2f–%.2f]\n",
+			tp.median, tp.min, tp.max, p50.median, p50.min, p50.max, p99.median, p99.min, p99.max)
+	}
+	if !cfg.memory {
+		return nil
+	}
+	peaks := make([]uint64, len(targets))
+	for i, name := range targets {
+		res, peak, err := peakMemory(name, idp, cfg, dir)
 		if err != nil {
-			return err
+			return fmt.Errorf("%s: peak memory: %w", name, err)
 		}
-		results = append(results, res)
-		fmt.Fprintf(stdout, "%-8s %8d %6d %9.2f %9.1f %9s %9s %9.1f MiB\n", name, res.requests, res.errors,
-			res.elapsed.Seconds(), res.throughput(), res.p(0.50).Round(10*time.Microsecond), res.p(0.99).Round(10*time.Microsecond),
-			float64(res.peakHeap)/(1<<20))
-		for _, e := range res.samples {
-			fmt.Fprintf(stdout, "  error sample: %s\n", e)
+		if err := res.failed(); err != nil {
+			return fmt.Errorf("peak memory run: %w", err)
 		}
+		peaks[i] = peak
+		fmt.Fprintf(stdout, "%s: peak resident memory %.1f MiB (fresh process, %d sign-ins at %.1f req/s)\n", name, float64(peak)/(1<<20), res.requests, res.throughput())
 	}
-	if len(results) == 2 && results[1].throughput() > 0 {
-		a, b := results[0], results[1]
-		fmt.Fprintf(stdout, "samljit/samlsp: throughput %.2fx, p50 %.2fx, p99 %.2fx, peak heap %.2fx\n",
-			a.throughput()/b.throughput(), ratio(a.p(0.5), b.p(0.5)), ratio(a.p(0.99), b.p(0.99)), float64(a.peakHeap)/float64(b.peakHeap))
+	if len(targets) == 2 && peaks[1] > 0 {
+		fmt.Fprintf(stdout, "samljit/samlsp: peak resident memory %.2fx\n", float64(peaks[0])/float64(peaks[1]))
 	}
-	for _, r := range results {
-		if r.errors > 0 {
-			return fmt.Errorf("%s: %d of %d sign-ins failed", r.name, r.errors, r.requests)
-		}
+	return nil
+}
+
+// spreadStats are the median, least and greatest of some values.
+type spreadStats struct{ median, min, max float64 }
+
+// spread returns the spread of f over results.
+func spread(results []loadResult, f func(loadResult) float64) spreadStats {
+	vs := make([]float64, len(results))
+	for i, r := range results {
+		vs[i] = f(r)
+	}
+	return spreadOf(vs)
+}
+
+// spreadOf returns the median (the mean of the middle two of an even
+// count), least and greatest of vs, which it sorts.
+func spreadOf(vs []float64) spreadStats {
+	if len(vs) == 0 {
+		return spreadStats{}
+	}
+	slices.Sort(vs)
+	m := vs[len(vs)/2]
+	if len(vs)%2 == 0 {
+		m = (vs[len(vs)/2-1] + m) / 2
+	}
+	return spreadStats{median: m, min: vs[0], max: vs[len(vs)-1]}
+}
+
+// failed returns an error when any of r's sign-ins failed.
+func (r loadResult) failed() error {
+	if r.errors > 0 {
+		return fmt.Errorf("%s: %d of %d sign-ins failed", r.name, r.errors, r.requests)
 	}
 	return nil
 }
@@ -139,15 +239,17 @@ type app struct {
 }
 
 func (a *app) close() {
-	_ = a.srv.Close()
+	if a.srv != nil {
+		_ = a.srv.Close()
+	}
 	if a.db != nil {
 		_ = a.db.Close()
 	}
 }
 
 // startApp starts the named app ("samljit" or "samlsp") on 127.0.0.1,
-// trusting idp.
-func startApp(name string, idp *jittest.IdP, dbPath string) (*app, error) {
+// trusting the IdP of idpMetadata.
+func startApp(name string, idpMetadata []byte, dbPath string) (*app, error) {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		return nil, err
@@ -175,7 +277,7 @@ func startApp(name string, idp *jittest.IdP, dbPath string) (*app, error) {
 			RootURL: root, Key: key, Certificate: cert, Store: st,
 			SessionKeys: [][]byte{randomBytes(32)},
 			Logger:      slog.New(slog.NewJSONHandler(io.Discard, nil)),
-			Connections: []jit.Connection{{IDPMetadata: idp.Metadata(), AllowIDPInitiated: true}},
+			Connections: []jit.Connection{{IDPMetadata: idpMetadata, AllowIDPInitiated: true}},
 		})
 		if err != nil {
 			return nil, err
@@ -184,7 +286,7 @@ func startApp(name string, idp *jittest.IdP, dbPath string) (*app, error) {
 		mux.Handle("/", mw.RequireUser(home))
 		a.ok = http.StatusSeeOther
 	case "samlsp":
-		md, err := jit.ParseIDPMetadata(idp.Metadata())
+		md, err := jit.ParseIDPMetadata(idpMetadata)
 		if err != nil {
 			return nil, err
 		}
@@ -210,7 +312,6 @@ type loadResult struct {
 	requests, errors int
 	elapsed          time.Duration
 	latencies        []time.Duration // sorted
-	peakHeap         uint64
 	samples          []string
 }
 
@@ -233,8 +334,8 @@ var userSeq atomic.Int64
 
 // drive signs in cfg.n distinct users at a's ACS, in batches: each batch is
 // minted first (untimed, since the IdP's signing is not the app's cost),
-// then posted by cfg.concurrency clients. It samples the heap in use
-// throughout and stops after cfg.n sign-ins or cfg.duration of driving.
+// then posted by cfg.concurrency clients. It stops after cfg.n sign-ins or
+// cfg.duration of driving.
 func drive(a *app, idp *jittest.IdP, cfg loadConfig, name string) (loadResult, error) {
 	res := loadResult{name: name}
 	client := &http.Client{
@@ -247,35 +348,11 @@ func drive(a *app, idp *jittest.IdP, cfg loadConfig, name string) (loadResult, e
 	}
 	defer client.CloseIdleConnections()
 
-	runtime.GC()
-	var peak atomic.Uint64
-	stop := make(chan struct{})
-	var sampler sync.WaitGroup
-	sampler.Add(1)
-	go func() {
-		defer sampler.Done()
-		var ms runtime.MemStats
-		t := time.NewTicker(5 * time.Millisecond)
-		defer t.Stop()
-		for {
-			runtime.ReadMemStats(&ms)
-			if ms.HeapInuse > peak.Load() {
-				peak.Store(ms.HeapInuse)
-			}
-			select {
-			case <-stop:
-				return
-			case <-t.C:
-			}
-		}
-	}()
-
 	var mu sync.Mutex
 	for done := 0; done < cfg.n && (cfg.duration == 0 || res.elapsed < cfg.duration); {
 		k := min(cfg.batch, cfg.n-done)
 		bodies, err := mintBatch(idp, a, k, cfg.groups)
 		if err != nil {
-			close(stop)
 			return res, err
 		}
 		lat := make([]time.Duration, 0, k)
@@ -316,10 +393,7 @@ func drive(a *app, idp *jittest.IdP, cfg loadConfig, name string) (loadResult, e
 		res.latencies = append(res.latencies, lat...)
 		done += k
 	}
-	close(stop)
-	sampler.Wait()
 	slices.Sort(res.latencies)
-	res.peakHeap = peak.Load()
 	return res, nil
 }
 

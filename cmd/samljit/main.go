@@ -37,6 +37,9 @@ var commands = []command{
 }
 
 func main() {
+	if target := loadChild(); target != "" {
+		os.Exit(runLoadChild(target, os.Stdin, os.Stdout, os.Stderr))
+	}
 	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
 }
 

@@ -41,6 +41,10 @@ type replayKey struct {
 //
 // A user's LocalRoles is nil whenever the user has no local role: when none
 // was ever granted, and also after the last one is revoked.
+//
+// A stored user's slices and maps are never changed in place: every write
+// gives the user new ones (copy on write). LookupSessionLazy relies on it
+// to copy a user's lists after releasing the lock.
 type Store struct {
 	mu       sync.Mutex
 	users    map[userstore.Key]*userstore.User
@@ -54,12 +58,13 @@ type Store struct {
 
 // Interface checks.
 var (
-	_ userstore.Store       = (*Store)(nil)
-	_ userstore.ReplayCache = (*Store)(nil)
-	_ userstore.Admin       = (*Store)(nil)
-	_ userstore.SignInStore = (*Store)(nil)
-	_ userstore.Linker      = (*Store)(nil)
-	_ userstore.Sessions    = (*Store)(nil)
+	_ userstore.Store        = (*Store)(nil)
+	_ userstore.ReplayCache  = (*Store)(nil)
+	_ userstore.Admin        = (*Store)(nil)
+	_ userstore.SignInStore  = (*Store)(nil)
+	_ userstore.LazySessions = (*Store)(nil)
+	_ userstore.Linker       = (*Store)(nil)
+	_ userstore.Sessions     = (*Store)(nil)
 )
 
 // New returns an empty Store.

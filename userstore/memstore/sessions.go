@@ -53,6 +53,32 @@ func (s *Store) LookupSession(ctx context.Context, id string, now time.Time) (us
 	return userstore.Session{}, userstore.User{}, fmt.Errorf("memstore: lookup session: %w", userstore.ErrNotFound)
 }
 
+// LookupSessionLazy is LookupSession whose user's lists (groups,
+// attributes, roles, local roles) are copied on the first call of
+// [userstore.LazyUser.User], as [userstore.LazySessions] describes. The
+// lists are those of the user as stored at the lookup: the store never
+// changes them in place.
+func (s *Store) LookupSessionLazy(ctx context.Context, id string, now time.Time) (userstore.Session, *userstore.LazyUser, error) {
+	if err := ctx.Err(); err != nil {
+		return userstore.Session{}, nil, fmt.Errorf("memstore: lookup session: %w", err)
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	sess, ok := s.sessions[id]
+	if ok && sess.ExpiresAt.After(now) {
+		if u, ok := s.users[sess.Key]; ok {
+			stored := *u
+			head := stored
+			head.Profile.Groups, head.Profile.Attributes, head.Profile.Roles, head.LocalRoles = nil, nil, nil, nil
+			return sess, userstore.NewLazyUser(head, func(u *userstore.User) error {
+				*u = cloneUser(&stored)
+				return nil
+			}), nil
+		}
+	}
+	return userstore.Session{}, nil, fmt.Errorf("memstore: lookup session: %w", userstore.ErrNotFound)
+}
+
 // EndSession ends the session with the given ID. Ending an unknown, ended
 // or expired session is not an error.
 func (s *Store) EndSession(ctx context.Context, id string) error {

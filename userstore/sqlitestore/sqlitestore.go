@@ -496,6 +496,15 @@ func (s *Store) LookupSession(ctx context.Context, id string, now time.Time) (us
 	return s.core.LookupSession(ctx, id, now)
 }
 
+// LookupSessionLazy is LookupSession with the user's groups, attributes
+// and roles decoded on first use, as
+// [userstore.LazySessions.LookupSessionLazy] describes: what RequireUser
+// runs on every request, so that its cost does not grow with the user's
+// group count.
+func (s *Store) LookupSessionLazy(ctx context.Context, id string, now time.Time) (userstore.Session, *userstore.LazyUser, error) {
+	return s.core.LookupSessionLazy(ctx, id, now)
+}
+
 // EndSession deletes the session with the given ID from the database file,
 // so that every process sharing the file refuses it. Ending an unknown,
 // ended or expired session is not an error.

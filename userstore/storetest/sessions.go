@@ -47,7 +47,33 @@ func requireLive(t *testing.T, s sessionsStore, id string, now time.Time) (users
 	t.Helper()
 	sess, u, err := s.LookupSession(t.Context(), id, now)
 	noError(t, err, "LookupSession")
+	requireLazySame(t, s, id, now, sess, u)
 	return sess, u
+}
+
+// requireLazySame requires, when s is a [userstore.LazySessions], that
+// LookupSessionLazy of id at now finds sess, and a user whose ID, key and
+// status are u's before decoding and who is u once decoded.
+func requireLazySame(t *testing.T, s sessionsStore, id string, now time.Time, sess userstore.Session, u userstore.User) {
+	t.Helper()
+	lazy, ok := s.(userstore.LazySessions)
+	if !ok {
+		return
+	}
+	lsess, lu, err := lazy.LookupSessionLazy(t.Context(), id, now)
+	noError(t, err, "LookupSessionLazy")
+	if lu == nil {
+		t.Fatal("LookupSessionLazy returned a nil user and no error")
+	}
+	equal(t, sess, lsess, "the session LookupSessionLazy returned")
+	equal(t, u.ID, lu.ID(), "LazyUser.ID")
+	equal(t, u.Key, lu.Key(), "LazyUser.Key")
+	equal(t, u.Status, lu.Status(), "LazyUser.Status")
+	for range 2 {
+		got, err := lu.User()
+		noError(t, err, "LazyUser.User")
+		equal(t, u, got, "the user LookupSessionLazy decoded")
+	}
 }
 
 // requireGone requires LookupSession of id at now to fail with
@@ -56,6 +82,43 @@ func requireGone(t *testing.T, s sessionsStore, id string, now time.Time, why st
 	t.Helper()
 	_, _, err := s.LookupSession(t.Context(), id, now)
 	errorIs(t, err, userstore.ErrNotFound, "LookupSession of %s", why)
+	if lazy, ok := s.(userstore.LazySessions); ok {
+		_, lu, err := lazy.LookupSessionLazy(t.Context(), id, now)
+		errorIs(t, err, userstore.ErrNotFound, "LookupSessionLazy of %s", why)
+		if lu != nil {
+			t.Fatalf("LookupSessionLazy of %s: returned a user with its error", why)
+		}
+	}
+}
+
+func testSessionLazyUserMatches(t *testing.T, s sessionsStore) {
+	if _, ok := s.(userstore.LazySessions); !ok {
+		t.Skipf("%T does not implement userstore.LazySessions", s)
+	}
+	many := make([]string, 150)
+	for i := range many {
+		many[i] = fmt.Sprintf("3f2a9c1e-5b7d-4e8f-9a0b-%012d", i)
+	}
+	profiles := map[string]userstore.Profile{
+		"full":  fullProfile(),
+		"nil":   {},
+		"empty": {Groups: []string{}, Attributes: map[string][]string{}, Roles: []string{}},
+		"many":  {Email: "many@example.com", Groups: many, Roles: []string{"reader"}},
+		"escapes": {Email: "esc@example.com", Groups: []string{`quote"d`, `back\slash`, "tab\tnew\nline", "Ünïcödé 日本語 😀", "", "a,b", "[x]", "\u2028"},
+			Attributes: map[string][]string{"k": nil, "e": {}, "u": {"\x7f", "é"}}, Roles: []string{"a\"b"}},
+	}
+	t0 := epoch()
+	for name, p := range profiles {
+		k := key(name)
+		provision(t, s, k, p, t0)
+		if a, ok := s.(userstore.Admin); ok && name != "nil" {
+			noError(t, a.GrantRole(t.Context(), k, "operator"), "GrantRole")
+		}
+		sess := newSession(t, k, "", t0)
+		createSession(t, s, sess)
+		_, u := requireLive(t, s, sess.ID, t0)
+		requireSameUser(t, lookup(t, s, k), u)
+	}
 }
 
 // sessionIDs returns the IDs of sessions, in order.

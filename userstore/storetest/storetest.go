@@ -65,6 +65,10 @@
 // and Delete end a user's sessions for good (unsuspending, or creating the
 // user again, revives none); and that sessions created, read and ended at
 // once, or created while the user is being suspended, keep these rules.
+// For a [userstore.LazySessions] it checks, at every lookup the Sessions
+// suite makes, that LookupSessionLazy finds the same session, user and
+// errors as LookupSession, the user's lists (nil, empty, 150 groups,
+// escaped and non-ASCII text) decoding to the same values.
 //
 // For a [userstore.Directory] and a [userstore.GroupDirectory] (what a
 // SCIM endpoint writes through) it checks that every call is scoped to one
@@ -261,6 +265,7 @@ var sessionsTests = []test[sessionsStore]{
 	{"SuspendEndsSessionsForGood", testSuspendEndsSessionsForGood},
 	{"DeleteEndsSessions", testDeleteEndsSessions},
 	{"ConcurrentSessions", testConcurrentSessions},
+	{"SessionLazyUserMatches", testSessionLazyUserMatches},
 }
 
 var directoryTests = []test[directoryStore]{

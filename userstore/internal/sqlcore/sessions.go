@@ -47,36 +47,64 @@ var errNoActiveUser = fmt.Errorf("no active user has the key: %w", userstore.Err
 // one query that joins them, as [userstore.Sessions.LookupSession]
 // describes.
 func (c *Core) LookupSession(ctx context.Context, id string, now time.Time) (userstore.Session, userstore.User, error) {
+	s, u, row, err := c.readSession(ctx, id, now)
+	if err == nil {
+		err = Decode(&u, &row)
+	}
+	if err != nil {
+		return userstore.Session{}, userstore.User{}, c.errorf(err, "lookup session")
+	}
+	return s, u, nil
+}
+
+// LookupSessionLazy is [Core.LookupSession] whose user's lists are decoded
+// on first use, as [userstore.LazySessions.LookupSessionLazy] describes:
+// the same query, the same errors, and the same decoding, deferred.
+func (c *Core) LookupSessionLazy(ctx context.Context, id string, now time.Time) (userstore.Session, *userstore.LazyUser, error) {
+	s, u, row, err := c.readSession(ctx, id, now)
+	if err != nil {
+		return userstore.Session{}, nil, c.errorf(err, "lookup session")
+	}
+	return s, userstore.NewLazyUser(u, func(u *userstore.User) error {
+		if err := Decode(u, &row); err != nil {
+			return c.errorf(err, "lookup session")
+		}
+		return nil
+	}), nil
+}
+
+// readSession runs Queries.SessionByID and returns the session and its
+// user, with the user's status set and its lists left in row for
+// [Decode]. A missing session is userstore.ErrNotFound.
+func (c *Core) readSession(ctx context.Context, id string, now time.Time) (userstore.Session, userstore.User, Row, error) {
 	if c.d.TextRefusesNUL && hasNUL(id) {
 		// No stored session has one.
-		return userstore.Session{}, userstore.User{}, c.errorf(userstore.ErrNotFound, "lookup session")
+		return userstore.Session{}, userstore.User{}, Row{}, userstore.ErrNotFound
 	}
 	args := c.appendTime(append(make([]any, 0, 3), id), c.d.Time.Clamp(now))
-	var row *sql.Row
+	var r *sql.Row
 	if c.lookupSession != nil {
-		row = c.lookupSession.QueryRowContext(ctx, args...)
+		r = c.lookupSession.QueryRowContext(ctx, args...)
 	} else {
-		row = c.db.QueryRowContext(ctx, c.d.Queries.SessionByID, args...)
+		r = c.db.QueryRowContext(ctx, c.d.Queries.SessionByID, args...)
 	}
 	s := userstore.Session{ID: id}
 	var u userstore.User
-	var ur Row
+	var row Row
 	dest := append(make([]any, 0, 20+5*c.timeCols), &s.Connection, &s.SessionIndex)
 	dest = appendNameIDDest(dest, &s.NameID)
 	dest = c.d.Time.AppendDest(dest, &s.CreatedAt)
 	dest = c.d.Time.AppendDest(dest, &s.ExpiresAt)
-	err := row.Scan(c.appendUserDest(dest, &u, &ur, true)...)
-	if err == nil {
-		err = Decode(&u, &ur)
-	}
+	err := r.Scan(c.appendUserDest(dest, &u, &row, true)...)
 	switch {
 	case errors.Is(err, sql.ErrNoRows):
-		return userstore.Session{}, userstore.User{}, c.errorf(userstore.ErrNotFound, "lookup session")
+		return userstore.Session{}, userstore.User{}, Row{}, userstore.ErrNotFound
 	case err != nil:
-		return userstore.Session{}, userstore.User{}, c.errorf(err, "lookup session")
+		return userstore.Session{}, userstore.User{}, Row{}, err
 	}
+	u.Status = userstore.Status(row.Status)
 	s.Key = u.Key
-	return s, u, nil
+	return s, u, row, nil
 }
 
 // EndSession deletes the session with id. Ending an unknown session is
