@@ -746,3 +746,25 @@ func TestSLOBodyBound(t *testing.T) {
 	assert.Equal(t, http.StatusOK, resp.StatusCode, body)
 	assert.Equal(t, http.StatusUnauthorized, status(h, c), "a message at the bound is read and acted on")
 }
+
+// TestSLOMessageBound: a SAMLRequest or SAMLResponse of up to twice
+// MaxResponseBytes is read (and then judged), one character more is
+// refused as too large, whatever it holds.
+func TestSLOMessageBound(t *testing.T) {
+	const maxBytes = 4 << 10
+	h := sloHarness(t, harnessConfig{configure: func(o *jit.Options) { o.MaxResponseBytes = maxBytes }})
+	for _, field := range []string{"SAMLRequest", "SAMLResponse"} {
+		for size, tooLarge := range map[int]bool{2 * maxBytes: false, 2*maxBytes + 1: true} {
+			form := url.Values{field: {strings.Repeat("A", size)}}
+			resp, err := h.client().PostForm(h.app.URL+sloPath(""), form)
+			require.NoError(t, err)
+			body := readBody(t, resp)
+			if tooLarge {
+				assert.Equal(t, http.StatusRequestEntityTooLarge, resp.StatusCode, "%s of %d: %s", field, size, body)
+			} else {
+				assert.NotEqual(t, http.StatusRequestEntityTooLarge, resp.StatusCode, "%s of %d: %s", field, size, body)
+				assert.Less(t, resp.StatusCode, 500, "%s of %d", field, size)
+			}
+		}
+	}
+}

@@ -344,13 +344,13 @@ func checkAssertionTree(a *etree.Element) error {
 }
 
 func checkSubject(s *etree.Element) error {
-	nameIDs, confirmations := 0, 0
+	nameIDs, confirmed := 0, false
 	for _, c := range s.ChildElements() {
 		switch {
 		case is(c, nsAssertion, "NameID"):
 			nameIDs++
 		case is(c, nsAssertion, "SubjectConfirmation"):
-			confirmations++
+			confirmed = true
 		default:
 			return invalid("unexpected element {%s}%s in Subject", c.NamespaceURI(), c.Tag)
 		}
@@ -358,18 +358,18 @@ func checkSubject(s *etree.Element) error {
 	if nameIDs != 1 {
 		return invalid("Subject has %d SAML NameID elements, want exactly one", nameIDs)
 	}
-	if confirmations == 0 {
+	if !confirmed {
 		return invalid("Subject has no SubjectConfirmation")
 	}
 	return nil
 }
 
 func checkConditions(cond *etree.Element) error {
-	audiences := 0
+	restricted := false
 	for _, c := range cond.ChildElements() {
 		switch {
 		case is(c, nsAssertion, "AudienceRestriction"):
-			audiences++
+			restricted = true
 			n := 0
 			for _, a := range c.ChildElements() {
 				if !is(a, nsAssertion, "Audience") {
@@ -385,7 +385,7 @@ func checkConditions(cond *etree.Element) error {
 			return invalid("unexpected condition {%s}%s", c.NamespaceURI(), c.Tag)
 		}
 	}
-	if audiences == 0 {
+	if !restricted {
 		return invalid("Conditions has no AudienceRestriction")
 	}
 	return nil
