@@ -104,7 +104,9 @@ type Directory interface {
 	// ListUsers returns the users of issuer ordered by creation time then
 	// ID, skipping the first offset of them and returning at most limit,
 	// and how many users the issuer has in all. A negative offset counts
-	// as 0 and a limit of 0 or less returns no user but the total.
+	// as 0 and a limit of 0 or less returns no user but the total. The
+	// SQL stores keep each issuer's total as it changes, so that reading
+	// it costs the same with a million users as with ten.
 	ListUsers(ctx context.Context, issuer string, offset, limit int) ([]DirectoryUser, int, error)
 
 	// PutUser creates the user with key or changes it, as one atomic

@@ -2,6 +2,7 @@ package pgstore
 
 import (
 	"context"
+	"fmt"
 	"time"
 
 	"github.com/samljit/samljit/userstore"
@@ -37,7 +38,7 @@ var directoryQueries = sqlcore.DirectoryQueries{
 	UserByEmail: selectDirectoryUsers + ` WHERE issuer = $1 AND email_norm = $2 AND email_norm <> ''
 		AND issuer <> '` + userstore.LocalIssuer + `'`,
 	UsersPage:         selectDirectoryUsers + ` WHERE issuer = $1 ORDER BY created_at, created_ns, id LIMIT $2 OFFSET $3`,
-	CountUsers:        `SELECT COUNT(*) FROM samljit_users WHERE issuer = $1`,
+	CountUsers:        `SELECT COALESCE(SUM(user_count), 0)::bigint FROM samljit_directory_counts WHERE issuer = $1`,
 	UserByKeyForWrite: `SELECT ` + userColumns + `, user_name FROM samljit_users WHERE issuer = $1 AND subject = $2 FOR UPDATE`,
 	// Does nothing when a concurrent call created a user with the key
 	// first; PutUser then runs again.
@@ -59,7 +60,7 @@ var directoryQueries = sqlcore.DirectoryQueries{
 	GroupsByDisplayName: selectGroups + ` WHERE issuer = $1 AND display_name = $2 ORDER BY created_at, created_ns, id`,
 	GroupsByExternalID:  selectGroups + ` WHERE issuer = $1 AND external_id = $2 ORDER BY created_at, created_ns, id`,
 	GroupsPage:          selectGroups + ` WHERE issuer = $1 ORDER BY created_at, created_ns, id LIMIT $2 OFFSET $3`,
-	CountGroups:         `SELECT COUNT(*) FROM samljit_groups WHERE issuer = $1`,
+	CountGroups:         `SELECT COALESCE(SUM(group_count), 0)::bigint FROM samljit_directory_counts WHERE issuer = $1`,
 	GroupByIDForWrite:   selectGroups + ` WHERE issuer = $1 AND id = $2 FOR UPDATE`,
 	GroupMembers: `SELECT m.user_id FROM samljit_group_members m JOIN samljit_users u ON u.id = m.user_id
 		WHERE m.group_id = $1 ORDER BY m.user_id`,
@@ -72,6 +73,68 @@ var directoryQueries = sqlcore.DirectoryQueries{
 	DeleteMember:  `DELETE FROM samljit_group_members WHERE group_id = $1 AND user_id = $2`,
 }
 
+// countSlots is how many rows of samljit_directory_counts an issuer's
+// numbers are spread over. A write takes the lock of the one row its
+// connection's slot names until it commits, so that sign-ins creating
+// users of one issuer at once, each on its own connection, seldom wait
+// for one another; reading a number sums at most countSlots rows.
+const countSlots = 16
+
+// directoryCountsSchema is migration 7, to schema version 8: how many
+// users and groups each issuer has, so that a directory's list reads its
+// total from at most countSlots rows instead of counting the issuer's part
+// of an index, which grows with its users. Triggers keep the rows in the
+// transaction of every write that adds a user or group, removes one, or
+// moves a user to another issuer (linking a local account), so that no
+// write path, present or future, can forget them. The local issuer is
+// never counted.
+//
+// The triggers are created before the counts are backfilled: creating
+// them locks both tables against writes until the migration commits, and
+// a write that committed before that is seen by the backfill's statements,
+// so that every user is counted once, even while instances of the previous
+// version keep writing.
+var directoryCountsSchema = sqlcore.Statements(
+	`CREATE TABLE samljit_directory_counts (
+		issuer      text COLLATE "C" NOT NULL,
+		slot        smallint NOT NULL,
+		user_count  bigint NOT NULL DEFAULT 0,
+		group_count bigint NOT NULL DEFAULT 0,
+		PRIMARY KEY (issuer, slot)
+	)`,
+	`CREATE FUNCTION samljit_directory_count() RETURNS trigger LANGUAGE plpgsql AS $fn$
+	DECLARE
+		is_user bigint := CASE TG_TABLE_NAME WHEN 'samljit_users' THEN 1 ELSE 0 END;
+		s smallint := pg_backend_pid() % `+fmt.Sprint(countSlots)+`;
+	BEGIN
+		IF TG_OP IN ('DELETE', 'UPDATE') AND OLD.issuer <> '`+userstore.LocalIssuer+`' THEN
+			INSERT INTO samljit_directory_counts AS c (issuer, slot, user_count, group_count)
+				VALUES (OLD.issuer, s, -is_user, is_user - 1)
+				ON CONFLICT (issuer, slot) DO UPDATE
+				SET user_count = c.user_count + EXCLUDED.user_count, group_count = c.group_count + EXCLUDED.group_count;
+		END IF;
+		IF TG_OP IN ('INSERT', 'UPDATE') AND NEW.issuer <> '`+userstore.LocalIssuer+`' THEN
+			INSERT INTO samljit_directory_counts AS c (issuer, slot, user_count, group_count)
+				VALUES (NEW.issuer, s, is_user, 1 - is_user)
+				ON CONFLICT (issuer, slot) DO UPDATE
+				SET user_count = c.user_count + EXCLUDED.user_count, group_count = c.group_count + EXCLUDED.group_count;
+		END IF;
+		RETURN NULL;
+	END
+	$fn$`,
+	`CREATE TRIGGER samljit_users_count AFTER INSERT OR DELETE ON samljit_users
+		FOR EACH ROW EXECUTE FUNCTION samljit_directory_count()`,
+	`CREATE TRIGGER samljit_users_count_move AFTER UPDATE OF issuer ON samljit_users
+		FOR EACH ROW WHEN (OLD.issuer IS DISTINCT FROM NEW.issuer) EXECUTE FUNCTION samljit_directory_count()`,
+	`CREATE TRIGGER samljit_groups_count AFTER INSERT OR DELETE ON samljit_groups
+		FOR EACH ROW EXECUTE FUNCTION samljit_directory_count()`,
+	`INSERT INTO samljit_directory_counts (issuer, slot, user_count)
+		SELECT issuer, 0, COUNT(*) FROM samljit_users WHERE issuer <> '`+userstore.LocalIssuer+`' GROUP BY issuer`,
+	`INSERT INTO samljit_directory_counts AS c (issuer, slot, group_count)
+		SELECT issuer, 0, COUNT(*) FROM samljit_groups WHERE issuer <> '`+userstore.LocalIssuer+`' GROUP BY issuer
+		ON CONFLICT (issuer, slot) DO UPDATE SET group_count = EXCLUDED.group_count`,
+)
+
 // FindUser returns the user of issuer whose attr equals value, as
 // [userstore.Directory.FindUser] describes, through an index.
 func (s *Store) FindUser(ctx context.Context, issuer string, attr userstore.UserAttr, value string) (userstore.DirectoryUser, error) {
@@ -80,8 +143,8 @@ func (s *Store) FindUser(ctx context.Context, issuer string, attr userstore.User
 
 // ListUsers returns a page of the users of issuer and their number, as
 // [userstore.Directory.ListUsers] describes. The page is read through the
-// index on (issuer, created_at, created_ns, id); the count reads the issuer's part of
-// it.
+// index on (issuer, created_at, created_ns, id); the number is the sum of
+// the issuer's rows of samljit_directory_counts, which triggers keep.
 func (s *Store) ListUsers(ctx context.Context, issuer string, offset, limit int) ([]userstore.DirectoryUser, int, error) {
 	return s.core.ListUsers(ctx, issuer, offset, limit)
 }
@@ -101,7 +164,8 @@ func (s *Store) FindGroups(ctx context.Context, issuer string, attr userstore.Gr
 }
 
 // ListGroups returns a page of the groups of issuer and their number, as
-// [userstore.GroupDirectory.ListGroups] describes.
+// [userstore.GroupDirectory.ListGroups] describes, the number read as
+// ListUsers reads it.
 func (s *Store) ListGroups(ctx context.Context, issuer string, offset, limit int) ([]userstore.Group, int, error) {
 	return s.core.ListGroups(ctx, issuer, offset, limit)
 }

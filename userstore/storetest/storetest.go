@@ -272,12 +272,14 @@ var directoryTests = []test[directoryStore]{
 	{"DirectoryAdoptsSignedInUser", testDirectoryAdoptsSignedInUser},
 	{"DirectoryUniqueness", testDirectoryUniqueness},
 	{"DirectoryConcurrentPut", testDirectoryConcurrentPut},
+	{"DirectoryCountsUsers", testDirectoryCountsUsers},
 }
 
 var groupTests = []test[groupStore]{
 	{"GroupMembershipDerivesRoles", testGroupMembershipDerivesRoles},
 	{"GroupScopedToIssuer", testGroupScopedToIssuer},
 	{"GroupFindAndList", testGroupFindAndList},
+	{"GroupCounts", testGroupCounts},
 }
 
 // runSuite runs each of tests as a subtest of t, on a new store.

@@ -31,7 +31,8 @@ type DirectoryQueries struct {
 	// UsersPage reads the directory users of (issuer, limit, offset),
 	// ordered by creation time then ID.
 	UsersPage string
-	// CountUsers reads how many users (issuer) has.
+	// CountUsers reads how many users (issuer) has, from a number the
+	// store keeps as users are written, not by counting them.
 	CountUsers string
 	// UserByKeyForWrite reads, in a write transaction, the user columns
 	// (without the key) then user_name of the user with (issuer,
@@ -70,7 +71,8 @@ type DirectoryQueries struct {
 	// GroupsPage reads the groups of (issuer, limit, offset), ordered by
 	// creation time then ID.
 	GroupsPage string
-	// CountGroups reads how many groups (issuer) has.
+	// CountGroups reads how many groups (issuer) has, as CountUsers
+	// does.
 	CountGroups string
 	// GroupByIDForWrite is GroupByID in a write transaction, locking the
 	// group's row where the database locks rows.
