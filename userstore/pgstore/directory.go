@@ -80,6 +80,10 @@ var directoryQueries = sqlcore.DirectoryQueries{
 // for one another; reading a number sums at most countSlots rows.
 const countSlots = 16
 
+// notLocal is the condition under which a row of the transition table
+// changed counts: the local issuer's accounts are not a directory's.
+const notLocal = `issuer <> '` + userstore.LocalIssuer + `'`
+
 // directoryCountsSchema is migration 7, to schema version 8: how many
 // users and groups each issuer has, so that a directory's list reads its
 // total from at most countSlots rows instead of counting the issuer's part
@@ -88,6 +92,14 @@ const countSlots = 16
 // moves a user to another issuer (linking a local account), so that no
 // write path, present or future, can forget them. The local issuer is
 // never counted.
+//
+// The triggers that count insertions and deletions run once a statement,
+// over its transition table, one upsert per issuer: a row trigger would
+// update an issuer's row once per user, and a statement that inserts many
+// users in one transaction (an import) would leave a chain of row versions
+// that each later update walks, quadratic in the users inserted. Moving a
+// user is rare and counted by a row trigger (PostgreSQL allows no
+// transition table on an UPDATE OF trigger).
 //
 // The triggers are created before the counts are backfilled: creating
 // them locks both tables against writes until the migration commits, and
@@ -105,33 +117,39 @@ var directoryCountsSchema = sqlcore.Statements(
 	`CREATE FUNCTION samljit_directory_count() RETURNS trigger LANGUAGE plpgsql AS $fn$
 	DECLARE
 		is_user bigint := CASE TG_TABLE_NAME WHEN 'samljit_users' THEN 1 ELSE 0 END;
-		s smallint := pg_backend_pid() % `+fmt.Sprint(countSlots)+`;
+		sign bigint := CASE TG_OP WHEN 'INSERT' THEN 1 ELSE -1 END;
 	BEGIN
-		IF TG_OP IN ('DELETE', 'UPDATE') AND OLD.issuer <> '`+userstore.LocalIssuer+`' THEN
-			INSERT INTO samljit_directory_counts AS c (issuer, slot, user_count, group_count)
-				VALUES (OLD.issuer, s, -is_user, is_user - 1)
-				ON CONFLICT (issuer, slot) DO UPDATE
-				SET user_count = c.user_count + EXCLUDED.user_count, group_count = c.group_count + EXCLUDED.group_count;
-		END IF;
-		IF TG_OP IN ('INSERT', 'UPDATE') AND NEW.issuer <> '`+userstore.LocalIssuer+`' THEN
-			INSERT INTO samljit_directory_counts AS c (issuer, slot, user_count, group_count)
-				VALUES (NEW.issuer, s, is_user, 1 - is_user)
-				ON CONFLICT (issuer, slot) DO UPDATE
-				SET user_count = c.user_count + EXCLUDED.user_count, group_count = c.group_count + EXCLUDED.group_count;
-		END IF;
+		INSERT INTO samljit_directory_counts AS c (issuer, slot, user_count, group_count)
+			SELECT issuer, pg_backend_pid() % `+fmt.Sprint(countSlots)+`, sign * is_user * count(*), sign * (1 - is_user) * count(*)
+			FROM changed WHERE `+notLocal+` GROUP BY issuer ORDER BY issuer
+			ON CONFLICT (issuer, slot) DO UPDATE
+			SET user_count = c.user_count + EXCLUDED.user_count, group_count = c.group_count + EXCLUDED.group_count;
 		RETURN NULL;
 	END
 	$fn$`,
-	`CREATE TRIGGER samljit_users_count AFTER INSERT OR DELETE ON samljit_users
-		FOR EACH ROW EXECUTE FUNCTION samljit_directory_count()`,
+	`CREATE FUNCTION samljit_directory_move() RETURNS trigger LANGUAGE plpgsql AS $fn$
+	BEGIN
+		INSERT INTO samljit_directory_counts AS c (issuer, slot, user_count)
+			SELECT m.issuer, pg_backend_pid() % `+fmt.Sprint(countSlots)+`, m.n
+			FROM (VALUES (OLD.issuer, -1), (NEW.issuer, 1)) AS m (issuer, n) WHERE m.`+notLocal+` ORDER BY m.issuer
+			ON CONFLICT (issuer, slot) DO UPDATE SET user_count = c.user_count + EXCLUDED.user_count;
+		RETURN NULL;
+	END
+	$fn$`,
+	`CREATE TRIGGER samljit_users_count_insert AFTER INSERT ON samljit_users
+		REFERENCING NEW TABLE AS changed FOR EACH STATEMENT EXECUTE FUNCTION samljit_directory_count()`,
+	`CREATE TRIGGER samljit_users_count_delete AFTER DELETE ON samljit_users
+		REFERENCING OLD TABLE AS changed FOR EACH STATEMENT EXECUTE FUNCTION samljit_directory_count()`,
 	`CREATE TRIGGER samljit_users_count_move AFTER UPDATE OF issuer ON samljit_users
-		FOR EACH ROW WHEN (OLD.issuer IS DISTINCT FROM NEW.issuer) EXECUTE FUNCTION samljit_directory_count()`,
-	`CREATE TRIGGER samljit_groups_count AFTER INSERT OR DELETE ON samljit_groups
-		FOR EACH ROW EXECUTE FUNCTION samljit_directory_count()`,
+		FOR EACH ROW WHEN (OLD.issuer IS DISTINCT FROM NEW.issuer) EXECUTE FUNCTION samljit_directory_move()`,
+	`CREATE TRIGGER samljit_groups_count_insert AFTER INSERT ON samljit_groups
+		REFERENCING NEW TABLE AS changed FOR EACH STATEMENT EXECUTE FUNCTION samljit_directory_count()`,
+	`CREATE TRIGGER samljit_groups_count_delete AFTER DELETE ON samljit_groups
+		REFERENCING OLD TABLE AS changed FOR EACH STATEMENT EXECUTE FUNCTION samljit_directory_count()`,
 	`INSERT INTO samljit_directory_counts (issuer, slot, user_count)
-		SELECT issuer, 0, COUNT(*) FROM samljit_users WHERE issuer <> '`+userstore.LocalIssuer+`' GROUP BY issuer`,
+		SELECT issuer, 0, COUNT(*) FROM samljit_users WHERE `+notLocal+` GROUP BY issuer`,
 	`INSERT INTO samljit_directory_counts AS c (issuer, slot, group_count)
-		SELECT issuer, 0, COUNT(*) FROM samljit_groups WHERE issuer <> '`+userstore.LocalIssuer+`' GROUP BY issuer
+		SELECT issuer, 0, COUNT(*) FROM samljit_groups WHERE `+notLocal+` GROUP BY issuer
 		ON CONFLICT (issuer, slot) DO UPDATE SET group_count = EXCLUDED.group_count`,
 )
 

@@ -19,8 +19,9 @@ type Scale struct {
 
 // BenchDirectoryScale runs, as sub-benchmarks of b, what a SCIM client
 // does most: "externalId-eq", a filter=externalId eq lookup (FindUser by
-// subject), and "patch", a PATCH (PutUser of a changed display name),
-// on small and on large in the same iterations, alternating which goes
+// subject), "patch", a PATCH (PutUser of a changed display name), and
+// "list", an unfiltered list's first page of 10 users with its total
+// (ListUsers, what Okta's import asks first), on small and on large in the same iterations, alternating which goes
 // first, so that drift in the machine's load falls on both alike. Each
 // reports the median time of an operation on each store (small-ns,
 // large-ns) and their ratio (large/small), the figure to quote.
@@ -66,6 +67,13 @@ func BenchDirectoryScale(b *testing.B, issuer string, small, large Scale) {
 				p.DisplayName = fmt.Sprintf("Pop %d", i)
 				return before.UserName, p, nil
 			})
+			return err
+		}},
+		{"list", func(d userstore.Directory, _ string, _ int) error {
+			users, total, err := d.ListUsers(ctx, issuer, 0, 10)
+			if err == nil && (len(users) != 10 || (total != small.N && total != large.N)) {
+				err = fmt.Errorf("listed %d users of %d", len(users), total)
+			}
 			return err
 		}},
 	}
