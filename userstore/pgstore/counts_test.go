@@ -105,6 +105,19 @@ func TestMigrateFromVersion7(t *testing.T) {
 	users, groups := totals(globex)
 	require.Equal(t, 0, users, "globex's users after a deletion")
 	require.Equal(t, 1, groups, "globex's groups after a deletion")
+
+	// A TRUNCATE, which fires no DELETE trigger, leaves nothing counted.
+	_, err = db.ExecContext(ctx, `TRUNCATE samljit_users, samljit_groups, samljit_group_members`)
+	require.NoError(t, err)
+	for _, iss := range []string{acme, globex} {
+		users, groups := totals(iss)
+		require.Zero(t, users, "users of %s after a TRUNCATE", iss)
+		require.Zero(t, groups, "groups of %s after a TRUNCATE", iss)
+	}
+	_, err = s.Provision(ctx, userstore.Key{Issuer: acme, Subject: "after"}, userstore.Profile{}, created)
+	require.NoError(t, err)
+	users, _ = totals(acme)
+	require.Equal(t, 1, users, "acme's users after the TRUNCATE and a creation")
 }
 
 // TestCountsUnderConcurrentCreations creates users of one issuer from

@@ -146,6 +146,21 @@ var directoryCountsSchema = sqlcore.Statements(
 		REFERENCING NEW TABLE AS changed FOR EACH STATEMENT EXECUTE FUNCTION samljit_directory_count()`,
 	`CREATE TRIGGER samljit_groups_count_delete AFTER DELETE ON samljit_groups
 		REFERENCING OLD TABLE AS changed FOR EACH STATEMENT EXECUTE FUNCTION samljit_directory_count()`,
+	// A TRUNCATE, which fires no DELETE trigger, leaves no one to count.
+	`CREATE FUNCTION samljit_directory_truncate() RETURNS trigger LANGUAGE plpgsql AS $fn$
+	BEGIN
+		IF TG_TABLE_NAME = 'samljit_users' THEN
+			UPDATE samljit_directory_counts SET user_count = 0 WHERE user_count <> 0;
+		ELSE
+			UPDATE samljit_directory_counts SET group_count = 0 WHERE group_count <> 0;
+		END IF;
+		RETURN NULL;
+	END
+	$fn$`,
+	`CREATE TRIGGER samljit_users_count_truncate AFTER TRUNCATE ON samljit_users
+		FOR EACH STATEMENT EXECUTE FUNCTION samljit_directory_truncate()`,
+	`CREATE TRIGGER samljit_groups_count_truncate AFTER TRUNCATE ON samljit_groups
+		FOR EACH STATEMENT EXECUTE FUNCTION samljit_directory_truncate()`,
 	`INSERT INTO samljit_directory_counts (issuer, slot, user_count)
 		SELECT issuer, 0, COUNT(*) FROM samljit_users WHERE `+notLocal+` GROUP BY issuer`,
 	`INSERT INTO samljit_directory_counts AS c (issuer, slot, group_count)
