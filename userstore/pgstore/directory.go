@@ -37,7 +37,9 @@ var directoryQueries = sqlcore.DirectoryQueries{
 	UserByUserName: selectDirectoryUsers + ` WHERE issuer = $1 AND user_name_norm = $2 AND user_name_norm <> ''`,
 	UserByEmail: selectDirectoryUsers + ` WHERE issuer = $1 AND email_norm = $2 AND email_norm <> ''
 		AND issuer <> '` + userstore.LocalIssuer + `'`,
-	UsersPage:         selectDirectoryUsers + ` WHERE issuer = $1 ORDER BY created_at, created_ns, id LIMIT $2 OFFSET $3`,
+	UsersPage: selectDirectoryUsers + ` WHERE issuer = $1 ORDER BY created_at, created_ns, id LIMIT $2 OFFSET $3`,
+	UsersAfter: selectDirectoryUsers + ` WHERE issuer = $1 AND (created_at, created_ns, id) > ($2::timestamptz, $3::smallint, $4)
+		ORDER BY created_at, created_ns, id LIMIT $5`,
 	CountUsers:        `SELECT COALESCE(SUM(user_count), 0)::bigint FROM samljit_directory_counts WHERE issuer = $1`,
 	UserByKeyForWrite: `SELECT ` + userColumns + `, user_name FROM samljit_users WHERE issuer = $1 AND subject = $2 FOR UPDATE`,
 	// Does nothing when a concurrent call created a user with the key
@@ -60,8 +62,10 @@ var directoryQueries = sqlcore.DirectoryQueries{
 	GroupsByDisplayName: selectGroups + ` WHERE issuer = $1 AND display_name = $2 ORDER BY created_at, created_ns, id`,
 	GroupsByExternalID:  selectGroups + ` WHERE issuer = $1 AND external_id = $2 ORDER BY created_at, created_ns, id`,
 	GroupsPage:          selectGroups + ` WHERE issuer = $1 ORDER BY created_at, created_ns, id LIMIT $2 OFFSET $3`,
-	CountGroups:         `SELECT COALESCE(SUM(group_count), 0)::bigint FROM samljit_directory_counts WHERE issuer = $1`,
-	GroupByIDForWrite:   selectGroups + ` WHERE issuer = $1 AND id = $2 FOR UPDATE`,
+	GroupsAfter: selectGroups + ` WHERE issuer = $1 AND (created_at, created_ns, id) > ($2::timestamptz, $3::smallint, $4)
+		ORDER BY created_at, created_ns, id LIMIT $5`,
+	CountGroups:       `SELECT COALESCE(SUM(group_count), 0)::bigint FROM samljit_directory_counts WHERE issuer = $1`,
+	GroupByIDForWrite: selectGroups + ` WHERE issuer = $1 AND id = $2 FOR UPDATE`,
 	GroupMembers: `SELECT m.user_id FROM samljit_group_members m JOIN samljit_users u ON u.id = m.user_id
 		WHERE m.group_id = $1 ORDER BY m.user_id`,
 	InsertGroup: `INSERT INTO samljit_groups (id, issuer, display_name, external_id, created_at, created_ns, updated_at, updated_ns)
@@ -180,6 +184,19 @@ func (s *Store) FindUser(ctx context.Context, issuer string, attr userstore.User
 // the issuer's rows of samljit_directory_counts, which triggers keep.
 func (s *Store) ListUsers(ctx context.Context, issuer string, offset, limit int) ([]userstore.DirectoryUser, int, error) {
 	return s.core.ListUsers(ctx, issuer, offset, limit)
+}
+
+// ListUsersAfter returns a page of the users of issuer that follow after,
+// as [userstore.DirectoryPager.ListUsersAfter] describes: a range of the
+// index on (issuer, created_at, created_ns, id).
+func (s *Store) ListUsersAfter(ctx context.Context, issuer string, after userstore.PageKey, limit int) ([]userstore.DirectoryUser, error) {
+	return s.core.ListUsersAfter(ctx, issuer, after, limit)
+}
+
+// ListGroupsAfter returns a page of the groups of issuer that follow
+// after, as [userstore.DirectoryPager.ListGroupsAfter] describes.
+func (s *Store) ListGroupsAfter(ctx context.Context, issuer string, after userstore.PageKey, limit int) ([]userstore.Group, error) {
+	return s.core.ListGroupsAfter(ctx, issuer, after, limit)
 }
 
 // PutUser creates or changes the user with key, as

@@ -95,15 +95,24 @@ func TestMigrateFromVersion7(t *testing.T) {
 	require.Equal(t, 0, users, "globex's users after a deletion")
 	require.Equal(t, 1, groups, "globex's groups after a deletion")
 
-	rows, err := db.QueryContext(ctx, `EXPLAIN QUERY PLAN SELECT COALESCE((SELECT user_count FROM directory_counts WHERE issuer = ?), 0)`, acme)
-	require.NoError(t, err)
-	var plan []string
-	for rows.Next() {
-		var id, parent, unused int
-		var detail string
-		require.NoError(t, rows.Scan(&id, &parent, &unused, &detail))
-		plan = append(plan, detail)
+	for _, q := range []struct{ query, plan string }{
+		{`SELECT COALESCE((SELECT user_count FROM directory_counts WHERE issuer = ?1), 0)`, "SEARCH directory_counts USING PRIMARY KEY (issuer=?)"},
+		// A page by key is a range of the index lists read, not a skip.
+		{`SELECT id FROM users WHERE issuer = ?1 AND (created_at, id) > (?2, ?3) ORDER BY created_at, id LIMIT 10`,
+			"INDEX users_issuer_created (issuer=? AND (created_at,id)>(?,?))"},
+		{`SELECT id FROM scim_groups WHERE issuer = ?1 AND (created_at, id) > (?2, ?3) ORDER BY created_at, id LIMIT 10`,
+			"INDEX scim_groups_issuer_created (issuer=? AND (created_at,id)>(?,?))"},
+	} {
+		rows, err := db.QueryContext(ctx, `EXPLAIN QUERY PLAN `+q.query, acme, 1, "x")
+		require.NoError(t, err)
+		var plan []string
+		for rows.Next() {
+			var id, parent, unused int
+			var detail string
+			require.NoError(t, rows.Scan(&id, &parent, &unused, &detail))
+			plan = append(plan, detail)
+		}
+		require.NoError(t, rows.Err())
+		require.Contains(t, strings.Join(plan, "; "), q.plan, "%s", plan)
 	}
-	require.NoError(t, rows.Err())
-	require.Contains(t, strings.Join(plan, "; "), "SEARCH directory_counts USING PRIMARY KEY (issuer=?)", "%s", plan)
 }

@@ -33,6 +33,7 @@ var directoryQueries = sqlcore.DirectoryQueries{
 	UserByEmail: selectDirectoryUsers + ` WHERE issuer = ?1 AND email_norm = ?2 AND email_norm <> ''
 		AND issuer <> '` + userstore.LocalIssuer + `'`,
 	UsersPage:         selectDirectoryUsers + ` WHERE issuer = ?1 ORDER BY created_at, id LIMIT ?2 OFFSET ?3`,
+	UsersAfter:        selectDirectoryUsers + ` WHERE issuer = ?1 AND (created_at, id) > (?2, ?3) ORDER BY created_at, id LIMIT ?4`,
 	CountUsers:        `SELECT COALESCE((SELECT user_count FROM directory_counts WHERE issuer = ?), 0)`,
 	UserByKeyForWrite: `SELECT ` + userColumns + `, user_name FROM users WHERE issuer = ? AND subject = ?`,
 	InsertUser: `INSERT INTO users (id, issuer, subject, email, display_name, given_name, family_name, groups_json, attributes_json, roles_json, email_norm,
@@ -52,6 +53,7 @@ var directoryQueries = sqlcore.DirectoryQueries{
 	GroupsByDisplayName: selectGroups + ` WHERE issuer = ?1 AND display_name = ?2 ORDER BY created_at, id`,
 	GroupsByExternalID:  selectGroups + ` WHERE issuer = ?1 AND external_id = ?2 ORDER BY created_at, id`,
 	GroupsPage:          selectGroups + ` WHERE issuer = ?1 ORDER BY created_at, id LIMIT ?2 OFFSET ?3`,
+	GroupsAfter:         selectGroups + ` WHERE issuer = ?1 AND (created_at, id) > (?2, ?3) ORDER BY created_at, id LIMIT ?4`,
 	CountGroups:         `SELECT COALESCE((SELECT group_count FROM directory_counts WHERE issuer = ?), 0)`,
 	GroupByIDForWrite:   selectGroups + ` WHERE issuer = ?1 AND id = ?2`,
 	GroupMembers:        `SELECT m.user_id FROM scim_members m JOIN users u ON u.id = m.user_id WHERE m.group_id = ? ORDER BY m.user_id`,
@@ -120,6 +122,19 @@ func (s *Store) FindUser(ctx context.Context, issuer string, attr userstore.User
 // directory_counts, which triggers keep.
 func (s *Store) ListUsers(ctx context.Context, issuer string, offset, limit int) ([]userstore.DirectoryUser, int, error) {
 	return s.core.ListUsers(ctx, issuer, offset, limit)
+}
+
+// ListUsersAfter returns a page of the users of issuer that follow after,
+// as [userstore.DirectoryPager.ListUsersAfter] describes: a range of the
+// index on (issuer, created_at, id).
+func (s *Store) ListUsersAfter(ctx context.Context, issuer string, after userstore.PageKey, limit int) ([]userstore.DirectoryUser, error) {
+	return s.core.ListUsersAfter(ctx, issuer, after, limit)
+}
+
+// ListGroupsAfter returns a page of the groups of issuer that follow
+// after, as [userstore.DirectoryPager.ListGroupsAfter] describes.
+func (s *Store) ListGroupsAfter(ctx context.Context, issuer string, after userstore.PageKey, limit int) ([]userstore.Group, error) {
+	return s.core.ListGroupsAfter(ctx, issuer, after, limit)
 }
 
 // PutUser creates or changes the user with key, as

@@ -590,3 +590,98 @@ func testGroupCounts(t *testing.T, s groupStore) {
 		equal(t, 1, groupTotal(t, s, issuer), "groups after a member's deletion")
 	})
 }
+
+func testDirectoryPagesByKey(t *testing.T, s directoryStore) {
+	p, ok := any(s).(userstore.DirectoryPager)
+	if !ok {
+		t.Skip("the store is no userstore.DirectoryPager")
+	}
+	ctx := t.Context()
+	t0 := epoch()
+	for i := range 7 {
+		// Three share a creation time, so that the ID orders them.
+		at := t0.Add(time.Duration(max(i-2, 0)) * time.Minute)
+		putUser(t, s, key(fmt.Sprintf("k%d", 9-i)), "", userstore.Profile{}, at)
+	}
+	provision(t, s, userstore.Key{Issuer: otherIssuer, Subject: "x"}, userstore.Profile{}, t0)
+	provision(t, s, localKey("y"), userstore.Profile{}, t0)
+	all, _, err := s.ListUsers(ctx, issuer, 0, 100)
+	noError(t, err, "ListUsers")
+	var want []string
+	for _, u := range all {
+		want = append(want, u.ID)
+	}
+	equal(t, 7, len(want), "users listed")
+
+	walk := func(limit int) []string {
+		t.Helper()
+		var got []string
+		after := userstore.PageKey{}
+		for range 20 {
+			page, err := p.ListUsersAfter(ctx, issuer, after, limit)
+			noError(t, err, "ListUsersAfter(%v, %d)", after, limit)
+			check(t, len(page) <= limit, "a page of %d users for a limit of %d", len(page), limit)
+			if len(page) == 0 {
+				return got
+			}
+			for _, u := range page {
+				got = append(got, u.ID)
+				equal(t, issuer, u.Key.Issuer, "the issuer of a listed user")
+			}
+			after = userstore.UserPageKey(page[len(page)-1])
+		}
+		t.Fatalf("ListUsersAfter with a limit of %d did not end", limit)
+		return nil
+	}
+	for _, limit := range []int{1, 3, 7, 100} {
+		equal(t, want, walk(limit), "the users paged by key with a limit of %d", limit)
+	}
+	page, err := p.ListUsersAfter(ctx, issuer, userstore.PageKey{}, 0)
+	noError(t, err, "ListUsersAfter with a limit of 0")
+	equal(t, 0, len(page), "users for a limit of 0")
+
+	// A user created while a client pages comes at the end; one deleted
+	// is not listed; none twice.
+	first, err := p.ListUsersAfter(ctx, issuer, userstore.PageKey{}, 3)
+	noError(t, err, "ListUsersAfter")
+	late := putUser(t, s, key("late"), "", userstore.Profile{}, t0.Add(time.Hour)).User
+	rest, err := p.ListUsersAfter(ctx, issuer, userstore.UserPageKey(first[2]), 100)
+	noError(t, err, "ListUsersAfter")
+	equal(t, 5, len(rest), "users after the first page")
+	equal(t, late.ID, rest[len(rest)-1].ID, "the user created meanwhile, last")
+	_, err = p.ListUsersAfter(ctx, userstore.LocalIssuer, userstore.PageKey{}, 10)
+	errorIs(t, err, userstore.ErrLocalAccount, "ListUsersAfter of the local issuer")
+}
+
+func testGroupPagesByKey(t *testing.T, s groupStore) {
+	p, ok := any(s).(userstore.DirectoryPager)
+	if !ok {
+		t.Skip("the store is no userstore.DirectoryPager")
+	}
+	ctx := t.Context()
+	t0 := epoch()
+	for i := range 5 {
+		putGroup(t, s, "", userstore.Group{DisplayName: fmt.Sprint("g", i)}, t0.Add(time.Duration(i/2)*time.Minute), nil)
+	}
+	all, _, err := s.ListGroups(ctx, issuer, 0, 100)
+	noError(t, err, "ListGroups")
+	var want, got []string
+	for _, g := range all {
+		want = append(want, g.ID)
+	}
+	after := userstore.PageKey{}
+	for range 10 {
+		page, err := p.ListGroupsAfter(ctx, issuer, after, 2)
+		noError(t, err, "ListGroupsAfter")
+		if len(page) == 0 {
+			break
+		}
+		for _, g := range page {
+			got = append(got, g.ID)
+		}
+		after = userstore.GroupPageKey(page[len(page)-1])
+	}
+	equal(t, want, got, "the groups paged by key")
+	_, err = p.ListGroupsAfter(ctx, userstore.LocalIssuer, userstore.PageKey{}, 10)
+	errorIs(t, err, userstore.ErrLocalAccount, "ListGroupsAfter of the local issuer")
+}

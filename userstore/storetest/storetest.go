@@ -273,6 +273,7 @@ var directoryTests = []test[directoryStore]{
 	{"DirectoryUniqueness", testDirectoryUniqueness},
 	{"DirectoryConcurrentPut", testDirectoryConcurrentPut},
 	{"DirectoryCountsUsers", testDirectoryCountsUsers},
+	{"DirectoryPagesByKey", testDirectoryPagesByKey},
 }
 
 var groupTests = []test[groupStore]{
@@ -280,6 +281,7 @@ var groupTests = []test[groupStore]{
 	{"GroupScopedToIssuer", testGroupScopedToIssuer},
 	{"GroupFindAndList", testGroupFindAndList},
 	{"GroupCounts", testGroupCounts},
+	{"GroupPagesByKey", testGroupPagesByKey},
 }
 
 // runSuite runs each of tests as a subtest of t, on a new store.
