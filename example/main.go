@@ -23,6 +23,8 @@
 // With -scim-token TOKEN (or tenant=TOKEN per connection) the app also
 // serves SCIM 2.0 at /scim/v2 (/scim/TENANT/v2 with several connections),
 // over the same records, so the IdP can create, disable and group people.
+// The tokens' hashes are kept in the app's database (scim.TokenTable),
+// which every instance sharing it reads at each request.
 package main
 
 import (

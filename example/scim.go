@@ -105,6 +105,14 @@ func (a *app) newSCIM(ctx context.Context, conns []jit.Connection) (map[string]h
 	if len(tokens) == 0 {
 		return nil, nil
 	}
+	// The tokens' hashes are kept in the app's database, which every
+	// instance reads at each SCIM request: a token one instance (or an
+	// operator's tool with scim.TokenTable) adds, rotates or revokes holds
+	// on all of them at once, with no restart.
+	table, err := scim.OpenTokenTable(ctx, a.db, scim.TokenTableOptions{})
+	if err != nil {
+		return nil, err
+	}
 	out := map[string]http.Handler{}
 	for _, c := range conns {
 		token, ok := tokens[c.Name]
@@ -123,9 +131,12 @@ func (a *app) newSCIM(ctx context.Context, conns []jit.Connection) (map[string]h
 			}
 			subject = scim.EntraObjectID(m[1])
 		}
+		if err := seedToken(ctx, table, c.Name, scim.HashToken(token)); err != nil {
+			return nil, fmt.Errorf("SCIM for %q: %w", c.Name, err)
+		}
 		h, err := scim.New(scim.Options{
 			Store: a.store, Issuer: issuer, Connection: c.Name, Subject: subject,
-			Tokens: scim.NewTokens(scim.HashToken(token)), Roles: c.Policy.Roles.Derive,
+			Tokens: table.Source(c.Name), Roles: c.Policy.Roles.Derive,
 			BaseURL: a.cfg.rootURL + scimPath(c.Name), Logger: a.log,
 			OnEvent: func(ctx context.Context, e scim.Event) {
 				// The admin page's audit trail shows SCIM's changes
@@ -146,6 +157,30 @@ func (a *app) newSCIM(ctx context.Context, conns []jit.Connection) (map[string]h
 		a.log.Info("SCIM endpoint", "connection", c.Name, "url", a.cfg.rootURL+scimPath(c.Name), "issuer", issuer)
 	}
 	return out, nil
+}
+
+// seedToken makes hash the one valid token of connection in table: the
+// token the flags (or, for a development tenant, the data directory)
+// give is the connection's token at each start, and any other, such as
+// one an earlier start was given, is revoked. Between starts, the table
+// is the authority: a rotation or revocation made in it holds on every
+// instance at once until the next start gives the flags' token again.
+func seedToken(ctx context.Context, table *scim.TokenTable, connection string, hash scim.TokenHash) error {
+	if err := table.Add(ctx, connection, hash); err != nil {
+		return err
+	}
+	valid, err := table.Hashes(ctx, connection)
+	if err != nil {
+		return err
+	}
+	for _, h := range valid {
+		if h != hash {
+			if err := table.Revoke(ctx, connection, h); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
 }
 
 // mountSCIM serves the SCIM endpoints.

@@ -1,6 +1,8 @@
 package main
 
 import (
+	"database/sql"
+	"encoding/hex"
 	"encoding/json"
 	"io"
 	"log/slog"
@@ -12,6 +14,9 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/samljit/samljit/scim"
+	"github.com/samljit/samljit/userstore/sqlitestore"
 )
 
 const acmeSCIMToken = "acme-scim-token-0123456789abcdefghij"
@@ -114,4 +119,73 @@ func TestSCIMTokenFile(t *testing.T) {
 	assert.Equal(t, http.StatusOK, code)
 	code, _ = scimRequest(t, "GET", root+"/scim/globex/v2/Users", acmeSCIMToken, "")
 	assert.Equal(t, http.StatusUnauthorized, code, "acme's token does not open globex's endpoint")
+}
+
+// TestSCIMTokensInTheDatabase: the example keeps its SCIM tokens hashed
+// in its database (scim.TokenTable), never the token itself, and reads
+// them at every request, so that a rotation made by another instance
+// sharing the database holds at once, with no restart; at the next start
+// the flags' token is the connection's one token again. The development
+// tenants' first-run tokens are kept the same way.
+func TestSCIMTokensInTheDatabase(t *testing.T) {
+	data := t.TempDir()
+	a, root := startAppArgs(t, "-data", data, "-scim-token", "acme="+acmeSCIMToken)
+	users := root + "/scim/acme/v2/Users"
+	code, _ := scimRequest(t, "GET", users, acmeSCIMToken, "")
+	require.Equal(t, http.StatusOK, code)
+
+	hashes := func(a *app, conn string) []string {
+		t.Helper()
+		rows, err := a.db.QueryContext(t.Context(), `SELECT hash FROM scim_tokens WHERE connection = $1 AND expires_ms = 0`, conn)
+		require.NoError(t, err)
+		defer rows.Close()
+		var out []string
+		for rows.Next() {
+			var h string
+			require.NoError(t, rows.Scan(&h))
+			out = append(out, h)
+		}
+		require.NoError(t, rows.Err())
+		return out
+	}
+	hexHash := func(token string) string { h := scim.HashToken(token); return hex.EncodeToString(h[:]) }
+	assert.Equal(t, []string{hexHash(acmeSCIMToken)}, hashes(a, "acme"), "the table holds the token's hash")
+	var plain int
+	require.NoError(t, a.db.QueryRowContext(t.Context(), `SELECT COUNT(*) FROM scim_tokens WHERE hash = $1`, acmeSCIMToken).Scan(&plain))
+	assert.Zero(t, plain, "the token itself is not stored")
+
+	// The development tenant's first-run token is in the table too.
+	saved, err := loadOrCreateDevSCIMTokens(filepath.Join(data, devSCIMTokenFile), nil)
+	require.NoError(t, err)
+	globexToken := saved["globex"]
+	require.NotEmpty(t, globexToken)
+	assert.Equal(t, []string{hexHash(globexToken)}, hashes(a, "globex"))
+	code, _ = scimRequest(t, "GET", root+"/scim/globex/v2/Users", globexToken, "")
+	assert.Equal(t, http.StatusOK, code)
+
+	// Another instance on the same database rotates acme's token.
+	other, err := sql.Open("sqlite3", sqlitestore.DSN(filepath.Join(data, "samljit.db")))
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = other.Close() })
+	table, err := scim.OpenTokenTable(t.Context(), other, scim.TokenTableOptions{})
+	require.NoError(t, err)
+	rotated, err := table.Rotate(t.Context(), "acme", 0)
+	require.NoError(t, err)
+	code, _ = scimRequest(t, "GET", users, rotated, "")
+	assert.Equal(t, http.StatusOK, code, "the rotated token works at once")
+	code, _ = scimRequest(t, "GET", users, acmeSCIMToken, "")
+	assert.Equal(t, http.StatusUnauthorized, code, "the old token is refused at once")
+	require.NoError(t, table.Revoke(t.Context(), "acme", scim.HashToken(rotated)))
+	code, _ = scimRequest(t, "GET", users, rotated, "")
+	assert.Equal(t, http.StatusUnauthorized, code, "a revoked token is refused at once")
+
+	// A start with a new flag makes it acme's one token.
+	a.Close()
+	const next = "acme-scim-token-next-0123456789abcdefgh"
+	b, root := startAppArgs(t, "-data", data, "-scim-token", "acme="+next)
+	code, _ = scimRequest(t, "GET", root+"/scim/acme/v2/Users", next, "")
+	assert.Equal(t, http.StatusOK, code)
+	code, _ = scimRequest(t, "GET", root+"/scim/acme/v2/Users", acmeSCIMToken, "")
+	assert.Equal(t, http.StatusUnauthorized, code)
+	assert.Equal(t, []string{hexHash(next)}, hashes(b, "acme"))
 }

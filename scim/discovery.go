@@ -3,6 +3,8 @@ package scim
 import (
 	"net/http"
 	"strings"
+
+	"github.com/samljit/samljit/userstore"
 )
 
 // serveDiscovery serves /ServiceProviderConfig, /ResourceTypes and
@@ -49,15 +51,25 @@ func (h *Handler) serviceProviderConfig() map[string]any {
 		"patch":            map[string]any{"supported": true},
 		"bulk":             map[string]any{"supported": false, "maxOperations": 0, "maxPayloadSize": 0},
 		"filter":           map[string]any{"supported": true, "maxResults": MaxPageSize},
-		"changePassword":   no,
-		"sort":             no,
-		"etag":             map[string]any{"supported": true},
+		// RFC 9865: startIndex paging always, cursor paging when the
+		// store lists by key.
+		"pagination": map[string]any{"cursor": h.canPage(), "index": true, "defaultPaginationMethod": "index",
+			"defaultPageSize": DefaultPageSize, "maxPageSize": MaxPageSize},
+		"changePassword": no,
+		"sort":           no,
+		"etag":           map[string]any{"supported": true},
 		"authenticationSchemes": []any{map[string]any{
 			"type": "oauthbearertoken", "name": "Bearer token", "primary": true,
 			"description": "A bearer token issued for this connection.",
 		}},
 		"meta": map[string]any{"resourceType": "ServiceProviderConfig", "location": h.baseURL + "/ServiceProviderConfig"},
 	}
+}
+
+// canPage reports whether h's store lists by key, for cursor paging.
+func (h *Handler) canPage() bool {
+	_, ok := h.store.(userstore.DirectoryPager)
+	return ok
 }
 
 // resourceTypes are the User and Group resource types.

@@ -66,4 +66,11 @@
 // narrow by an indexed equality: userName, externalId, id or emails.value
 // eq, combined with and (the other side checked on the candidates) and or
 // (both sides so narrowed); /Groups by id, displayName or externalId.
+//
+// Lists page by startIndex and count (RFC 7644), and, over a store that
+// is a userstore.DirectoryPager (the three in this module are), by cursor
+// (RFC 9865): a request with a cursor parameter, empty at first, gets a
+// nextCursor while more follow, and each page costs the same however far
+// the client has paged. A group PATCH answers 204 No Content, as Entra ID's
+// and Okta's documentation show, unless it asks for attributes.
 package scim

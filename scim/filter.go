@@ -64,6 +64,11 @@ type resources[T any] struct {
 	// id and created order and deduplicate.
 	id    func(T) string
 	order func(a, b T) int
+	// key is where the page after t starts, for cursor paging.
+	key func(T) userstore.PageKey
+	// after reads the page that follows a key (RFC 9865's cursor
+	// paging), or is nil when the store is no userstore.DirectoryPager.
+	after func(ctx context.Context, key userstore.PageKey, limit int) ([]T, error)
 }
 
 // selectBy returns the resources e selects, ordered by creation then ID:
@@ -241,6 +246,10 @@ func (h *Handler) userResources() resources[userstore.DirectoryUser] {
 		order: func(a, b userstore.DirectoryUser) int {
 			return cmp.Or(a.CreatedAt.Compare(b.CreatedAt), cmp.Compare(a.ID, b.ID))
 		},
+		key: userstore.UserPageKey,
+		after: pager(h, func(p userstore.DirectoryPager, ctx context.Context, k userstore.PageKey, limit int) ([]userstore.DirectoryUser, error) {
+			return p.ListUsersAfter(ctx, h.issuer, k, limit)
+		}),
 	}
 }
 
@@ -289,5 +298,9 @@ func (h *Handler) groupResources() resources[userstore.Group] {
 		order: func(a, b userstore.Group) int {
 			return cmp.Or(a.CreatedAt.Compare(b.CreatedAt), cmp.Compare(a.ID, b.ID))
 		},
+		key: userstore.GroupPageKey,
+		after: pager(h, func(p userstore.DirectoryPager, ctx context.Context, k userstore.PageKey, limit int) ([]userstore.Group, error) {
+			return p.ListGroupsAfter(ctx, h.issuer, k, limit)
+		}),
 	}
 }

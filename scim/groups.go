@@ -194,20 +194,45 @@ func (h *Handler) putGroup(w http.ResponseWriter, r *http.Request, id string, op
 		kind, status = EventGroupCreated, http.StatusCreated
 	}
 	h.emitGroup(r.Context(), kind, change.Group.ID, change)
-	if ops != nil && len(change.Group.Members) > MaxResponseMembers {
+	if ops != nil {
 		proj, err := readProjection(r)
 		if err != nil {
 			return err
 		}
-		if !proj.omits("members") {
-			// RFC 7644 §3.5.2 lets any PATCH answer 204: a large
-			// group is not sent back for each member added.
+		if patchAnswersNoContent(proj, len(change.Group.Members)) {
 			w.Header().Set("ETag", groupVersion(change.Group))
 			w.WriteHeader(http.StatusNoContent)
 			return nil
 		}
 	}
 	return h.writeGroup(w, r, status, change.Group)
+}
+
+// patchAnswersNoContent reports whether a PATCH of a group with members
+// members, asked for with proj, answers 204 No Content rather than with
+// the group. RFC 7644 §3.5.2 lets a PATCH answer either way, and both
+// clients expect 204 for a group:
+//
+//   - Microsoft's "Tutorial: Develop and plan provisioning for a SCIM
+//     endpoint in Microsoft Entra ID" answers each of Entra's group PATCHes
+//     (Update Group [Non-member attributes], [Add Members], [Remove
+//     Members]) with "HTTP/1.1 204 No Content", and says that "it isn't
+//     necessary to include the entire resource in the PATCH response";
+//     its user PATCHes are answered 200 OK with the user, as users.go does.
+//   - Okta's "SCIM 2.0 protocol reference" (Update a specific Group name,
+//     Update specific Group membership) notes that "the SCIM server
+//     response to PATCH method requests can also be an HTTP 204 response,
+//     with no body returned".
+//
+// So a group PATCH sends no body, which spares writing a large group's
+// members back for each one added, unless the request names attributes
+// or excludedAttributes: a client that asks for a projection gets it
+// (200), except that members past MaxResponseMembers are never listed.
+func patchAnswersNoContent(proj projection, members int) bool {
+	if len(proj.include) == 0 && len(proj.exclude) == 0 {
+		return true
+	}
+	return members > MaxResponseMembers && !proj.omits("members")
 }
 
 // emitGroup emits the group's event, then one for each member it changed.

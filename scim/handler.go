@@ -53,10 +53,10 @@ const (
 	// MaxPageSize is the largest count served; a larger one is lowered.
 	MaxPageSize = 1000
 	// MaxResponseMembers is the most members the answer to a PATCH of a
-	// group lists: a PATCH of a larger group answers 204 No Content,
-	// which RFC 7644 §3.5.2 allows for any PATCH (a client that wants
-	// the group reads it, as Entra ID does, with excludedAttributes=members),
-	// unless its attributes or excludedAttributes leave members out.
+	// group lists. A group PATCH answers 204 No Content, as Entra ID and
+	// Okta expect; one that names attributes or excludedAttributes gets
+	// the group projected, except that a PATCH of a larger group answers
+	// 204 unless its projection leaves members out.
 	MaxResponseMembers = 1000
 )
 

@@ -14,10 +14,10 @@ import (
 	"github.com/samljit/samljit/userstore/memstore"
 )
 
-// TestLargeGroupPatchAnswersNoContent: a PATCH that adds one member to a
-// group of more than MaxResponseMembers answers 204 with the new ETag
-// instead of sending the whole group back, unless the request leaves
-// the members out; a small group's PATCH answers 200 with the group.
+// TestLargeGroupPatchAnswersNoContent: a group PATCH answers 204 with the
+// new ETag; one that asks for attributes gets the group (200), except
+// that a group of more than MaxResponseMembers is not sent back unless the
+// request leaves the members out.
 func TestLargeGroupPatchAnswersNoContent(t *testing.T) {
 	store := memstore.New()
 	s := newServer(t, store, okta)
@@ -45,14 +45,19 @@ func TestLargeGroupPatchAnswersNoContent(t *testing.T) {
 	small := s.do(okta, "POST", "/Groups", map[string]any{"displayName": "small", "members": members(ids[:1])})
 	require.Equal(t, http.StatusCreated, small.status, small.raw)
 	r := s.do(okta, "PATCH", "/Groups/"+small.body["id"].(string), add(ids[1]))
-	require.Equal(t, http.StatusOK, r.status, r.raw)
-	assert.Len(t, r.body["members"], 2)
+	require.Equal(t, http.StatusNoContent, r.status, r.raw)
+	assert.Empty(t, r.raw)
+	assert.NotEmpty(t, r.header.Get("ETag"))
+	r = s.do(okta, "PATCH", "/Groups/"+small.body["id"].(string)+"?attributes=displayName,members", add(ids[2]))
+	require.Equal(t, http.StatusOK, r.status, "a PATCH that asks for attributes gets them: %s", r.raw)
+	assert.Len(t, r.body["members"], 3)
+	assert.Equal(t, "small", r.body["displayName"])
 
 	large := s.do(okta, "POST", "/Groups", map[string]any{"displayName": "large", "members": members(ids[:n])})
 	require.Equal(t, http.StatusCreated, large.status)
 	path := "/Groups/" + large.body["id"].(string)
-	r = s.do(okta, "PATCH", path, add(ids[n]))
-	require.Equal(t, http.StatusNoContent, r.status, "past MaxResponseMembers a PATCH sends no body")
+	r = s.do(okta, "PATCH", path+"?attributes=members", add(ids[n]))
+	require.Equal(t, http.StatusNoContent, r.status, "past MaxResponseMembers a PATCH sends no members, even when asked")
 	assert.Empty(t, r.raw)
 	etag := r.header.Get("ETag")
 	require.NotEmpty(t, etag)

@@ -54,6 +54,15 @@ func runSequence(t *testing.T, s *server, conn connection, steps []step) {
 	}
 }
 
+// requireNoContent requires r to be a 204 with no body and the
+// resource's new ETag.
+func requireNoContent(t *testing.T, r reply) {
+	t.Helper()
+	require.Equal(t, http.StatusNoContent, r.status)
+	assert.Empty(t, r.raw)
+	assert.NotEmpty(t, r.header.Get("ETag"))
+}
+
 // totalResults returns a ListResponse's totalResults.
 func totalResults(r reply) float64 { n, _ := r.body["totalResults"].(float64); return n }
 
@@ -228,27 +237,32 @@ var entraGroupSteps = []step{
 		}},
 	{name: "match query", method: "GET", path: `/Groups?excludedAttributes=members&filter=displayName+eq+%22displayName%22`, status: 200,
 		check: func(t *testing.T, s *server, r reply) { require.Len(t, resources(t, r), 1) }},
-	{name: "add member", method: "PATCH", path: "/Groups/{group}", status: 200, body: `{
+	// Each group PATCH is answered 204 No Content, as the tutorial's are.
+	{name: "add member", method: "PATCH", path: "/Groups/{group}", status: 204, body: `{
 		"schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
 		"Operations": [{"op": "Add", "path": "members", "value": [{"$ref": null, "value": "{user}"}]}]}`,
 		check: func(t *testing.T, s *server, r reply) {
+			requireNoContent(t, r)
 			// The same role mapping as sign-in: admins-oid grants admin.
 			u := lookupUser(t, s.store, entraIssuer, entraTenant+"/"+entraObjectID)
 			assert.Equal(t, []string{"admins-oid"}, u.Profile.Groups)
 			assert.Equal(t, []string{"member", "admin"}, u.Profile.Roles)
 			assert.Equal(t, []scim.EventKind{scim.EventUserCreated, scim.EventGroupCreated, scim.EventGroupUpdated, scim.EventUserUpdated}, kinds(s.takeEvents()))
 		}},
-	{name: "remove member", method: "PATCH", path: "/Groups/{group}", status: 200, body: `{
+	{name: "remove member", method: "PATCH", path: "/Groups/{group}", status: 204, body: `{
 		"schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
 		"Operations": [{"op": "Remove", "path": "members", "value": [{"$ref": null, "value": "{user}"}]}]}`,
 		check: func(t *testing.T, s *server, r reply) {
+			requireNoContent(t, r)
 			u := lookupUser(t, s.store, entraIssuer, entraTenant+"/"+entraObjectID)
 			assert.Equal(t, []string{}, u.Profile.Groups)
 			assert.Equal(t, []string{"member"}, u.Profile.Roles, "the admin role is gone at once")
 		}},
-	{name: "replace display name", method: "PATCH", path: "/Groups/{group}", status: 200, body: `{
+	{name: "replace display name", method: "PATCH", path: "/Groups/{group}", status: 204, body: `{
 		"schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
 		"Operations": [{"op": "Replace", "path": "displayName", "value": "1879db59-3bdf-4490-ad68-ab880a269474updatedDisplayName"}]}`,
+		check: func(t *testing.T, s *server, r reply) { requireNoContent(t, r) }},
+	{name: "read back", method: "GET", path: "/Groups/{group}?excludedAttributes=members", status: 200,
 		check: func(t *testing.T, s *server, r reply) {
 			assert.Equal(t, "1879db59-3bdf-4490-ad68-ab880a269474updatedDisplayName", r.body["displayName"])
 		}},
@@ -317,18 +331,22 @@ var oktaSteps = []step{
 		"schemas": ["urn:ietf:params:scim:schemas:core:2.0:Group"], "displayName": "Test SCIMv2", "members": []}`},
 	{name: "group by name", method: "GET", path: `/Groups?filter=displayName%20eq%20%22Test%20SCIMv2%22&startIndex=1&count=100`, status: 200,
 		check: func(t *testing.T, s *server, r reply) { require.Len(t, resources(t, r), 1) }},
-	{name: "rename group", method: "PATCH", path: "/Groups/{group}", status: 200, body: `{
+	// Okta notes that a group PATCH "can also be an HTTP 204 response,
+	// with no body returned"; a request that names attributes gets them.
+	{name: "rename group", method: "PATCH", path: "/Groups/{group}", status: 204, body: `{
 		"schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
 		"Operations": [{"op": "replace", "value": {"id": "{group}", "displayName": "Test SCIMv1"}}]}`,
+		check: func(t *testing.T, s *server, r reply) { requireNoContent(t, r) }},
+	{name: "read back", method: "GET", path: "/Groups/{group}", status: 200,
 		check: func(t *testing.T, s *server, r reply) { assert.Equal(t, "Test SCIMv1", r.body["displayName"]) }},
-	{name: "add member", method: "PATCH", path: "/Groups/{group}", status: 200, body: `{
+	{name: "add member", method: "PATCH", path: "/Groups/{group}", status: 204, body: `{
 		"schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
 		"Operations": [{"op": "add", "path": "members", "value": [{"value": "{user}", "display": "test.user@okta.local"}]}]}`,
 		check: func(t *testing.T, s *server, r reply) {
 			assert.Equal(t, []string{"Test SCIMv1"}, lookupUser(t, s.store, oktaIssuer, "00ujl29u0le5T6Aj10h7").Profile.Groups,
 				"a group without externalId is named by its displayName")
 		}},
-	{name: "remove member by filter", method: "PATCH", path: "/Groups/{group}", status: 200, body: `{
+	{name: "remove member by filter", method: "PATCH", path: "/Groups/{group}?attributes=displayName,members", status: 200, body: `{
 		"schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
 		"Operations": [{"op": "remove", "path": "members[value eq \"{user}\"]"}]}`,
 		check: func(t *testing.T, s *server, r reply) {

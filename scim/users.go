@@ -83,8 +83,9 @@ func (h *Handler) listUsers(w http.ResponseWriter, r *http.Request) error {
 
 // serveResources serves a GET of a resource type: with a filter, the resources
 // it selects (kept by keep, when not nil), a page of them; without, the
-// page list reads. Each is written as toJSON gives it, projected as the
-// request's attributes or excludedAttributes say.
+// page list reads; with a cursor parameter, a page by key (serveCursor).
+// Each is written as toJSON gives it, projected as the request's
+// attributes or excludedAttributes say.
 func serveResources[T any](w http.ResponseWriter, r *http.Request, res resources[T], keep func([]T) []T, toJSON func(T) map[string]any,
 	list func(ctx context.Context, offset, limit int) ([]T, int, error)) error {
 	p, err := readPage(r)
@@ -97,6 +98,7 @@ func serveResources[T any](w http.ResponseWriter, r *http.Request, res resources
 	}
 	var items []T
 	var total int
+	cursor := r.URL.Query().Has("cursor")
 	if f := r.URL.Query().Get("filter"); f != "" {
 		e, err := parseFilter(f)
 		if err != nil {
@@ -109,7 +111,12 @@ func serveResources[T any](w http.ResponseWriter, r *http.Request, res resources
 		if keep != nil {
 			all = keep(all)
 		}
+		if cursor {
+			return serveCursor(w, r, res, all, true, toJSON, list)
+		}
 		total, items = len(all), pageOf(all, p)
+	} else if cursor {
+		return serveCursor(w, r, res, nil, false, toJSON, list)
 	} else if items, total, err = list(r.Context(), p.start-1, p.count); err != nil {
 		return err
 	}

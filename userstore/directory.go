@@ -104,7 +104,9 @@ type Directory interface {
 	// ListUsers returns the users of issuer ordered by creation time then
 	// ID, skipping the first offset of them and returning at most limit,
 	// and how many users the issuer has in all. A negative offset counts
-	// as 0 and a limit of 0 or less returns no user but the total.
+	// as 0 and a limit of 0 or less returns no user but the total. The
+	// SQL stores keep each issuer's total as it changes, so that reading
+	// it costs the same with a million users as with ten.
 	ListUsers(ctx context.Context, issuer string, offset, limit int) ([]DirectoryUser, int, error)
 
 	// PutUser creates the user with key or changes it, as one atomic
@@ -252,6 +254,50 @@ type GroupDirectory interface {
 	// PutGroup does. It returns an error wrapping [ErrNotFound] when there
 	// is no such group.
 	DeleteGroup(ctx context.Context, issuer, id string, now time.Time, roles RoleFunc) (GroupChange, error)
+}
+
+// PageKey is where a page of a [DirectoryPager] starts: after the user or
+// group created at CreatedAt with ID, in the order of creation time then
+// ID that the lists use. The zero PageKey starts at the first.
+type PageKey struct {
+	// CreatedAt is the creation time of the last user or group of the
+	// page before.
+	CreatedAt time.Time
+	// ID is its ID.
+	ID string
+}
+
+// UserPageKey returns the key of the page that follows u.
+func UserPageKey(u DirectoryUser) PageKey { return PageKey{CreatedAt: u.CreatedAt, ID: u.ID} }
+
+// GroupPageKey returns the key of the page that follows g.
+func GroupPageKey(g Group) PageKey { return PageKey{CreatedAt: g.CreatedAt, ID: g.ID} }
+
+// DirectoryPager is the optional side of a store with a [Directory] and a
+// [GroupDirectory] that lists by key rather than by offset (SCIM's cursor
+// paging, RFC 9865): a page is found through the index its list is read
+// by, so that the millionth page costs what the first does, where an
+// offset's cost grows with the rows it skips. A user or group created
+// while a client pages is listed at the end, and one deleted is not
+// listed; none is listed twice.
+type DirectoryPager interface {
+	// ListUsersAfter returns at most limit users of issuer that follow
+	// after, in the order of [Directory.ListUsers]. A limit of 0 or less
+	// returns none.
+	ListUsersAfter(ctx context.Context, issuer string, after PageKey, limit int) ([]DirectoryUser, error)
+	// ListGroupsAfter is ListUsersAfter for the groups of issuer.
+	ListGroupsAfter(ctx context.Context, issuer string, after PageKey, limit int) ([]Group, error)
+}
+
+// After reports whether the item created at createdAt with id follows k.
+func (k PageKey) After(createdAt time.Time, id string) bool {
+	if k.ID == "" && k.CreatedAt.IsZero() {
+		return true
+	}
+	if c := createdAt.Compare(k.CreatedAt); c != 0 {
+		return c > 0
+	}
+	return id > k.ID
 }
 
 // CheckDirectoryIssuer returns an error wrapping [ErrLocalAccount] for

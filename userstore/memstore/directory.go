@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"context"
 	"fmt"
+	"math"
 	"slices"
 	"time"
 
@@ -14,6 +15,7 @@ import (
 var (
 	_ userstore.Directory      = (*Store)(nil)
 	_ userstore.GroupDirectory = (*Store)(nil)
+	_ userstore.DirectoryPager = (*Store)(nil)
 )
 
 // FindUser returns the user of issuer whose attr equals value, as
@@ -357,4 +359,33 @@ func (s *Store) regroupLocked(before, after *userstore.Group, now time.Time, rol
 		out = append(out, userstore.Provisioned{User: cloneUser(u), Before: &before})
 	}
 	return out
+}
+
+// ListUsersAfter returns a page of the users of issuer that follow after,
+// as [userstore.DirectoryPager.ListUsersAfter] describes. It examines
+// every user.
+func (s *Store) ListUsersAfter(ctx context.Context, issuer string, after userstore.PageKey, limit int) ([]userstore.DirectoryUser, error) {
+	all, _, err := s.ListUsers(ctx, issuer, 0, math.MaxInt)
+	if err != nil {
+		return nil, err
+	}
+	i := slices.IndexFunc(all, func(u userstore.DirectoryUser) bool { return after.After(u.CreatedAt, u.ID) })
+	if i < 0 {
+		return nil, nil
+	}
+	return page(all[i:], 0, limit), nil
+}
+
+// ListGroupsAfter returns a page of the groups of issuer that follow
+// after, as [userstore.DirectoryPager.ListGroupsAfter] describes.
+func (s *Store) ListGroupsAfter(ctx context.Context, issuer string, after userstore.PageKey, limit int) ([]userstore.Group, error) {
+	all, _, err := s.ListGroups(ctx, issuer, 0, math.MaxInt)
+	if err != nil {
+		return nil, err
+	}
+	i := slices.IndexFunc(all, func(g userstore.Group) bool { return after.After(g.CreatedAt, g.ID) })
+	if i < 0 {
+		return nil, nil
+	}
+	return page(all[i:], 0, limit), nil
 }

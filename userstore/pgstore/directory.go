@@ -2,6 +2,7 @@ package pgstore
 
 import (
 	"context"
+	"fmt"
 	"time"
 
 	"github.com/samljit/samljit/userstore"
@@ -36,8 +37,10 @@ var directoryQueries = sqlcore.DirectoryQueries{
 	UserByUserName: selectDirectoryUsers + ` WHERE issuer = $1 AND user_name_norm = $2 AND user_name_norm <> ''`,
 	UserByEmail: selectDirectoryUsers + ` WHERE issuer = $1 AND email_norm = $2 AND email_norm <> ''
 		AND issuer <> '` + userstore.LocalIssuer + `'`,
-	UsersPage:         selectDirectoryUsers + ` WHERE issuer = $1 ORDER BY created_at, created_ns, id LIMIT $2 OFFSET $3`,
-	CountUsers:        `SELECT COUNT(*) FROM samljit_users WHERE issuer = $1`,
+	UsersPage: selectDirectoryUsers + ` WHERE issuer = $1 ORDER BY created_at, created_ns, id LIMIT $2 OFFSET $3`,
+	UsersAfter: selectDirectoryUsers + ` WHERE issuer = $1 AND (created_at, created_ns, id) > ($2::timestamptz, $3::smallint, $4)
+		ORDER BY created_at, created_ns, id LIMIT $5`,
+	CountUsers:        `SELECT COALESCE(SUM(user_count), 0)::bigint FROM samljit_directory_counts WHERE issuer = $1`,
 	UserByKeyForWrite: `SELECT ` + userColumns + `, user_name FROM samljit_users WHERE issuer = $1 AND subject = $2 FOR UPDATE`,
 	// Does nothing when a concurrent call created a user with the key
 	// first; PutUser then runs again.
@@ -59,8 +62,10 @@ var directoryQueries = sqlcore.DirectoryQueries{
 	GroupsByDisplayName: selectGroups + ` WHERE issuer = $1 AND display_name = $2 ORDER BY created_at, created_ns, id`,
 	GroupsByExternalID:  selectGroups + ` WHERE issuer = $1 AND external_id = $2 ORDER BY created_at, created_ns, id`,
 	GroupsPage:          selectGroups + ` WHERE issuer = $1 ORDER BY created_at, created_ns, id LIMIT $2 OFFSET $3`,
-	CountGroups:         `SELECT COUNT(*) FROM samljit_groups WHERE issuer = $1`,
-	GroupByIDForWrite:   selectGroups + ` WHERE issuer = $1 AND id = $2 FOR UPDATE`,
+	GroupsAfter: selectGroups + ` WHERE issuer = $1 AND (created_at, created_ns, id) > ($2::timestamptz, $3::smallint, $4)
+		ORDER BY created_at, created_ns, id LIMIT $5`,
+	CountGroups:       `SELECT COALESCE(SUM(group_count), 0)::bigint FROM samljit_directory_counts WHERE issuer = $1`,
+	GroupByIDForWrite: selectGroups + ` WHERE issuer = $1 AND id = $2 FOR UPDATE`,
 	GroupMembers: `SELECT m.user_id FROM samljit_group_members m JOIN samljit_users u ON u.id = m.user_id
 		WHERE m.group_id = $1 ORDER BY m.user_id`,
 	InsertGroup: `INSERT INTO samljit_groups (id, issuer, display_name, external_id, created_at, created_ns, updated_at, updated_ns)
@@ -72,6 +77,101 @@ var directoryQueries = sqlcore.DirectoryQueries{
 	DeleteMember:  `DELETE FROM samljit_group_members WHERE group_id = $1 AND user_id = $2`,
 }
 
+// countSlots is how many rows of samljit_directory_counts an issuer's
+// numbers are spread over. A write takes the lock of the one row its
+// connection's slot names until it commits, so that sign-ins creating
+// users of one issuer at once, each on its own connection, seldom wait
+// for one another; reading a number sums at most countSlots rows.
+const countSlots = 16
+
+// notLocal is the condition under which a row of the transition table
+// changed counts: the local issuer's accounts are not a directory's.
+const notLocal = `issuer <> '` + userstore.LocalIssuer + `'`
+
+// directoryCountsSchema is migration 7, to schema version 8: how many
+// users and groups each issuer has, so that a directory's list reads its
+// total from at most countSlots rows instead of counting the issuer's part
+// of an index, which grows with its users. Triggers keep the rows in the
+// transaction of every write that adds a user or group, removes one, or
+// moves a user to another issuer (linking a local account), so that no
+// write path, present or future, can forget them. The local issuer is
+// never counted.
+//
+// The triggers that count insertions and deletions run once a statement,
+// over its transition table, one upsert per issuer: a row trigger would
+// update an issuer's row once per user, and a statement that inserts many
+// users in one transaction (an import) would leave a chain of row versions
+// that each later update walks, quadratic in the users inserted. Moving a
+// user is rare and counted by a row trigger (PostgreSQL allows no
+// transition table on an UPDATE OF trigger).
+//
+// The triggers are created before the counts are backfilled: creating
+// them locks both tables against writes until the migration commits, and
+// a write that committed before that is seen by the backfill's statements,
+// so that every user is counted once, even while instances of the previous
+// version keep writing.
+var directoryCountsSchema = sqlcore.Statements(
+	`CREATE TABLE samljit_directory_counts (
+		issuer      text COLLATE "C" NOT NULL,
+		slot        smallint NOT NULL,
+		user_count  bigint NOT NULL DEFAULT 0,
+		group_count bigint NOT NULL DEFAULT 0,
+		PRIMARY KEY (issuer, slot)
+	)`,
+	`CREATE FUNCTION samljit_directory_count() RETURNS trigger LANGUAGE plpgsql AS $fn$
+	DECLARE
+		is_user bigint := CASE TG_TABLE_NAME WHEN 'samljit_users' THEN 1 ELSE 0 END;
+		sign bigint := CASE TG_OP WHEN 'INSERT' THEN 1 ELSE -1 END;
+	BEGIN
+		INSERT INTO samljit_directory_counts AS c (issuer, slot, user_count, group_count)
+			SELECT issuer, pg_backend_pid() % `+fmt.Sprint(countSlots)+`, sign * is_user * count(*), sign * (1 - is_user) * count(*)
+			FROM changed WHERE `+notLocal+` GROUP BY issuer ORDER BY issuer
+			ON CONFLICT (issuer, slot) DO UPDATE
+			SET user_count = c.user_count + EXCLUDED.user_count, group_count = c.group_count + EXCLUDED.group_count;
+		RETURN NULL;
+	END
+	$fn$`,
+	`CREATE FUNCTION samljit_directory_move() RETURNS trigger LANGUAGE plpgsql AS $fn$
+	BEGIN
+		INSERT INTO samljit_directory_counts AS c (issuer, slot, user_count)
+			SELECT m.issuer, pg_backend_pid() % `+fmt.Sprint(countSlots)+`, m.n
+			FROM (VALUES (OLD.issuer, -1), (NEW.issuer, 1)) AS m (issuer, n) WHERE m.`+notLocal+` ORDER BY m.issuer
+			ON CONFLICT (issuer, slot) DO UPDATE SET user_count = c.user_count + EXCLUDED.user_count;
+		RETURN NULL;
+	END
+	$fn$`,
+	`CREATE TRIGGER samljit_users_count_insert AFTER INSERT ON samljit_users
+		REFERENCING NEW TABLE AS changed FOR EACH STATEMENT EXECUTE FUNCTION samljit_directory_count()`,
+	`CREATE TRIGGER samljit_users_count_delete AFTER DELETE ON samljit_users
+		REFERENCING OLD TABLE AS changed FOR EACH STATEMENT EXECUTE FUNCTION samljit_directory_count()`,
+	`CREATE TRIGGER samljit_users_count_move AFTER UPDATE OF issuer ON samljit_users
+		FOR EACH ROW WHEN (OLD.issuer IS DISTINCT FROM NEW.issuer) EXECUTE FUNCTION samljit_directory_move()`,
+	`CREATE TRIGGER samljit_groups_count_insert AFTER INSERT ON samljit_groups
+		REFERENCING NEW TABLE AS changed FOR EACH STATEMENT EXECUTE FUNCTION samljit_directory_count()`,
+	`CREATE TRIGGER samljit_groups_count_delete AFTER DELETE ON samljit_groups
+		REFERENCING OLD TABLE AS changed FOR EACH STATEMENT EXECUTE FUNCTION samljit_directory_count()`,
+	// A TRUNCATE, which fires no DELETE trigger, leaves no one to count.
+	`CREATE FUNCTION samljit_directory_truncate() RETURNS trigger LANGUAGE plpgsql AS $fn$
+	BEGIN
+		IF TG_TABLE_NAME = 'samljit_users' THEN
+			UPDATE samljit_directory_counts SET user_count = 0 WHERE user_count <> 0;
+		ELSE
+			UPDATE samljit_directory_counts SET group_count = 0 WHERE group_count <> 0;
+		END IF;
+		RETURN NULL;
+	END
+	$fn$`,
+	`CREATE TRIGGER samljit_users_count_truncate AFTER TRUNCATE ON samljit_users
+		FOR EACH STATEMENT EXECUTE FUNCTION samljit_directory_truncate()`,
+	`CREATE TRIGGER samljit_groups_count_truncate AFTER TRUNCATE ON samljit_groups
+		FOR EACH STATEMENT EXECUTE FUNCTION samljit_directory_truncate()`,
+	`INSERT INTO samljit_directory_counts (issuer, slot, user_count)
+		SELECT issuer, 0, COUNT(*) FROM samljit_users WHERE `+notLocal+` GROUP BY issuer`,
+	`INSERT INTO samljit_directory_counts AS c (issuer, slot, group_count)
+		SELECT issuer, 0, COUNT(*) FROM samljit_groups WHERE `+notLocal+` GROUP BY issuer
+		ON CONFLICT (issuer, slot) DO UPDATE SET group_count = EXCLUDED.group_count`,
+)
+
 // FindUser returns the user of issuer whose attr equals value, as
 // [userstore.Directory.FindUser] describes, through an index.
 func (s *Store) FindUser(ctx context.Context, issuer string, attr userstore.UserAttr, value string) (userstore.DirectoryUser, error) {
@@ -80,10 +180,23 @@ func (s *Store) FindUser(ctx context.Context, issuer string, attr userstore.User
 
 // ListUsers returns a page of the users of issuer and their number, as
 // [userstore.Directory.ListUsers] describes. The page is read through the
-// index on (issuer, created_at, created_ns, id); the count reads the issuer's part of
-// it.
+// index on (issuer, created_at, created_ns, id); the number is the sum of
+// the issuer's rows of samljit_directory_counts, which triggers keep.
 func (s *Store) ListUsers(ctx context.Context, issuer string, offset, limit int) ([]userstore.DirectoryUser, int, error) {
 	return s.core.ListUsers(ctx, issuer, offset, limit)
+}
+
+// ListUsersAfter returns a page of the users of issuer that follow after,
+// as [userstore.DirectoryPager.ListUsersAfter] describes: a range of the
+// index on (issuer, created_at, created_ns, id).
+func (s *Store) ListUsersAfter(ctx context.Context, issuer string, after userstore.PageKey, limit int) ([]userstore.DirectoryUser, error) {
+	return s.core.ListUsersAfter(ctx, issuer, after, limit)
+}
+
+// ListGroupsAfter returns a page of the groups of issuer that follow
+// after, as [userstore.DirectoryPager.ListGroupsAfter] describes.
+func (s *Store) ListGroupsAfter(ctx context.Context, issuer string, after userstore.PageKey, limit int) ([]userstore.Group, error) {
+	return s.core.ListGroupsAfter(ctx, issuer, after, limit)
 }
 
 // PutUser creates or changes the user with key, as
@@ -101,7 +214,8 @@ func (s *Store) FindGroups(ctx context.Context, issuer string, attr userstore.Gr
 }
 
 // ListGroups returns a page of the groups of issuer and their number, as
-// [userstore.GroupDirectory.ListGroups] describes.
+// [userstore.GroupDirectory.ListGroups] describes, the number read as
+// ListUsers reads it.
 func (s *Store) ListGroups(ctx context.Context, issuer string, offset, limit int) ([]userstore.Group, int, error) {
 	return s.core.ListGroups(ctx, issuer, offset, limit)
 }

@@ -113,8 +113,10 @@ import (
 // one, naming them); version 4 the sessions table; version 5 the
 // sessions' NameIDs, for Single Logout; version 6 the user names and
 // groups of a provisioning directory (SCIM); version 7 connections kept
-// as data, their email domains and their change version.
-const SchemaVersion = 7
+// as data, their email domains and their change version; version 8 each
+// issuer's number of users and groups, kept by triggers, so that a
+// directory's list does not count them.
+const SchemaVersion = 8
 
 // ErrSchemaTooNew means the database was created or migrated by a newer
 // version of this package. [Open] refuses such a database rather than risk

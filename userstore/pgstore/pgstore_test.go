@@ -93,7 +93,7 @@ func TestConcurrentMigrations(t *testing.T) {
 		tables = append(tables, name)
 	}
 	require.NoError(t, r.Err())
-	require.Equal(t, []string{"samljit_connection_domains", "samljit_connections", "samljit_connections_version", "samljit_group_members", "samljit_groups", "samljit_replay", "samljit_schema_version", "samljit_sessions", "samljit_users"}, tables)
+	require.Equal(t, []string{"samljit_connection_domains", "samljit_connections", "samljit_connections_version", "samljit_directory_counts", "samljit_group_members", "samljit_groups", "samljit_replay", "samljit_schema_version", "samljit_sessions", "samljit_users"}, tables)
 
 	// Every instance sees the others' writes.
 	k := userstore.Key{Issuer: "https://idp.example/", Subject: "ada"}

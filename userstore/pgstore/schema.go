@@ -126,6 +126,8 @@ var schema = sqlcore.Schema{
 		),
 		// Connections kept as data.
 		6: connectionsSchema,
+		// Each issuer's number of users and groups.
+		7: directoryCountsSchema,
 	},
 	ReadVersion: schemaVersion,
 	WriteVersion: func(ctx context.Context, q sqlcore.Querier, v int) error {

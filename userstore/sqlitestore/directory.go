@@ -33,7 +33,8 @@ var directoryQueries = sqlcore.DirectoryQueries{
 	UserByEmail: selectDirectoryUsers + ` WHERE issuer = ?1 AND email_norm = ?2 AND email_norm <> ''
 		AND issuer <> '` + userstore.LocalIssuer + `'`,
 	UsersPage:         selectDirectoryUsers + ` WHERE issuer = ?1 ORDER BY created_at, id LIMIT ?2 OFFSET ?3`,
-	CountUsers:        `SELECT COUNT(*) FROM users WHERE issuer = ?`,
+	UsersAfter:        selectDirectoryUsers + ` WHERE issuer = ?1 AND (created_at, id) > (?2, ?3) ORDER BY created_at, id LIMIT ?4`,
+	CountUsers:        `SELECT COALESCE((SELECT user_count FROM directory_counts WHERE issuer = ?), 0)`,
 	UserByKeyForWrite: `SELECT ` + userColumns + `, user_name FROM users WHERE issuer = ? AND subject = ?`,
 	InsertUser: `INSERT INTO users (id, issuer, subject, email, display_name, given_name, family_name, groups_json, attributes_json, roles_json, email_norm,
 			user_name, user_name_norm, status, created_at, updated_at, last_sign_in_at)
@@ -52,7 +53,8 @@ var directoryQueries = sqlcore.DirectoryQueries{
 	GroupsByDisplayName: selectGroups + ` WHERE issuer = ?1 AND display_name = ?2 ORDER BY created_at, id`,
 	GroupsByExternalID:  selectGroups + ` WHERE issuer = ?1 AND external_id = ?2 ORDER BY created_at, id`,
 	GroupsPage:          selectGroups + ` WHERE issuer = ?1 ORDER BY created_at, id LIMIT ?2 OFFSET ?3`,
-	CountGroups:         `SELECT COUNT(*) FROM scim_groups WHERE issuer = ?`,
+	GroupsAfter:         selectGroups + ` WHERE issuer = ?1 AND (created_at, id) > (?2, ?3) ORDER BY created_at, id LIMIT ?4`,
+	CountGroups:         `SELECT COALESCE((SELECT group_count FROM directory_counts WHERE issuer = ?), 0)`,
 	GroupByIDForWrite:   selectGroups + ` WHERE issuer = ?1 AND id = ?2`,
 	GroupMembers:        `SELECT m.user_id FROM scim_members m JOIN users u ON u.id = m.user_id WHERE m.group_id = ? ORDER BY m.user_id`,
 	InsertGroup:         `INSERT INTO scim_groups (id, issuer, display_name, external_id, created_at, updated_at) VALUES (?1, ?2, ?3, ?4, ?5, ?5)`,
@@ -63,6 +65,51 @@ var directoryQueries = sqlcore.DirectoryQueries{
 	DeleteMember:        `DELETE FROM scim_members WHERE group_id = ? AND user_id = ?`,
 }
 
+// notLocal is the condition, on the row NEW or OLD, under which a user
+// or group is counted: the local issuer's accounts are not a directory's.
+const notLocal = `.issuer <> '` + userstore.LocalIssuer + `'`
+
+// directoryCountsSchema is migration 7, to schema version 8: how many
+// users and groups each issuer has, one row an issuer, so that a
+// directory's list reads its total from one row instead of counting the
+// issuer's part of an index, which grows with its users. Triggers keep the
+// row in the transaction of every write that adds a user or group, removes
+// one, or moves a user to another issuer (linking a local account), so
+// that no write path, present or future, can forget it. The local issuer
+// is never counted. The counts are backfilled in the migration's
+// transaction, which holds SQLite's write lock, after the triggers exist.
+var directoryCountsSchema = sqlcore.Statements(
+	`CREATE TABLE directory_counts (
+		issuer      TEXT    NOT NULL PRIMARY KEY COLLATE BINARY,
+		user_count  INTEGER NOT NULL DEFAULT 0,
+		group_count INTEGER NOT NULL DEFAULT 0
+	) WITHOUT ROWID`,
+	`CREATE TRIGGER users_count_insert AFTER INSERT ON users WHEN NEW`+notLocal+` BEGIN
+		INSERT INTO directory_counts (issuer, user_count) VALUES (NEW.issuer, 1)
+			ON CONFLICT (issuer) DO UPDATE SET user_count = user_count + 1;
+	END`,
+	`CREATE TRIGGER users_count_delete AFTER DELETE ON users WHEN OLD`+notLocal+` BEGIN
+		UPDATE directory_counts SET user_count = user_count - 1 WHERE issuer = OLD.issuer;
+	END`,
+	`CREATE TRIGGER users_count_move AFTER UPDATE OF issuer ON users WHEN OLD.issuer IS NOT NEW.issuer BEGIN
+		UPDATE directory_counts SET user_count = user_count - 1 WHERE issuer = OLD.issuer AND OLD`+notLocal+`;
+		INSERT INTO directory_counts (issuer, user_count) SELECT NEW.issuer, 1 WHERE NEW`+notLocal+`
+			ON CONFLICT (issuer) DO UPDATE SET user_count = user_count + 1;
+	END`,
+	`CREATE TRIGGER scim_groups_count_insert AFTER INSERT ON scim_groups WHEN NEW`+notLocal+` BEGIN
+		INSERT INTO directory_counts (issuer, group_count) VALUES (NEW.issuer, 1)
+			ON CONFLICT (issuer) DO UPDATE SET group_count = group_count + 1;
+	END`,
+	`CREATE TRIGGER scim_groups_count_delete AFTER DELETE ON scim_groups WHEN OLD`+notLocal+` BEGIN
+		UPDATE directory_counts SET group_count = group_count - 1 WHERE issuer = OLD.issuer;
+	END`,
+	`INSERT INTO directory_counts (issuer, user_count)
+		SELECT issuer, COUNT(*) FROM users WHERE issuer <> '`+userstore.LocalIssuer+`' GROUP BY issuer`,
+	`INSERT INTO directory_counts (issuer, group_count)
+		SELECT issuer, COUNT(*) FROM scim_groups WHERE issuer <> '`+userstore.LocalIssuer+`' GROUP BY issuer
+		ON CONFLICT (issuer) DO UPDATE SET group_count = excluded.group_count`,
+)
+
 // FindUser returns the user of issuer whose attr equals value, as
 // [userstore.Directory.FindUser] describes, through an index.
 func (s *Store) FindUser(ctx context.Context, issuer string, attr userstore.UserAttr, value string) (userstore.DirectoryUser, error) {
@@ -71,10 +118,23 @@ func (s *Store) FindUser(ctx context.Context, issuer string, attr userstore.User
 
 // ListUsers returns a page of the users of issuer and their number, as
 // [userstore.Directory.ListUsers] describes. The page is read through the
-// index on (issuer, created_at, id); the count reads the issuer's part of
-// it.
+// index on (issuer, created_at, id); the number is the issuer's row of
+// directory_counts, which triggers keep.
 func (s *Store) ListUsers(ctx context.Context, issuer string, offset, limit int) ([]userstore.DirectoryUser, int, error) {
 	return s.core.ListUsers(ctx, issuer, offset, limit)
+}
+
+// ListUsersAfter returns a page of the users of issuer that follow after,
+// as [userstore.DirectoryPager.ListUsersAfter] describes: a range of the
+// index on (issuer, created_at, id).
+func (s *Store) ListUsersAfter(ctx context.Context, issuer string, after userstore.PageKey, limit int) ([]userstore.DirectoryUser, error) {
+	return s.core.ListUsersAfter(ctx, issuer, after, limit)
+}
+
+// ListGroupsAfter returns a page of the groups of issuer that follow
+// after, as [userstore.DirectoryPager.ListGroupsAfter] describes.
+func (s *Store) ListGroupsAfter(ctx context.Context, issuer string, after userstore.PageKey, limit int) ([]userstore.Group, error) {
+	return s.core.ListGroupsAfter(ctx, issuer, after, limit)
 }
 
 // PutUser creates or changes the user with key, as
@@ -91,7 +151,8 @@ func (s *Store) FindGroups(ctx context.Context, issuer string, attr userstore.Gr
 }
 
 // ListGroups returns a page of the groups of issuer and their number, as
-// [userstore.GroupDirectory.ListGroups] describes.
+// [userstore.GroupDirectory.ListGroups] describes, the number read as
+// ListUsers reads it.
 func (s *Store) ListGroups(ctx context.Context, issuer string, offset, limit int) ([]userstore.Group, int, error) {
 	return s.core.ListGroups(ctx, issuer, offset, limit)
 }

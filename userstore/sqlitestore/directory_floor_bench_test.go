@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/samljit/samljit/userstore"
 	"github.com/samljit/samljit/userstore/sqlitestore"
 )
 
@@ -24,7 +25,10 @@ const floorColumns = `id, issuer, subject, email, display_name, given_name, fami
 // code, on the same two databases (10,000 and 1,000,000 users, paired in
 // the same iterations), for the table as the store keeps it ("rowid")
 // and for a WITHOUT ROWID copy keyed (issuer, subject), each with
-// SQLite's default page cache and with 64 MiB (and with mmap). What it
+// SQLite's default page cache and with 64 MiB (and with mmap); and, as
+// "store-over-floor", the store's FindUser against the raw query in the
+// same iterations, so that the store's own work is seen at both sizes.
+// What it
 // shows is in BENCHMARKS.md. SAMLJIT_FLOOR_KEYS sets how many users are
 // touched (4,096 as in BenchmarkDirectoryAtScale by default). It runs
 // only when SAMLJIT_BENCH_SCALE=1 or the -bench pattern contains
@@ -40,9 +44,11 @@ func BenchmarkDirectoryLookupFloor(b *testing.B) {
 	ctx := context.Background()
 	sizes := []int{10_000, 1_000_000}
 	paths := make([]string, len(sizes))
+	stores := make([]*sqlitestore.Store, len(sizes))
 	for i, n := range sizes {
 		paths[i] = tempPath(b)
 		s := openStore(b, openDB(b, sqlitestore.DSN(paths[i])))
+		stores[i] = s
 		populateDirectory(b, s, n)
 		for _, q := range []string{
 			`CREATE TABLE users_wr (issuer TEXT NOT NULL, subject TEXT NOT NULL, id TEXT NOT NULL, email TEXT, display_name TEXT,
@@ -106,11 +112,83 @@ func BenchmarkDirectoryLookupFloor(b *testing.B) {
 				}
 				i++
 			}
-			median := func(d []time.Duration) time.Duration { d = slices.Clone(d); slices.Sort(d); return d[len(d)/2] }
-			small, large := median(times[0]), median(times[1])
+			small, large := medianOf(times[0]), medianOf(times[1])
 			b.ReportMetric(float64(small.Nanoseconds()), "small-ns")
 			b.ReportMetric(float64(large.Nanoseconds()), "large-ns")
 			b.ReportMetric(float64(large)/float64(small), "large/small")
 		})
 	}
+
+	// The store over its floor: in each iteration, at each size, the
+	// raw query on one connection (the "rowid" variant) and the store's
+	// FindUser, in alternating order, so that the store's own work
+	// (pool, statement cache, scan, JSON decoding) is measured as a
+	// difference at both sizes, in the same conditions.
+	b.Run("store-over-floor", func(b *testing.B) {
+		stmts := make([]*sql.Stmt, len(sizes))
+		subs := make([][]string, len(sizes))
+		dest := make([]any, 15)
+		for i := range dest {
+			dest[i] = new(any)
+		}
+		for i, n := range sizes {
+			c, err := openDB(b, sqlitestore.DSN(paths[i])).Conn(ctx)
+			if err != nil {
+				b.Fatal(err)
+			}
+			b.Cleanup(func() { _ = c.Close() })
+			if stmts[i], err = c.PrepareContext(ctx, `SELECT `+floorColumns+` FROM users WHERE issuer = ?1 AND subject = ?2`); err != nil {
+				b.Fatal(err)
+			}
+			for k := range keys {
+				subs[i] = append(subs[i], fmt.Sprintf("pop-%d", (k*7919)%n))
+			}
+			for _, sub := range subs[i] {
+				if err := stmts[i].QueryRowContext(ctx, benchIssuer, sub).Scan(dest...); err != nil {
+					b.Fatal(err)
+				}
+				if _, err := stores[i].FindUser(ctx, benchIssuer, userstore.UserBySubject, sub); err != nil {
+					b.Fatal(err)
+				}
+			}
+		}
+		var floor, store [2][]time.Duration
+		i := 0
+		for b.Loop() {
+			for k := range 2 {
+				s := (i + k) % 2
+				sub := subs[s][i%keys]
+				for j := range 2 {
+					start := time.Now()
+					var err error
+					if (i+j)%2 == 0 {
+						err = stmts[s].QueryRowContext(ctx, benchIssuer, sub).Scan(dest...)
+						floor[s] = append(floor[s], time.Since(start))
+					} else {
+						_, err = stores[s].FindUser(ctx, benchIssuer, userstore.UserBySubject, sub)
+						store[s] = append(store[s], time.Since(start))
+					}
+					if err != nil {
+						b.Fatal(err)
+					}
+				}
+			}
+			i++
+		}
+		for s, name := range []string{"small", "large"} {
+			f, st := medianOf(floor[s]), medianOf(store[s])
+			b.ReportMetric(float64(f.Nanoseconds()), name+"-floor-ns")
+			b.ReportMetric(float64(st.Nanoseconds()), name+"-store-ns")
+			b.ReportMetric(float64((st - f).Nanoseconds()), name+"-over-ns")
+		}
+		b.ReportMetric(float64(medianOf(floor[1]))/float64(medianOf(floor[0])), "floor-large/small")
+		b.ReportMetric(float64(medianOf(store[1]))/float64(medianOf(store[0])), "store-large/small")
+	})
+}
+
+// medianOf returns the median of d, which it does not modify.
+func medianOf(d []time.Duration) time.Duration {
+	d = slices.Clone(d)
+	slices.Sort(d)
+	return d[len(d)/2]
 }

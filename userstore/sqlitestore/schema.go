@@ -113,6 +113,8 @@ var schema = sqlcore.Schema{
 		),
 		// Connections kept as data.
 		6: connectionsSchema,
+		// Each issuer's number of users and groups.
+		7: directoryCountsSchema,
 	},
 }
 

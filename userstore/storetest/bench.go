@@ -19,8 +19,11 @@ type Scale struct {
 
 // BenchDirectoryScale runs, as sub-benchmarks of b, what a SCIM client
 // does most: "externalId-eq", a filter=externalId eq lookup (FindUser by
-// subject), and "patch", a PATCH (PutUser of a changed display name),
-// on small and on large in the same iterations, alternating which goes
+// subject), "patch", a PATCH (PutUser of a changed display name), and
+// "list", an unfiltered list's first page of 10 users with its total
+// (ListUsers, what Okta's import asks first), and, for stores that are a
+// userstore.DirectoryPager, "list-deep", a page by key nine tenths of the
+// way through, on small and on large in the same iterations, alternating which goes
 // first, so that drift in the machine's load falls on both alike. Each
 // reports the median time of an operation on each store (small-ns,
 // large-ns) and their ratio (large/small), the figure to quote.
@@ -68,6 +71,39 @@ func BenchDirectoryScale(b *testing.B, issuer string, small, large Scale) {
 			})
 			return err
 		}},
+		{"list", func(d userstore.Directory, _ string, _ int) error {
+			users, total, err := d.ListUsers(ctx, issuer, 0, 10)
+			if err == nil && (len(users) != 10 || (total != small.N && total != large.N)) {
+				err = fmt.Errorf("listed %d users of %d", len(users), total)
+			}
+			return err
+		}},
+	}
+	// "list-deep", on stores that list by key: the page of 10 users that
+	// follows the user nine tenths of the way through, as a cursor that
+	// far into a SCIM list reads it.
+	deep := map[userstore.Directory]userstore.PageKey{}
+	for _, st := range stores {
+		if _, ok := st.Directory.(userstore.DirectoryPager); !ok {
+			break
+		}
+		u, err := st.Directory.FindUser(ctx, issuer, userstore.UserBySubject, fmt.Sprintf("pop-%d", st.N*9/10))
+		if err != nil {
+			b.Fatal(err)
+		}
+		deep[st.Directory] = userstore.UserPageKey(u)
+	}
+	if len(deep) == len(stores) {
+		ops = append(ops, struct {
+			name string
+			op   func(d userstore.Directory, sub string, i int) error
+		}{"list-deep", func(d userstore.Directory, _ string, _ int) error {
+			users, err := d.(userstore.DirectoryPager).ListUsersAfter(ctx, issuer, deep[d], 10)
+			if err == nil && len(users) != 10 {
+				err = fmt.Errorf("listed %d users", len(users))
+			}
+			return err
+		}})
 	}
 	for _, o := range ops {
 		b.Run(o.name, func(b *testing.B) {

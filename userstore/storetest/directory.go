@@ -476,3 +476,212 @@ func testGroupFindAndList(t *testing.T, s groupStore) {
 		equal(t, []string{}, found[0].Members, "members after the user's deletion")
 	}
 }
+
+// userTotal returns the total ListUsers gives for iss, requiring that it
+// returns no user for a limit of 0.
+func userTotal(t *testing.T, d userstore.Directory, iss string) int {
+	t.Helper()
+	got, total, err := d.ListUsers(t.Context(), iss, 0, 0)
+	noError(t, err, "ListUsers(%q, 0, 0)", iss)
+	equal(t, 0, len(got), "users ListUsers returned for a limit of 0")
+	return total
+}
+
+func testDirectoryCountsUsers(t *testing.T, s directoryStore) {
+	ctx := t.Context()
+	t0 := epoch()
+	equal(t, 0, userTotal(t, s, issuer), "users of an issuer no one wrote")
+
+	putUser(t, s, key("scim-1"), "one@example.com", userstore.Profile{}, t0)
+	putUser(t, s, key("scim-2"), "two@example.com", userstore.Profile{}, t0)
+	equal(t, 2, userTotal(t, s, issuer), "users after two directory creations")
+	// A change is not a creation.
+	putUser(t, s, key("scim-1"), "one@example.org", userstore.Profile{DisplayName: "One"}, t0.Add(time.Minute))
+	equal(t, 2, userTotal(t, s, issuer), "users after a directory change")
+
+	// Users a sign-in creates are the issuer's users too.
+	provision(t, s, key("jit-1"), userstore.Profile{}, t0)
+	provision(t, s, key("jit-1"), userstore.Profile{DisplayName: "again"}, t0.Add(time.Minute))
+	equal(t, 3, userTotal(t, s, issuer), "users after a provisioned user and its update")
+	if si, ok := any(s).(userstore.SignInStore); ok {
+		decide := func(*userstore.User) (userstore.Profile, error) { return userstore.Profile{}, nil }
+		_, err := si.SignIn(ctx, issuer, "_count-1", t0.Add(5*time.Minute), key("jit-2"), t0, decide)
+		noError(t, err, "SignIn creating a user")
+		_, err = si.SignIn(ctx, issuer, "_count-2", t0.Add(5*time.Minute), key("jit-2"), t0, decide)
+		noError(t, err, "SignIn of that user again")
+		equal(t, 4, userTotal(t, s, issuer), "users after a sign-in's creation and its second sign-in")
+	} else {
+		provision(t, s, key("jit-2"), userstore.Profile{}, t0)
+	}
+
+	// Another issuer's users and local accounts are not counted.
+	other := userstore.Key{Issuer: otherIssuer, Subject: "x"}
+	putUser(t, s, other, "", userstore.Profile{}, t0)
+	provision(t, s, localKey("root"), userstore.Profile{}, t0)
+	provision(t, s, localKey("ops"), userstore.Profile{}, t0)
+	equal(t, 4, userTotal(t, s, issuer), "users after another issuer's and local accounts")
+	equal(t, 1, userTotal(t, s, otherIssuer), "the other issuer's users")
+
+	// Status does not count; deletion does.
+	checkWith(t, "Suspend and Delete", s, func(t *testing.T, a userstore.Admin) {
+		noError(t, a.Suspend(ctx, key("scim-2")), "Suspend")
+		equal(t, 4, userTotal(t, s, issuer), "users after a suspension")
+		noError(t, a.Delete(ctx, key("scim-2")), "Delete")
+		equal(t, 3, userTotal(t, s, issuer), "users after a deletion")
+		errorIs(t, a.Delete(ctx, key("scim-2")), userstore.ErrNotFound, "Delete twice")
+		noError(t, a.Delete(ctx, other), "Delete of the other issuer's user")
+		noError(t, a.Delete(ctx, localKey("ops")), "Delete of a local account")
+		equal(t, 3, userTotal(t, s, issuer), "users after other deletions")
+		equal(t, 0, userTotal(t, s, otherIssuer), "the other issuer's users after its deletion")
+	})
+
+	// A local account linked to the issuer becomes one of its users.
+	if l, ok := any(s).(userstore.Linker); ok {
+		root := lookup(t, s, localKey("root"))
+		before := userTotal(t, s, issuer)
+		_, err := l.Link(ctx, root.ID, key("root-oid"), userstore.Profile{}, t0.Add(time.Hour))
+		noError(t, err, "Link")
+		equal(t, before+1, userTotal(t, s, issuer), "users after linking a local account")
+	}
+
+	// The total is the number of users listed.
+	all, total, err := s.ListUsers(ctx, issuer, 0, 100)
+	noError(t, err, "ListUsers")
+	equal(t, len(all), total, "total against the users listed")
+}
+
+// groupTotal returns the total ListGroups gives for iss.
+func groupTotal(t *testing.T, d userstore.GroupDirectory, iss string) int {
+	t.Helper()
+	got, total, err := d.ListGroups(t.Context(), iss, 0, 0)
+	noError(t, err, "ListGroups(%q, 0, 0)", iss)
+	equal(t, 0, len(got), "groups ListGroups returned for a limit of 0")
+	return total
+}
+
+func testGroupCounts(t *testing.T, s groupStore) {
+	t0 := epoch()
+	ada := provision(t, s, key("ada"), userstore.Profile{}, t0).User
+	equal(t, 0, groupTotal(t, s, issuer), "groups of an issuer with none")
+	a := putGroup(t, s, "", userstore.Group{DisplayName: "a", Members: []string{ada.ID}}, t0, nil).Group
+	b := putGroup(t, s, "", userstore.Group{DisplayName: "b"}, t0, nil).Group
+	putGroup(t, s, a.ID, userstore.Group{DisplayName: "a2"}, t0.Add(time.Minute), nil)
+	equal(t, 2, groupTotal(t, s, issuer), "groups after two creations and a change")
+	_, err := s.PutGroup(t.Context(), otherIssuer, "", t0, func(*userstore.Group) (userstore.Group, error) {
+		return userstore.Group{DisplayName: "a"}, nil
+	}, nil)
+	noError(t, err, "PutGroup of the other issuer")
+	equal(t, 2, groupTotal(t, s, issuer), "groups after another issuer's creation")
+	equal(t, 1, groupTotal(t, s, otherIssuer), "the other issuer's groups")
+	_, err = s.PutGroup(t.Context(), issuer, "", t0, func(*userstore.Group) (userstore.Group, error) {
+		return userstore.Group{DisplayName: "refused", Members: []string{"no-such-user"}}, nil
+	}, nil)
+	errorIs(t, err, userstore.ErrNotMember, "PutGroup with an unknown member")
+	equal(t, 2, groupTotal(t, s, issuer), "groups after a refused creation")
+	_, err = s.DeleteGroup(t.Context(), issuer, b.ID, t0, nil)
+	noError(t, err, "DeleteGroup")
+	equal(t, 1, groupTotal(t, s, issuer), "groups after a deletion")
+	_, err = s.DeleteGroup(t.Context(), issuer, b.ID, t0, nil)
+	errorIs(t, err, userstore.ErrNotFound, "DeleteGroup twice")
+	equal(t, 1, groupTotal(t, s, issuer), "groups after a second deletion")
+	// A user's deletion leaves the groups as many.
+	checkWith(t, "Delete", s, func(t *testing.T, adm userstore.Admin) {
+		noError(t, adm.Delete(t.Context(), key("ada")), "Delete")
+		equal(t, 1, groupTotal(t, s, issuer), "groups after a member's deletion")
+	})
+}
+
+func testDirectoryPagesByKey(t *testing.T, s directoryStore) {
+	p, ok := any(s).(userstore.DirectoryPager)
+	if !ok {
+		t.Skip("the store is no userstore.DirectoryPager")
+	}
+	ctx := t.Context()
+	t0 := epoch()
+	for i := range 7 {
+		// Three share a creation time, so that the ID orders them.
+		at := t0.Add(time.Duration(max(i-2, 0)) * time.Minute)
+		putUser(t, s, key(fmt.Sprintf("k%d", 9-i)), "", userstore.Profile{}, at)
+	}
+	provision(t, s, userstore.Key{Issuer: otherIssuer, Subject: "x"}, userstore.Profile{}, t0)
+	provision(t, s, localKey("y"), userstore.Profile{}, t0)
+	all, _, err := s.ListUsers(ctx, issuer, 0, 100)
+	noError(t, err, "ListUsers")
+	var want []string
+	for _, u := range all {
+		want = append(want, u.ID)
+	}
+	equal(t, 7, len(want), "users listed")
+
+	walk := func(limit int) []string {
+		t.Helper()
+		var got []string
+		after := userstore.PageKey{}
+		for range 20 {
+			page, err := p.ListUsersAfter(ctx, issuer, after, limit)
+			noError(t, err, "ListUsersAfter(%v, %d)", after, limit)
+			check(t, len(page) <= limit, "a page of %d users for a limit of %d", len(page), limit)
+			if len(page) == 0 {
+				return got
+			}
+			for _, u := range page {
+				got = append(got, u.ID)
+				equal(t, issuer, u.Key.Issuer, "the issuer of a listed user")
+			}
+			after = userstore.UserPageKey(page[len(page)-1])
+		}
+		t.Fatalf("ListUsersAfter with a limit of %d did not end", limit)
+		return nil
+	}
+	for _, limit := range []int{1, 3, 7, 100} {
+		equal(t, want, walk(limit), "the users paged by key with a limit of %d", limit)
+	}
+	page, err := p.ListUsersAfter(ctx, issuer, userstore.PageKey{}, 0)
+	noError(t, err, "ListUsersAfter with a limit of 0")
+	equal(t, 0, len(page), "users for a limit of 0")
+
+	// A user created while a client pages comes at the end; one deleted
+	// is not listed; none twice.
+	first, err := p.ListUsersAfter(ctx, issuer, userstore.PageKey{}, 3)
+	noError(t, err, "ListUsersAfter")
+	late := putUser(t, s, key("late"), "", userstore.Profile{}, t0.Add(time.Hour)).User
+	rest, err := p.ListUsersAfter(ctx, issuer, userstore.UserPageKey(first[2]), 100)
+	noError(t, err, "ListUsersAfter")
+	equal(t, 5, len(rest), "users after the first page")
+	equal(t, late.ID, rest[len(rest)-1].ID, "the user created meanwhile, last")
+	_, err = p.ListUsersAfter(ctx, userstore.LocalIssuer, userstore.PageKey{}, 10)
+	errorIs(t, err, userstore.ErrLocalAccount, "ListUsersAfter of the local issuer")
+}
+
+func testGroupPagesByKey(t *testing.T, s groupStore) {
+	p, ok := any(s).(userstore.DirectoryPager)
+	if !ok {
+		t.Skip("the store is no userstore.DirectoryPager")
+	}
+	ctx := t.Context()
+	t0 := epoch()
+	for i := range 5 {
+		putGroup(t, s, "", userstore.Group{DisplayName: fmt.Sprint("g", i)}, t0.Add(time.Duration(i/2)*time.Minute), nil)
+	}
+	all, _, err := s.ListGroups(ctx, issuer, 0, 100)
+	noError(t, err, "ListGroups")
+	var want, got []string
+	for _, g := range all {
+		want = append(want, g.ID)
+	}
+	after := userstore.PageKey{}
+	for range 10 {
+		page, err := p.ListGroupsAfter(ctx, issuer, after, 2)
+		noError(t, err, "ListGroupsAfter")
+		if len(page) == 0 {
+			break
+		}
+		for _, g := range page {
+			got = append(got, g.ID)
+		}
+		after = userstore.GroupPageKey(page[len(page)-1])
+	}
+	equal(t, want, got, "the groups paged by key")
+	_, err = p.ListGroupsAfter(ctx, userstore.LocalIssuer, userstore.PageKey{}, 10)
+	errorIs(t, err, userstore.ErrLocalAccount, "ListGroupsAfter of the local issuer")
+}

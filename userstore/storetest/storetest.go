@@ -277,12 +277,16 @@ var directoryTests = []test[directoryStore]{
 	{"DirectoryAdoptsSignedInUser", testDirectoryAdoptsSignedInUser},
 	{"DirectoryUniqueness", testDirectoryUniqueness},
 	{"DirectoryConcurrentPut", testDirectoryConcurrentPut},
+	{"DirectoryCountsUsers", testDirectoryCountsUsers},
+	{"DirectoryPagesByKey", testDirectoryPagesByKey},
 }
 
 var groupTests = []test[groupStore]{
 	{"GroupMembershipDerivesRoles", testGroupMembershipDerivesRoles},
 	{"GroupScopedToIssuer", testGroupScopedToIssuer},
 	{"GroupFindAndList", testGroupFindAndList},
+	{"GroupCounts", testGroupCounts},
+	{"GroupPagesByKey", testGroupPagesByKey},
 }
 
 // runSuite runs each of tests as a subtest of t, on a new store.

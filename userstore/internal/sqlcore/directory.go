@@ -16,6 +16,7 @@ import (
 type DirectoryInterfaces interface {
 	userstore.Directory
 	userstore.GroupDirectory
+	userstore.DirectoryPager
 }
 
 // DirectoryQueries are a dialect's statements for [userstore.Directory]
@@ -31,7 +32,12 @@ type DirectoryQueries struct {
 	// UsersPage reads the directory users of (issuer, limit, offset),
 	// ordered by creation time then ID.
 	UsersPage string
-	// CountUsers reads how many users (issuer) has.
+	// UsersAfter reads the directory users of (issuer, creation time, id,
+	// limit) that follow that creation time and id, in the order of
+	// UsersPage, through the same index.
+	UsersAfter string
+	// CountUsers reads how many users (issuer) has, from a number the
+	// store keeps as users are written, not by counting them.
 	CountUsers string
 	// UserByKeyForWrite reads, in a write transaction, the user columns
 	// (without the key) then user_name of the user with (issuer,
@@ -70,7 +76,10 @@ type DirectoryQueries struct {
 	// GroupsPage reads the groups of (issuer, limit, offset), ordered by
 	// creation time then ID.
 	GroupsPage string
-	// CountGroups reads how many groups (issuer) has.
+	// GroupsAfter is UsersAfter for groups.
+	GroupsAfter string
+	// CountGroups reads how many groups (issuer) has, as CountUsers
+	// does.
 	CountGroups string
 	// GroupByIDForWrite is GroupByID in a write transaction, locking the
 	// group's row where the database locks rows.
@@ -173,6 +182,54 @@ func (c *Core) ListUsers(ctx context.Context, issuer string, offset, limit int) 
 		return nil, 0, c.errorf(err, "list users")
 	}
 	return users, total, nil
+}
+
+// ListUsersAfter returns a page of the users of issuer that follow after,
+// as [userstore.DirectoryPager.ListUsersAfter] describes.
+func (c *Core) ListUsersAfter(ctx context.Context, issuer string, after userstore.PageKey, limit int) ([]userstore.DirectoryUser, error) {
+	if err := c.directoryIssuer(issuer, "list users"); err != nil {
+		return nil, err
+	}
+	if limit <= 0 {
+		return nil, nil
+	}
+	query, args, err := c.afterArgs(c.d.Directory.UsersPage, c.d.Directory.UsersAfter, issuer, after, limit)
+	if err != nil {
+		return nil, c.errorf(err, "list users")
+	}
+	rows, err := c.db.QueryContext(ctx, query, args...)
+	if err != nil {
+		return nil, c.errorf(err, "list users")
+	}
+	defer rows.Close()
+	var users []userstore.DirectoryUser
+	for rows.Next() {
+		var u userstore.DirectoryUser
+		if err := c.scanDirectoryUser(rows, &u, true); err != nil {
+			return nil, c.errorf(err, "list users")
+		}
+		users = append(users, u)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, c.errorf(err, "list users")
+	}
+	return users, nil
+}
+
+// afterArgs returns the statement and arguments of a page that follows
+// after: first, a page at offset 0, for the zero key; else next.
+func (c *Core) afterArgs(first, next, issuer string, after userstore.PageKey, limit int) (string, []any, error) {
+	if after == (userstore.PageKey{}) {
+		return first, []any{issuer, limit, 0}, nil
+	}
+	t, err := c.d.Time.Stored(after.CreatedAt)
+	if err != nil {
+		return "", nil, err
+	}
+	if c.d.TextRefusesNUL && hasNUL(after.ID) {
+		return "", nil, errors.New("page key contains a NUL character")
+	}
+	return next, append(c.appendTime([]any{issuer}, t), after.ID, limit), nil
 }
 
 // userNameTaken reports whether err is the dialect's unique user name
@@ -382,6 +439,26 @@ func (c *Core) ListGroups(ctx context.Context, issuer string, offset, limit int)
 		return nil, 0, c.errorf(err, "list groups")
 	}
 	return out, total, nil
+}
+
+// ListGroupsAfter returns a page of the groups of issuer that follow
+// after, as [userstore.DirectoryPager.ListGroupsAfter] describes.
+func (c *Core) ListGroupsAfter(ctx context.Context, issuer string, after userstore.PageKey, limit int) ([]userstore.Group, error) {
+	if err := c.directoryIssuer(issuer, "list groups"); err != nil {
+		return nil, err
+	}
+	if limit <= 0 {
+		return nil, nil
+	}
+	query, args, err := c.afterArgs(c.d.Directory.GroupsPage, c.d.Directory.GroupsAfter, issuer, after, limit)
+	if err != nil {
+		return nil, c.errorf(err, "list groups")
+	}
+	out, err := c.groups(ctx, c.db, issuer, query, args...)
+	if err != nil {
+		return nil, c.errorf(err, "list groups")
+	}
+	return out, nil
 }
 
 // PutGroup creates or changes a group of issuer, as
