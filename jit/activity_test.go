@@ -275,6 +275,13 @@ func TestClientIP(t *testing.T) {
 		{"10.0.0.1:80", []string{"garbage"}, lb, "10.0.0.1"},
 		{"10.0.0.1:80", []string{"203.0.113.1, " + strings.Repeat("10.0.0.2, ", 20) + "10.0.0.3"}, lb, "10.0.0.2"},
 		{"192.0.2.7:4000", []string{"203.0.113.1"}, lb, "192.0.2.7"},
+		// Sixteen entries are read, the seventeenth is not.
+		{"10.0.0.1:80", []string{"203.0.113.1, " + strings.Repeat("10.0.0.2, ", 14) + "10.0.0.3"}, lb, "203.0.113.1"},
+		// Every comma separates entries, a leading one too.
+		{"10.0.0.1:80", []string{",198.51.100.1"}, lb, "198.51.100.1"},
+		// An address of up to 64 bytes is read, not one longer.
+		{"[2001:db8::5%" + strings.Repeat("z", 46) + "]:443", nil, nil, "2001:db8::5"},
+		{"[2001:db8::5%" + strings.Repeat("z", 47) + "]:443", nil, nil, "invalid IP"},
 	} {
 		t.Run(fmt.Sprint(tc.remote, tc.xff), func(t *testing.T) {
 			r := httptest.NewRequest(http.MethodGet, "/", nil)
