@@ -15,6 +15,8 @@ func TestIsDirectoryAttribute(t *testing.T) {
 		"URN:IETF:PARAMS:SCIM:schemas:core:2.0:User:title":                      true, // URNs' prefix is case-insensitive
 		"urn:samljit:scim:deleted":                                              true,
 		"urn:ietf:params:scim":                                                  false,
+		"urn:ietf:params:scim:":                                                 true, // the prefix itself is under it
+		"urn:samljit:scim:":                                                     true,
 		"urn:oid:2.5.4.11":                                                      false,
 		"http://schemas.microsoft.com/ws/2008/06/identity/claims/role":          false,
 		"":     false,

@@ -121,6 +121,16 @@ func testConnVersionAndRevision(t *testing.T, s userstore.ConnectionAdmin) {
 	v3 := version()
 	require.NoError(t, s.RemoveConnection(ctx, "acme"))
 	assert.Greater(t, version(), v3, "a removal is a change")
+
+	// With every connection removed, the list is empty and its version
+	// is the store's current one, not zero: a poller must not take the
+	// removals for no change.
+	require.NoError(t, s.RemoveConnection(ctx, "globex"))
+	list, v, err := s.ListConnections(ctx)
+	require.NoError(t, err)
+	assert.Empty(t, list)
+	assert.Equal(t, version(), v)
+	assert.Greater(t, v, v3)
 }
 
 func testConnDomainBelongsToOne(t *testing.T, s userstore.ConnectionAdmin) {
