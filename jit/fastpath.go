@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"regexp"
+	"strings"
 	"time"
 
 	"github.com/beevik/etree"
@@ -133,6 +134,9 @@ func (v *fastVerifier) fastAssertion(root *etree.Element, st structure, ids []st
 	}
 	if st.encrypted != nil {
 		return nil, declined("the assertion is encrypted")
+	}
+	if err := plainNames(root, 0); err != nil {
+		return nil, err
 	}
 	respSig, err := onlyChild(root, nsDSig, "Signature")
 	if err != nil {
@@ -887,4 +891,47 @@ func hasAttr(el *etree.Element, key string) bool {
 		}
 	}
 	return false
+}
+
+// maxNamespacesInScope is crewjam's bound (from its round-trip validator)
+// on the namespace declarations in scope at any element: canonicalizing
+// costs elements times declarations, before any digest is checked.
+const maxNamespacesInScope = 64
+
+// plainNames declines a document crewjam's round-trip validator might
+// refuse, which the fast path does not run: more than
+// maxNamespacesInScope declarations in scope (inScope are the
+// declarations of el's ancestors), or an element or attribute name that is
+// not a plain (possibly prefixed) name: a second colon, an empty part, or
+// a declaration of an empty namespace URI for a prefix. Such names
+// encoding/xml does not write back as it read them (CVE-2020-29509,
+// CVE-2020-29511); no IdP sends them.
+func plainNames(el *etree.Element, inScope int) error {
+	if !plainName(el.Space, el.Tag) {
+		return declined("element name %q:%q", el.Space, el.Tag)
+	}
+	for _, at := range el.Attr {
+		if !plainName(at.Space, at.Key) {
+			return declined("attribute name %q:%q", at.Space, at.Key)
+		}
+		if at.Space == "xmlns" || at.Space == "" && at.Key == "xmlns" {
+			if at.Space == "xmlns" && at.Value == "" {
+				return declined("prefix %q declared empty", at.Key)
+			}
+			inScope++
+		}
+	}
+	if inScope > maxNamespacesInScope {
+		return declined("more than %d namespace declarations in scope", maxNamespacesInScope)
+	}
+	for _, c := range el.ChildElements() {
+		if err := plainNames(c, inScope); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func plainName(space, local string) bool {
+	return local != "" && !strings.Contains(local, ":") && !strings.Contains(space, ":")
 }
