@@ -423,7 +423,11 @@ func populate(b *testing.B, dbPath string, n int) {
 //   - floor-ns: one etree parse of the response and goxmldsig's
 //     validation of the signed assertion with the IdP's certificate: what
 //     any SP that checks the signature must do
-//   - vs-samlsp, vs-parse, vs-floor: samljit-ns divided by each
+//   - verify-ns: samljit's validation alone, before the store: decode,
+//     parse, structural checks, the fast path's verification and
+//     reading, the assertion checks and the claims (jit.VerifyFast)
+//   - vs-samlsp, vs-parse, vs-floor: samljit-ns divided by each;
+//     verify-vs-floor: verify-ns divided by floor-ns
 func BenchmarkSignInPaired(b *testing.B) {
 	for _, groups := range []int{5, 150} {
 		for _, kind := range []string{"first", "returning"} {
@@ -457,9 +461,11 @@ func benchSignInPaired(b *testing.B, groups int, returning bool) {
 	}
 	bodies := mint(b, idp, users, b.N)
 	raws := make([][]byte, len(bodies))
+	b64s := make([]string, len(bodies))
 	for i, body := range bodies {
 		v, _ := url.ParseQuery(body)
-		raws[i], _ = base64.StdEncoding.DecodeString(v.Get("SAMLResponse"))
+		b64s[i] = v.Get("SAMLResponse")
+		raws[i], _ = base64.StdEncoding.DecodeString(b64s[i])
 	}
 	floor := signatureFloor(b, idp)
 	steps := []func(i int){
@@ -470,6 +476,11 @@ func benchSignInPaired(b *testing.B, groups int, returning bool) {
 			}
 		},
 		func(i int) { floor(raws[i]) },
+		func(i int) {
+			if err := jit.VerifyFast(ours, b64s[i]); err != nil {
+				b.Fatalf("verify %d: %v", i, err)
+			}
+		},
 	}
 	if withSAMLSP {
 		steps = append(steps, func(i int) { signInOK(b, postACS(bare, bodies[i])) })
@@ -493,14 +504,16 @@ func benchSignInPaired(b *testing.B, groups int, returning bool) {
 		slices.Sort(d)
 		return float64(d[len(d)/2].Nanoseconds())
 	}
-	ourNS, parseNS, floorNS := med(took[0]), med(took[1]), med(took[2])
+	ourNS, parseNS, floorNS, verifyNS := med(took[0]), med(took[1]), med(took[2]), med(took[3])
 	b.ReportMetric(ourNS, "samljit-ns")
 	b.ReportMetric(parseNS, "parse-ns")
 	b.ReportMetric(floorNS, "floor-ns")
+	b.ReportMetric(verifyNS, "verify-ns")
 	b.ReportMetric(ourNS/parseNS, "vs-parse")
 	b.ReportMetric(ourNS/floorNS, "vs-floor")
+	b.ReportMetric(verifyNS/floorNS, "verify-vs-floor")
 	if withSAMLSP {
-		spNS := med(took[3])
+		spNS := med(took[4])
 		b.ReportMetric(spNS, "samlsp-ns")
 		b.ReportMetric(ourNS/spNS, "vs-samlsp")
 	}

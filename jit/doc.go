@@ -16,8 +16,11 @@
 //  2. structure: exactly one assertion, namespace-correct Subject, NameID,
 //     Conditions and AuthnStatement, allowed signature and encryption
 //     algorithms (checked on the decrypted plaintext too);
-//  3. crewjam/saml verifies the signature against the connection's IdP
-//     metadata, the issuer, destination, status, InResponseTo and times;
+//  3. goxmldsig verifies the signature against the connection's IdP
+//     metadata on the same parse and the assertion is read from what it
+//     verified, then crewjam/saml's checks of the issuer, destination,
+//     status, InResponseTo and times run on it; an encrypted assertion or
+//     an unusual shape goes through crewjam/saml's own parser instead;
 //  4. our checks on the verified assertion, against the injected clock:
 //     an AudienceRestriction naming this SP, a bearer SubjectConfirmation
 //     whose Recipient is this ACS and whose InResponseTo is the request this

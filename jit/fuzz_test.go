@@ -51,6 +51,50 @@ const (
 // skew (about 4.5 minutes) are refused as too old, so long fuzzing runs
 // explore less past that point.
 func FuzzACS(f *testing.F) {
+	h := fuzzHarness(f, true)
+	idp := h.idp()
+	acs := fuzzRoot + "/saml/acs"
+	// What each seed must come to when this process posts it: refused
+	// (hostile) or accepted. Seeds are looked up by their exact bytes, so
+	// no mutation of the fuzzer matches, nor a seed another process built.
+	mustRefuse, mustAccept := map[string]string{}, map[string]string{}
+	for _, sd := range acsSeeds(f, h) {
+		f.Add(sd.raw)
+		if sd.good {
+			mustAccept[string(sd.raw)] = sd.name
+		} else {
+			mustRefuse[string(sd.raw)] = sd.name
+		}
+	}
+
+	f.Fuzz(func(t *testing.T, raw []byte) {
+		before := len(h.eventsOf(jit.EventCreated)) + len(h.eventsOf(jit.EventUpdated))
+		rec := postForm(t, h.mw, jittest.Form{ACS: acs, SAMLResponse: base64.StdEncoding.EncodeToString(raw)})
+		if name, ok := mustRefuse[string(raw)]; ok {
+			require.NotEqual(t, http.StatusSeeOther, rec.Code, "hostile seed %q was accepted", name)
+		}
+		if name, ok := mustAccept[string(raw)]; ok {
+			require.Equal(t, http.StatusSeeOther, rec.Code, "good seed %q was refused: %v", name, h.lastEvent().Err)
+		}
+		require.Empty(t, h.takeMismatches(), "the fast path and crewjam disagree")
+		switch rec.Code {
+		case http.StatusSeeOther:
+			e := h.lastEvent()
+			require.Contains(t, []jit.EventKind{jit.EventCreated, jit.EventUpdated}, e.Kind)
+			require.Equal(t, before+1, len(h.eventsOf(jit.EventCreated))+len(h.eventsOf(jit.EventUpdated)))
+			require.False(t, e.Key.IsZero())
+			require.Equal(t, idp.EntityID(), e.Key.Issuer)
+		default:
+			require.GreaterOrEqual(t, rec.Code, 400)
+			require.Regexp(t, correlationRE, rec.Body.String())
+		}
+	})
+}
+
+// fuzzHarness is FuzzACS's harness: fixed URLs, IdP entity ID and key
+// pairs, so that every process of a fuzzing run verifies and decrypts the
+// seeds alike, and the users the seeds sign in.
+func fuzzHarness(f testing.TB, allowIDPInitiated bool) *harness {
 	idpKey, idpCert, err := fixedKeyPair("samljit FuzzACS IdP")
 	require.NoError(f, err)
 	spKey, spCert, err := fixedKeyPair("samljit FuzzACS SP")
@@ -63,27 +107,32 @@ func FuzzACS(f *testing.F) {
 		configure: func(o *jit.Options) {
 			o.RootURL = fuzzRoot
 			o.Key, o.Certificate = spKey, spCert
-			o.Connections[0].AllowIDPInitiated = true
+			o.Connections[0].AllowIDPInitiated = allowIDPInitiated
 			o.MaxResponseBytes = fuzzMaxResponse
 		},
 	})
-	idp := h.idp()
 	for _, p := range []string{"p-fuzz", "p-comment", victim, admin} {
-		idp.AddUser(person(p, p+"@example.com", "Fuzz", "Er", "g1"))
+		h.idp().AddUser(person(p, p+"@example.com", "Fuzz", "Er", "g1"))
 	}
+	return h
+}
+
+// acsSeed is one response of FuzzACS's corpus, and whether this process
+// must accept it (good) or refuse it.
+type acsSeed struct {
+	name string
+	raw  []byte
+	good bool
+}
+
+// acsSeeds builds FuzzACS's corpus with h's IdP: every case of the hostile
+// suites and responses that are accepted (see FuzzACS).
+func acsSeeds(f testing.TB, h *harness) []acsSeed {
+	var seeds []acsSeed
+	idp := h.idp()
 	acs := fuzzRoot + "/saml/acs"
-	// What each seed must come to when this process posts it: refused
-	// (hostile) or accepted. Seeds are looked up by their exact bytes, so
-	// no mutation of the fuzzer matches, nor a seed another process built.
-	mustRefuse, mustAccept := map[string]string{}, map[string]string{}
-	hostile := func(name string, raw []byte) {
-		f.Add(raw)
-		mustRefuse[string(raw)] = name
-	}
-	good := func(name string, raw []byte) {
-		f.Add(raw)
-		mustAccept[string(raw)] = name
-	}
+	hostile := func(name string, raw []byte) { seeds = append(seeds, acsSeed{name, raw, false}) }
+	good := func(name string, raw []byte) { seeds = append(seeds, acsSeed{name, raw, true}) }
 	// build signs an IdP-initiated response for nameID with p, forged as
 	// tc says (its idp options are those p was started with).
 	build := func(p *jittest.IdP, nameID string, tc hostileCase) []byte {
@@ -167,28 +216,7 @@ func FuzzACS(f *testing.F) {
 	} {
 		hostile("literal", []byte(raw))
 	}
-
-	f.Fuzz(func(t *testing.T, raw []byte) {
-		before := len(h.eventsOf(jit.EventCreated)) + len(h.eventsOf(jit.EventUpdated))
-		rec := postForm(t, h.mw, jittest.Form{ACS: acs, SAMLResponse: base64.StdEncoding.EncodeToString(raw)})
-		if name, ok := mustRefuse[string(raw)]; ok {
-			require.NotEqual(t, http.StatusSeeOther, rec.Code, "hostile seed %q was accepted", name)
-		}
-		if name, ok := mustAccept[string(raw)]; ok {
-			require.Equal(t, http.StatusSeeOther, rec.Code, "good seed %q was refused: %v", name, h.lastEvent().Err)
-		}
-		switch rec.Code {
-		case http.StatusSeeOther:
-			e := h.lastEvent()
-			require.Contains(t, []jit.EventKind{jit.EventCreated, jit.EventUpdated}, e.Kind)
-			require.Equal(t, before+1, len(h.eventsOf(jit.EventCreated))+len(h.eventsOf(jit.EventUpdated)))
-			require.False(t, e.Key.IsZero())
-			require.Equal(t, idp.EntityID(), e.Key.Issuer)
-		default:
-			require.GreaterOrEqual(t, rec.Code, 400)
-			require.Regexp(t, correlationRE, rec.Body.String())
-		}
-	})
+	return seeds
 }
 
 // padTo appends a comment to raw, after its root element, so that it is

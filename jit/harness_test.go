@@ -79,8 +79,9 @@ type harness struct {
 	idps   map[string]*jittest.IdP
 	logs   *syncBuffer
 
-	mu     sync.Mutex
-	events []jit.Event
+	mu         sync.Mutex
+	events     []jit.Event
+	mismatches []string // where the fast path and crewjam disagree
 }
 
 type harnessConfig struct {
@@ -149,6 +150,18 @@ func newHarness(t testing.TB, cfg harnessConfig) *harness {
 	mw, err := jit.New(context.Background(), opts)
 	require.NoError(t, err)
 	h.mw = mw
+	// Every response of every test on the harness also goes through both
+	// the fast path and crewjam, the oracle.
+	jit.SetOracle(mw, func(msg string) {
+		h.mu.Lock()
+		defer h.mu.Unlock()
+		h.mismatches = append(h.mismatches, msg)
+	})
+	t.Cleanup(func() {
+		for _, msg := range h.takeMismatches() {
+			t.Errorf("fast path and crewjam disagree: %s", msg)
+		}
+	})
 
 	mux := http.NewServeMux()
 	mux.Handle("/saml/", mw)
@@ -166,6 +179,16 @@ func newHarness(t testing.TB, cfg harnessConfig) *harness {
 	handler = mux
 	hmu.Unlock()
 	return h
+}
+
+// takeMismatches returns, and forgets, where the fast path and crewjam
+// disagreed.
+func (h *harness) takeMismatches() []string {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	m := h.mismatches
+	h.mismatches = nil
+	return m
 }
 
 // idp returns the IdP of the only or the named connection.

@@ -17,6 +17,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/beevik/etree"
 	"github.com/crewjam/saml"
 	"github.com/gorilla/securecookie"
 	"github.com/gorilla/sessions"
@@ -58,6 +59,11 @@ type Middleware struct {
 	linker      userstore.Linker      // set when the store can look users up by email and link
 	signInStore userstore.SignInStore // set when the store is the replay cache and can do both at once
 	activity    *activity             // Options.Activity; nil when nothing is reported
+
+	// crossCheck, set only by this package's tests, sees every response
+	// that passes the structural checks, to run it through both the fast
+	// path and crewjam (fastpath_oracle_test.go).
+	crossCheck func(s *signIn, raw []byte, root *etree.Element, st structure, ids []string)
 
 	conns  []*connection
 	byName map[string]*connection

@@ -47,12 +47,14 @@ type idpSnapshot struct {
 	sloRespURL string        // where LogoutResponses go
 	validUntil time.Time     // zero when the metadata sets none
 	cache      time.Duration // the metadata's cacheDuration; zero when none
+	fast       *fastVerifier // the sign-in fast path for sp; nil when sp is configured beyond it
 }
 
 // newSnapshot builds the snapshot of c for the IdP metadata md.
 func (c *connection) newSnapshot(md *saml.EntityDescriptor) (*idpSnapshot, error) {
 	s := &idpSnapshot{sp: c.spBase}
 	s.sp.IDPMetadata = md
+	s.fast = newFastVerifier(&s.sp)
 	s.validUntil, s.cache = metadataValidity(md)
 	for _, b := range []string{saml.HTTPRedirectBinding, saml.HTTPPostBinding} {
 		if loc := s.sp.GetSSOBindingLocation(b); loc != "" {

@@ -12,27 +12,36 @@ import (
 	"github.com/crewjam/saml/xmlenc"
 )
 
-// This file is the validation layer that runs around crewjam/saml v0.6.3.
-// crewjam verifies the signatures and, since v0.6, refuses on its own most
-// of what v0.5.1 mishandled (TestCrewjamGapsClosed records, case by case,
-// what it refuses alone). What stays here is what crewjam still allows or
-// allows only as an option, and cheap structural checks kept as a guard
-// against a regression in it:
-//   - before crewjam parses the bytes: an input bound on depth, no
+// This file is the validation layer of a sign-in. The response is parsed
+// once, with etree (parseXML), and everything runs on that tree:
+//   - structural checks (checkResponse): an input bound on depth, no
 //     directive, comment or processing instruction; exactly one assertion
 //     in the whole document; namespace-exact, counted children where
 //     identity and validity are read (crewjam v0.6.3 accepts a second,
 //     foreign-namespace NameID after the real one); at most one Signature
 //     per element and exactly one Reference; an allowlist of signature,
 //     digest, key-transport and block-encryption algorithms;
-//   - after crewjam accepts it: the decrypted copy of an encrypted
-//     assertion is checked like a plain one (only after crewjam has
+//   - the fast path (fastpath.go): goxmldsig verifies the signatures on
+//     this tree, as crewjam calls it, and the assertion is read from the
+//     element goxmldsig returns, then crewjam's protocol checks, ported;
+//   - when the fast path declines (an encrypted assertion, a shape it
+//     does not reproduce exactly, or anything it would refuse), crewjam's
+//     ParseXMLResponse decides instead, as before the fast path: it parses
+//     the bytes again behind its round-trip validator, verifies and
+//     decrypts, and the decrypted copy of an encrypted assertion is then
+//     checked like a plain one (checkDecrypted, only after crewjam has
 //     authenticated the Response where CBC needs it, so this layer is
-//     never a decryption oracle), and the semantic checks of checks below,
+//     never a decryption oracle);
+//   - on either path's assertion, the semantic checks of checks below,
 //     judged with the injected clock and this package's skew, which are
 //     stricter than crewjam's: every AudienceRestriction must name this SP
 //     alone, and every bearer SubjectConfirmation must pass, where crewjam
 //     needs one.
+//
+// crewjam stays the oracle: fastpath_oracle_test.go runs every response
+// of the harness tests, FuzzFastPath's and the captured one through both
+// paths and fails when the fast path accepts what crewjam with these
+// checks refuses, or reads a different identity.
 
 const (
 	nsProtocol  = "urn:oasis:names:tc:SAML:2.0:protocol"
@@ -103,10 +112,10 @@ func decodeResponse(b64 string, max int) ([]byte, error) {
 // parseXML parses untrusted XML for the structural checks, refusing
 // directives (DOCTYPE, ENTITY) and trees deeper than maxDepth.
 //
-// It does not run the round-trip stability check (xrv): crewjam runs it on
-// the response, and on every plaintext it decrypts, before it reads them,
-// and nothing here accepts a response on its own; these checks only refuse.
-// Running xrv twice was a quarter of a sign-in's CPU (BENCHMARKS.md).
+// It does not run the round-trip stability check (xrv): what the fast path
+// reads is read from this tree (through goxmldsig's verified copy of it),
+// never through a second parser, so no round trip can differ; crewjam,
+// which re-reads the bytes with encoding/xml, runs xrv itself on its path.
 func parseXML(raw []byte, maxDepth int) (*etree.Element, error) {
 	doc := etree.NewDocument()
 	doc.ReadSettings.MaxDepth = maxDepth
