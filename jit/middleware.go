@@ -52,12 +52,14 @@ type Middleware struct {
 	log         *slog.Logger
 	onEvent     func(context.Context, Event)
 	renderError func(http.ResponseWriter, *http.Request, *Failure)
-	spKey       *rsa.PrivateKey       // Options.Key, when it is an RSA key
-	decryptKeys []*rsa.PrivateKey     // spKey (if any), then Options.NextKey and Options.DecryptionKeys
-	rollover    keyRollover           // the SP's next key pair (keyrollover.go)
-	linker      userstore.Linker      // set when the store can look users up by email and link
-	signInStore userstore.SignInStore // set when the store is the replay cache and can do both at once
-	activity    *activity             // Options.Activity; nil when nothing is reported
+	spKey       *rsa.PrivateKey           // Options.Key, when it is an RSA key
+	decryptKeys []*rsa.PrivateKey         // spKey (if any), then Options.NextKey and Options.DecryptionKeys
+	rollover    keyRollover               // the SP's next key pair (keyrollover.go)
+	linker      userstore.Linker          // set when the store can look users up by email and link
+	signInStore userstore.SignInStore     // set when the store is the replay cache and can do both at once
+	signInWith  userstore.SignInWithStore // set when signInStore can also read the email's users (and record the session) in the same transaction
+	sessionInTx bool                      // signInWith is also the session records: the session is recorded with the user
+	activity    *activity                 // Options.Activity; nil when nothing is reported
 
 	conns  []*connection
 	byName map[string]*connection
@@ -142,6 +144,8 @@ func New(ctx context.Context, opts Options) (*Middleware, error) {
 		// The store is its own replay cache: record and provision in
 		// one transaction when it can.
 		m.signInStore, _ = m.store.(userstore.SignInStore)
+		m.signInWith, _ = m.store.(userstore.SignInWithStore)
+		m.sessionInTx = m.signInWith != nil && sameValue(m.records, m.store)
 	}
 	root, err := checkRootURL(opts.RootURL)
 	if err != nil {

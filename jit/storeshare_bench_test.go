@@ -61,6 +61,11 @@ func (t *timedStore) SignIn(ctx context.Context, issuer, assertionID string, exp
 	return t.s.SignIn(ctx, issuer, assertionID, expires, key, now, decide)
 }
 
+func (t *timedStore) SignInWith(ctx context.Context, r userstore.SignInRequest) (userstore.Provisioned, error) {
+	defer t.since("SignIn", time.Now())
+	return t.s.SignInWith(ctx, r)
+}
+
 func (t *timedStore) LookupEmail(ctx context.Context, email string) ([]userstore.User, error) {
 	defer t.since("LookupEmail", time.Now())
 	return t.s.LookupEmail(ctx, email)
