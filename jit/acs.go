@@ -247,10 +247,13 @@ func (m *Middleware) facts(s *signIn) *signInFacts {
 //
 // A returning user's sign-in is one transaction with no read before it:
 // decide meets the stored user inside the transaction. So is a first
-// sign-in whose decision needs nothing from outside. When it does need
-// something (the users holding the email, a hook's answer), it cannot have
-// it inside the transaction: SignIn's decide may not call the store, and
-// the application's hooks run outside any transaction. decide's need then
+// sign-in whose decision needs nothing from outside, and, on a
+// [userstore.SignInWithStore], one that needs only the users holding the
+// email, which the store reads inside the transaction. When it needs
+// something else (a hook's answer, or the email's users from a plain
+// SignInStore), it cannot have it inside the transaction: SignIn's decide
+// may not call the store, and the application's hooks run outside any
+// transaction. decide's need then
 // ends the transaction with errNeedFacts, which writes nothing; the facts
 // are gathered outside and the transaction runs once more with them. A
 // first sign-in the decision refuses ends it the same way and is refused
