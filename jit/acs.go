@@ -32,8 +32,11 @@ type signIn struct {
 	returnTo  string
 	relay     string // RelayState naming this browser's request cookie
 	solicited bool
-	trace     *Trace             // set by Explain: every check is recorded
-	record    *userstore.Session // the session record written with the user, when the store could
+	trace     *Trace // set by Explain: every check is recorded
+
+	// record is the session record written with the user, in the
+	// sign-in's transaction, when the store could.
+	record *userstore.Session
 }
 
 // step records the outcome of one check when the sign-in is traced, and
@@ -253,8 +256,8 @@ func (m *Middleware) facts(s *signIn) *signInFacts {
 // something else (a hook's answer, or the email's users from a plain
 // SignInStore), it cannot have it inside the transaction: SignIn's decide
 // may not call the store, and the application's hooks run outside any
-// transaction. decide's need then
-// ends the transaction with errNeedFacts, which writes nothing; the facts
+// transaction. decide's need then ends the transaction with
+// errNeedFacts, which writes nothing; the facts
 // are gathered outside and the transaction runs once more with them. A
 // first sign-in the decision refuses ends it the same way and is refused
 // outside, so that its reason reads alike on every store, not wrapped in

@@ -52,14 +52,18 @@ type Middleware struct {
 	log         *slog.Logger
 	onEvent     func(context.Context, Event)
 	renderError func(http.ResponseWriter, *http.Request, *Failure)
-	spKey       *rsa.PrivateKey           // Options.Key, when it is an RSA key
-	decryptKeys []*rsa.PrivateKey         // spKey (if any), then Options.NextKey and Options.DecryptionKeys
-	rollover    keyRollover               // the SP's next key pair (keyrollover.go)
-	linker      userstore.Linker          // set when the store can look users up by email and link
-	signInStore userstore.SignInStore     // set when the store is the replay cache and can do both at once
-	signInWith  userstore.SignInWithStore // set when signInStore can also read the email's users (and record the session) in the same transaction
-	sessionInTx bool                      // signInWith is also the session records: the session is recorded with the user
-	activity    *activity                 // Options.Activity; nil when nothing is reported
+	spKey       *rsa.PrivateKey       // Options.Key, when it is an RSA key
+	decryptKeys []*rsa.PrivateKey     // spKey (if any), then Options.NextKey and Options.DecryptionKeys
+	rollover    keyRollover           // the SP's next key pair (keyrollover.go)
+	linker      userstore.Linker      // set when the store can look users up by email and link
+	signInStore userstore.SignInStore // set when the store is the replay cache and can do both at once
+	activity    *activity             // Options.Activity; nil when nothing is reported
+
+	// signInWith is set when signInStore can also read a first
+	// sign-in's email holders in its transaction; sessionInTx when it is
+	// the session records too, which it then records in that transaction.
+	signInWith  userstore.SignInWithStore
+	sessionInTx bool
 
 	conns  []*connection
 	byName map[string]*connection
