@@ -33,6 +33,10 @@ type signIn struct {
 	relay     string // RelayState naming this browser's request cookie
 	solicited bool
 	trace     *Trace // set by Explain: every check is recorded
+
+	// record is the session record written with the user, in the
+	// sign-in's transaction, when the store could.
+	record *userstore.Session
 }
 
 // step records the outcome of one check when the sign-in is traced, and
@@ -264,11 +268,14 @@ func (m *Middleware) facts(s *signIn) *signInFacts {
 //
 // A returning user's sign-in is one transaction with no read before it:
 // decide meets the stored user inside the transaction. So is a first
-// sign-in whose decision needs nothing from outside. When it does need
-// something (the users holding the email, a hook's answer), it cannot have
-// it inside the transaction: SignIn's decide may not call the store, and
-// the application's hooks run outside any transaction. decide's need then
-// ends the transaction with errNeedFacts, which writes nothing; the facts
+// sign-in whose decision needs nothing from outside, and, on a
+// [userstore.SignInWithStore], one that needs only the users holding the
+// email, which the store reads inside the transaction. When it needs
+// something else (a hook's answer, or the email's users from a plain
+// SignInStore), it cannot have it inside the transaction: SignIn's decide
+// may not call the store, and the application's hooks run outside any
+// transaction. decide's need then ends the transaction with
+// errNeedFacts, which writes nothing; the facts
 // are gathered outside and the transaction runs once more with them. A
 // first sign-in the decision refuses ends it the same way and is refused
 // outside, so that its reason reads alike on every store, not wrapped in
@@ -312,14 +319,21 @@ func writeErr(op string, err error) error {
 }
 
 // signInTx is one SignIn transaction: it records the assertion and writes
-// what decide decides about the stored user it meets.
+// what decide decides about the stored user it meets. On a
+// [userstore.SignInWithStore] the same transaction also reads the users
+// holding the email of a first sign-in, for decide, and records the
+// session when the store keeps the sessions too (s.record is then set).
 func (m *Middleware) signInTx(ctx context.Context, s *signIn, f *signInFacts) (userstore.Provisioned, error) {
-	return m.signInStore.SignIn(ctx, s.conn.issuer, s.assertion.ID, s.expires, s.key, s.now, func(before *userstore.User) (userstore.Profile, error) {
+	decideIn := func(st userstore.SignInState) (userstore.Profile, error) {
+		if st.EmailLooked {
+			// Kept for the decision outside should this one stop.
+			f.emailUsers, f.emailLooked = st.EmailUsers, true
+		}
 		g := *f
-		g.stored = before
+		g.stored = st.Before
 		switch v := decide(&s.conn.policy, &g); v.action {
 		case actionRefuse:
-			if before == nil {
+			if st.Before == nil {
 				// A first sign-in's refusal is decided outside,
 				// where its reason is not wrapped by the store.
 				return userstore.Profile{}, errNeedFacts
@@ -332,7 +346,28 @@ func (m *Middleware) signInTx(ctx context.Context, s *signIn, f *signInFacts) (u
 			// which is not this write.
 			return userstore.Profile{}, errNeedFacts
 		}
-	})
+	}
+	if m.signInWith == nil {
+		return m.signInStore.SignIn(ctx, s.conn.issuer, s.assertion.ID, s.expires, s.key, s.now, func(before *userstore.User) (userstore.Profile, error) {
+			return decideIn(userstore.SignInState{Before: before})
+		})
+	}
+	req := userstore.SignInRequest{Issuer: s.conn.issuer, AssertionID: s.assertion.ID, Expires: s.expires, Key: s.key, Now: s.now, Decide: decideIn}
+	if f.linker && !f.emailLooked {
+		req.Email = f.profile.Email
+	}
+	if m.sessionInTx {
+		rec, err := m.sessionRecord(s)
+		if err != nil {
+			return userstore.Provisioned{}, err
+		}
+		req.Session = &rec
+	}
+	p, err := m.signInWith.SignInWith(ctx, req)
+	if err == nil && req.Session != nil && p.User.Status == userstore.Active {
+		s.record = req.Session
+	}
+	return p, err
 }
 
 // errNeedFacts ends a SignIn transaction, writing nothing, when the

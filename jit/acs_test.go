@@ -311,6 +311,17 @@ func (f *failingStore) SignIn(ctx context.Context, issuer, id string, expires ti
 	return f.Store.SignIn(ctx, issuer, id, expires, k, now, decide)
 }
 
+// SignInWith fails like Provision, for memstore's one-transaction sign-in.
+func (f *failingStore) SignInWith(ctx context.Context, r userstore.SignInRequest) (userstore.Provisioned, error) {
+	f.mu.Lock()
+	err := f.fail
+	f.mu.Unlock()
+	if err != nil {
+		return userstore.Provisioned{}, err
+	}
+	return f.Store.SignInWith(ctx, r)
+}
+
 func TestStoreErrorGives503AndNothingStored(t *testing.T) {
 	st := &failingStore{Store: memstore.New(), fail: errors.New("disk I/O error")}
 	h := newHarness(t, harnessConfig{store: st})

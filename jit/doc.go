@@ -33,20 +33,26 @@
 //     is updated by the sync rules and roles, or refused by them; a first
 //     sign-in meets brownfield email conflicts and links, creation allowed,
 //     and the BeforeCreate hook. The email lookup and the application's
-//     hooks run outside any store transaction;
+//     hooks run outside any store transaction (the email lookup inside it
+//     on a [userstore.SignInWithStore]);
 //  7. the assertion ID is consumed in the [userstore.ReplayCache] together
 //     with the write, so that a second use of the assertion is refused,
 //     across restarts and instances that share the store. Where the store
 //     is a [userstore.SignInStore] that keeps the replay record itself, a
 //     sign-in is one transaction with no lookup before it: the stored user
 //     is read inside it, and a suspended user refused before anything of
-//     the user is written (the assertion stays recorded). A first sign-in
-//     whose decision needs the email lookup or a hook's answer ends that
-//     transaction without writing, and runs it once more when they are in.
+//     the user is written (the assertion stays recorded). On a
+//     [userstore.SignInWithStore] the same transaction reads the users
+//     holding a first sign-in's email and records the session, so a first
+//     sign-in is one transaction too. A first sign-in whose decision needs
+//     a hook's answer (or, on a plain SignInStore, the email lookup) ends
+//     that transaction without writing, and runs it once more when they
+//     are in.
 //     With any other store, [userstore.Store.Lookup] runs first (a
 //     suspended user is refused before any write), then the assertion is
 //     recorded and the user created or updated;
-//  8. a session is recorded in [Options.Sessions] (the store, normally)
+//  8. a session is recorded in [Options.Sessions] (the store, normally;
+//     then with the user's write, on a [userstore.SignInWithStore])
 //     and a fresh session cookie holding only its ID is issued, an [Event]
 //     is emitted and the browser is redirected to where it started. Every
 //     later request reads the session record and its user in one store

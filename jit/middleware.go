@@ -60,6 +60,12 @@ type Middleware struct {
 	signInStore userstore.SignInStore // set when the store is the replay cache and can do both at once
 	activity    *activity             // Options.Activity; nil when nothing is reported
 
+	// signInWith is set when signInStore can also read a first
+	// sign-in's email holders in its transaction; sessionInTx when it is
+	// the session records too, which it then records in that transaction.
+	signInWith  userstore.SignInWithStore
+	sessionInTx bool
+
 	// crossCheck, set only by this package's tests, sees every response
 	// that passes the structural checks, to run it through both the fast
 	// path and crewjam (fastpath_oracle_test.go).
@@ -148,6 +154,8 @@ func New(ctx context.Context, opts Options) (*Middleware, error) {
 		// The store is its own replay cache: record and provision in
 		// one transaction when it can.
 		m.signInStore, _ = m.store.(userstore.SignInStore)
+		m.signInWith, _ = m.store.(userstore.SignInWithStore)
+		m.sessionInTx = m.signInWith != nil && sameValue(m.records, m.store)
 	}
 	root, err := checkRootURL(opts.RootURL)
 	if err != nil {

@@ -121,7 +121,8 @@ type Options struct {
 	// When the store keeps the replay record itself (Replay nil, or the
 	// same value as Store) and implements [userstore.SignInStore], a
 	// sign-in records the assertion and writes the user in one
-	// transaction. A Replay that is another cache makes every sign-in
+	// transaction ([userstore.SignInWithStore]: a first sign-in's email
+	// lookup and the session record too). A Replay that is another cache makes every sign-in
 	// take separate steps instead: record the assertion in Replay, look
 	// the user up and write it in Store, and release the record if the
 	// write fails. That is correct but slower, and the record and the
@@ -150,6 +151,9 @@ type Options struct {
 	// with it ([userstore.Sessions.LookupSession]), so it must keep its
 	// sessions beside Store's users: set it apart from Store only when
 	// Store is a wrapper that hides the interface of the store it wraps.
+	// When Sessions is Store (nil, or the same value) and Store is a
+	// [userstore.SignInWithStore], a sign-in records its session in the
+	// same transaction as the user's write and the assertion's record.
 	Sessions userstore.Sessions
 
 	// SessionStore, when set, replaces the cookie store built from

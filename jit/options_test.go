@@ -22,15 +22,32 @@ import (
 )
 
 // countingStore is a SQLite store that counts how sign-ins reach it: one
-// SignIn transaction, or a separate ConsumeAssertion.
+// SignIn or SignInWith call per transaction, separate ConsumeAssertion
+// calls, and the email lookups and session records made apart from a
+// transaction.
 type countingStore struct {
 	*sqlitestore.Store
-	signIns, consumes atomic.Int32
+	signIns, consumes, lookups, sessions atomic.Int32
 }
 
 func (c *countingStore) SignIn(ctx context.Context, issuer, id string, expires time.Time, k userstore.Key, now time.Time, decide func(*userstore.User) (userstore.Profile, error)) (userstore.Provisioned, error) {
 	c.signIns.Add(1)
 	return c.Store.SignIn(ctx, issuer, id, expires, k, now, decide)
+}
+
+func (c *countingStore) SignInWith(ctx context.Context, r userstore.SignInRequest) (userstore.Provisioned, error) {
+	c.signIns.Add(1)
+	return c.Store.SignInWith(ctx, r)
+}
+
+func (c *countingStore) LookupEmail(ctx context.Context, email string) ([]userstore.User, error) {
+	c.lookups.Add(1)
+	return c.Store.LookupEmail(ctx, email)
+}
+
+func (c *countingStore) CreateSession(ctx context.Context, s userstore.Session) error {
+	c.sessions.Add(1)
+	return c.Store.CreateSession(ctx, s)
 }
 
 func (c *countingStore) ConsumeAssertion(ctx context.Context, issuer, id string, expires, now time.Time) error {
@@ -160,37 +177,55 @@ type noEmailStore struct {
 	userstore.SignInStore
 }
 
-// TestSignInTransactions: a returning sign-in is one SignIn transaction;
-// so is a first sign-in whose decision needs nothing from outside it. One
+// signInOnlyStore is a SignInStore and Linker that is no SignInWithStore:
+// the users holding an email are looked up apart from the transaction.
+type signInOnlyStore struct {
+	testStore
+	userstore.SignInStore
+	userstore.Linker
+}
+
+// TestSignInTransactions: a returning sign-in is one transaction; so is a
+// first sign-in on a SignInWithStore, which reads the users holding the
+// email and records the session in it, and a first sign-in whose decision
+// needs nothing from outside. On a store that is no SignInWithStore, one
 // that needs the users holding its email ends the first transaction
-// without writing and runs a second.
+// without writing, looks them up and runs a second.
 func TestSignInTransactions(t *testing.T) {
 	for _, tt := range []struct {
-		name  string
-		email bool
-		first int32
+		name           string
+		wrap           func(cs *countingStore) testStore
+		first, lookups int32
+		sessionsApart  int32 // CreateSession calls of the two sign-ins
 	}{
-		{name: "EmailLookupNeeded", email: true, first: 2},
-		{name: "NothingNeededFromOutside", first: 1},
+		{name: "SignInWith", wrap: func(cs *countingStore) testStore { return cs }, first: 1},
+		{name: "EmailLookupNeeded", wrap: func(cs *countingStore) testStore {
+			return signInOnlyStore{testStore: cs, SignInStore: cs, Linker: cs}
+		}, first: 2, lookups: 1, sessionsApart: 2},
+		{name: "NothingNeededFromOutside", wrap: func(cs *countingStore) testStore {
+			return noEmailStore{testStore: cs, SignInStore: cs}
+		}, first: 1, sessionsApart: 2},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			sq, _ := openSQLite(t, filepath.Join(t.TempDir(), "users.db"))
 			cs := &countingStore{Store: sq}
-			var st testStore = cs
-			if !tt.email {
-				st = noEmailStore{testStore: cs, SignInStore: cs}
-			}
-			h := newHarness(t, harnessConfig{store: st})
+			h := newHarness(t, harnessConfig{store: tt.wrap(cs)})
 			h.idp().AddUser(person("p-ada", "ada@example.com", "Ada", "Lovelace"))
-			resp, body := h.signIn(h.client(), "", "p-ada")
+			c := h.client()
+			resp, body := h.signIn(c, "", "p-ada")
 			require.Equal(t, http.StatusSeeOther, resp.StatusCode, body)
 			require.Equal(t, jit.EventCreated, h.lastEvent().Kind)
 			assert.Equal(t, tt.first, cs.signIns.Load(), "transactions of the first sign-in")
+			assert.Equal(t, tt.lookups, cs.lookups.Load(), "email lookups apart from the transaction")
+			resp, u := h.me(c)
+			require.Equal(t, http.StatusOK, resp.StatusCode, "the session recorded is live")
+			assert.Equal(t, "p-ada", u.Key.Subject)
 
 			resp, body = h.signIn(h.client(), "", "p-ada")
 			require.Equal(t, http.StatusSeeOther, resp.StatusCode, body)
 			require.Equal(t, jit.EventUpdated, h.lastEvent().Kind)
 			assert.Equal(t, tt.first+1, cs.signIns.Load(), "a returning sign-in is one transaction")
+			assert.Equal(t, tt.sessionsApart, cs.sessions.Load(), "sessions recorded apart from the transaction")
 			assert.Zero(t, cs.consumes.Load())
 		})
 	}

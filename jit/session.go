@@ -218,16 +218,19 @@ func (m *Middleware) takeTracked(r *http.Request, c *connection, relay string) (
 // suspended or deleted meanwhile), no cookie is set. The error wraps
 // ErrStoreUnavailable.
 func (m *Middleware) startSession(w http.ResponseWriter, r *http.Request, s *signIn) error {
-	id, err := userstore.NewSessionID()
-	if err != nil {
-		return storeErr("create session", err)
-	}
-	idn := s.identity
-	rec := userstore.Session{ID: id, Key: s.key, Connection: s.conn.name, SessionIndex: idn.SessionIndex,
-		NameID:    userstore.NameID{Value: idn.NameID, Format: idn.NameIDFormat, NameQualifier: idn.NameQualifier, SPNameQualifier: idn.SPNameQualifier},
-		CreatedAt: s.now, ExpiresAt: s.session}
-	if err := m.records.CreateSession(r.Context(), rec); err != nil {
-		return storeErr("create session", err)
+	var id string
+	if s.record != nil {
+		// Recorded with the user, in the sign-in's transaction.
+		id = s.record.ID
+	} else {
+		rec, err := m.sessionRecord(s)
+		if err != nil {
+			return err
+		}
+		if err := m.records.CreateSession(r.Context(), rec); err != nil {
+			return storeErr("create session", err)
+		}
+		id = rec.ID
 	}
 	gs := sessions.NewSession(m.sessions, m.sessionName)
 	gs.IsNew = true
@@ -244,6 +247,19 @@ func (m *Middleware) startSession(w http.ResponseWriter, r *http.Request, s *sig
 		return fmt.Errorf("%w: save session: %w", ErrStoreUnavailable, err)
 	}
 	return nil
+}
+
+// sessionRecord returns the session record of the sign-in s, with a new
+// ID. Its error wraps ErrStoreUnavailable.
+func (m *Middleware) sessionRecord(s *signIn) (userstore.Session, error) {
+	id, err := userstore.NewSessionID()
+	if err != nil {
+		return userstore.Session{}, storeErr("create session", err)
+	}
+	idn := s.identity
+	return userstore.Session{ID: id, Key: s.key, Connection: s.conn.name, SessionIndex: idn.SessionIndex,
+		NameID:    userstore.NameID{Value: idn.NameID, Format: idn.NameIDFormat, NameQualifier: idn.NameQualifier, SPNameQualifier: idn.SPNameQualifier},
+		CreatedAt: s.now, ExpiresAt: s.session}, nil
 }
 
 func (m *Middleware) cookieOptions(maxAge int) *sessions.Options {

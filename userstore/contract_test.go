@@ -46,6 +46,7 @@ func TestSignInSideCannotDeprovision(t *testing.T) {
 		reflect.TypeOf((*userstore.Store)(nil)).Elem(),
 		reflect.TypeOf((*userstore.ReplayCache)(nil)).Elem(),
 		reflect.TypeOf((*userstore.SignInStore)(nil)).Elem(),
+		reflect.TypeOf((*userstore.SignInWithStore)(nil)).Elem(),
 		reflect.TypeOf((*userstore.Linker)(nil)).Elem(),
 		reflect.TypeOf((*userstore.Sessions)(nil)).Elem(),
 		// A directory that may change status (SCIM) is given an Admin

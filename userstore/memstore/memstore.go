@@ -1,7 +1,7 @@
 // Package memstore is an in-memory implementation of [userstore.Store],
 // [userstore.ReplayCache], [userstore.Admin], [userstore.SignInStore],
-// [userstore.Linker], [userstore.Sessions], [userstore.Directory] and
-// [userstore.GroupDirectory].
+// [userstore.SignInWithStore], [userstore.Linker], [userstore.Sessions],
+// [userstore.Directory] and [userstore.GroupDirectory].
 //
 // It keeps everything in the process's memory, so users, sessions and
 // replay records are lost when the process exits and are not shared
@@ -58,13 +58,14 @@ type Store struct {
 
 // Interface checks.
 var (
-	_ userstore.Store        = (*Store)(nil)
-	_ userstore.ReplayCache  = (*Store)(nil)
-	_ userstore.Admin        = (*Store)(nil)
-	_ userstore.SignInStore  = (*Store)(nil)
-	_ userstore.LazySessions = (*Store)(nil)
-	_ userstore.Linker       = (*Store)(nil)
-	_ userstore.Sessions     = (*Store)(nil)
+	_ userstore.Store           = (*Store)(nil)
+	_ userstore.ReplayCache     = (*Store)(nil)
+	_ userstore.Admin           = (*Store)(nil)
+	_ userstore.SignInStore     = (*Store)(nil)
+	_ userstore.SignInWithStore = (*Store)(nil)
+	_ userstore.LazySessions    = (*Store)(nil)
+	_ userstore.Linker          = (*Store)(nil)
+	_ userstore.Sessions        = (*Store)(nil)
 )
 
 // New returns an empty Store.
@@ -170,42 +171,75 @@ func (s *Store) emailFreeLocked(key userstore.Key, email, self string) error {
 // store. A suspended user is returned as stored with Before set to the same
 // record: the call did not create it.
 func (s *Store) SignIn(ctx context.Context, issuer, assertionID string, expires time.Time, key userstore.Key, now time.Time, decide func(before *userstore.User) (userstore.Profile, error)) (userstore.Provisioned, error) {
+	return s.SignInWith(ctx, userstore.SignInRequest{Issuer: issuer, AssertionID: assertionID, Expires: expires, Key: key, Now: now,
+		Decide: func(st userstore.SignInState) (userstore.Profile, error) { return decide(st.Before) }})
+}
+
+// SignInWith is [Store.SignIn] of r, also reading the users holding
+// r.Email on a first sign-in and recording r.Session, all in one step
+// under the store's lock, with the outcomes
+// [userstore.SignInWithStore.SignInWith] describes. r.Decide runs with the
+// lock held, so it must not call the store.
+func (s *Store) SignInWith(ctx context.Context, r userstore.SignInRequest) (userstore.Provisioned, error) {
+	key := r.Key
 	if err := key.Validate(); err != nil {
 		return userstore.Provisioned{}, fmt.Errorf("memstore: sign in %s: %w", key, err)
 	}
 	if err := ctx.Err(); err != nil {
 		return userstore.Provisioned{}, fmt.Errorf("memstore: sign in %s: %w", key, err)
 	}
-	now = now.UTC()
-	k := replayKey{issuer: issuer, id: assertionID}
+	var sess userstore.Session
+	if r.Session != nil {
+		sess = *r.Session
+		if err := sess.Validate(); err != nil {
+			return userstore.Provisioned{}, fmt.Errorf("memstore: sign in %s: session: %w", key, err)
+		}
+		if sess.Key != key {
+			return userstore.Provisioned{}, fmt.Errorf("memstore: sign in %s: the session's key %s is not the sign-in's", key, sess.Key)
+		}
+		sess.CreatedAt, sess.ExpiresAt = sess.CreatedAt.UTC(), sess.ExpiresAt.UTC()
+	}
+	now := r.Now.UTC()
+	k := replayKey{issuer: r.Issuer, id: r.AssertionID}
 
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if exp, ok := s.replay[k]; ok && exp.After(now) {
-		return userstore.Provisioned{}, fmt.Errorf("memstore: sign in %s: assertion %q from %q: %w", key, assertionID, issuer, userstore.ErrReplayed)
+		return userstore.Provisioned{}, fmt.Errorf("memstore: sign in %s: assertion %q from %q: %w", key, r.AssertionID, r.Issuer, userstore.ErrReplayed)
 	}
-	var before *userstore.User
+	st := userstore.SignInState{}
 	if u, ok := s.users[key]; ok {
 		b := cloneUser(u)
-		before = &b
+		st.Before = &b
 		if u.Status == userstore.Suspended {
 			// Refused: the assertion is used up, the user untouched.
-			s.replay[k] = expires.UTC()
+			s.replay[k] = r.Expires.UTC()
 			s.purgeLocked(now)
 			stored := cloneUser(u)
-			return userstore.Provisioned{User: stored, Before: before}, nil
+			return userstore.Provisioned{User: stored, Before: st.Before}, nil
 		}
+	} else if norm := userstore.NormalizeEmail(r.Email); norm != "" {
+		st.EmailUsers, st.EmailLooked = s.emailUsersLocked(norm), true
 	}
-	p, err := decide(before)
+	p, err := r.Decide(st)
 	if err != nil {
 		return userstore.Provisioned{}, fmt.Errorf("memstore: sign in %s: %w", key, err)
+	}
+	if r.Session != nil {
+		if _, ok := s.sessions[sess.ID]; ok {
+			return userstore.Provisioned{}, fmt.Errorf("memstore: sign in %s: create session: the ID is taken", key)
+		}
 	}
 	res, err := s.provisionLocked(key, p.Clone(), now)
 	if err != nil {
 		return userstore.Provisioned{}, fmt.Errorf("memstore: sign in %s: %w", key, err)
 	}
-	s.replay[k] = expires.UTC()
+	s.replay[k] = r.Expires.UTC()
 	s.purgeLocked(now)
+	if r.Session != nil {
+		s.sessions[sess.ID] = sess
+		purge(s.sessions, sess.CreatedAt, func(s userstore.Session) time.Time { return s.ExpiresAt })
+	}
 	return res, nil
 }
 
@@ -220,16 +254,22 @@ func (s *Store) LookupEmail(ctx context.Context, email string) ([]userstore.User
 	if norm == "" {
 		return nil, nil
 	}
-	var users []userstore.User
 	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.emailUsersLocked(norm), nil
+}
+
+// emailUsersLocked returns copies of the users whose normalized email is
+// norm, ordered by creation time then ID. s.mu must be held.
+func (s *Store) emailUsersLocked(norm string) []userstore.User {
+	var users []userstore.User
 	for _, u := range s.users {
 		if userstore.NormalizeEmail(u.Profile.Email) == norm {
 			users = append(users, cloneUser(u))
 		}
 	}
-	s.mu.Unlock()
 	sortByCreation(users)
-	return users, nil
+	return users
 }
 
 // Link binds key to the local account with the given ID, as

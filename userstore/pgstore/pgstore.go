@@ -1,6 +1,7 @@
 // Package pgstore is an implementation of [userstore.Store],
 // [userstore.ReplayCache], [userstore.Admin], [userstore.SignInStore],
-// [userstore.Linker], [userstore.Sessions], [userstore.Directory] and
+// [userstore.SignInWithStore], [userstore.Linker], [userstore.Sessions],
+// [userstore.Directory] and
 // [userstore.GroupDirectory] on PostgreSQL, for
 // applications that run several instances against one database.
 //
@@ -429,6 +430,15 @@ func (s *Store) ReleaseAssertion(ctx context.Context, issuer, id string) error {
 // keys or profiles containing NUL characters.
 func (s *Store) SignIn(ctx context.Context, issuer, assertionID string, expires time.Time, key userstore.Key, now time.Time, decide func(before *userstore.User) (userstore.Profile, error)) (userstore.Provisioned, error) {
 	return s.core.SignIn(ctx, issuer, assertionID, expires, key, now, decide)
+}
+
+// SignInWith is [Store.SignIn] of r in one transaction that also reads
+// the users holding r.Email on a first sign-in and gives them to
+// r.Decide, and records r.Session when the user is written, with the
+// outcomes [userstore.SignInWithStore.SignInWith] lists: a first sign-in
+// is then one commit. The email's users are read at the transaction's snapshot; the unique email index still refuses, atomically, a write that a concurrent sign-in made wrong. r.Decide may be called more than once, as SignIn's decide.
+func (s *Store) SignInWith(ctx context.Context, r userstore.SignInRequest) (userstore.Provisioned, error) {
+	return s.core.SignInWith(ctx, r)
 }
 
 // Link binds key to the local account with the given ID, as

@@ -1,6 +1,7 @@
 // Package sqlitestore is an implementation of [userstore.Store],
 // [userstore.ReplayCache], [userstore.Admin], [userstore.SignInStore],
-// [userstore.Linker], [userstore.Sessions], [userstore.Directory] and
+// [userstore.SignInWithStore], [userstore.Linker], [userstore.Sessions],
+// [userstore.Directory] and
 // [userstore.GroupDirectory] on an SQLite database.
 //
 // The package uses only database/sql: it imports no SQL driver, so the
@@ -415,6 +416,15 @@ func (s *Store) Provision(ctx context.Context, key userstore.Key, p userstore.Pr
 // is also the result's Before.
 func (s *Store) SignIn(ctx context.Context, issuer, assertionID string, expires time.Time, key userstore.Key, now time.Time, decide func(before *userstore.User) (userstore.Profile, error)) (userstore.Provisioned, error) {
 	return s.core.SignIn(ctx, issuer, assertionID, expires, key, now, decide)
+}
+
+// SignInWith is [Store.SignIn] of r in one transaction that also reads
+// the users holding r.Email on a first sign-in and gives them to
+// r.Decide, and records r.Session when the user is written, with the
+// outcomes [userstore.SignInWithStore.SignInWith] lists: a first sign-in
+// is then one commit. It runs while the transaction holds SQLite's write lock, as SignIn does.
+func (s *Store) SignInWith(ctx context.Context, r userstore.SignInRequest) (userstore.Provisioned, error) {
+	return s.core.SignInWith(ctx, r)
 }
 
 // LookupEmail returns the users whose email equals email once both are put

@@ -18,7 +18,8 @@
 //
 // Run's subtests form one suite per interface: Store, ReplayCache, Admin,
 // Linker, SignInStore (for a store that is also its own ReplayCache, as
-// the jit middleware requires before it calls SignIn), Sessions,
+// the jit middleware requires before it calls SignIn), SignInWithStore,
+// Sessions,
 // Directory and GroupDirectory. It
 // runs the Store suite always and each other suite only when the store
 // implements its interface, and logs which suites it ran and which it
@@ -55,6 +56,15 @@
 // lists, including that decide is given the stored user, that an error from
 // decide writes nothing (not even the assertion's record), and that a
 // suspended user's sign-in records the assertion without calling decide.
+//
+// For a [userstore.SignInWithStore] it checks that a first sign-in's
+// Decide is given the users holding the email as LookupEmail finds them,
+// and a returning one's none; that the session is recorded with the
+// user's write, never for a suspended user; that every failure (Decide's
+// refusal, an email in use, a session invalid, of another key or with a
+// taken ID) writes nothing, neither user, assertion record nor session;
+// and that concurrent first sign-ins with sessions create one user and
+// keep every session.
 //
 // For [userstore.Sessions] it checks that LookupSession returns the
 // session with its user as stored now, and refuses a session that is
@@ -114,6 +124,7 @@ func Run(t *testing.T, newStore func(t *testing.T) userstore.Store) {
 	_, isAdmin := first.(userstore.Admin)
 	_, isLinker := first.(userstore.Linker)
 	_, isSignIn := first.(userstore.SignInStore)
+	_, isSignInWith := first.(userstore.SignInWithStore)
 	_, isSessions := first.(userstore.Sessions)
 	_, isDirectory := first.(userstore.Directory)
 	_, isGroups := first.(userstore.GroupDirectory)
@@ -121,6 +132,10 @@ func Run(t *testing.T, newStore func(t *testing.T) userstore.Store) {
 	if isSignIn && !isReplay {
 		signInSkip = fmt.Sprintf("%T implements userstore.SignInStore but not userstore.ReplayCache; "+
 			"a SignInStore is its own replay cache, and the jit middleware calls SignIn only then", first)
+	}
+	signInWithSkip := notImplemented("SignInWithStore", isSignInWith)
+	if isSignInWith && !isReplay {
+		signInWithSkip = fmt.Sprintf("%T implements userstore.SignInWithStore but not userstore.ReplayCache", first)
 	}
 	suites := []struct {
 		name string
@@ -132,6 +147,7 @@ func Run(t *testing.T, newStore func(t *testing.T) userstore.Store) {
 		{"Admin", notImplemented("Admin", isAdmin), func(t *testing.T) { runSuite(t, newStore, adminTests) }},
 		{"Linker", notImplemented("Linker", isLinker), func(t *testing.T) { runSuite(t, newStore, linkerTests) }},
 		{"SignInStore", signInSkip, func(t *testing.T) { runSuite(t, newStore, signInTests) }},
+		{"SignInWithStore", signInWithSkip, func(t *testing.T) { runSuite(t, newStore, signInWithTests) }},
 		{"Sessions", notImplemented("Sessions", isSessions), func(t *testing.T) { runSuite(t, newStore, sessionsTests) }},
 		{"Directory", notImplemented("Directory", isDirectory), func(t *testing.T) { runSuite(t, newStore, directoryTests) }},
 		{"GroupDirectory", notImplemented("GroupDirectory", isGroups), func(t *testing.T) { runSuite(t, newStore, groupTests) }},

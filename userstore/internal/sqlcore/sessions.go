@@ -15,6 +15,21 @@ import (
 // transaction, or after it as Dialect.PurgeAfterCommit says. It returns
 // userstore.ErrNotFound, wrapped, when no active user has s.Key.
 func (c *Core) CreateSession(ctx context.Context, s userstore.Session) error {
+	args, created, err := c.sessionArgs(s)
+	if err != nil {
+		return c.errorf(err, "create session for %s", s.Key)
+	}
+	err = c.insertAndPurge(ctx, "session", c.d.Queries.InsertSession, args, errNoActiveUser, c.d.Queries.PurgeSessions, created)
+	if err != nil {
+		return c.errorf(err, "create session for %s", s.Key)
+	}
+	return nil
+}
+
+// sessionArgs validates s and returns the arguments of
+// Queries.InsertSession for it, and its creation time as the database
+// keeps it.
+func (c *Core) sessionArgs(s userstore.Session) ([]any, time.Time, error) {
 	// A NUL in a text the database cannot hold is refused by the
 	// database, with nothing written.
 	err := s.Validate()
@@ -26,17 +41,12 @@ func (c *Core) CreateSession(ctx context.Context, s userstore.Session) error {
 		expires, err = c.d.Time.Stored(s.ExpiresAt)
 	}
 	if err != nil {
-		return c.errorf(err, "create session for %s", s.Key)
+		return nil, time.Time{}, err
 	}
 	n := s.NameID
 	args := append(make([]any, 0, 13), s.ID, s.Key.Issuer, s.Key.Subject, s.Connection, s.SessionIndex,
 		n.Value, n.Format, n.NameQualifier, n.SPNameQualifier)
-	args = c.appendTime(c.appendTime(args, created), expires)
-	err = c.insertAndPurge(ctx, "session", c.d.Queries.InsertSession, args, errNoActiveUser, c.d.Queries.PurgeSessions, created)
-	if err != nil {
-		return c.errorf(err, "create session for %s", s.Key)
-	}
-	return nil
+	return c.appendTime(c.appendTime(args, created), expires), created, nil
 }
 
 // errNoActiveUser is CreateSession's error when no active user has the

@@ -20,6 +20,7 @@ type Interfaces interface {
 	userstore.SignInStore
 	userstore.Linker
 	userstore.Sessions
+	userstore.SignInWithStore
 }
 
 // Lookup returns the user with key, as [userstore.Store.Lookup] describes.
@@ -79,29 +80,42 @@ func (c *Core) Provision(ctx context.Context, key userstore.Key, p userstore.Pro
 
 // SignIn is ConsumeAssertion followed by Provision with the profile decide
 // returns, in one write transaction, with the outcomes
-// [userstore.SignInStore.SignIn] lists. The transaction records the
-// assertion, reads the user's row (locking it where the database locks
-// rows) and gives it to decide, unless the user is suspended, and writes
-// the user. It may run again, decide with it, as [Core.Write] describes.
+// [userstore.SignInStore.SignIn] lists: [Core.SignInWith] of a request
+// with neither an email nor a session.
 func (c *Core) SignIn(ctx context.Context, issuer, assertionID string, expires time.Time, key userstore.Key, now time.Time, decide func(before *userstore.User) (userstore.Profile, error)) (userstore.Provisioned, error) {
-	now, err := c.Stamp(key, now)
+	return c.SignInWith(ctx, userstore.SignInRequest{Issuer: issuer, AssertionID: assertionID, Expires: expires, Key: key, Now: now,
+		Decide: func(st userstore.SignInState) (userstore.Profile, error) { return decide(st.Before) }})
+}
+
+// SignInWith is the sign-in r asks for, in one write transaction, with
+// the outcomes [userstore.SignInWithStore.SignInWith] lists. The
+// transaction records the assertion, reads the user's row (locking it
+// where the database locks rows), reads the users holding r.Email when
+// there is no such row, gives what it read to r.Decide unless the user is
+// suspended, writes the user and records r.Session. It may run again,
+// r.Decide with it, as [Core.Write] describes.
+func (c *Core) SignInWith(ctx context.Context, r userstore.SignInRequest) (userstore.Provisioned, error) {
+	key := r.Key
+	now, err := c.Stamp(key, r.Now)
+	var session []any
+	var created time.Time
+	if err == nil && r.Session != nil {
+		session, created, err = c.sessionArgs(*r.Session)
+		if err == nil && r.Session.Key != key {
+			err = fmt.Errorf("the session's key %s is not the sign-in's", r.Session.Key)
+		}
+	}
 	if err != nil {
 		return userstore.Provisioned{}, c.errorf(err, "sign in %s", key)
 	}
-	consume := c.appendConsumeArgs(make([]any, 0, 8), issuer, assertionID, expires, now)
-	profileFor := func(before *userstore.User) (Encoded, error) {
-		p, err := decide(before)
-		if err != nil {
-			return Encoded{}, &decideError{err}
-		}
-		return c.Encode(p)
-	}
+	consume := c.appendConsumeArgs(make([]any, 0, 8), r.Issuer, r.AssertionID, r.Expires, now)
+	norm := userstore.NormalizeEmail(r.Email)
 
 	var res userstore.Provisioned
 	err = c.Write(ctx, func(tx *Tx) error {
 		if err := insertIn(ctx, tx, "assertion", c.d.Queries.ConsumeAssertion, consume, userstore.ErrReplayed); err != nil {
 			if errors.Is(err, userstore.ErrReplayed) {
-				return fmt.Errorf("assertion %q from %q: %w", assertionID, issuer, err)
+				return fmt.Errorf("assertion %q from %q: %w", r.AssertionID, r.Issuer, err)
 			}
 			return err
 		}
@@ -113,8 +127,31 @@ func (c *Core) SignIn(ctx context.Context, issuer, assertionID string, expires t
 		// A suspended user is refused: the assertion stays recorded and
 		// nothing else changes.
 		var err error
-		res, err = c.upsert(ctx, tx, key, now, true, profileFor)
-		return err
+		res, err = c.upsert(ctx, tx, key, now, true, func(before *userstore.User) (Encoded, error) {
+			st := userstore.SignInState{Before: before}
+			if before == nil && norm != "" {
+				users, err := c.emailUsers(ctx, tx, norm)
+				if err != nil {
+					return Encoded{}, fmt.Errorf("read the users holding the email: %w", err)
+				}
+				st.EmailUsers, st.EmailLooked = users, true
+			}
+			p, err := r.Decide(st)
+			if err != nil {
+				return Encoded{}, &decideError{err}
+			}
+			return c.Encode(p)
+		})
+		if err != nil || session == nil || res.User.Status != userstore.Active {
+			return err
+		}
+		if err := insertIn(ctx, tx, "session", c.d.Queries.InsertSession, session, errNoActiveUser); err != nil {
+			return err
+		}
+		if !c.d.PurgeAfterCommit {
+			return c.purgeIn(ctx, tx, c.d.Queries.PurgeSessions, created)
+		}
+		return nil
 	})
 	if err != nil {
 		var de *decideError
@@ -125,6 +162,9 @@ func (c *Core) SignIn(ctx context.Context, issuer, assertionID string, expires t
 	}
 	if c.d.PurgeAfterCommit {
 		c.purgeAfter(ctx, c.d.Queries.PurgeReplay, now)
+		if session != nil && res.User.Status == userstore.Active {
+			c.purgeAfter(ctx, c.d.Queries.PurgeSessions, created)
+		}
 	}
 	return res, nil
 }
@@ -397,22 +437,43 @@ func (c *Core) LookupEmail(ctx context.Context, email string) ([]userstore.User,
 	if norm == "" {
 		return nil, nil
 	}
+	users, err := c.emailUsers(ctx, c.db, norm)
+	if err != nil {
+		return nil, c.errorf(err, "lookup email")
+	}
+	return users, nil
+}
+
+// emailUsers returns the users whose stored normalized email is norm, a
+// non-empty [userstore.NormalizeEmail] form, read through q (the database,
+// or a transaction), as [Core.LookupEmail] describes.
+func (c *Core) emailUsers(ctx context.Context, q rowsQuerier, norm string) ([]userstore.User, error) {
 	if c.d.TextRefusesNUL && hasNUL(norm) {
 		// No stored email has one.
 		return nil, nil
 	}
-	users, err := c.users(ctx, c.d.Queries.UsersByEmail, norm)
+	users, err := c.usersOn(ctx, q, c.d.Queries.UsersByEmail, norm)
 	if err != nil {
-		return nil, c.errorf(err, "lookup email")
+		return nil, err
 	}
 	return slices.DeleteFunc(users, func(u userstore.User) bool {
 		return userstore.NormalizeEmail(u.Profile.Email) != norm
 	}), nil
 }
 
+// rowsQuerier runs a query that returns rows: a *sql.DB or a *Tx.
+type rowsQuerier interface {
+	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
+}
+
 // users runs query, which reads users with the key, and returns them.
 func (c *Core) users(ctx context.Context, query string, args ...any) ([]userstore.User, error) {
-	rows, err := c.db.QueryContext(ctx, query, args...)
+	return c.usersOn(ctx, c.db, query, args...)
+}
+
+// usersOn is [Core.users] through q.
+func (c *Core) usersOn(ctx context.Context, q rowsQuerier, query string, args ...any) ([]userstore.User, error) {
+	rows, err := q.QueryContext(ctx, query, args...)
 	if err != nil {
 		return nil, err
 	}
