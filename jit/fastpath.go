@@ -736,7 +736,7 @@ func readAuthnStatement(el *etree.Element) (saml.AuthnStatement, error) {
 		}
 		s.SessionNotOnOrAfter = &t
 	}
-	contexts := 0
+	hasContext := false
 	for _, c := range el.ChildElements() {
 		if err := plainAttrs(c, false); err != nil {
 			return s, err
@@ -744,8 +744,8 @@ func readAuthnStatement(el *etree.Element) (saml.AuthnStatement, error) {
 		switch {
 		case is(c, nsAssertion, "SubjectLocality") && s.SubjectLocality == nil && len(c.ChildElements()) == 0:
 			s.SubjectLocality = &saml.SubjectLocality{Address: attr(c, "Address"), DNSName: attr(c, "DNSName")}
-		case is(c, nsAssertion, "AuthnContext") && contexts == 0:
-			contexts++
+		case is(c, nsAssertion, "AuthnContext") && !hasContext:
+			hasContext = true
 			if s.AuthnContext, err = readAuthnContext(c); err != nil {
 				return s, err
 			}
