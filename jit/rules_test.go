@@ -1272,3 +1272,27 @@ func TestSyncIfEmptyOfGroupsAndAttributes(t *testing.T) {
 		assert.Equal(t, step.want, p.Attributes, "sign-in %d", i+1)
 	}
 }
+
+// TestSignatureByEncryptionKeyRefused: a key the IdP's metadata declares
+// for encryption only never verifies a signature: a response signed with
+// it is refused, though the metadata lists another key for signing.
+func TestSignatureByEncryptionKeyRefused(t *testing.T) {
+	_, other := spKeyPair()
+	h := newHarness(t, harnessConfig{configure: func(o *jit.Options) {
+		md := string(o.Connections[0].IDPMetadata)
+		require.Equal(t, 1, strings.Count(md, `<md:KeyDescriptor use="signing">`))
+		md = strings.Replace(md, `<md:KeyDescriptor use="signing">`, `<md:KeyDescriptor use="encryption">`, 1)
+		md = strings.Replace(md, `<md:KeyDescriptor use="encryption">`, `<md:KeyDescriptor use="signing"><ds:KeyInfo><ds:X509Data><ds:X509Certificate>`+
+			base64.StdEncoding.EncodeToString(other.Raw)+`</ds:X509Certificate></ds:X509Data></ds:KeyInfo></md:KeyDescriptor><md:KeyDescriptor use="encryption">`, 1)
+		o.Connections[0].IDPMetadata = []byte(md)
+	}})
+	h.idp().AddUser(person(victim, "victim@example.com", "Vic", "Tim"))
+	c := h.client()
+	resp, body := h.signIn(c, "", victim)
+	refusal(t, resp, body, http.StatusForbidden)
+	require.ErrorIs(t, h.lastRefusal(), jit.ErrInvalidResponse)
+	assert.Contains(t, h.lastRefusal().Error(), "trusted cert")
+	assert.Empty(t, h.users(), "nobody created")
+	r, _ := h.me(c)
+	assert.Equal(t, http.StatusUnauthorized, r.StatusCode, "no session")
+}
