@@ -2,6 +2,8 @@ package jit
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -223,7 +225,7 @@ func (m *Middleware) startSession(w http.ResponseWriter, r *http.Request, s *sig
 		return storeErr("create session", err)
 	}
 	idn := s.identity
-	rec := userstore.Session{ID: id, Key: s.key, Connection: s.conn.name, SessionIndex: idn.SessionIndex,
+	rec := userstore.Session{ID: recordID(id), Key: s.key, Connection: s.conn.name, SessionIndex: idn.SessionIndex,
 		NameID:    userstore.NameID{Value: idn.NameID, Format: idn.NameIDFormat, NameQualifier: idn.NameQualifier, SPNameQualifier: idn.SPNameQualifier},
 		CreatedAt: s.now, ExpiresAt: s.session}
 	if err := m.records.CreateSession(r.Context(), rec); err != nil {
@@ -238,7 +240,7 @@ func (m *Middleware) startSession(w http.ResponseWriter, r *http.Request, s *sig
 	if err := m.sessions.Save(r, w, gs); err != nil {
 		// No browser holds the record: end it rather than leave it
 		// live until it expires.
-		if eerr := m.records.EndSession(context.WithoutCancel(r.Context()), id); eerr != nil {
+		if eerr := m.records.EndSession(context.WithoutCancel(r.Context()), rec.ID); eerr != nil {
 			err = errors.Join(err, eerr)
 		}
 		return fmt.Errorf("%w: save session: %w", ErrStoreUnavailable, err)
@@ -273,7 +275,7 @@ func (m *Middleware) Logout(w http.ResponseWriter, r *http.Request) error {
 	}
 	var err error
 	if id, _ := gs.Values[sessID].(string); id != "" {
-		err = m.endSession(r.Context(), id, "logout")
+		err = m.endSession(r.Context(), recordID(id), "logout")
 	}
 	gs.Options = m.cookieOptions(-1)
 	if serr := m.sessions.Save(r, w, gs); serr != nil {
@@ -407,6 +409,16 @@ func truncate(s string, n int) string {
 	return s[:n] + "…"
 }
 
+// recordID is the ID under which the store keeps the session whose
+// cookie holds id: its SHA-256, in hex. The cookie's ID is the secret;
+// the store holds only its hash, so that a copy of the database (a
+// backup, a read replica, a leaked dump) holds nothing that opens a
+// session.
+func recordID(id string) string {
+	sum := sha256.Sum256([]byte(id))
+	return hex.EncodeToString(sum[:])
+}
+
 // sessionID returns the ID of the request's session record and the
 // connection its cookie names, without reading the store. An expired
 // cookie is ErrSessionExpired.
@@ -416,6 +428,10 @@ func (m *Middleware) sessionID(r *http.Request) (string, *connection, error) {
 		return "", nil, ErrNotSignedIn
 	}
 	id, _ := s.Values[sessID].(string)
+	if id == "" {
+		return "", nil, ErrNotSignedIn
+	}
+	id = recordID(id)
 	conn, _ := s.Values[sessConn].(string)
 	exp, _ := s.Values[sessExpires].(int64)
 	c, ok := m.connection(conn)
@@ -423,7 +439,7 @@ func (m *Middleware) sessionID(r *http.Request) (string, *connection, error) {
 		c, ok = m.unservedSession(r.Context(), id, conn)
 	}
 	switch {
-	case !ok || id == "":
+	case !ok:
 		return "", nil, ErrNotSignedIn
 	case m.now().Unix() >= exp:
 		return "", nil, ErrSessionExpired
