@@ -514,8 +514,8 @@ func (m *Middleware) CurrentUser(r *http.Request) (userstore.User, error) {
 // lookupSession reads the session record id and its user, with the
 // user's lists left undecoded when the store can ([userstore.LazySessions]).
 func (m *Middleware) lookupSession(ctx context.Context, id string) (userstore.Session, *userstore.LazyUser, error) {
-	if lazy, ok := m.records.(userstore.LazySessions); ok {
-		return lazy.LookupSessionLazy(ctx, id, m.now())
+	if m.lazy != nil {
+		return m.lazy.LookupSessionLazy(ctx, id, m.now())
 	}
 	rec, u, err := m.records.LookupSession(ctx, id, m.now())
 	if err != nil {
