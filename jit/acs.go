@@ -36,7 +36,8 @@ type signIn struct {
 
 	// record is the session record written with the user, in the
 	// sign-in's transaction, when the store could.
-	record *userstore.Session
+	record   *userstore.Session
+	cookieID string // the session ID the cookie carries; record is kept under its hash
 }
 
 // step records the outcome of one check when the sign-in is traced, and
@@ -357,11 +358,12 @@ func (m *Middleware) signInTx(ctx context.Context, s *signIn, f *signInFacts) (u
 		req.Email = f.profile.Email
 	}
 	if m.sessionInTx {
-		rec, err := m.sessionRecord(s)
+		id, rec, err := m.sessionRecord(s)
 		if err != nil {
 			return userstore.Provisioned{}, err
 		}
 		req.Session = &rec
+		s.cookieID = id
 	}
 	p, err := m.signInWith.SignInWith(ctx, req)
 	if err == nil && req.Session != nil && p.User.Status == userstore.Active {

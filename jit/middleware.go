@@ -36,8 +36,9 @@ import (
 type Middleware struct {
 	store       userstore.Store
 	replay      userstore.ReplayCache
-	records     userstore.Sessions // the session records; the cookie holds their IDs
-	sessions    sessions.Store     // the cookie's values
+	records     userstore.Sessions     // the session records; the cookie holds their IDs
+	lazy        userstore.LazySessions // records, when it can leave a user's lists undecoded; else nil
+	sessions    sessions.Store         // the cookie's values
 	codecs      []securecookie.Codec
 	sessionName string
 	lifetime    time.Duration
@@ -147,6 +148,7 @@ func New(ctx context.Context, opts Options) (*Middleware, error) {
 		}
 		m.records = rs
 	}
+	m.lazy, _ = m.records.(userstore.LazySessions)
 	if m.activity, err = newActivity(opts.Activity); err != nil {
 		return nil, err
 	}

@@ -277,3 +277,27 @@ func TestSessionEndLoggedWithItsUser(t *testing.T) {
 	assert.Contains(t, line, `"user_id":"`+u.ID+`"`)
 	assert.Contains(t, line, `"subject":"p-log"`)
 }
+
+// TestStoredSessionIDOpensNoSession: the store keeps a session under the
+// SHA-256 of the ID its cookie holds, so an ID read from the database (a
+// backup, a replica, a leaked dump) opens no session, even in a cookie
+// sealed with the application's own keys; the genuine cookie does.
+func TestStoredSessionIDOpensNoSession(t *testing.T) {
+	h := newHarness(t, harnessConfig{})
+	h.idp().AddUser(person("p-leak", "leak@example.com", "Le", "Ak"))
+	c := signedIn(t, h, "p-leak")
+	list := sessionsOf(t, h, "p-leak")
+	require.Len(t, list, 1)
+	stored := list[0]
+	assert.Regexp(t, `^[0-9a-f]{64}$`, stored.ID, "the store holds a hash")
+	assert.Equal(t, http.StatusOK, status(h, c))
+
+	forged, err := jit.SessionCookie(h.mw, stored.ID, stored.Connection, stored.ExpiresAt)
+	require.NoError(t, err)
+	req, err := http.NewRequest(http.MethodGet, h.app.URL+"/me", nil)
+	require.NoError(t, err)
+	req.AddCookie(forged)
+	_, err = h.mw.CurrentUser(req)
+	require.ErrorIs(t, err, jit.ErrNotSignedIn, "a stored ID opens no session")
+	assert.Equal(t, http.StatusOK, status(h, c), "and ends none")
+}

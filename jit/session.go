@@ -2,7 +2,8 @@ package jit
 
 import (
 	"context"
-	"encoding/json"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -12,204 +13,10 @@ import (
 	"time"
 	"unicode/utf8"
 
-	"github.com/gorilla/securecookie"
 	"github.com/gorilla/sessions"
 
 	"github.com/samljit/samljit/userstore"
 )
-
-// Session values. The session holds only the ID of its record in
-// Options.Sessions, the connection and the session's expiry, so the cookie
-// stays small whatever the assertion carried, and the session ends when
-// its record does.
-const (
-	sessID      = "sid"
-	sessConn    = "conn"
-	sessExpires = "exp"
-)
-
-// cookieSerializer encodes the values of the middleware's own cookies as
-// compact JSON in place of securecookie's default gob, whose decoder
-// compiles the type description of every cookie afresh: decoding the
-// session was three quarters of an authenticated request's cost. It knows
-// the session's three values, the trackedRequest and sealedFailure structs, and refuses
-// anything else, so a session store built on it holds nothing but what the
-// middleware puts there.
-type cookieSerializer struct{}
-
-// sessionValues is a session's content as serialized. A cookie of an
-// earlier version (which held the user's key) decodes with an empty ID,
-// which is no session.
-type sessionValues struct {
-	ID      string `json:"sid"`
-	Conn    string `json:"conn"`
-	Expires int64  `json:"exp"`
-}
-
-// Serialize encodes a session's values or a trackedRequest.
-func (cookieSerializer) Serialize(src any) ([]byte, error) {
-	switch v := src.(type) {
-	case map[any]any:
-		var sv sessionValues
-		for k, val := range v {
-			var ok bool
-			switch k {
-			case sessID:
-				sv.ID, ok = val.(string)
-			case sessConn:
-				sv.Conn, ok = val.(string)
-			case sessExpires:
-				sv.Expires, ok = val.(int64)
-			}
-			if !ok {
-				return nil, fmt.Errorf("jit: session value %v (%T) is not one the middleware sets", k, val)
-			}
-		}
-		return json.Marshal(sv)
-	case trackedRequests, *trackedRequests, sealedFailure, *sealedFailure:
-		return json.Marshal(v)
-	default:
-		return nil, fmt.Errorf("jit: cannot serialize %T into a cookie", src)
-	}
-}
-
-// Deserialize decodes into a session's values or a trackedRequest.
-func (cookieSerializer) Deserialize(src []byte, dst any) error {
-	switch d := dst.(type) {
-	case *map[any]any:
-		var sv sessionValues
-		if err := json.Unmarshal(src, &sv); err != nil {
-			return err
-		}
-		if *d == nil {
-			*d = make(map[any]any, 3)
-		}
-		(*d)[sessID], (*d)[sessConn], (*d)[sessExpires] = sv.ID, sv.Conn, sv.Expires
-		return nil
-	case *trackedRequests, *sealedFailure:
-		return json.Unmarshal(src, d)
-	default:
-		return fmt.Errorf("jit: cannot deserialize a cookie into %T", dst)
-	}
-}
-
-// trackedRequest is an outstanding AuthnRequest or LogoutRequest of this
-// browser, found by the RelayState the IdP echoes.
-type trackedRequest struct {
-	Relay    string `json:"relay"`
-	ID       string `json:"id"`
-	Logout   bool   `json:"logout,omitempty"` // a LogoutRequest, never answered by a sign-in
-	Conn     string `json:"conn"`
-	ReturnTo string `json:"return_to"`
-	Expires  int64  `json:"exp"`
-}
-
-// trackedRequests are a browser's outstanding requests, newest last, all
-// in one cookie.
-type trackedRequests []trackedRequest
-
-const (
-	trackCookieName = "samljit_req"
-	// maxTracked bounds the outstanding requests one browser keeps: a
-	// sign-in started in a fifth tab pushes out the oldest. Each login
-	// once added a cookie of its own, and twenty of them made the next
-	// request's headers too large for the server.
-	maxTracked = 4
-	// maxReturnTo bounds the return path a request remembers; a longer one
-	// is replaced by AfterSignInPath.
-	maxReturnTo = 256
-)
-
-// cookieName is name as the middleware sets it: with the __Host- prefix
-// over https, so that no sibling subdomain can plant or overwrite it
-// (browsers accept such a cookie only from this host, Secure, Path=/).
-func (m *Middleware) cookieName(name string) string {
-	if m.secure && !strings.HasPrefix(name, "__Host-") {
-		return "__Host-" + name
-	}
-	return name
-}
-
-// readTracked returns the browser's unexpired outstanding requests.
-func (m *Middleware) readTracked(r *http.Request) trackedRequests {
-	name := m.cookieName(trackCookieName)
-	ck, err := r.Cookie(name)
-	if err != nil {
-		return nil
-	}
-	var all trackedRequests
-	if err := securecookie.DecodeMulti(name, ck.Value, &all, m.codecs...); err != nil {
-		return nil
-	}
-	now := m.now().Unix()
-	live := all[:0]
-	for _, t := range all {
-		if now < t.Expires {
-			live = append(live, t)
-		}
-	}
-	return live
-}
-
-// writeTracked sets the request cookie to ts, or clears it when ts is
-// empty. It is sent with every request to the site (Path=/, as __Host-
-// requires) and holds at most maxTracked small entries. Over https it is
-// SameSite=None so that the IdP's cross-site POST carries it; over plain
-// http (development) browsers refuse SameSite=None without Secure, so it
-// is left to the browser's default.
-func (m *Middleware) writeTracked(w http.ResponseWriter, ts trackedRequests) error {
-	name := m.cookieName(trackCookieName)
-	ck := &http.Cookie{Name: name, Path: "/", HttpOnly: true, Secure: m.secure, MaxAge: -1}
-	if len(ts) > 0 {
-		v, err := securecookie.EncodeMulti(name, ts, m.codecs...)
-		if err != nil {
-			return err
-		}
-		ck.Value, ck.MaxAge = v, int(requestLifetime/time.Second)
-	}
-	if m.secure {
-		ck.SameSite = http.SameSiteNoneMode
-	}
-	http.SetCookie(w, ck)
-	return nil
-}
-
-// track records an outstanding request, keeping the newest maxTracked.
-func (m *Middleware) track(w http.ResponseWriter, r *http.Request, t trackedRequest) error {
-	ts := append(m.readTracked(r), t)
-	if len(ts) > maxTracked {
-		ts = ts[len(ts)-maxTracked:]
-	}
-	return m.writeTracked(w, ts)
-}
-
-// untrack forgets the outstanding request for relay.
-func (m *Middleware) untrack(w http.ResponseWriter, r *http.Request, relay string) {
-	ts := m.readTracked(r)
-	rest := make(trackedRequests, 0, len(ts))
-	for _, t := range ts {
-		if t.Relay != relay {
-			rest = append(rest, t)
-		}
-	}
-	if err := m.writeTracked(w, rest); err != nil {
-		m.log.ErrorContext(r.Context(), "untrack request", "err", err)
-	}
-}
-
-// takeTracked finds the outstanding request for relay. ok is false when
-// the browser holds no valid, unexpired request for this connection.
-func (m *Middleware) takeTracked(r *http.Request, c *connection, relay string) (trackedRequest, bool) {
-	if len(relay) != 32 || strings.Trim(relay, "0123456789abcdef") != "" {
-		return trackedRequest{}, false
-	}
-	for _, t := range m.readTracked(r) {
-		if t.Relay == relay && t.Conn == c.name && t.ID != "" && !t.Logout {
-			return t, true
-		}
-	}
-	return trackedRequest{}, false
-}
 
 // startSession records a new session for the sign-in s in Options.Sessions
 // and issues a cookie holding its ID, replacing any session the browser
@@ -218,19 +25,18 @@ func (m *Middleware) takeTracked(r *http.Request, c *connection, relay string) (
 // suspended or deleted meanwhile), no cookie is set. The error wraps
 // ErrStoreUnavailable.
 func (m *Middleware) startSession(w http.ResponseWriter, r *http.Request, s *signIn) error {
-	var id string
-	if s.record != nil {
-		// Recorded with the user, in the sign-in's transaction.
-		id = s.record.ID
-	} else {
-		rec, err := m.sessionRecord(s)
-		if err != nil {
+	id, rec := s.cookieID, s.record
+	if rec == nil {
+		// Not recorded with the user in the sign-in's transaction.
+		var made userstore.Session
+		var err error
+		if id, made, err = m.sessionRecord(s); err != nil {
 			return err
 		}
-		if err := m.records.CreateSession(r.Context(), rec); err != nil {
+		if err := m.records.CreateSession(r.Context(), made); err != nil {
 			return storeErr("create session", err)
 		}
-		id = rec.ID
+		rec = &made
 	}
 	gs := sessions.NewSession(m.sessions, m.sessionName)
 	gs.IsNew = true
@@ -241,7 +47,7 @@ func (m *Middleware) startSession(w http.ResponseWriter, r *http.Request, s *sig
 	if err := m.sessions.Save(r, w, gs); err != nil {
 		// No browser holds the record: end it rather than leave it
 		// live until it expires.
-		if eerr := m.records.EndSession(context.WithoutCancel(r.Context()), id); eerr != nil {
+		if eerr := m.records.EndSession(context.WithoutCancel(r.Context()), rec.ID); eerr != nil {
 			err = errors.Join(err, eerr)
 		}
 		return fmt.Errorf("%w: save session: %w", ErrStoreUnavailable, err)
@@ -249,15 +55,16 @@ func (m *Middleware) startSession(w http.ResponseWriter, r *http.Request, s *sig
 	return nil
 }
 
-// sessionRecord returns the session record of the sign-in s, with a new
-// ID. Its error wraps ErrStoreUnavailable.
-func (m *Middleware) sessionRecord(s *signIn) (userstore.Session, error) {
+// sessionRecord returns a new session ID for the sign-in s's cookie and
+// the session's record, kept under recordID of it. Its error wraps
+// ErrStoreUnavailable.
+func (m *Middleware) sessionRecord(s *signIn) (string, userstore.Session, error) {
 	id, err := userstore.NewSessionID()
 	if err != nil {
-		return userstore.Session{}, storeErr("create session", err)
+		return "", userstore.Session{}, storeErr("create session", err)
 	}
 	idn := s.identity
-	return userstore.Session{ID: id, Key: s.key, Connection: s.conn.name, SessionIndex: idn.SessionIndex,
+	return id, userstore.Session{ID: recordID(id), Key: s.key, Connection: s.conn.name, SessionIndex: idn.SessionIndex,
 		NameID:    userstore.NameID{Value: idn.NameID, Format: idn.NameIDFormat, NameQualifier: idn.NameQualifier, SPNameQualifier: idn.SPNameQualifier},
 		CreatedAt: s.now, ExpiresAt: s.session}, nil
 }
@@ -289,7 +96,7 @@ func (m *Middleware) Logout(w http.ResponseWriter, r *http.Request) error {
 	}
 	var err error
 	if id, _ := gs.Values[sessID].(string); id != "" {
-		err = m.endSession(r.Context(), id, "logout")
+		err = m.endSession(r.Context(), recordID(id), "logout")
 	}
 	gs.Options = m.cookieOptions(-1)
 	if serr := m.sessions.Save(r, w, gs); serr != nil {
@@ -423,6 +230,16 @@ func truncate(s string, n int) string {
 	return s[:n] + "…"
 }
 
+// recordID is the ID under which the store keeps the session whose
+// cookie holds id: its SHA-256, in hex. The cookie's ID is the secret;
+// the store holds only its hash, so that a copy of the database (a
+// backup, a read replica, a leaked dump) holds nothing that opens a
+// session.
+func recordID(id string) string {
+	sum := sha256.Sum256([]byte(id))
+	return hex.EncodeToString(sum[:])
+}
+
 // sessionID returns the ID of the request's session record and the
 // connection its cookie names, without reading the store. An expired
 // cookie is ErrSessionExpired.
@@ -432,6 +249,10 @@ func (m *Middleware) sessionID(r *http.Request) (string, *connection, error) {
 		return "", nil, ErrNotSignedIn
 	}
 	id, _ := s.Values[sessID].(string)
+	if id == "" {
+		return "", nil, ErrNotSignedIn
+	}
+	id = recordID(id)
 	conn, _ := s.Values[sessConn].(string)
 	exp, _ := s.Values[sessExpires].(int64)
 	c, ok := m.connection(conn)
@@ -439,7 +260,7 @@ func (m *Middleware) sessionID(r *http.Request) (string, *connection, error) {
 		c, ok = m.unservedSession(r.Context(), id, conn)
 	}
 	switch {
-	case !ok || id == "":
+	case !ok:
 		return "", nil, ErrNotSignedIn
 	case m.now().Unix() >= exp:
 		return "", nil, ErrSessionExpired
@@ -514,8 +335,8 @@ func (m *Middleware) CurrentUser(r *http.Request) (userstore.User, error) {
 // lookupSession reads the session record id and its user, with the
 // user's lists left undecoded when the store can ([userstore.LazySessions]).
 func (m *Middleware) lookupSession(ctx context.Context, id string) (userstore.Session, *userstore.LazyUser, error) {
-	if lazy, ok := m.records.(userstore.LazySessions); ok {
-		return lazy.LookupSessionLazy(ctx, id, m.now())
+	if m.lazy != nil {
+		return m.lazy.LookupSessionLazy(ctx, id, m.now())
 	}
 	rec, u, err := m.records.LookupSession(ctx, id, m.now())
 	if err != nil {

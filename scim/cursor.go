@@ -64,10 +64,11 @@ func decodeCursor(s string) (userstore.PageKey, error) {
 	return userstore.PageKey{CreatedAt: time.Unix(0, n).UTC(), ID: id}, nil
 }
 
-// serveCursor serves a list request that has a cursor parameter. all, when
-// not nil, are the resources a filter selected, in order; else the page is
-// read with res.after and the total with list.
-func serveCursor[T any](w http.ResponseWriter, r *http.Request, res resources[T], all []T, filtered bool, toJSON func(T) map[string]any,
+// serveCursor serves a list request that has a cursor parameter, of page
+// size p.count, projected by proj (both read by serveResources). When
+// filtered, all are the resources the filter selected, in order; else the
+// page is read with res.after and the total with list.
+func serveCursor[T any](w http.ResponseWriter, r *http.Request, res resources[T], p page, proj projection, all []T, filtered bool, toJSON func(T) map[string]any,
 	list func(ctx context.Context, offset, limit int) ([]T, int, error)) error {
 	q := r.URL.Query()
 	if res.after == nil {
@@ -75,14 +76,6 @@ func serveCursor[T any](w http.ResponseWriter, r *http.Request, res resources[T]
 	}
 	if q.Has("startIndex") {
 		return badRequest(scimInvalidValue, "startIndex and cursor cannot be given together")
-	}
-	p, err := readPage(r)
-	if err != nil {
-		return err
-	}
-	proj, err := readProjection(r)
-	if err != nil {
-		return err
 	}
 	after, err := decodeCursor(q.Get("cursor"))
 	if err != nil {

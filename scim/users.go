@@ -112,11 +112,11 @@ func serveResources[T any](w http.ResponseWriter, r *http.Request, res resources
 			all = keep(all)
 		}
 		if cursor {
-			return serveCursor(w, r, res, all, true, toJSON, list)
+			return serveCursor(w, r, res, p, proj, all, true, toJSON, list)
 		}
 		total, items = len(all), pageOf(all, p)
 	} else if cursor {
-		return serveCursor(w, r, res, nil, false, toJSON, list)
+		return serveCursor(w, r, res, p, proj, nil, false, toJSON, list)
 	} else if items, total, err = list(r.Context(), p.start-1, p.count); err != nil {
 		return err
 	}

@@ -464,8 +464,10 @@ type Linker interface {
 // ended from anywhere: by a logout, by an administrator, by a suspension,
 // or later by the IdP's Single Logout.
 type Session struct {
-	// ID identifies the session: random, at least 128 bits (see
-	// [NewSessionID]), never reused.
+	// ID identifies the session record, never reused. The jit middleware
+	// records a session under the SHA-256 (hex) of the random ID its
+	// cookie holds ([NewSessionID]), so that the store never holds a
+	// value that opens the session.
 	ID string
 	// Key is the key of the signed-in user.
 	Key Key

@@ -369,11 +369,17 @@ func (s *Store) ListUsersAfter(ctx context.Context, issuer string, after usersto
 	if err != nil {
 		return nil, err
 	}
-	i := slices.IndexFunc(all, func(u userstore.DirectoryUser) bool { return after.After(u.CreatedAt, u.ID) })
+	return pageAfter(all, after, limit, func(u userstore.DirectoryUser) (time.Time, string) { return u.CreatedAt, u.ID }), nil
+}
+
+// pageAfter returns up to limit of all, in order, that follow after by
+// the creation time and ID key gives them.
+func pageAfter[T any](all []T, after userstore.PageKey, limit int, key func(T) (time.Time, string)) []T {
+	i := slices.IndexFunc(all, func(t T) bool { return after.After(key(t)) })
 	if i < 0 {
-		return nil, nil
+		return nil
 	}
-	return page(all[i:], 0, limit), nil
+	return page(all[i:], 0, limit)
 }
 
 // ListGroupsAfter returns a page of the groups of issuer that follow
@@ -383,9 +389,5 @@ func (s *Store) ListGroupsAfter(ctx context.Context, issuer string, after userst
 	if err != nil {
 		return nil, err
 	}
-	i := slices.IndexFunc(all, func(g userstore.Group) bool { return after.After(g.CreatedAt, g.ID) })
-	if i < 0 {
-		return nil, nil
-	}
-	return page(all[i:], 0, limit), nil
+	return pageAfter(all, after, limit, func(g userstore.Group) (time.Time, string) { return g.CreatedAt, g.ID }), nil
 }

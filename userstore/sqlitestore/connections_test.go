@@ -1,7 +1,6 @@
 package sqlitestore_test
 
 import (
-	"strings"
 	"testing"
 	"time"
 
@@ -100,18 +99,9 @@ func TestMigrateFromVersion6(t *testing.T) {
 		{`SELECT domain FROM connection_domains WHERE connection = ?1 ORDER BY position`, "connection_domains_connection"},
 		{`SELECT id FROM sessions WHERE connection = ?1`, "sessions_connection"},
 	} {
-		rows, err := db.QueryContext(ctx, `EXPLAIN QUERY PLAN `+q.query, "v")
-		require.NoError(t, err)
-		var plan []string
-		for rows.Next() {
-			var id, parent, unused int
-			var detail string
-			require.NoError(t, rows.Scan(&id, &parent, &unused, &detail))
-			plan = append(plan, detail)
-		}
-		require.NoError(t, rows.Err())
-		require.Contains(t, strings.Join(plan, "; "), "SEARCH ", "%s: %s", q.query, plan)
-		require.Contains(t, strings.Join(plan, "; "), q.index, "%s: %s", q.query, plan)
+		plan := queryPlan(t, db, q.query, "v")
+		require.Contains(t, plan, "SEARCH ", "%s: %s", q.query, plan)
+		require.Contains(t, plan, q.index, "%s: %s", q.query, plan)
 	}
 }
 

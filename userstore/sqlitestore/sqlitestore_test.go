@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -723,4 +724,21 @@ func TestMigrateRefusesSharedEmails(t *testing.T) {
 	require.Equal(t, sqlitestore.SchemaVersion, pragmaInt(t, db, "user_version"))
 	_, err = s.Provision(ctx, userstore.Key{Issuer: "https://idp.example/", Subject: "u6"}, userstore.Profile{Email: "Ada@Example.com"}, time.Now())
 	require.ErrorIs(t, err, userstore.ErrEmailInUse)
+}
+
+// queryPlan is SQLite's EXPLAIN QUERY PLAN of query with args, its lines
+// joined by "; ".
+func queryPlan(t *testing.T, db *sql.DB, query string, args ...any) string {
+	t.Helper()
+	rows, err := db.QueryContext(t.Context(), `EXPLAIN QUERY PLAN `+query, args...)
+	require.NoError(t, err)
+	var plan []string
+	for rows.Next() {
+		var id, parent, unused int
+		var detail string
+		require.NoError(t, rows.Scan(&id, &parent, &unused, &detail))
+		plan = append(plan, detail)
+	}
+	require.NoError(t, rows.Err())
+	return strings.Join(plan, "; ")
 }
