@@ -175,16 +175,16 @@ func (m *Middleware) validate(ctx context.Context, s *signIn, b64, requestID str
 	if m.crossCheck != nil {
 		m.crossCheck(s, raw, root, st, ids)
 	}
+	ck := checks{now: s.now, skew: m.skew, issuer: c.issuer, audience: c.entityID, acsURL: c.acsURL,
+		requestID: requestID, solicited: solicited, unsolicitedAllowed: c.allowIDPInit}
 	// The fast path accepts, or declines and crewjam decides.
-	a, err := s.idp.fast.fastAssertion(root, st, ids, s.now)
+	a, err := s.idp.fast.fastAssertion(root, st, ck)
 	if err != nil {
 		a, err = m.crewjamAssertion(s, raw, &st, ids)
 	}
 	if err := s.step(stepProtocol, err); err != nil {
 		return err
 	}
-	ck := checks{now: s.now, skew: m.skew, issuer: c.issuer, audience: c.entityID, acsURL: c.acsURL,
-		requestID: requestID, solicited: solicited, unsolicitedAllowed: c.allowIDPInit}
 	s.expires, err = ck.checkAssertion(a)
 	if err := s.step(stepAssertion, err); err != nil {
 		return err

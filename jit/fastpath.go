@@ -22,18 +22,21 @@ import (
 // round-trip validator, and nothing is unmarshalled with encoding/xml.
 //
 // It accepts only what crewjam's ParseXMLResponse, configured as
-// serviceProvider configures it, would accept, and reads the same values
-// from it: it runs crewjam's checks (ported below, with crewjam's own
-// MaxIssueDelay and MaxClockSkew) before this package's checks run on its
-// result as on crewjam's. It takes the shapes IdPs send: a plaintext
-// assertion, signed itself, inside its signed Response, or both. Anything
-// else (an encrypted assertion, a Subject given as EncryptedID, a NameID
-// inside an AttributeValue, a ProxyRestriction, a prefixed or repeated XML
-// attribute, text mixed with elements, a signature it cannot verify, a
-// value it cannot parse) makes it decline, and validate runs crewjam
-// instead, which then decides and gives the refusal its usual reason. So a
-// response the fast path declines costs both; one it accepts costs one
-// etree parse, the structural checks, goxmldsig and the reading.
+// serviceProvider configures it, followed by this package's checks, would
+// accept, and reads the same values. This package's checks
+// (checks.checkAssertion) run after either path; the fast path itself
+// makes only crewjam's checks those do not make at least as strictly
+// (checkResponse, checkAssertionAsCrewjam), with crewjam's own
+// MaxIssueDelay and MaxClockSkew. It takes the shapes IdPs send: a
+// plaintext assertion, signed itself, inside its signed Response, or both.
+// Anything else (an encrypted assertion, a Subject given as EncryptedID, a
+// NameID inside an AttributeValue, a ProxyRestriction, a prefixed or
+// repeated XML attribute, text mixed with elements, a signature it cannot
+// verify, a value it cannot parse, a rule of crewjam's broken) makes it
+// decline, and validate runs crewjam instead, which then decides and gives
+// a refusal its reason. So a response the fast path declines costs both;
+// one it accepts costs one etree parse, the structural checks, goxmldsig
+// and the reading.
 //
 // fastpath_test.go holds crewjam as the oracle: every response of the
 // hostile suites, the captured ones and the fuzzer's goes through both, and
@@ -53,10 +56,7 @@ func declined(format string, args ...any) error {
 type fastVerifier struct {
 	certs       []*x509.Certificate // the IdP's signing certificates, as crewjam trusts them
 	idpEntityID string
-	audience    string // this SP, as crewjam names it in audience checks
-	acsURL      string // the ACS URL, as crewjam compares Destination and Recipient
-	allowIDP    bool
-	requestID   func(saml.Response, []string) error
+	acsURL      string // the ACS URL, as crewjam compares Destination
 	rejectSHA1  bool
 	clock       *dsig.Clock
 }
@@ -80,20 +80,10 @@ func newFastVerifier(sp *saml.ServiceProvider) *fastVerifier {
 	return &fastVerifier{
 		certs:       certs,
 		idpEntityID: sp.IDPMetadata.EntityID,
-		audience:    firstSet(sp.EntityID, sp.MetadataURL.String()),
 		acsURL:      sp.AcsURL.String(),
-		allowIDP:    sp.AllowIDPInitiated,
-		requestID:   sp.ValidateRequestID,
 		rejectSHA1:  sp.RejectSHA1Signatures,
 		clock:       sp.Clock,
 	}
-}
-
-func firstSet(a, b string) string {
-	if a == "" {
-		return b
-	}
-	return a
 }
 
 var certSpace = regexp.MustCompile(`\s+`)
@@ -125,10 +115,10 @@ func idpSigningCerts(md *saml.EntityDescriptor) ([]*x509.Certificate, error) {
 
 // fastAssertion verifies the Response root (of shape st, which
 // checkResponse accepted) and returns its assertion, read from what the
-// signatures cover, after crewjam's checks; or an error wrapping
-// errDeclined. ids are the request IDs the response may answer, as given to
-// crewjam.
-func (v *fastVerifier) fastAssertion(root *etree.Element, st structure, ids []string, now time.Time) (*saml.Assertion, error) {
+// signatures cover, after those of crewjam's checks that ck's
+// checkAssertion, which runs after either path, does not make at least as
+// strictly; or an error wrapping errDeclined.
+func (v *fastVerifier) fastAssertion(root *etree.Element, st structure, ck checks) (*saml.Assertion, error) {
 	if v == nil {
 		return nil, declined("the connection's ServiceProvider is configured beyond the fast path")
 	}
@@ -149,8 +139,7 @@ func (v *fastVerifier) fastAssertion(root *etree.Element, st structure, ids []st
 			return nil, err
 		}
 	}
-	assertionIDs, err := v.checkResponse(resp, signedResponse, ids, now)
-	if err != nil {
+	if err := v.checkResponse(resp, signedResponse, ck); err != nil {
 		return nil, err
 	}
 	// The assertion as received, where its own signature is checked, and
@@ -184,7 +173,7 @@ func (v *fastVerifier) fastAssertion(root *etree.Element, st structure, ids []st
 	if err != nil {
 		return nil, err
 	}
-	if err := v.checkAssertion(a, assertionIDs, now); err != nil {
+	if err := checkAssertionAsCrewjam(a, ck); err != nil {
 		return nil, err
 	}
 	return a, nil
@@ -363,158 +352,100 @@ func reservedDeclarations(el *etree.Element) error {
 }
 
 // checkResponse makes crewjam's checks of the Response resp (what its
-// signature covers when signedResponse) and returns the request IDs its
-// assertion may answer.
-func (v *fastVerifier) checkResponse(resp *etree.Element, signedResponse bool, ids []string, now time.Time) ([]string, error) {
-	if !is(resp, nsProtocol, "Response") {
-		return nil, declined("not a Response")
-	}
+// signature covers when signedResponse), none of which checks.checkAssertion
+// makes: on its Version, Destination, InResponseTo (by ck, as crewjam's
+// ValidateRequestID is set to), IssueInstant, Issuer and Status.
+func (v *fastVerifier) checkResponse(resp *etree.Element, signedResponse bool, ck checks) error {
 	if err := plainAttrs(resp, false); err != nil {
-		return nil, err
+		return err
 	}
 	if v := attr(resp, "Version"); v != "2.0" {
-		return nil, declined("Response Version %q", v)
+		return declined("Response Version %q", v)
 	}
 	dest := attr(resp, "Destination")
 	if (signedResponse || dest != "") && dest != v.acsURL {
-		return nil, declined("Response Destination %q", dest)
+		return declined("Response Destination %q", dest)
 	}
-	inResponseTo := attr(resp, "InResponseTo")
-	if err := v.requestID(saml.Response{InResponseTo: inResponseTo}, ids); err != nil {
-		return nil, declined("Response InResponseTo: %v", err)
-	}
-	assertionIDs := ids
-	if inResponseTo != "" {
-		assertionIDs = []string{inResponseTo}
+	if err := ck.checkInResponseTo(attr(resp, "InResponseTo")); err != nil {
+		return declined("Response InResponseTo: %v", err)
 	}
 	issued, err := timeAttr(resp, "IssueInstant")
 	if err != nil {
-		return nil, err
+		return err
 	}
-	if issued.Add(saml.MaxIssueDelay).Before(now) || issued.Add(-saml.MaxClockSkew).After(now) {
-		return nil, declined("Response IssueInstant %s out of range", issued)
+	if err := issuedAsCrewjam("Response", issued, ck.now); err != nil {
+		return err
 	}
 	var issuer, status *etree.Element
 	for _, c := range resp.ChildElements() {
 		switch {
 		case is(c, nsAssertion, "Issuer"):
 			if issuer != nil {
-				return nil, declined("Response has more than one Issuer")
+				return declined("Response has more than one Issuer")
 			}
 			issuer = c
 		case is(c, nsProtocol, "Status"):
 			if status != nil {
-				return nil, declined("Response has more than one Status")
+				return declined("Response has more than one Status")
 			}
 			status = c
-		case is(c, nsAssertion, "Assertion"), is(c, nsDSig, "Signature"), is(c, nsProtocol, "Extensions"):
-		default:
-			return nil, declined("unexpected %s in Response", c.Tag)
 		}
 	}
 	if issuer != nil {
 		if err := plainAttrs(issuer, false); err != nil {
-			return nil, err
+			return err
 		}
 		if s, err := text(issuer); err != nil || s != v.idpEntityID {
-			return nil, declined("Response Issuer is not the IdP")
+			return declined("Response Issuer is not the IdP")
 		}
 	}
 	if status == nil {
-		return nil, declined("Response has no Status")
+		return declined("Response has no Status")
 	}
 	var code *etree.Element
 	for _, c := range status.ChildElements() {
 		if !is(c, nsProtocol, "StatusCode") || code != nil {
-			return nil, declined("Status holds %s", c.Tag)
+			return declined("Status holds %s", c.Tag)
 		}
 		code = c
 	}
 	if code == nil || len(code.ChildElements()) != 0 || plainAttrs(code, false) != nil ||
 		attr(code, "Value") != saml.StatusSuccess {
-		return nil, declined("Status is not a plain Success")
-	}
-	return assertionIDs, nil
-}
-
-// checkAssertion is crewjam's validateAssertion as serviceProvider
-// configures it, on the assertion readAssertion read.
-func (v *fastVerifier) checkAssertion(a *saml.Assertion, ids []string, now time.Time) error {
-	switch {
-	case a.Version != "2.0":
-		return declined("assertion Version %q", a.Version)
-	case a.IssueInstant.Add(saml.MaxIssueDelay).Before(now), a.IssueInstant.Add(-saml.MaxClockSkew).After(now):
-		return declined("assertion IssueInstant out of range")
-	case a.Issuer.Value != v.idpEntityID:
-		return declined("assertion Issuer is not the IdP")
-	case a.Subject == nil || a.Subject.NameID == nil:
-		return declined("assertion has no Subject NameID")
-	case a.Conditions == nil:
-		return declined("assertion has no Conditions")
-	case len(a.AuthnStatements) == 0:
-		return declined("assertion has no AuthnStatement")
-	}
-	bearer := false
-	for _, sc := range a.Subject.SubjectConfirmations {
-		if sc.Method != methodBearer {
-			continue
-		}
-		if v.checkBearer(sc.SubjectConfirmationData, ids, now) == nil {
-			bearer = true
-			break
-		}
-	}
-	if !bearer {
-		return declined("no bearer SubjectConfirmation passes")
-	}
-	cond := a.Conditions
-	if cond.NotBefore.Add(-saml.MaxClockSkew).After(now) {
-		return declined("Conditions not yet valid")
-	}
-	if !cond.NotOnOrAfter.IsZero() && !now.Before(cond.NotOnOrAfter.Add(saml.MaxClockSkew)) {
-		return declined("Conditions expired")
-	}
-	if len(cond.UnknownConditions) != 0 || len(cond.AudienceRestrictions) == 0 {
-		return declined("Conditions has unknown conditions or no AudienceRestriction")
-	}
-	for i := range cond.AudienceRestrictions {
-		found := false
-		for _, au := range cond.AudienceRestrictions[i].AllAudiences() {
-			found = found || au.Value == v.audience
-		}
-		if !found {
-			return declined("AudienceRestriction does not name this SP")
-		}
+		return declined("Status is not a plain Success")
 	}
 	return nil
 }
 
-// checkBearer is crewjam's validateBearerSubjectConfirmationData.
-func (v *fastVerifier) checkBearer(d *saml.SubjectConfirmationData, ids []string, now time.Time) error {
-	if d == nil {
-		return declined("no SubjectConfirmationData")
+// issuedAsCrewjam is crewjam's checkIssueInstant: what was issued more
+// than saml.MaxIssueDelay ago, or more than saml.MaxClockSkew ahead,
+// declines. checks.checkAssertion allows the delay plus the skew.
+func issuedAsCrewjam(what string, issued, now time.Time) error {
+	if issued.Add(saml.MaxIssueDelay).Before(now) || issued.Add(-saml.MaxClockSkew).After(now) {
+		return declined("%s IssueInstant %s out of range", what, issued)
 	}
-	if v.allowIDP && d.InResponseTo != "" {
-		if err := v.requestID(saml.Response{InResponseTo: d.InResponseTo}, ids); err != nil {
-			return declined("InResponseTo: %v", err)
-		}
-	} else if !v.allowIDP || d.InResponseTo != "" {
-		ok := false
-		for _, id := range ids {
-			ok = ok || id != "" && id == d.InResponseTo
-		}
-		if !ok {
-			return declined("InResponseTo")
-		}
+	return nil
+}
+
+// checkAssertionAsCrewjam makes those of crewjam's checks of an assertion
+// (validateAssertion, as serviceProvider configures it) that ck's
+// checkAssertion does not make at least as strictly: its Version, its
+// IssueInstant without the skew on the delay, and, where ck's skew is wider
+// than crewjam's saml.MaxClockSkew, every validity window with crewjam's.
+// The others (Issuer, Subject, audiences, bearer confirmation,
+// InResponseTo, AuthnStatement) checkAssertion makes as strictly or more:
+// it requires of every bearer confirmation what crewjam requires of one,
+// an audience first in each restriction, and the browser's own request.
+func checkAssertionAsCrewjam(a *saml.Assertion, ck checks) error {
+	if a.Version != "2.0" {
+		return declined("assertion Version %q", a.Version)
 	}
-	if d.Recipient != v.acsURL {
-		return declined("Recipient")
+	if err := issuedAsCrewjam("assertion", a.IssueInstant, ck.now); err != nil {
+		return err
 	}
-	if d.NotBefore.Add(-saml.MaxClockSkew).After(now) {
-		return declined("SubjectConfirmationData not yet valid")
-	}
-	if !now.Before(d.NotOnOrAfter.Add(saml.MaxClockSkew)) {
-		return declined("SubjectConfirmationData expired")
+	// Every window with the narrower of the two skews.
+	ck.skew = min(ck.skew, saml.MaxClockSkew)
+	if _, err := ck.checkAssertion(a); err != nil {
+		return declined("within crewjam's clock skew: %v", err)
 	}
 	return nil
 }

@@ -88,13 +88,18 @@ func TestAudienceMustNameThisSPExactly(t *testing.T) {
 // with time.Now rather than Options.Now would pass. mutate forges the
 // assertion the IdP signs.
 func skewHarness(t *testing.T, mutate func(a *saml.Assertion)) *harness {
+	return skewHarnessWith(t, 30*time.Second, mutate)
+}
+
+// skewHarnessWith is skewHarness with the given ClockSkew.
+func skewHarnessWith(t *testing.T, skew time.Duration, mutate func(a *saml.Assertion)) *harness {
 	t.Helper()
 	now := func() time.Time { return time.Now().Add(time.Hour) }
 	h := newHarness(t, harnessConfig{
 		idpOptions: func(o *jittest.Options) { o.Now = now },
 		configure: func(o *jit.Options) {
 			o.Now = now
-			o.ClockSkew = 30 * time.Second
+			o.ClockSkew = skew
 		},
 	})
 	h.idp().AddUser(person("p-skew", "skew@example.com", "Skew", "Ed"))
@@ -218,6 +223,62 @@ func TestBearerNotBeforeJudgedByInjectedClockAndSkew(t *testing.T) {
 			a.Subject.SubjectConfirmations[0].SubjectConfirmationData.NotBefore = a.IssueInstant.Add(off)
 		},
 	}.run(t)
+}
+
+// TestWideClockSkewKeepsCrewjamsWindows: a ClockSkew wider than crewjam's
+// saml.MaxClockSkew (180 s) widens none of crewjam's windows, on either
+// path. With ClockSkew 10 min, each forged time 5 min off, which this
+// package's checks allow, is refused; 1 min off, which both allow, is
+// accepted, by the fast path (the harness fails a sign-in the fast path
+// declines and crewjam accepts).
+func TestWideClockSkewKeepsCrewjamsWindows(t *testing.T) {
+	const skew = 10 * time.Minute
+	bearer := func(a *saml.Assertion) *saml.SubjectConfirmationData {
+		return a.Subject.SubjectConfirmations[0].SubjectConfirmationData
+	}
+	for _, tc := range []struct {
+		name  string
+		forge func(a *saml.Assertion, off time.Duration)
+	}{
+		{"IssueInstant ahead", func(a *saml.Assertion, off time.Duration) {
+			a.IssueInstant = a.IssueInstant.Add(off)
+			a.Conditions.NotBefore = a.IssueInstant
+		}},
+		{"Conditions NotBefore ahead", func(a *saml.Assertion, off time.Duration) {
+			a.Conditions.NotBefore = a.IssueInstant.Add(off)
+		}},
+		{"Conditions NotOnOrAfter past", func(a *saml.Assertion, off time.Duration) {
+			a.Conditions.NotOnOrAfter = a.IssueInstant.Add(-off)
+			a.Conditions.NotBefore = a.Conditions.NotOnOrAfter.Add(-time.Minute)
+		}},
+		{"bearer NotBefore ahead", func(a *saml.Assertion, off time.Duration) {
+			bearer(a).NotBefore = a.IssueInstant.Add(off)
+		}},
+		{"bearer NotOnOrAfter past", func(a *saml.Assertion, off time.Duration) {
+			bearer(a).NotOnOrAfter = a.IssueInstant.Add(-off)
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			h := skewHarnessWith(t, skew, func(a *saml.Assertion) { tc.forge(a, time.Minute) })
+			status, err := signInSkewed(t, h)
+			require.NoError(t, err)
+			require.Equal(t, http.StatusSeeOther, status)
+
+			h = skewHarnessWith(t, skew, func(a *saml.Assertion) { tc.forge(a, 5*time.Minute) })
+			_, err = signInSkewed(t, h)
+			require.ErrorIs(t, err, jit.ErrInvalidResponse)
+		})
+	}
+	t.Run("IssueInstant past", func(t *testing.T) {
+		// crewjam's MaxIssueDelay, 90 s, has no skew added.
+		h := skewHarnessWith(t, skew, func(a *saml.Assertion) { a.IssueInstant = a.IssueInstant.Add(-time.Minute) })
+		status, err := signInSkewed(t, h)
+		require.NoError(t, err)
+		require.Equal(t, http.StatusSeeOther, status)
+		h = skewHarnessWith(t, skew, func(a *saml.Assertion) { a.IssueInstant = a.IssueInstant.Add(-2 * time.Minute) })
+		_, err = signInSkewed(t, h)
+		require.ErrorIs(t, err, jit.ErrInvalidResponse)
+	})
 }
 
 // TestDecodedSizeCapIsExact: Options.MaxResponseBytes caps the decoded

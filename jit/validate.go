@@ -620,10 +620,11 @@ func (c checks) checkAssertion(a *saml.Assertion) (time.Time, error) {
 const noCookieHint = " (the browser sent no request cookie for it: the sign-in was started at a host name other than Options.RootURL's, such as 127.0.0.1 for localhost, which keeps cookies apart; or it took over 10 minutes; or cookies are blocked)"
 
 // checkInResponseTo ties a response to the request this browser started.
-// An unsolicited response must not claim to answer some other request.
+// An unsolicited response must not claim to answer some other request. An
+// empty request ID, which this package never issues, matches nothing.
 func (c checks) checkInResponseTo(inResponseTo string) error {
 	switch {
-	case c.solicited && inResponseTo != c.requestID:
+	case c.solicited && (c.requestID == "" || inResponseTo != c.requestID):
 		return invalid("InResponseTo %q does not match this browser's request", inResponseTo)
 	case !c.solicited && !c.unsolicitedAllowed:
 		return fmt.Errorf("%w: no outstanding request for this browser%s", ErrUnsolicited, noCookieHint)
