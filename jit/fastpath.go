@@ -23,20 +23,20 @@ import (
 //
 // It accepts only what crewjam's ParseXMLResponse, configured as
 // serviceProvider configures it, followed by this package's checks, would
-// accept, and reads the same values. This package's checks
-// (checks.checkAssertion) run after either path; the fast path itself
-// makes only crewjam's checks those do not make at least as strictly
-// (checkResponse, checkAssertionAsCrewjam), with crewjam's own
-// MaxIssueDelay and MaxClockSkew. It takes the shapes IdPs send: a
+// accept, and reads the same values. Of crewjam's checks it makes only
+// those this package's checks (checks.checkAssertion) do not make at least
+// as strictly (checkResponse, checkAssertionAsCrewjam), with crewjam's own
+// MaxIssueDelay and MaxClockSkew; then this package's checks, with the
+// narrower of the two clock skews. It takes the shapes IdPs send: a
 // plaintext assertion, signed itself, inside its signed Response, or both.
 // Anything else (an encrypted assertion, a Subject given as EncryptedID, a
 // NameID inside an AttributeValue, a ProxyRestriction, a prefixed or
 // repeated XML attribute, text mixed with elements, a signature it cannot
-// verify, a value it cannot parse, a rule of crewjam's broken) makes it
-// decline, and validate runs crewjam instead, which then decides and gives
-// a refusal its reason. So a response the fast path declines costs both;
-// one it accepts costs one etree parse, the structural checks, goxmldsig
-// and the reading.
+// verify, a value it cannot parse, any check refused) makes it decline, and
+// validate runs crewjam instead, which then decides, so every refusal keeps
+// crewjam's path and its reasons. A response the fast path declines costs
+// both; one it accepts costs one etree parse, the structural checks,
+// goxmldsig and the reading.
 //
 // fastpath_test.go holds crewjam as the oracle: every response of the
 // hostile suites, the captured ones and the fuzzer's goes through both, and
