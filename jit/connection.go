@@ -8,6 +8,7 @@ import (
 
 	"github.com/crewjam/saml"
 	dsig "github.com/russellhaering/goxmldsig"
+
 	"github.com/samljit/samljit/claims"
 	"github.com/samljit/samljit/userstore"
 )
