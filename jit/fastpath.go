@@ -56,7 +56,6 @@ type fastVerifier struct {
 	certs       []*x509.Certificate // the IdP's signing certificates, as crewjam trusts them
 	idpEntityID string
 	acsURL      string // the ACS URL, as crewjam compares Destination
-	rejectSHA1  bool
 	clock       *dsig.Clock
 }
 
@@ -80,7 +79,6 @@ func newFastVerifier(sp *saml.ServiceProvider) *fastVerifier {
 		certs:       certs,
 		idpEntityID: sp.IDPMetadata.EntityID,
 		acsURL:      sp.AcsURL.String(),
-		rejectSHA1:  sp.RejectSHA1Signatures,
 		clock:       sp.Clock,
 	}
 }
@@ -183,24 +181,14 @@ func (v *fastVerifier) fastAssertion(root *etree.Element, st structure, ck check
 // Reference profile) and returns what goxmldsig returns: the signed
 // element parsed from the canonical bytes it digested.
 func (v *fastVerifier) verify(el, sig *etree.Element) (*etree.Element, error) {
-	if v.rejectSHA1 {
-		for _, path := range []string{".//SignatureMethod", ".//DigestMethod"} {
-			for _, m := range sig.FindElements(path) {
-				for _, at := range m.Attr {
-					if at.Key == "Algorithm" && sha1Algorithms[at.Value] {
-						return nil, declined("SHA-1 signature algorithm %q", at.Value)
-					}
-				}
-			}
-		}
-	}
+	// checkSignature, on every signature of the response, has allowed
+	// only SHA-2 algorithms (and SHA-1 where the connection allows it),
+	// which leaves nothing of crewjam's RejectSHA1Signatures to check.
 	if err := checkReference(el, sig); err != nil {
 		return nil, err
 	}
+	// NSDetatch adds el's own declarations to its parent's context.
 	ctx, err := unboundedParentContext(el)
-	if err == nil {
-		ctx, err = ctx.SubContext(el)
-	}
 	var detached *etree.Element
 	if err == nil {
 		detached, err = etreeutils.NSDetatch(ctx, el)
@@ -214,14 +202,12 @@ func (v *fastVerifier) verify(el, sig *etree.Element) (*etree.Element, error) {
 			return nil, declined("prefixed ID attribute on %s", el.Tag)
 		}
 	}
-	noCert := stripKeyInfoWithoutCertificate(detached)
-	certs := v.certs
-	if !noCert || len(certs) == 1 {
-		return v.validate(detached, certs)
-	}
-	// As crewjam: without a certificate in KeyInfo, each trusted
-	// certificate on its own.
-	for _, c := range certs {
+	stripKeyInfoWithoutCertificate(detached)
+	// Each trusted certificate on its own, as crewjam tries them without a
+	// certificate in KeyInfo (goxmldsig then takes a single root only).
+	// With one, goxmldsig verifies with it only if it is the root it is
+	// given, so trying the roots one by one decides the same.
+	for _, c := range v.certs {
 		if signed, err := v.validate(detached, []*x509.Certificate{c}); err == nil {
 			return signed, nil
 		}
@@ -238,14 +224,6 @@ func (v *fastVerifier) validate(el *etree.Element, certs []*x509.Certificate) (*
 		return nil, declined("signature on %s: %v", el.Tag, err)
 	}
 	return signed, nil
-}
-
-var sha1Algorithms = map[string]bool{
-	dsig.RSASHA1SignatureMethod:                   true,
-	dsig.ECDSASHA1SignatureMethod:                 true,
-	"http://www.w3.org/2000/09/xmldsig#dsa-sha1":  true,
-	"http://www.w3.org/2000/09/xmldsig#hmac-sha1": true,
-	"http://www.w3.org/2000/09/xmldsig#sha1":      true,
 }
 
 // checkReference is crewjam's reference profile (saml-core §5.4.2): the
@@ -300,17 +278,16 @@ func unboundedParentContext(el *etree.Element) (etreeutils.NSContext, error) {
 
 // stripKeyInfoWithoutCertificate is crewjam's: a KeyInfo without an
 // X509Certificate is removed, so that goxmldsig verifies against the
-// trusted certificates.
-func stripKeyInfoWithoutCertificate(el *etree.Element) bool {
+// trusted certificate it is given.
+func stripKeyInfoWithoutCertificate(el *etree.Element) {
 	if el.FindElement("./Signature/KeyInfo/X509Data/X509Certificate") != nil {
-		return false
+		return
 	}
 	if sigEl := el.FindElement("./Signature"); sigEl != nil {
 		if keyInfo := sigEl.FindElement("KeyInfo"); keyInfo != nil {
 			sigEl.RemoveChild(keyInfo)
 		}
 	}
-	return true
 }
 
 // onlyChild returns el's child {ns}local, nil when there is none. A second
