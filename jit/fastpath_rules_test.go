@@ -1,9 +1,12 @@
 package jit_test
 
 import (
+	"encoding/base64"
 	"net/http"
+	"strings"
 	"testing"
 
+	"github.com/beevik/etree"
 	"github.com/crewjam/saml"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -39,5 +42,71 @@ func TestFastPathAudienceIsTheConnectionsEntityID(t *testing.T) {
 		refusal(t, resp, body, http.StatusForbidden)
 		require.ErrorIs(t, h.lastRefusal(), jit.ErrInvalidResponse)
 		assert.Equal(t, before, h.users(), "nobody created or changed")
+	}
+}
+
+// TestFastPathKeyInfoAndNamespaces holds the fast path to crewjam where
+// the signed bytes stay the same but what surrounds them does not. The
+// IdP's metadata lists a second signing certificate; the harness fails a
+// test when the paths disagree, or when the fast path declines what
+// crewjam accepts.
+//   - KeyInfo naming the other trusted certificate: crewjam verifies with
+//     the certificate KeyInfo names, which did not sign, and refuses. So
+//     must the fast path, though a trusted certificate did sign.
+//   - KeyInfo without a certificate: crewjam removes it and tries each
+//     trusted certificate; the person signs in.
+//   - the assertion's namespace declared on the Response only: exclusive
+//     canonicalization digests the same bytes, and the fast path must
+//     read the namespace from the Response to verify them.
+func TestFastPathKeyInfoAndNamespaces(t *testing.T) {
+	_, other := spKeyPair()
+	const nsSAML = "urn:oasis:names:tc:SAML:2.0:assertion"
+	for _, tc := range []struct {
+		name string
+		edit func(r, assertion, keyInfo *etree.Element)
+		ok   bool
+	}{
+		{"KeyInfo names the other trusted certificate", func(_, _, keyInfo *etree.Element) {
+			c := keyInfo.FindElement("./X509Data/X509Certificate")
+			c.SetText(base64.StdEncoding.EncodeToString(other.Raw))
+		}, false},
+		{"KeyInfo without a certificate", func(_, _, keyInfo *etree.Element) {
+			for _, c := range keyInfo.ChildElements() {
+				keyInfo.RemoveChild(c)
+			}
+			keyInfo.CreateElement("ds:KeyName").SetText("idp")
+		}, true},
+		{"namespace declared on the Response only", func(r, assertion, _ *etree.Element) {
+			r.CreateAttr("xmlns:saml", nsSAML)
+			require.Equal(t, nsSAML, assertion.SelectAttrValue("xmlns:saml", ""))
+			assertion.RemoveAttr("xmlns:saml")
+		}, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			h, before := hostileHarness(t, harnessConfig{configure: func(o *jit.Options) {
+				md := string(o.Connections[0].IDPMetadata)
+				require.Equal(t, 1, strings.Count(md, `<md:KeyDescriptor use="signing">`))
+				o.Connections[0].IDPMetadata = []byte(strings.Replace(md, `<md:KeyDescriptor use="signing">`,
+					`<md:KeyDescriptor use="signing"><ds:KeyInfo xmlns:ds="http://www.w3.org/2000/09/xmldsig#"><ds:X509Data><ds:X509Certificate>`+
+						base64.StdEncoding.EncodeToString(other.Raw)+`</ds:X509Certificate></ds:X509Data></ds:KeyInfo></md:KeyDescriptor><md:KeyDescriptor use="signing">`, 1))
+			}})
+			h.idp().SetMutateResponse(func(r *etree.Element) {
+				a := r.FindElement("./Assertion")
+				require.NotNil(t, a)
+				require.Nil(t, r.FindElement("./Signature"), "only the assertion is signed")
+				keyInfo := a.FindElement("./Signature/KeyInfo")
+				require.NotNil(t, keyInfo)
+				tc.edit(r, a, keyInfo)
+			})
+			c := h.client()
+			resp, body := h.signIn(c, "", victim)
+			if tc.ok {
+				require.Equal(t, http.StatusSeeOther, resp.StatusCode, body)
+				return
+			}
+			refusal(t, resp, body, http.StatusForbidden)
+			require.ErrorIs(t, h.lastRefusal(), jit.ErrInvalidResponse)
+			assert.Equal(t, before, h.users(), "nobody created or changed")
+		})
 	}
 }
