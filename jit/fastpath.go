@@ -290,19 +290,14 @@ func stripKeyInfoWithoutCertificate(el *etree.Element) {
 	}
 }
 
-// onlyChild returns el's child {ns}local, nil when there is none. A second
-// one, or a child of that local name whose namespace declarations crewjam
-// refuses, declines.
+// onlyChild returns el's child {ns}local, nil when there is none; a second
+// one declines. (A reserved namespace declaration, which crewjam refuses,
+// makes goxmldsig fail where the fast path verifies: from the signed
+// element up, and in all it canonicalizes.)
 func onlyChild(el *etree.Element, ns, local string) (*etree.Element, error) {
 	var found *etree.Element
 	for _, c := range el.ChildElements() {
-		if c.Tag != local {
-			continue
-		}
-		if err := reservedDeclarations(c); err != nil {
-			return nil, err
-		}
-		if c.NamespaceURI() != ns {
+		if c.Tag != local || c.NamespaceURI() != ns {
 			continue
 		}
 		if found != nil {
@@ -311,20 +306,6 @@ func onlyChild(el *etree.Element, ns, local string) (*etree.Element, error) {
 		found = c
 	}
 	return found, nil
-}
-
-// reservedDeclarations declines an element declaring a reserved namespace
-// prefix or an invalid default namespace, which crewjam refuses.
-func reservedDeclarations(el *etree.Element) error {
-	for _, at := range el.Attr {
-		switch {
-		case at.Space == "xmlns" && at.Key == "xml" && at.Value != etreeutils.XMLNamespace,
-			at.Space == "xmlns" && at.Key == "xmlns",
-			at.Space == "" && at.Key == "xmlns" && at.Value == etreeutils.XMLNSNamespace:
-			return declined("reserved namespace declaration on %s", el.Tag)
-		}
-	}
-	return nil
 }
 
 // checkResponse makes crewjam's checks of the Response resp (what its

@@ -12,6 +12,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/samljit/samljit/jit"
+	"github.com/samljit/samljit/jit/jittest/forge"
 )
 
 // TestFastPathAudienceIsTheConnectionsEntityID: with Connection.EntityID
@@ -106,6 +107,80 @@ func TestFastPathKeyInfoAndNamespaces(t *testing.T) {
 			}
 			refusal(t, resp, body, http.StatusForbidden)
 			require.ErrorIs(t, h.lastRefusal(), jit.ErrInvalidResponse)
+			assert.Equal(t, before, h.users(), "nobody created or changed")
+		})
+	}
+}
+
+// TestFastPathDeclarations: the namespace declarations a response may
+// carry where the fast path reads, and those crewjam refuses. An
+// assertion in the default namespace, as Entra ID sends it, and a Status
+// declaring the xml prefix as the XML namespace, another default
+// namespace or even the reserved xmlns prefix (crewjam reads the Status
+// with encoding/xml, which lets it be) sign in by the fast path (the
+// harness fails a test when it declines what crewjam accepts). The
+// Response declaring the xml prefix as another namespace, or the signed
+// assertion declaring the xmlns prefix or the xmlns namespace as its
+// default, which exclusive canonicalization leaves out of the signed
+// bytes, is refused by both paths.
+func TestFastPathDeclarations(t *testing.T) {
+	const nsSAML = "urn:oasis:names:tc:SAML:2.0:assertion"
+	declare := func(path, key, value string) func(*harness, *etree.Element) {
+		return func(_ *harness, r *etree.Element) {
+			el := r
+			if path != "" {
+				el = r.FindElement(path)
+			}
+			require.NotNil(t, el)
+			el.CreateAttr(key, value)
+		}
+	}
+	for _, tc := range []struct {
+		name string
+		edit func(h *harness, r *etree.Element)
+		ok   bool
+	}{
+		{"assertion in the default namespace", func(h *harness, r *etree.Element) {
+			a := r.FindElement("./Assertion")
+			require.NotNil(t, a)
+			if sig := a.FindElement("./Signature"); sig != nil {
+				a.RemoveChild(sig)
+			}
+			var unprefix func(el *etree.Element)
+			unprefix = func(el *etree.Element) {
+				if el.Space == "saml" {
+					el.Space = ""
+				}
+				for _, c := range el.ChildElements() {
+					unprefix(c)
+				}
+			}
+			unprefix(a)
+			a.RemoveAttr("xmlns:saml")
+			a.CreateAttr("xmlns", nsSAML)
+			signed, err := forge.Sign(a, h.idp().Key(), h.idp().Certificate())
+			require.NoError(t, err)
+			replaceInPlace(a, signed)
+		}, true},
+		{"Status declares the xml prefix as the XML namespace", declare("./Status", "xmlns:xml", "http://www.w3.org/XML/1998/namespace"), true},
+		{"Status declares another default namespace", declare("./Status", "xmlns", "urn:example:other"), true},
+		{"Status declares the xmlns prefix", declare("./Status", "xmlns:xmlns", "urn:example:other"), true},
+		{"Response declares the xml prefix as another namespace", declare("", "xmlns:xml", "urn:example:other"), false},
+		{"assertion declares the xmlns prefix", declare("./Assertion", "xmlns:xmlns", "urn:example:other"), false},
+		{"assertion declares the xmlns namespace as its default", declare("./Assertion", "xmlns", "http://www.w3.org/2000/xmlns/"), false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			h, before := hostileHarness(t, harnessConfig{})
+			h.idp().SetMutateResponse(func(r *etree.Element) { tc.edit(h, r) })
+			c := h.client()
+			resp, body := h.signIn(c, "", victim)
+			if tc.ok {
+				require.Equal(t, http.StatusSeeOther, resp.StatusCode, body)
+				return
+			}
+			refusal(t, resp, body, http.StatusForbidden)
+			require.ErrorIs(t, h.lastRefusal(), jit.ErrInvalidResponse)
+			assert.ErrorContains(t, h.lastRefusal(), "namespace")
 			assert.Equal(t, before, h.users(), "nobody created or changed")
 		})
 	}

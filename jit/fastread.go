@@ -32,9 +32,6 @@ func readAssertion(el *etree.Element) (*saml.Assertion, error) {
 	}
 	issuers := 0
 	for _, c := range el.ChildElements() {
-		if err := reservedDeclarations(c); err != nil {
-			return nil, err
-		}
 		if is(c, nsDSig, "Signature") {
 			continue
 		}
@@ -322,9 +319,6 @@ func plainAttrs(el *etree.Element, value bool) error {
 	for i, at := range el.Attr {
 		switch {
 		case at.Space == "xmlns", at.Space == "" && at.Key == "xmlns":
-			if err := reservedDeclarations(el); err != nil {
-				return err
-			}
 			continue
 		case at.Space != "" && (!value || at.Key == "nil"):
 			return declined("attribute %s:%s on %s", at.Space, at.Key, el.Tag)
