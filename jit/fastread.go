@@ -179,8 +179,9 @@ func readConditions(el *etree.Element) (*saml.Conditions, error) {
 			if err := plainAttrs(r, false); err != nil {
 				return nil, err
 			}
-			var auds []saml.Audience
-			for _, au := range r.ChildElements() {
+			// The first Audience, then the others, as crewjam reads them.
+			var ar saml.AudienceRestriction
+			for i, au := range r.ChildElements() {
 				if !is(au, nsAssertion, "Audience") {
 					return nil, declined("unexpected %s in AudienceRestriction", au.Tag)
 				}
@@ -191,14 +192,11 @@ func readConditions(el *etree.Element) (*saml.Conditions, error) {
 				if err != nil {
 					return nil, err
 				}
-				auds = append(auds, saml.Audience{Value: v})
-			}
-			var ar saml.AudienceRestriction
-			if len(auds) > 0 {
-				ar.Audience = auds[0]
-			}
-			if len(auds) > 1 {
-				ar.AdditionalAudiences = auds[1:]
+				if i == 0 {
+					ar.Audience = saml.Audience{Value: v}
+				} else {
+					ar.AdditionalAudiences = append(ar.AdditionalAudiences, saml.Audience{Value: v})
+				}
 			}
 			c.AudienceRestrictions = append(c.AudienceRestrictions, ar)
 		case is(r, nsAssertion, "OneTimeUse") && c.OneTimeUse == nil && len(r.Child) == 0 && len(r.Attr) == 0:
