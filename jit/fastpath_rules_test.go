@@ -185,3 +185,27 @@ func TestFastPathDeclarations(t *testing.T) {
 		})
 	}
 }
+
+// TestFastPathTakesOptionalElements: a OneTimeUse condition and a
+// SubjectLocality, which IdPs may send and crewjam reads, sign in by the
+// fast path (the harness fails a test when it declines what crewjam
+// accepts).
+func TestFastPathTakesOptionalElements(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		mutate func(a *saml.Assertion)
+	}{
+		{"OneTimeUse", func(a *saml.Assertion) { a.Conditions.OneTimeUse = &saml.OneTimeUse{} }},
+		{"SubjectLocality", func(a *saml.Assertion) {
+			a.AuthnStatements[0].SubjectLocality = &saml.SubjectLocality{Address: "192.0.2.7", DNSName: "client.example"}
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			h := newHarness(t, harnessConfig{})
+			h.idp().AddUser(person("p-optional", "optional@example.com", "Opt", "Ional"))
+			h.idp().SetMutateAssertion(tc.mutate)
+			resp, body := h.signIn(h.client(), "", "p-optional")
+			require.Equal(t, http.StatusSeeOther, resp.StatusCode, body)
+		})
+	}
+}

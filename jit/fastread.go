@@ -316,7 +316,9 @@ func readAttributeStatement(el *etree.Element) (saml.AttributeStatement, error) 
 func plainAttrs(el *etree.Element, value bool) error {
 	for i, at := range el.Attr {
 		switch {
-		case at.Space == "xmlns", at.Space == "" && at.Key == "xmlns":
+		case at.Space == "xmlns":
+			// A prefix's declaration. A default namespace's (xmlns,
+			// unprefixed) passes as an unprefixed attribute.
 			continue
 		case at.Space != "" && (!value || at.Key == "nil"):
 			return declined("attribute %s:%s on %s", at.Space, at.Key, el.Tag)
