@@ -2,6 +2,7 @@ package jit_test
 
 import (
 	"encoding/base64"
+	"fmt"
 	"net/http"
 	"strings"
 	"testing"
@@ -208,4 +209,120 @@ func TestFastPathTakesOptionalElements(t *testing.T) {
 			require.Equal(t, http.StatusSeeOther, resp.StatusCode, body)
 		})
 	}
+}
+
+// inScopeMax is the most namespace declarations in scope at any element
+// of el's subtree, counting from el's own.
+func inScopeMax(el *etree.Element) int {
+	n := 0
+	for _, at := range el.Attr {
+		if at.Space == "xmlns" || at.Space == "" && at.Key == "xmlns" {
+			n++
+		}
+	}
+	most := 0
+	for _, c := range el.ChildElements() {
+		most = max(most, inScopeMax(c))
+	}
+	return n + most
+}
+
+// TestFastPathNamesAndScope holds the fast path to crewjam's round-trip
+// validator, which it does not run, on names and namespace declarations
+// in the unsigned Response around a signed assertion: up to 64
+// declarations in scope, default ones counted, an undeclared default
+// namespace and ordinary attributes sign in by the fast path; a 65th
+// declaration, a default one, is refused by both paths. A name with an
+// empty prefix or local part (etree reads it as an unprefixed name with a
+// colon) or a prefix declared empty, crewjam takes, and the fast path
+// leaves to it.
+func TestFastPathNamesAndScope(t *testing.T) {
+	declare := func(r *etree.Element, n int) {
+		for i := range n {
+			r.CreateAttr(fmt.Sprintf("xmlns:n%d", i), fmt.Sprintf("urn:example:n%d", i))
+		}
+	}
+	status := func(decl string) func(string) string {
+		return func(x string) string {
+			return strings.Replace(x, "<samlp:Status>", "<samlp:Status "+decl+">", 1)
+		}
+	}
+	for _, tc := range []struct {
+		name string
+		edit func(r *etree.Element)
+		raw  func(string) string
+		ok   bool
+		// mayDecline: the fast path may leave the response to crewjam.
+		mayDecline bool
+	}{
+		{name: "64 declarations in scope", edit: func(r *etree.Element) {
+			declare(r, 64-inScopeMax(r))
+			require.Equal(t, 64, inScopeMax(r))
+		}, ok: true},
+		{name: "64 declarations in scope and 20 more attributes", edit: func(r *etree.Element) {
+			declare(r, 64-inScopeMax(r))
+			for i := range 20 {
+				r.CreateAttr(fmt.Sprintf("a%d", i), "x")
+			}
+		}, ok: true},
+		{name: "65 declarations in scope, one a default namespace", edit: func(r *etree.Element) {
+			declare(r, 64-inScopeMax(r))
+			r.CreateAttr("xmlns", "urn:example:other")
+			require.Equal(t, 65, inScopeMax(r))
+		}},
+		{name: "default namespace undeclared", raw: status(`xmlns=""`), ok: true},
+		// crewjam takes these; the fast path, which cannot tell which
+		// odd names encoding/xml would write back otherwise, leaves them
+		// to it.
+		{name: "an attribute with an empty local part", raw: status(`a:="x"`), ok: true, mayDecline: true},
+		{name: "an attribute with an empty prefix", raw: status(`:a="x"`), ok: true, mayDecline: true},
+		{name: "an element with an empty local part", raw: func(x string) string {
+			return strings.Replace(x, "<samlp:Status>", "<samlp:Extensions><e:/></samlp:Extensions><samlp:Status>", 1)
+		}, ok: true, mayDecline: true},
+		{name: "a prefix declared empty", raw: status(`xmlns:a=""`), ok: true, mayDecline: true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			h, before := hostileHarness(t, harnessConfig{fastMayDecline: tc.mayDecline})
+			h.idp().SetMutateResponse(func(r *etree.Element) {
+				require.Nil(t, r.FindElement("./Signature"), "only the assertion is signed")
+				if tc.edit != nil {
+					tc.edit(r)
+				}
+			})
+			c := h.client()
+			f := h.respond(c, "", victim)
+			if tc.raw != nil {
+				raw, err := base64.StdEncoding.DecodeString(f.SAMLResponse)
+				require.NoError(t, err)
+				edited := tc.raw(string(raw))
+				require.NotEqual(t, string(raw), edited)
+				f.SAMLResponse = base64.StdEncoding.EncodeToString([]byte(edited))
+			}
+			resp, body := h.post(c, f)
+			if tc.ok {
+				require.Equal(t, http.StatusSeeOther, resp.StatusCode, body)
+				return
+			}
+			refusal(t, resp, body, http.StatusForbidden)
+			require.ErrorIs(t, h.lastRefusal(), jit.ErrInvalidResponse)
+			assert.ErrorContains(t, h.lastRefusal(), "namespace declarations in scope")
+			assert.Equal(t, before, h.users(), "nobody created or changed")
+		})
+	}
+}
+
+// TestFastPathTwoClassRefs: an AuthnContext with two
+// AuthnContextClassRefs, which crewjam reads as the last, is left to
+// crewjam, which signs the person in. Were the fast path to read it, the
+// harness would see it read another class than crewjam.
+func TestFastPathTwoClassRefs(t *testing.T) {
+	h := newHarness(t, harnessConfig{fastMayDecline: true})
+	h.idp().AddUser(person("p-classes", "classes@example.com", "Two", "Classes"))
+	h.idp().SetMutateAssertionElement(func(a *etree.Element) {
+		ac := a.FindElement("./AuthnStatement/AuthnContext")
+		require.NotNil(t, ac)
+		ac.CreateElement("saml:AuthnContextClassRef").SetText("urn:example:second")
+	})
+	resp, body := h.signIn(h.client(), "", "p-classes")
+	require.Equal(t, http.StatusSeeOther, resp.StatusCode, body)
 }
