@@ -65,6 +65,15 @@ func TestConnectionsPostgreSQL(t *testing.T) {
 // postgres returns a function that opens a store in a new schema of the
 // server SAMLJIT_TEST_POSTGRES_DSN names, dropped when its test ends.
 func postgres(t *testing.T) func(t *testing.T) *pgstore.Store {
+	newStore := postgresDB(t)
+	return func(t *testing.T) *pgstore.Store {
+		st, _ := newStore(t)
+		return st
+	}
+}
+
+// postgresDB is postgres, each store given with its database handle.
+func postgresDB(t *testing.T) func(t *testing.T) (*pgstore.Store, *sql.DB) {
 	dsn := os.Getenv("SAMLJIT_TEST_POSTGRES_DSN")
 	if dsn == "" {
 		testenv.Need(t, "SAMLJIT_TEST_POSTGRES_DSN is not set", testenv.PostgresHowTo)
@@ -75,7 +84,7 @@ func postgres(t *testing.T) func(t *testing.T) *pgstore.Store {
 	admin, err := sql.Open("pgx", dsn)
 	require.NoError(t, err)
 	t.Cleanup(func() { _ = admin.Close() })
-	return func(t *testing.T) *pgstore.Store {
+	return func(t *testing.T) (*pgstore.Store, *sql.DB) {
 		var b [8]byte
 		_, _ = rand.Read(b[:])
 		schema := "samljit_test_" + hex.EncodeToString(b[:])
@@ -95,6 +104,6 @@ func postgres(t *testing.T) func(t *testing.T) *pgstore.Store {
 		t.Cleanup(func() { _ = db.Close() })
 		st, err := pgstore.Open(t.Context(), db, pgstore.Options{})
 		require.NoError(t, err)
-		return st
+		return st, db
 	}
 }

@@ -11,15 +11,16 @@ import (
 )
 
 // CreateSession records s, as [userstore.Sessions.CreateSession]
-// describes, and purges a bounded batch of expired sessions: in the same
-// transaction, or after it as Dialect.PurgeAfterCommit says. It returns
+// describes, and purges a bounded batch of expired sessions when one is due
+// (see [PurgeInterval]): in the same transaction, or after it as
+// Dialect.PurgeAfterCommit says. It returns
 // userstore.ErrNotFound, wrapped, when no active user has s.Key.
 func (c *Core) CreateSession(ctx context.Context, s userstore.Session) error {
 	args, created, err := c.sessionArgs(s)
 	if err != nil {
 		return c.errorf(err, "create session for %s", s.Key)
 	}
-	err = c.insertAndPurge(ctx, "session", c.d.Queries.InsertSession, args, errNoActiveUser, c.d.Queries.PurgeSessions, created)
+	err = c.insertAndPurge(ctx, "session", c.d.Queries.InsertSession, args, errNoActiveUser, c.sessionPurge, c.d.Queries.PurgeSessions, created)
 	if err != nil {
 		return c.errorf(err, "create session for %s", s.Key)
 	}

@@ -199,8 +199,8 @@ type Queries struct {
 	// at now: (issuer, assertion id, expires, now). It changes no row when
 	// an unexpired record exists.
 	ConsumeAssertion string
-	// PurgeReplay deletes a small, bounded batch of the records expired
-	// at (now).
+	// PurgeReplay deletes a batch of at most [PurgeBatch] of the records
+	// expired at (now).
 	PurgeReplay string
 	// ReleaseAssertion deletes the record of (issuer, assertion id).
 	ReleaseAssertion string
@@ -246,8 +246,8 @@ type Queries struct {
 	// DeleteSessionsOfKey deletes every session of (issuer, subject): what
 	// Suspend and Delete run after changing the user.
 	DeleteSessionsOfKey string
-	// PurgeSessions deletes a small, bounded batch of the sessions
-	// expired at (now).
+	// PurgeSessions deletes a batch of at most [PurgeBatch] of the
+	// sessions expired at (now).
 	PurgeSessions string
 }
 
@@ -341,11 +341,15 @@ type Core struct {
 	lookup, lookupSession *sql.Stmt
 	// timeCols is how many columns, and arguments, a time takes.
 	timeCols int
+	// replayPurge and sessionPurge decide which writes purge expired
+	// replay records and sessions.
+	replayPurge, sessionPurge *purgeGate
 }
 
 // New returns a Core that runs d's statements on db.
 func New(db *sql.DB, d Dialect) *Core {
-	return &Core{db: db, d: d, timeCols: len(d.Time.AppendDest(nil, new(time.Time)))}
+	return &Core{db: db, d: d, timeCols: len(d.Time.AppendDest(nil, new(time.Time))),
+		replayPurge: newPurgeGate(), sessionPurge: newPurgeGate()}
 }
 
 // PrepareLookup prepares the statements of [Core.Lookup] and

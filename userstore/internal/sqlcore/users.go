@@ -120,7 +120,7 @@ func (c *Core) SignInWith(ctx context.Context, r userstore.SignInRequest) (users
 			return err
 		}
 		if !c.d.PurgeAfterCommit {
-			if err := c.purgeIn(ctx, tx, c.d.Queries.PurgeReplay, now); err != nil {
+			if err := c.purgeIn(ctx, tx, c.replayPurge, c.d.Queries.PurgeReplay, now); err != nil {
 				return err
 			}
 		}
@@ -149,7 +149,7 @@ func (c *Core) SignInWith(ctx context.Context, r userstore.SignInRequest) (users
 			return err
 		}
 		if !c.d.PurgeAfterCommit {
-			return c.purgeIn(ctx, tx, c.d.Queries.PurgeSessions, created)
+			return c.purgeIn(ctx, tx, c.sessionPurge, c.d.Queries.PurgeSessions, created)
 		}
 		return nil
 	})
@@ -161,9 +161,9 @@ func (c *Core) SignInWith(ctx context.Context, r userstore.SignInRequest) (users
 		return userstore.Provisioned{}, c.errorf(err, "sign in %s", key)
 	}
 	if c.d.PurgeAfterCommit {
-		c.purgeAfter(ctx, c.d.Queries.PurgeReplay, now)
+		c.purgeAfter(ctx, c.replayPurge, c.d.Queries.PurgeReplay, now)
 		if session != nil && res.User.Status == userstore.Active {
-			c.purgeAfter(ctx, c.d.Queries.PurgeSessions, created)
+			c.purgeAfter(ctx, c.sessionPurge, c.d.Queries.PurgeSessions, created)
 		}
 	}
 	return res, nil
@@ -304,7 +304,7 @@ func (c *Core) Link(ctx context.Context, id string, key userstore.Key, p usersto
 func (c *Core) ConsumeAssertion(ctx context.Context, issuer, id string, expires, now time.Time) error {
 	now = c.d.Time.Clamp(now)
 	args := c.appendConsumeArgs(make([]any, 0, 8), issuer, id, expires, now)
-	if err := c.insertAndPurge(ctx, "assertion", c.d.Queries.ConsumeAssertion, args, userstore.ErrReplayed, c.d.Queries.PurgeReplay, now); err != nil {
+	if err := c.insertAndPurge(ctx, "assertion", c.d.Queries.ConsumeAssertion, args, userstore.ErrReplayed, c.replayPurge, c.d.Queries.PurgeReplay, now); err != nil {
 		return c.errorf(err, "consume assertion %q from %q", id, issuer)
 	}
 	return nil
@@ -335,32 +335,51 @@ func insertIn(ctx context.Context, tx *Tx, what, query string, args []any, none 
 }
 
 // purgeIn runs purge, a statement that deletes a bounded batch of the
-// records expired at now (Queries.PurgeReplay or PurgeSessions), in tx.
-func (c *Core) purgeIn(ctx context.Context, tx *Tx, purge string, now time.Time) error {
-	if _, err := tx.ExecContext(ctx, purge, c.appendTime(make([]any, 0, 2), now)...); err != nil {
+// records expired at now (Queries.PurgeReplay or PurgeSessions), in tx,
+// when g says a write at now purges.
+func (c *Core) purgeIn(ctx context.Context, tx *Tx, g *purgeGate, purge string, now time.Time) error {
+	if !g.due(now) {
+		return nil
+	}
+	r, err := tx.ExecContext(ctx, purge, c.appendTime(make([]any, 0, 2), now)...)
+	if err != nil {
 		return fmt.Errorf("purge expired records: %w", err)
 	}
+	n, err := r.RowsAffected()
+	if err != nil {
+		return fmt.Errorf("purge expired records: %w", err)
+	}
+	g.ran(now, n)
 	return nil
 }
 
 // purgeAfter runs purge, as purgeIn does, in a statement of its own after
 // the write that added a record. It is housekeeping: its failure does not
 // fail that write, which is already committed.
-func (c *Core) purgeAfter(ctx context.Context, purge string, now time.Time) {
-	_, _ = c.db.ExecContext(ctx, purge, c.appendTime(make([]any, 0, 2), now)...)
+func (c *Core) purgeAfter(ctx context.Context, g *purgeGate, purge string, now time.Time) {
+	if !g.due(now) {
+		return
+	}
+	r, err := c.db.ExecContext(ctx, purge, c.appendTime(make([]any, 0, 2), now)...)
+	if err != nil {
+		return
+	}
+	if n, err := r.RowsAffected(); err == nil {
+		g.ran(now, n)
+	}
 }
 
 // insertAndPurge runs query, which adds one record (what names it), with
 // args, and returns none when it changed no row. It then runs purge at
 // now: in the same write transaction, or after it as
 // Dialect.PurgeAfterCommit says.
-func (c *Core) insertAndPurge(ctx context.Context, what, query string, args []any, none error, purge string, now time.Time) error {
+func (c *Core) insertAndPurge(ctx context.Context, what, query string, args []any, none error, g *purgeGate, purge string, now time.Time) error {
 	if !c.d.PurgeAfterCommit {
 		return c.Write(ctx, func(tx *Tx) error {
 			if err := insertIn(ctx, tx, what, query, args, none); err != nil {
 				return err
 			}
-			return c.purgeIn(ctx, tx, purge, now)
+			return c.purgeIn(ctx, tx, g, purge, now)
 		})
 	}
 	n, err := c.Exec(ctx, query, args...)
@@ -370,7 +389,7 @@ func (c *Core) insertAndPurge(ctx context.Context, what, query string, args []an
 	if err != nil {
 		return err
 	}
-	c.purgeAfter(ctx, purge, now)
+	c.purgeAfter(ctx, g, purge, now)
 	return nil
 }
 
