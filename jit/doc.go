@@ -18,9 +18,12 @@
 //     algorithms (checked on the decrypted plaintext too);
 //  3. goxmldsig verifies the signature against the connection's IdP
 //     metadata on the same parse and the assertion is read from what it
-//     verified, then crewjam/saml's checks of the issuer, destination,
-//     status, InResponseTo and times run on it; an encrypted assertion or
-//     an unusual shape goes through crewjam/saml's own parser instead;
+//     verified, then those of crewjam/saml's checks that step 4 does not
+//     make as strictly (the Response's destination, status, InResponseTo
+//     and issuer, the issue instants) and step 4's checks within crewjam's
+//     180 s skew run on it; an encrypted assertion, an unusual shape or any
+//     refusal goes through crewjam/saml's own parser instead, which
+//     decides;
 //  4. our checks on the verified assertion, against the injected clock:
 //     an AudienceRestriction naming this SP, a bearer SubjectConfirmation
 //     whose Recipient is this ACS and whose InResponseTo is the request this
