@@ -80,7 +80,8 @@ func (m *Middleware) serveACS(w http.ResponseWriter, r *http.Request, c *connect
 	}
 	// Base64 inflates by 4/3 and form encoding may escape '+', '/' and '='.
 	r.Body = http.MaxBytesReader(w, r.Body, int64(m.maxBytes)*2+4096)
-	if err := r.ParseForm(); err != nil {
+	response, relay, err := readACSForm(r)
+	if err != nil {
 		var tooBig *http.MaxBytesError
 		if errors.As(err, &tooBig) {
 			m.refuse(w, r, s, fmt.Errorf("%w: body over %d bytes", ErrResponseTooLarge, tooBig.Limit))
@@ -89,7 +90,6 @@ func (m *Middleware) serveACS(w http.ResponseWriter, r *http.Request, c *connect
 		m.refuse(w, r, s, invalid("cannot parse form: %v", err))
 		return
 	}
-	relay := r.PostForm.Get("RelayState")
 	tracked, solicited := m.takeTracked(r, c, relay)
 	s.relay, s.solicited = relay, solicited
 	if solicited {
@@ -104,7 +104,7 @@ func (m *Middleware) serveACS(w http.ResponseWriter, r *http.Request, c *connect
 		return
 	}
 	ctx := r.Context()
-	if err := m.validate(ctx, s, r.PostForm.Get("SAMLResponse"), tracked.ID, solicited); err != nil {
+	if err := m.validate(ctx, s, response, tracked.ID, solicited); err != nil {
 		m.refuse(w, r, s, err)
 		return
 	}
