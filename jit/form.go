@@ -66,7 +66,7 @@ func readFormBody(r *http.Request) (response, relay string, err error) {
 	for len(body) > 0 {
 		var pair []byte
 		pair, body, _ = bytes.Cut(body, []byte{'&'})
-		if bytes.IndexByte(pair, ';') >= 0 {
+		if bytes.ContainsRune(pair, ';') {
 			return "", "", errors.New("invalid semicolon separator in form")
 		}
 		if len(pair) == 0 {
@@ -100,10 +100,8 @@ func readFormBody(r *http.Request) (response, relay string, err error) {
 // readBody reads all of body as io.ReadAll does, in one allocation when
 // its length is known.
 func readBody(body io.Reader, length int64) ([]byte, error) {
-	if length < 0 || length > 64<<20 {
-		length = 0
-	}
-	buf := bytes.NewBuffer(make([]byte, 0, length+bytes.MinRead))
+	// A declared length is a hint: the body may be longer or shorter.
+	buf := bytes.NewBuffer(make([]byte, 0, min(max(length, 0), 64<<20)+bytes.MinRead))
 	_, err := buf.ReadFrom(body)
 	return buf.Bytes(), err
 }
@@ -115,7 +113,7 @@ func unescapeForm(s []byte) (string, error) {
 		return string(s), nil
 	}
 	out := make([]byte, 0, len(s))
-	for len(s) > 0 {
+	for {
 		i := bytes.IndexAny(s, "%+")
 		if i < 0 {
 			out = append(out, s...)

@@ -87,6 +87,8 @@ func TestReadACSFormAsParseForm(t *testing.T) {
 		{name: "a letter above F", body: "SAMLResponse=%0G"},
 		{name: "an escape at the end", body: "SAMLResponse=ab%41"},
 		{name: "a bad escape at the end of another pair", body: "SAMLResponse=ab&x=%4"},
+		{name: "a good escape at the end of another pair", body: "SAMLResponse=ab&x=%41"},
+		{name: "a pair that starts with a semicolon", body: "SAMLResponse=ab&;x=1"},
 		{name: "empty pairs and no equals sign", body: "&&SAMLResponse&RelayState=&x=1&"},
 		{name: "a semicolon", body: "SAMLResponse=a;b"},
 		{name: "a semicolon in another pair", body: "SAMLResponse=a&x=1;y=2"},
