@@ -109,7 +109,7 @@ func readBody(body io.Reader, length int64) ([]byte, error) {
 // unescapeForm is url.QueryUnescape of s, copying runs without escapes
 // whole.
 func unescapeForm(s []byte) (string, error) {
-	if bytes.IndexAny(s, "%+") < 0 {
+	if !bytes.ContainsAny(s, "%+") {
 		return string(s), nil
 	}
 	out := make([]byte, 0, len(s))
