@@ -1,6 +1,7 @@
 package jit_test
 
 import (
+	"context"
 	"encoding/base64"
 	"fmt"
 	"net/http"
@@ -325,4 +326,24 @@ func TestFastPathTwoClassRefs(t *testing.T) {
 	})
 	resp, body := h.signIn(h.client(), "", "p-classes")
 	require.Equal(t, http.StatusSeeOther, resp.StatusCode, body)
+}
+
+// TestHookSeesTheACSForm: a hook given the ACS request finds its form
+// values, as it did when the ACS called ParseForm.
+func TestHookSeesTheACSForm(t *testing.T) {
+	var response, relay string
+	h := newHarness(t, harnessConfig{configure: func(o *jit.Options) {
+		o.Connections[0].Policy.BeforeCreate = func(_ context.Context, u jit.NewUser) error {
+			response, relay = u.Request.PostFormValue("SAMLResponse"), u.Request.FormValue("RelayState")
+			return nil
+		}
+	}})
+	h.idp().AddUser(person("p-hook", "hook@example.com", "Hoo", "K"))
+	c := h.client()
+	f := h.respond(c, "", "p-hook")
+	resp, body := h.post(c, f)
+	require.Equal(t, http.StatusSeeOther, resp.StatusCode, body)
+	assert.Equal(t, f.SAMLResponse, response)
+	assert.Equal(t, f.RelayState, relay)
+	assert.NotEmpty(t, relay, "a solicited sign-in carries its RelayState")
 }

@@ -6,6 +6,7 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"reflect"
 	"strings"
 	"testing"
 )
@@ -41,7 +42,8 @@ func compareWithParseForm(t *testing.T, body []byte, contentType, rawQuery strin
 	t.Helper()
 	want := formRequest(body, contentType, rawQuery, limit, short)
 	werr := want.ParseForm()
-	response, relay, err := readACSForm(formRequest(body, contentType, rawQuery, limit, short))
+	got := formRequest(body, contentType, rawQuery, limit, short)
+	response, relay, err := readACSForm(got)
 	if (werr == nil) != (err == nil) {
 		t.Fatalf("ParseForm error %v, readACSForm error %v\nbody %q, type %q, query %q", werr, err, body, contentType, rawQuery)
 	}
@@ -57,6 +59,9 @@ func compareWithParseForm(t *testing.T, body []byte, contentType, rawQuery strin
 	}
 	if w := want.PostForm.Get("RelayState"); w != relay {
 		t.Fatalf("RelayState %q, ParseForm's %q\nbody %q", relay, w, body)
+	}
+	if !reflect.DeepEqual(want.PostForm, got.PostForm) || !reflect.DeepEqual(want.Form, got.Form) {
+		t.Fatalf("PostForm %v and Form %v, ParseForm's %v and %v\nbody %q, query %q", got.PostForm, got.Form, want.PostForm, want.Form, body, rawQuery)
 	}
 }
 
