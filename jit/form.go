@@ -39,7 +39,7 @@ func readACSForm(r *http.Request) (response, relay string, err error) {
 		r.PostForm, r.Form = url.Values{}, url.Values{}
 		return "", "", err
 	}
-	form := make(url.Values, len(post)+len(query))
+	form := make(url.Values, len(post))
 	for k, v := range post {
 		form[k] = slices.Clone(v)
 	}
