@@ -324,7 +324,7 @@ var queries = sqlcore.Queries{
 			groups, attributes, roles, email_norm, status, created_at, created_ns, updated_at, updated_ns, last_sign_in_at, last_sign_in_ns)
 		VALUES ($1, $2, $3, $4, $5, $6, $7, $8::jsonb, $9::jsonb, $10::jsonb, $11, 0,
 			$12::timestamptz, $13::smallint, $12::timestamptz, $13::smallint, $12::timestamptz, $13::smallint)
-		ON CONFLICT (issuer, subject) DO NOTHING`,
+		ON CONFLICT DO NOTHING`,
 	UpdateUser: `UPDATE samljit_users SET ` + setProfile + `
 			updated_at = $10::timestamptz, updated_ns = $11::smallint, last_sign_in_at = $10::timestamptz, last_sign_in_ns = $11::smallint
 		WHERE id = $1`,

@@ -186,8 +186,11 @@ type Queries struct {
 	KeyOwner string
 	// InsertUser creates an active user: (id, issuer, subject, profile,
 	// now) with now as its creation, update and sign-in time. It may
-	// change no row when a user with the key exists; the sign-in then runs
-	// again.
+	// change no row when a unique index already holds its key or its
+	// email (a database whose writers run concurrently must, as a
+	// concurrent insert of the same key and email may meet either index
+	// first); the sign-in then runs again if the key exists, and is
+	// refused with [userstore.ErrEmailInUse] if not.
 	InsertUser string
 	// UpdateUser writes the profile, update time and sign-in time of the
 	// user with the id: (id, profile, now).
