@@ -80,18 +80,14 @@ func readAssertion(el *etree.Element) (*saml.Assertion, error) {
 	return a, nil
 }
 
+// readIssuer reads an Issuer, which has a NameID's attributes and value.
 func readIssuer(el *etree.Element) (saml.Issuer, error) {
-	if err := plainAttrs(el, false); err != nil {
+	n, err := readNameID(el)
+	if err != nil {
 		return saml.Issuer{}, err
 	}
-	v, err := text(el)
-	return saml.Issuer{
-		NameQualifier:   attr(el, "NameQualifier"),
-		SPNameQualifier: attr(el, "SPNameQualifier"),
-		Format:          attr(el, "Format"),
-		SPProvidedID:    attr(el, "SPProvidedID"),
-		Value:           v,
-	}, err
+	return saml.Issuer{NameQualifier: n.NameQualifier, SPNameQualifier: n.SPNameQualifier,
+		Format: n.Format, SPProvidedID: n.SPProvidedID, Value: n.Value}, nil
 }
 
 func readNameID(el *etree.Element) (*saml.NameID, error) {
