@@ -15,6 +15,7 @@ import (
 
 	"github.com/samljit/samljit/jit"
 	"github.com/samljit/samljit/jit/jittest/forge"
+	"github.com/samljit/samljit/userstore"
 )
 
 // TestFastPathAudienceIsTheConnectionsEntityID: with Connection.EntityID
@@ -38,14 +39,23 @@ func TestFastPathAudienceIsTheConnectionsEntityID(t *testing.T) {
 		})
 		c := h.client()
 		resp, body := h.signIn(c, "", victim)
-		if tc.ok {
-			require.Equal(t, http.StatusSeeOther, resp.StatusCode, body)
-			continue
-		}
-		refusal(t, resp, body, http.StatusForbidden)
-		require.ErrorIs(t, h.lastRefusal(), jit.ErrInvalidResponse)
-		assert.Equal(t, before, h.users(), "nobody created or changed")
+		signedInOrRefused(t, h, resp, body, tc.ok, before, "")
 	}
+}
+
+// signedInOrRefused requires the sign-in that answered resp and body to
+// have succeeded when ok, and otherwise to have been refused as an invalid
+// response whose reason contains reason, with the store as before.
+func signedInOrRefused(t *testing.T, h *harness, resp *http.Response, body string, ok bool, before []userstore.User, reason string) {
+	t.Helper()
+	if ok {
+		require.Equal(t, http.StatusSeeOther, resp.StatusCode, body)
+		return
+	}
+	refusal(t, resp, body, http.StatusForbidden)
+	require.ErrorIs(t, h.lastRefusal(), jit.ErrInvalidResponse)
+	assert.ErrorContains(t, h.lastRefusal(), reason)
+	assert.Equal(t, before, h.users(), "nobody created or changed")
 }
 
 // TestFastPathKeyInfoAndNamespaces holds the fast path to crewjam where
@@ -103,13 +113,7 @@ func TestFastPathKeyInfoAndNamespaces(t *testing.T) {
 			})
 			c := h.client()
 			resp, body := h.signIn(c, "", victim)
-			if tc.ok {
-				require.Equal(t, http.StatusSeeOther, resp.StatusCode, body)
-				return
-			}
-			refusal(t, resp, body, http.StatusForbidden)
-			require.ErrorIs(t, h.lastRefusal(), jit.ErrInvalidResponse)
-			assert.Equal(t, before, h.users(), "nobody created or changed")
+			signedInOrRefused(t, h, resp, body, tc.ok, before, "")
 		})
 	}
 }
@@ -176,14 +180,7 @@ func TestFastPathDeclarations(t *testing.T) {
 			h.idp().SetMutateResponse(func(r *etree.Element) { tc.edit(h, r) })
 			c := h.client()
 			resp, body := h.signIn(c, "", victim)
-			if tc.ok {
-				require.Equal(t, http.StatusSeeOther, resp.StatusCode, body)
-				return
-			}
-			refusal(t, resp, body, http.StatusForbidden)
-			require.ErrorIs(t, h.lastRefusal(), jit.ErrInvalidResponse)
-			assert.ErrorContains(t, h.lastRefusal(), "namespace")
-			assert.Equal(t, before, h.users(), "nobody created or changed")
+			signedInOrRefused(t, h, resp, body, tc.ok, before, "namespace")
 		})
 	}
 }
@@ -300,14 +297,7 @@ func TestFastPathNamesAndScope(t *testing.T) {
 				f.SAMLResponse = base64.StdEncoding.EncodeToString([]byte(edited))
 			}
 			resp, body := h.post(c, f)
-			if tc.ok {
-				require.Equal(t, http.StatusSeeOther, resp.StatusCode, body)
-				return
-			}
-			refusal(t, resp, body, http.StatusForbidden)
-			require.ErrorIs(t, h.lastRefusal(), jit.ErrInvalidResponse)
-			assert.ErrorContains(t, h.lastRefusal(), "namespace declarations in scope")
-			assert.Equal(t, before, h.users(), "nobody created or changed")
+			signedInOrRefused(t, h, resp, body, tc.ok, before, "namespace declarations in scope")
 		})
 	}
 }

@@ -362,15 +362,7 @@ func TestStoredConnectionKeptAcrossPolls(t *testing.T) {
 func TestStoredMetadataURLFetchedWhenDue(t *testing.T) {
 	h := storedHarness(t, memstore.NewConnections())
 	rec := addIdP(t, h, "contoso", "contoso.example")
-	var fetches atomic.Int32
-	md := rec.IDPMetadata
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		fetches.Add(1)
-		w.Header().Set("Content-Type", "application/samlmetadata+xml")
-		_, _ = w.Write(md)
-	}))
-	t.Cleanup(srv.Close)
-	rec.IDPMetadata, rec.IDPMetadataURL = nil, srv.URL+"/metadata"
+	fetches := serveMetadataOf(t, &rec)
 	_, err := h.mw.PutConnection(context.Background(), rec)
 	require.NoError(t, err)
 	require.NoError(t, h.mw.SyncConnections(context.Background()))
@@ -453,15 +445,7 @@ func TestStoredConnectionRefreshDueKeptAcrossChanges(t *testing.T) {
 	conns := memstore.NewConnections()
 	h := storedHarness(t, conns, func(o *jit.Options) { o.MetadataRefreshInterval = every })
 	rec := addIdP(t, h, "contoso", "contoso.example")
-	md := rec.IDPMetadata
-	var fetches atomic.Int32
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		fetches.Add(1)
-		w.Header().Set("Content-Type", "application/samlmetadata+xml")
-		_, _ = w.Write(md)
-	}))
-	t.Cleanup(srv.Close)
-	rec.IDPMetadata, rec.IDPMetadataURL = nil, srv.URL+"/metadata"
+	fetches := serveMetadataOf(t, &rec)
 	ctx := context.Background()
 	_, err := h.mw.PutConnection(ctx, rec)
 	require.NoError(t, err)
@@ -478,4 +462,20 @@ func TestStoredConnectionRefreshDueKeptAcrossChanges(t *testing.T) {
 		time.Sleep(every / 4)
 	}
 	assert.Greater(t, fetches.Load(), before, "contoso's metadata was not refreshed while another connection kept changing")
+}
+
+// serveMetadataOf serves rec's metadata on 127.0.0.1 and makes rec take
+// it from there. It returns the count of the fetches.
+func serveMetadataOf(t *testing.T, rec *userstore.Connection) *atomic.Int32 {
+	t.Helper()
+	var fetches atomic.Int32
+	md := rec.IDPMetadata
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		fetches.Add(1)
+		w.Header().Set("Content-Type", "application/samlmetadata+xml")
+		_, _ = w.Write(md)
+	}))
+	t.Cleanup(srv.Close)
+	rec.IDPMetadata, rec.IDPMetadataURL = nil, srv.URL+"/metadata"
+	return &fetches
 }
