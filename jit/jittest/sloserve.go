@@ -26,14 +26,7 @@ import (
 // serveSLO answers a service provider's LogoutRequest, or records its
 // LogoutResponse to a request of the IdP.
 func (p *IdP) serveSLO(w http.ResponseWriter, r *http.Request) {
-	if r.Method != http.MethodGet && r.Method != http.MethodPost {
-		w.Header().Set("Allow", "GET, POST")
-		http.Error(w, "method not allowed", http.StatusMethodNotAllowed)
-		return
-	}
-	r.Body = http.MaxBytesReader(w, r.Body, maxRequestSize)
-	if err := r.ParseForm(); err != nil {
-		http.Error(w, "jittest: cannot parse form: "+err.Error(), http.StatusBadRequest)
+	if !readGetOrPost(w, r) {
 		return
 	}
 	param := "SAMLRequest"

@@ -22,18 +22,28 @@ import (
 // request body.
 const maxRequestSize = 256 << 10
 
-// serveSSO answers an AuthnRequest sent with the HTTP-Redirect binding (GET)
-// or the HTTP-POST binding (POST). The parameter "user" (query or form)
-// names the NameID to sign in; without it, the IdP lists its users.
-func (p *IdP) serveSSO(w http.ResponseWriter, r *http.Request) {
+// readGetOrPost parses the query and form of a GET or POST of up to
+// maxRequestSize bytes. Any other request, or one that does not parse, is
+// answered with an error, and it returns false.
+func readGetOrPost(w http.ResponseWriter, r *http.Request) bool {
 	if r.Method != http.MethodGet && r.Method != http.MethodPost {
 		w.Header().Set("Allow", "GET, POST")
 		http.Error(w, "method not allowed", http.StatusMethodNotAllowed)
-		return
+		return false
 	}
 	r.Body = http.MaxBytesReader(w, r.Body, maxRequestSize)
 	if err := r.ParseForm(); err != nil {
 		http.Error(w, "jittest: cannot parse form: "+err.Error(), http.StatusBadRequest)
+		return false
+	}
+	return true
+}
+
+// serveSSO answers an AuthnRequest sent with the HTTP-Redirect binding (GET)
+// or the HTTP-POST binding (POST). The parameter "user" (query or form)
+// names the NameID to sign in; without it, the IdP lists its users.
+func (p *IdP) serveSSO(w http.ResponseWriter, r *http.Request) {
+	if !readGetOrPost(w, r) {
 		return
 	}
 	var (
