@@ -42,13 +42,14 @@ var directoryQueries = sqlcore.DirectoryQueries{
 		ORDER BY created_at, created_ns, id LIMIT $5`,
 	CountUsers:        `SELECT COALESCE(SUM(user_count), 0)::bigint FROM samljit_directory_counts WHERE issuer = $1`,
 	UserByKeyForWrite: `SELECT ` + userColumns + `, user_name FROM samljit_users WHERE issuer = $1 AND subject = $2 FOR UPDATE`,
-	// Does nothing when a concurrent call created a user with the key
-	// first; PutUser then runs again.
+	// Does nothing on a conflict with any unique index: a concurrent
+	// call that created the user first may meet any of them first, and
+	// PutUser then tells which (sqlcore's insertConflict).
 	InsertUser: `INSERT INTO samljit_users (id, issuer, subject, email, display_name, given_name, family_name,
 			groups, attributes, roles, email_norm, user_name, user_name_norm, status, created_at, created_ns, updated_at, updated_ns, last_sign_in_at, last_sign_in_ns)
 		VALUES ($1, $2, $3, $4, $5, $6, $7, $8::jsonb, $9::jsonb, $10::jsonb, $11, $12, $13, 0,
 			$14::timestamptz, $15::smallint, $14::timestamptz, $15::smallint, $14::timestamptz, $15::smallint)
-		ON CONFLICT (issuer, subject) DO NOTHING`,
+		ON CONFLICT DO NOTHING`,
 	UpdateUser: `UPDATE samljit_users SET ` + setProfile + `user_name = $10, user_name_norm = $11,
 			updated_at = $12::timestamptz, updated_ns = $13::smallint
 		WHERE id = $1`,

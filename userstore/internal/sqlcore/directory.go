@@ -45,8 +45,8 @@ type DirectoryQueries struct {
 	UserByKeyForWrite string
 	// InsertUser creates an active user: (id, issuer, subject, profile,
 	// user name, normalized user name, now) with now as its creation,
-	// update and sign-in time. It changes no row when a user with the key
-	// exists.
+	// update and sign-in time. It may change no row when a unique index
+	// already holds its key, email or user name, as Queries.InsertUser.
 	InsertUser string
 	// UpdateUser writes the profile, user name and update time of the
 	// user with the id: (id, profile, user name, normalized user name,
@@ -319,7 +319,7 @@ func (c *Core) PutUser(ctx context.Context, key userstore.Key, now time.Time, de
 		if n, err := r.RowsAffected(); err != nil {
 			return fmt.Errorf("insert user: %w", err)
 		} else if n == 0 {
-			return ErrCreatedMeanwhile
+			return c.insertConflict(ctx, tx, key, norm)
 		}
 		u := Written(userstore.User{ID: id, Status: userstore.Active, CreatedAt: now}, key, p, now)
 		res = userstore.DirectoryPut{User: userstore.DirectoryUser{User: u, UserName: name}}

@@ -216,29 +216,41 @@ func (c *Core) upsert(ctx context.Context, tx *Tx, key userstore.Key, now time.T
 	if n, err := r.RowsAffected(); err != nil {
 		return userstore.Provisioned{}, fmt.Errorf("insert user: %w", err)
 	} else if n == 0 {
-		return userstore.Provisioned{}, c.insertConflict(ctx, tx, key)
+		return userstore.Provisioned{}, c.insertConflict(ctx, tx, key, "")
 	}
 	u := userstore.User{ID: id, Status: userstore.Active, CreatedAt: now}
 	return userstore.Provisioned{User: Written(u, key, e.profile, now)}, nil
 }
 
 // insertConflict says why the insert of key's user in tx changed no row,
-// where the dialect's InsertUser does nothing on a conflict with any
-// unique index: a concurrent sign-in created the user, which the caller
-// then updates (ErrCreatedMeanwhile, retried), or another user of the
-// issuer holds the email (userstore.ErrEmailInUse). Which index a
-// concurrent insert of the same key and email meets first is the
-// database's choice, so the email's conflict alone cannot tell the two.
-func (c *Core) insertConflict(ctx context.Context, tx *Tx, key userstore.Key) error {
+// where the dialect's insert does nothing on a conflict with any unique
+// index: a concurrent write created the user, which the caller then
+// updates (ErrCreatedMeanwhile, retried), or another user of the issuer
+// holds the user name userNameNorm (userstore.ErrUserNameInUse; "" when
+// the insert gave none) or else the email (userstore.ErrEmailInUse).
+// Which index a concurrent insert of the same key meets first is the
+// database's choice, so another index's conflict alone cannot tell these
+// apart.
+func (c *Core) insertConflict(ctx context.Context, tx *Tx, key userstore.Key, userNameNorm string) error {
 	u := userstore.User{Key: key}
 	err := c.scanUser(tx.QueryRowContext(ctx, c.d.Queries.UserByKeyForWrite, key.Issuer, key.Subject), &u, false)
 	switch {
 	case err == nil:
 		return ErrCreatedMeanwhile
+	case !errors.Is(err, sql.ErrNoRows):
+		return fmt.Errorf("insert user: read the user after a conflict: %w", err)
+	case userNameNorm == "":
+		return fmt.Errorf("insert user: %w", userstore.ErrEmailInUse)
+	}
+	var holder userstore.DirectoryUser
+	err = c.scanDirectoryUser(tx.QueryRowContext(ctx, c.d.Directory.UserByUserName, key.Issuer, userNameNorm), &holder, true)
+	switch {
+	case err == nil:
+		return fmt.Errorf("insert user: %w", userstore.ErrUserNameInUse)
 	case errors.Is(err, sql.ErrNoRows):
 		return fmt.Errorf("insert user: %w", userstore.ErrEmailInUse)
 	}
-	return fmt.Errorf("insert user: read the user after a conflict: %w", err)
+	return fmt.Errorf("insert user: read the user name's holder after a conflict: %w", err)
 }
 
 // Written returns u as a write of profile p under key at now leaves it:
